@@ -1,0 +1,83 @@
+// The seam between the NVMe driver and whatever provides the controller: a VFIO-bound PCI
+// function (driver/vfio/) or the in-process simulated controller (runtime/sim/). The driver only
+// ever talks through this interface, so it runs unchanged on both.
+//
+// Every call returns 0 or -errno. `last_error()` holds a human-readable explanation of the most
+// recent failure (step, errno, fix to try).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace convme::driver {
+
+// A region of DMA-able memory: CPU address + device (IO virtual / bus) address of its first byte.
+// Regions returned by alloc_dma are contiguous in IOVA space for their whole length.
+struct dma_region {
+    void* vaddr = nullptr;
+    std::uint64_t iova = 0;
+    std::size_t size = 0;
+    std::uint64_t cookie = 0;  // owner-private (mapping handle)
+};
+
+class pci_device {
+public:
+    virtual ~pci_device() = default;
+
+    // "0000:01:00.0 (vfio type1v2)" or "sim:mem".
+    virtual std::string name() const = 0;
+
+    // ---- BAR0 register space.
+    // Base of the mmapped BAR0, or nullptr when registers are only reachable through
+    // read32/write32 (VFIO region without mmap). Doorbells are written through this pointer on
+    // the hot path when available.
+    virtual volatile std::uint32_t* bar0() noexcept = 0;
+    virtual std::size_t bar0_size() const noexcept = 0;
+    virtual std::uint32_t read32(std::uint32_t offset) noexcept = 0;
+    virtual void write32(std::uint32_t offset, std::uint32_t value) noexcept = 0;
+    // 64-bit registers are accessed as two 32-bit halves, low first (portable across
+    // controllers that do not support 64-bit MMIO).
+    std::uint64_t read64(std::uint32_t offset) noexcept {
+        std::uint64_t lo = read32(offset);
+        std::uint64_t hi = read32(offset + 4);
+        return lo | (hi << 32);
+    }
+    void write64(std::uint32_t offset, std::uint64_t value) noexcept {
+        write32(offset, static_cast<std::uint32_t>(value));
+        write32(offset + 4, static_cast<std::uint32_t>(value >> 32));
+    }
+
+    // ---- DMA memory for queues, PRP lists, identify buffers: zeroed, aligned to `align`,
+    // contiguous in IOVA space.
+    virtual int alloc_dma(std::size_t size, std::size_t align, dma_region& out) noexcept = 0;
+    virtual void free_dma(dma_region& region) noexcept = 0;
+
+    // ---- Caller memory (I/O buffers). map_dma makes [vaddr, vaddr+size) reachable by the
+    // device; translate() then gives the device address of any byte in a mapped range. Pages
+    // of one mapping need not be contiguous in IOVA space (no-IOMMU mode: physical pages), so the
+    // driver translates per memory page when it builds PRPs.
+    virtual int map_dma(void* vaddr, std::size_t size) noexcept = 0;
+    virtual int unmap_dma(void* vaddr, std::size_t size) noexcept = 0;
+    // Returns 0 and sets iova, or -EFAULT if the address is not in a mapped range.
+    virtual int translate(const void* vaddr, std::uint64_t& iova) const noexcept = 0;
+
+    // Host memory page size the device mappings use (4096 or 65536...).
+    virtual std::size_t host_page_size() const noexcept = 0;
+
+    // ---- PCI function control.
+    virtual int enable_bus_master() noexcept = 0;
+    // Function-level reset if supported (-ENOTSUP otherwise).
+    virtual int function_reset() noexcept = 0;
+
+    // Called by the driver's pollers each iteration. The simulated controller uses it in
+    // inline-step mode to process doorbells deterministically; real devices do nothing.
+    virtual void step() noexcept {}
+
+    virtual const std::string& last_error() const noexcept { return last_error_; }
+
+protected:
+    std::string last_error_;
+};
+
+}  // namespace convme::driver

@@ -1,0 +1,121 @@
+// One block-device interface for every backend (nvme over VFIO, simulated NVMe, io_uring,
+// thread-pool fallback).
+//
+//   std::error_code ec = co_await dev.read(offset, buf);      // error_code result
+//   co_await dev.write(offset, buf).or_throw();               // or an io_error exception
+//
+// Validation (zero length, alignment, range, unsupported op) is done here, once, for every
+// backend, before anything reaches a queue. The request lives in the awaiting coroutine's frame:
+// an I/O allocates nothing.
+#pragma once
+
+#include <convme/error.hpp>
+#include <convme/loop.hpp>
+#include <convme/task.hpp>
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace convme {
+
+enum class io_op : std::uint8_t { read, write, flush, write_zeroes, trim };
+const char* io_op_name(io_op op) noexcept;
+
+struct device_info {
+    std::string name;                 // e.g. "uring:/tmp/x (O_DIRECT)", "nvme 0000:01:00.0 ns1"
+    std::string backend;              // "uring", "threadpool", "sim", "nvme"
+    std::uint32_t block_size = 512;   // logical block size: offsets and lengths are multiples
+    std::uint64_t capacity = 0;       // bytes
+    std::uint32_t mem_alignment = 4096;  // required buffer address alignment
+    std::uint32_t max_transfer = 0;   // largest single command in bytes (bigger I/O is split); 0 = none
+    std::uint32_t queue_depth = 0;    // per-core queue depth
+    bool supports_flush = true;
+    bool supports_write_zeroes = true;
+    bool supports_trim = true;
+};
+
+// One in-flight operation. Backends fill `result` (0 or -errno) or `status` (an error_code from a
+// device category, e.g. an NVMe status) and call complete() on the loop that submitted it.
+struct io_request {
+    io_op op = io_op::read;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    std::byte* data = nullptr;        // null for flush / write_zeroes / trim
+    std::coroutine_handle<> waiter{};
+    loop* owner = nullptr;            // loop that submitted it; completion resumes there
+    std::error_code status{};
+    // Scratch space for the backend (sub-request counters, command ids...).
+    std::uintptr_t backend_word[2] = {0, 0};
+
+    void fail(std::error_code ec) noexcept {
+        if (!status) status = ec;
+    }
+    // Make the waiter runnable on its loop. Must be called on the owner loop's thread.
+    void complete() noexcept { owner->schedule(waiter); }
+};
+
+class block_device;
+
+class [[nodiscard]] io_awaitable {
+public:
+    io_awaitable(block_device* dev, io_request req) noexcept : dev_(dev), req_(req) {}
+    bool await_ready() const noexcept { return static_cast<bool>(req_.status); }  // invalid input
+    void await_suspend(std::coroutine_handle<> h) noexcept;
+    std::error_code await_resume() const noexcept { return req_.status; }
+
+    // co_await dev.read(...).or_throw(): throws io_error naming the op, offset and length.
+    struct throwing;
+    throwing or_throw() && noexcept;
+
+    const io_request& request() const noexcept { return req_; }
+
+private:
+    friend struct throwing;
+    block_device* dev_;
+    io_request req_;
+};
+
+struct [[nodiscard]] io_awaitable::throwing {
+    io_awaitable inner;
+    bool await_ready() const noexcept { return inner.await_ready(); }
+    void await_suspend(std::coroutine_handle<> h) noexcept { inner.await_suspend(h); }
+    void await_resume() const;
+};
+inline io_awaitable::throwing io_awaitable::or_throw() && noexcept { return throwing{*this}; }
+
+class block_device {
+public:
+    virtual ~block_device() = default;
+
+    const device_info& info() const noexcept { return info_; }
+
+    io_awaitable read(std::uint64_t offset, std::span<std::byte> buf) noexcept;
+    io_awaitable write(std::uint64_t offset, std::span<const std::byte> buf) noexcept;
+    io_awaitable flush() noexcept;
+    io_awaitable write_zeroes(std::uint64_t offset, std::uint64_t length) noexcept;
+    io_awaitable trim(std::uint64_t offset, std::uint64_t length) noexcept;
+
+    // Wait until every I/O submitted from the calling loop finished, then release this loop's
+    // queue (io_uring ring / NVMe queue pair). Further I/O from the loop gets shutting_down.
+    virtual task<void> drain() = 0;
+
+    // Checks an operation without submitting it; returns the error the awaitable would report.
+    std::error_code validate(const io_request& r) const noexcept;
+
+    // Submit a validated request. Called on the submitting loop's thread, with r.owner set.
+    // The backend completes it (r.complete()) later on the same loop, never inline.
+    virtual void submit(io_request& r) noexcept = 0;
+
+protected:
+    device_info info_;
+};
+
+// Human-readable description of a failed request: "write of 4096 bytes at offset 8192 on
+// uring:/tmp/f: <error message>".
+std::string describe_failure(const block_device& dev, const io_request& r);
+
+}  // namespace convme

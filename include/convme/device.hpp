@@ -1,0 +1,39 @@
+// Opening a block device by URI:
+//   uring:/path/to/file-or-blockdev[?direct=1&sqpoll=0&iopoll=0&entries=256&create_size=64M]
+//   threadpool:/path[?threads=4]              plain pread/pwrite on a thread pool
+//   sim:mem?size=1G&lba=512[&namespaces=1&mdts=5&latency_us=0&dbbc=1&queues=4&qd=128]
+//   sim:file=/path?size=1G&lba=512            simulated controller persisted to a file
+//   vfio:0000:01:00.0[?ns=1&qd=128]           real NVMe through VFIO
+// An unknown scheme, a malformed parameter or a missing file gives an error naming the part of the
+// URI at fault.
+#pragma once
+
+#include <convme/block_device.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace convme {
+
+struct device_uri {
+    std::string scheme;                         // "uring", "threadpool", "sim", "vfio"
+    std::string target;                         // path, "mem", "file=/x", or a PCI BDF
+    std::map<std::string, std::string> params;  // query parameters
+};
+
+// Parse without opening. On failure ec = errc::bad_uri and `why` explains the problem.
+bool parse_device_uri(std::string_view uri, device_uri& out, std::string& why) noexcept;
+
+// Size suffixes: 4096, 4K, 64M, 1G, 2T (powers of 1024). Returns false if malformed.
+bool parse_size(std::string_view text, std::uint64_t& out) noexcept;
+
+// Open a device; throws std::system_error whose what() names the step, errno and fix.
+std::unique_ptr<block_device> open_device(std::string_view uri);
+// Non-throwing variant: returns nullptr and fills ec and why.
+std::unique_ptr<block_device> open_device(std::string_view uri, std::error_code& ec,
+                                          std::string& why) noexcept;
+
+}  // namespace convme

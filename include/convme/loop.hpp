@@ -1,0 +1,147 @@
+// Per-core event loop: a ready queue of coroutine handles, registered pollers (backends' completion
+// queues), timers, and an inbox of cross-core messages. One loop per thread; the loop is reached
+// from code running on it through loop::current().
+#pragma once
+
+#include <convme/task.hpp>
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace convme {
+
+// Something the loop polls each iteration (an NVMe completion queue, an io_uring CQ...).
+class poller {
+public:
+    virtual ~poller() = default;
+    // Reap completions / make progress. Returns true if it did any work.
+    virtual bool poll() = 0;
+    // Number of operations submitted through this poller that have not completed yet. The loop
+    // neither sleeps on its eventfd nor finishes shutdown while this is non-zero.
+    virtual std::size_t in_flight() const { return 0; }
+    // Called once per loop iteration after the ready queue ran: flush batched submissions
+    // (ring one doorbell / one io_uring_submit for everything queued this iteration).
+    virtual void flush_submissions() {}
+};
+
+struct loop_options {
+    unsigned core_id = 0;        // logical index of this loop in its runtime (0..n-1)
+    int pin_cpu = -1;            // CPU to pin the thread to, -1: do not pin
+    // Adaptive idle: after this long without work the loop blocks on its eventfd (or until the
+    // next timer). Pollers with in-flight I/O keep the loop spinning instead.
+    std::chrono::microseconds spin_before_sleep{200};
+};
+
+class loop {
+public:
+    explicit loop(loop_options opts = {});
+    ~loop();
+    loop(const loop&) = delete;
+    loop& operator=(const loop&) = delete;
+
+    // The loop running on the calling thread, or nullptr.
+    static loop* current() noexcept;
+    unsigned core_id() const noexcept;
+
+    // Ready queue (call from this loop's thread only).
+    void schedule(std::coroutine_handle<> h) noexcept;
+    // Start a detached task on this loop. Its frame is freed when it finishes; an exception
+    // escaping it is reported on stderr and terminates the program (a detached task has no one
+    // to rethrow to).
+    void spawn(task<void> t);
+
+    void add_poller(poller* p);
+    void remove_poller(poller* p);
+
+    // Awaitable: resume after `d` on this loop (timer wheel / heap, checked every iteration).
+    struct sleep_awaiter;
+    sleep_awaiter sleep_for(std::chrono::nanoseconds d) noexcept;
+
+    // Thread-safe: run `fn` on this loop's thread (multi-producer; used by runtime for messages
+    // when no SPSC ring applies, e.g. from a non-loop thread). Wakes the loop if it sleeps.
+    void post(std::function<void()> fn);
+    // Thread-safe: wake the loop if it is blocked on its eventfd.
+    void wake() noexcept;
+
+    // Run until stop() was called, then keep running until every poller reports in_flight()==0
+    // and the ready queue is empty (clean shutdown that waits for in-flight I/O).
+    void run();
+    // Thread-safe request to stop.
+    void stop() noexcept;
+    bool stop_requested() const noexcept;
+
+    // Drive `t` to completion on this loop (on the calling thread) and return its result.
+    template <typename T>
+    T run_until_complete(task<T> t);
+
+    // One iteration: run ready handles, fire due timers, poll pollers, flush submissions.
+    // Returns true if anything made progress. Exposed for tests and embedding (e.g. Asio).
+    bool run_once();
+
+    struct stats {
+        std::uint64_t iterations, resumed, polls_with_work, sleeps, messages;
+    };
+    stats statistics() const noexcept;
+
+    struct impl;
+
+private:
+    void add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h);
+    std::unique_ptr<impl> impl_;
+    friend struct sleep_awaiter;
+
+public:
+    struct sleep_awaiter {
+        loop* l;
+        std::chrono::steady_clock::time_point when;
+        bool await_ready() const noexcept { return when <= std::chrono::steady_clock::now(); }
+        void await_suspend(std::coroutine_handle<> h) { l->add_timer(when, h); }
+        void await_resume() const noexcept {}
+    };
+};
+
+inline loop::sleep_awaiter loop::sleep_for(std::chrono::nanoseconds d) noexcept {
+    return {this, std::chrono::steady_clock::now() + d};
+}
+
+// co_await convme::sleep_for(10ms) on the current loop.
+inline loop::sleep_awaiter sleep_for(std::chrono::nanoseconds d) noexcept {
+    return loop::current()->sleep_for(d);
+}
+
+// co_await convme::yield(): go to the back of the ready queue.
+struct yield_awaiter {
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const noexcept { loop::current()->schedule(h); }
+    void await_resume() const noexcept {}
+};
+inline yield_awaiter yield() noexcept { return {}; }
+
+template <typename T>
+T loop::run_until_complete(task<T> t) {
+    // Awaiting t inside a wrapper keeps t's frame alive (the wrapper does not own it) so that
+    // result() can be taken afterwards.
+    bool done = false;
+    auto h = t.handle();
+    auto wrapper = [](task<T>::handle_type th, bool& flag) -> task<void> {
+        struct resume_child {
+            typename task<T>::handle_type child;
+            bool await_ready() const noexcept { return child.done(); }
+            std::coroutine_handle<> await_suspend(std::coroutine_handle<> me) noexcept {
+                child.promise().continuation = me;
+                return child;
+            }
+            void await_resume() const noexcept {}
+        };
+        co_await resume_child{th};
+        flag = true;
+    }(h, done);
+    schedule(wrapper.handle());
+    while (!done) run_once();
+    return t.result();
+}
+
+}  // namespace convme
