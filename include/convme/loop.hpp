@@ -126,7 +126,7 @@ T loop::run_until_complete(task<T> t) {
     // result() can be taken afterwards.
     bool done = false;
     auto h = t.handle();
-    auto wrapper = [](task<T>::handle_type th, bool& flag) -> task<void> {
+    auto wrapper = [](typename task<T>::handle_type th, bool& flag) -> task<void> {
         struct resume_child {
             typename task<T>::handle_type child;
             bool await_ready() const noexcept { return child.done(); }
