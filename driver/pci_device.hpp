@@ -65,6 +65,11 @@ public:
     // Host memory page size the device mappings use (4096 or 65536...).
     virtual std::size_t host_page_size() const noexcept = 0;
 
+    // Largest alloc_dma size that can be satisfied as one IOVA-contiguous region. Unlimited with
+    // an IOMMU; in VFIO no-IOMMU mode without hugepages only one host page is physically
+    // contiguous, so the driver clamps queue sizes to fit (e.g. SQ depth 64 in 4 KiB).
+    virtual std::size_t max_contiguous_dma() const noexcept { return SIZE_MAX; }
+
     // ---- PCI function control.
     virtual int enable_bus_master() noexcept = 0;
     // Function-level reset if supported (-ENOTSUP otherwise).
