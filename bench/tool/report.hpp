@@ -1,0 +1,15 @@
+// Writers for the final results: fio-like text, one JSON object, or CSV (one row per core plus a
+// "total" row). Latencies are printed in microseconds.
+#pragma once
+
+#include "results.hpp"
+
+#include <string>
+
+namespace convme::bench {
+
+std::string format_text(const run_results& r);
+std::string format_json(const run_results& r);
+std::string format_csv(const run_results& r);
+
+}  // namespace convme::bench
