@@ -1,0 +1,45 @@
+// One loop's side of the thread-pool backend: counts the loop's requests in flight and brings
+// finished requests (pushed by workers onto a lock-free list) back to the loop, where poll()
+// completes them.
+#pragma once
+
+#include <convme/block_device.hpp>
+#include <convme/loop.hpp>
+
+#include <atomic>
+#include <cstddef>
+
+namespace convme::backends {
+
+class threadpool_pool;
+
+class threadpool_channel final : public poller {
+public:
+    threadpool_channel(threadpool_pool& pool, loop* owner) noexcept : pool_(pool), owner_(owner) {}
+    ~threadpool_channel() override = default;
+
+    loop* owner() const noexcept { return owner_; }
+
+    // Owner thread.
+    void submit(io_request& r) noexcept;
+    // Worker thread: r finished (status set).
+    void push_done(io_request& r) noexcept;
+
+    bool poll() override;
+    std::size_t in_flight() const override { return in_flight_; }
+
+    // Owner thread, in_flight() == 0: unregister; later I/O gets errc::shutting_down.
+    void close() noexcept;
+    // The owning loop is gone: forget it without touching it.
+    void abandon() noexcept { registered_ = false; }
+
+private:
+    threadpool_pool& pool_;
+    loop* owner_;
+    bool registered_ = false;
+    bool drained_ = false;
+    std::size_t in_flight_ = 0;
+    std::atomic<io_request*> done_{nullptr};  // linked through backend_word[0], newest first
+};
+
+}  // namespace convme::backends

@@ -1,0 +1,32 @@
+// block_device on a pool of worker threads doing plain pread/pwrite/fsync/fallocate: the fallback
+// when io_uring is unavailable. Same file handling and semantics as the uring backend.
+#pragma once
+
+#include <convme/block_device.hpp>
+
+#include "runtime/backends/channel_table.hpp"
+#include "runtime/backends/file_target.hpp"
+#include "runtime/backends/threadpool_channel.hpp"
+#include "runtime/backends/threadpool_pool.hpp"
+
+#include <memory>
+
+namespace convme::backends {
+
+class threadpool_device final : public block_device {
+public:
+    threadpool_device(std::unique_ptr<file_target> target, unsigned threads);
+    ~threadpool_device() override;
+
+    void submit(io_request& r) noexcept override;
+    task<void> drain() override;
+
+    unsigned threads() const noexcept { return pool_->threads(); }
+
+private:
+    std::unique_ptr<file_target> target_;
+    channel_table<threadpool_channel> channels_;
+    std::unique_ptr<threadpool_pool> pool_;  // declared last: its workers stop first
+};
+
+}  // namespace convme::backends

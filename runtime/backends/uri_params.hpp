@@ -1,0 +1,26 @@
+// Reading a device URI's query parameters with the error messages every backend should give:
+// unknown keys list the known ones, malformed values name the key and the expected form.
+#pragma once
+
+#include <convme/device.hpp>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace convme::backends {
+
+// False (and `why`) if the URI has a parameter not in `known`.
+bool check_known_params(const device_uri& uri, std::initializer_list<std::string_view> known,
+                        std::string& why);
+// 0/1/true/false/yes/no/on/off. Missing key: `out` = def.
+bool param_bool(const device_uri& uri, std::string_view key, bool def, bool& out, std::string& why);
+// Decimal integer in [min, max]. Missing key: `out` = def.
+bool param_uint(const device_uri& uri, std::string_view key, std::uint64_t def, std::uint64_t min,
+                std::uint64_t max, std::uint64_t& out, std::string& why);
+// Size with K/M/G/T suffix (see parse_size). Missing key: `out` = def.
+bool param_size(const device_uri& uri, std::string_view key, std::uint64_t def, std::uint64_t& out,
+                std::string& why);
+
+}  // namespace convme::backends
