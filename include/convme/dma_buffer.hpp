@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <system_error>
 
 namespace convme {
@@ -70,5 +71,9 @@ public:
 };
 void add_dma_buffer_observer(dma_buffer_observer* o);
 void remove_dma_buffer_observer(dma_buffer_observer* o) noexcept;
+
+// Empty, or (after a buffer could not be mlock'ed) a one-time explanation naming RLIMIT_MEMLOCK
+// and how to raise it. Also printed once on stderr. For diagnostics such as `convme doctor`.
+std::string dma_lock_warning();
 
 }  // namespace convme
