@@ -11,9 +11,9 @@ has_rows() { [ -f "$1" ] && [ "$(wc -l <"$1")" -gt 1 ]; }
 has_rows "$block" || has_rows "$kv" || { echo "plot.sh: nothing to plot in $OUT" >&2; exit 1; }
 
 # Pick a PNG terminal that this gnuplot actually has.
-term="pngcairo size 1400,620 font 'Sans,10'"
+term="pngcairo noenhanced size 1400,620 font 'Sans,10'"
 if ! gnuplot -e "set terminal pngcairo; set output '/dev/null'; plot 1" 2>/dev/null; then
-  term="png size 1400,620"
+  term="png noenhanced size 1400,620"
 fi
 
 panels=0
@@ -27,12 +27,14 @@ has_rows "$kv" && panels=$((panels + 1))
   echo "set style histogram cluster gap 1"
   echo "set style fill solid 0.85 border -1"
   echo "set boxwidth 0.9"
-  echo "set key top left horizontal font ',9'"
+  echo "set key below horizontal font ',9'"
   echo "set grid ytics"
   echo "set xtics nomirror"
   echo "set multiplot layout 1,$panels title 'convme comparative benchmark (medians; higher is better)'"
   if has_rows "$block"; then
     ncol=$(head -1 "$block" | awk -F'"' '{print (NF-1)/2}')
+    rows=$(($(wc -l <"$block") - 1))
+    echo "set xrange [-0.6:$rows - 0.4]"
     echo "set title 'Block I/O, 4 KiB, 1 core'"
     echo "set ylabel 'IOPS (log scale)'"
     echo "set logscale y"
@@ -44,8 +46,11 @@ has_rows "$kv" && panels=$((panels + 1))
   fi
   if has_rows "$kv"; then
     ncol=$(head -1 "$kv" | awk -F'"' '{print (NF-1)/2}')
+    rows=$(($(wc -l <"$kv") - 1))
+    echo "set xrange [-0.6:$rows - 0.4]"
     echo "set title 'KV, redis-benchmark (pipelined SET/GET)'"
     echo "set ylabel 'requests/s'"
+    echo "set offsets 0,0,graph 0.08,0"
     echo "set format y '%.0s%c'"
     echo "set yrange [0:*]"
     echo "plot for [i=2:$((ncol + 1))] '$kv' using i:xtic(1) title columnhead(i)"
