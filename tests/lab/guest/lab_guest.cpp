@@ -1,0 +1,415 @@
+// lab_guest: the program the QEMU VFIO lab runs inside the guest (built static, see CMakeLists.txt).
+//
+//   lab_guest open  URI                   open, print device_info, close; exit 1 with the error
+//   lab_guest test  URI                   the device test (data integrity, splitting, flush, zeroes,
+//                                         trim, QD32, shadow doorbells, close + reopen)
+//   lab_guest bench URI QD COUNT [LABEL]  COUNT random 4 KiB reads at queue depth QD; prints one
+//                                         "BENCH ..." line that lab-run.sh turns into a table
+//
+// Everything goes through the public API: convme::open_device() and block_device on a convme::loop.
+#include <convme/block_device.hpp>
+#include <convme/device.hpp>
+#include <convme/dma_buffer.hpp>
+#include <convme/loop.hpp>
+#include <convme/task.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using convme::block_device;
+using convme::dma_buffer;
+using convme::task;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::uint64_t KiB = 1024;
+constexpr std::uint64_t MiB = 1024 * KiB;
+
+// ---------------------------------------------------------------- small helpers
+
+int g_failures = 0;
+
+void check(bool ok, const char* what, ...) __attribute__((format(printf, 2, 3)));
+void check(bool ok, const char* what, ...) {
+    std::va_list ap;
+    va_start(ap, what);
+    std::printf("  [%s] ", ok ? " ok " : "FAIL");
+    std::vprintf(what, ap);
+    std::printf("\n");
+    va_end(ap);
+    if (!ok) ++g_failures;
+}
+
+// Deterministic pseudo-random numbers (xorshift64*), so a failing offset can be reproduced.
+struct rng {
+    std::uint64_t s;
+    std::uint64_t next() noexcept {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        return s * 2685821657736338717ULL;
+    }
+};
+
+// The content written at byte `offset` of the device under `tag`: every 8-byte word depends on
+// its own absolute position and the tag, so a block landing at the wrong LBA, a stale block from
+// an earlier pass and a torn transfer are all told apart. tag 0 means "zeroes".
+std::uint64_t pattern_word(std::uint64_t tag, std::uint64_t abs_offset) noexcept {
+    if (tag == 0) return 0;
+    std::uint64_t x = (abs_offset / 8) * 0x9E3779B97F4A7C15ULL ^ tag * 0xC2B2AE3D27D4EB4FULL;
+    x ^= x >> 31;
+    return x | 1;  // never zero, so a zero-filled block never passes for a pattern
+}
+
+void fill(std::span<std::byte> buf, std::uint64_t offset, std::uint64_t tag) noexcept {
+    for (std::size_t i = 0; i + 8 <= buf.size(); i += 8) {
+        std::uint64_t w = pattern_word(tag, offset + i);
+        std::memcpy(buf.data() + i, &w, 8);
+    }
+}
+
+// Returns the byte index of the first mismatching word, or -1.
+long long first_mismatch(std::span<const std::byte> buf, std::uint64_t offset, std::uint64_t tag) noexcept {
+    for (std::size_t i = 0; i + 8 <= buf.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, buf.data() + i, 8);
+        if (w != pattern_word(tag, offset + i)) return static_cast<long long>(i);
+    }
+    return -1;
+}
+
+void print_info(const convme::device_info& i) {
+    std::printf("device_info:\n  name            %s\n  backend         %s\n", i.name.c_str(), i.backend.c_str());
+    std::printf("  block_size      %u\n  capacity        %" PRIu64 " bytes (%.1f MiB)\n", i.block_size,
+                i.capacity, static_cast<double>(i.capacity) / MiB);
+    std::printf("  mem_alignment   %u\n  max_transfer    %u\n  queue_depth     %u\n", i.mem_alignment,
+                i.max_transfer, i.queue_depth);
+    std::printf("  flush/write_zeroes/trim  %d/%d/%d\n", i.supports_flush, i.supports_write_zeroes,
+                i.supports_trim);
+}
+
+std::unique_ptr<block_device> open_or_report(const std::string& uri) {
+    std::error_code ec;
+    std::string why;
+    auto dev = convme::open_device(uri, ec, why);
+    // The URI is left out on purpose: the lab checks that `why` itself names the problem.
+    if (!dev) std::printf("open failed: %s [%s]\n", why.c_str(), ec.message().c_str());
+    return dev;
+}
+
+// Join point for a batch of spawned workers: the waiter yields until the count reaches zero
+// (the loop keeps polling the device while it does).
+task<void> wait_for_zero(const int& pending) {
+    while (pending > 0) co_await convme::yield();
+}
+
+// ---------------------------------------------------------------- the device test
+
+// What the device must still hold: regions written (tag) or zeroed (tag 0) that no later step
+// overwrote. Checked again after the device was closed and reopened.
+struct expected_region {
+    std::uint64_t offset, length, tag;
+};
+
+class device_test {
+public:
+    explicit device_test(std::string uri) : uri_(std::move(uri)) {}
+
+    task<int> run() {
+        dev_ = open_or_report(uri_);
+        if (!dev_) co_return 1;
+        const auto& info = dev_->info();
+        print_info(info);
+        io_ = std::max<std::uint64_t>(info.block_size, 4 * KiB);
+        cap_ = info.capacity - info.capacity % io_;
+        check(cap_ >= 64 * MiB, "namespace has room for the test (%" PRIu64 " bytes)", cap_);
+        if (cap_ < 64 * MiB) co_return 1;
+
+        co_await spread_patterns();
+        co_await large_transfer();
+        co_await flush();
+        co_await write_zeroes();
+        co_await trim();
+        co_await concurrent_qd32();
+        shadow_doorbells();
+        co_await restart();
+        std::printf("lab_guest test: %s (%d failed check%s)\n", g_failures ? "FAILED" : "all checks passed",
+                    g_failures, g_failures == 1 ? "" : "s");
+        co_return g_failures ? 1 : 0;
+    }
+
+private:
+    std::string uri_;
+    std::unique_ptr<block_device> dev_;
+    std::uint64_t io_ = 4 * KiB, cap_ = 0, tag_ = 100;
+    std::vector<expected_region> expected_;
+
+    void remember(std::uint64_t off, std::uint64_t len, std::uint64_t tag) {
+        std::erase_if(expected_, [&](const expected_region& r) { return r.offset < off + len && off < r.offset + r.length; });
+        expected_.push_back({off, len, tag});
+    }
+
+    task<bool> write_pattern(std::uint64_t off, std::span<std::byte> buf, std::uint64_t tag) {
+        fill(buf, off, tag);
+        std::error_code ec = co_await dev_->write(off, buf);
+        if (ec) {
+            check(false, "write %zu bytes at %" PRIu64 ": %s", buf.size(), off, ec.message().c_str());
+            co_return false;
+        }
+        remember(off, buf.size(), tag);
+        co_return true;
+    }
+
+    // Reads [off, off+len) and compares with `tag`; reports the first bad byte.
+    task<bool> verify(std::uint64_t off, std::span<std::byte> buf, std::uint64_t tag, const char* what) {
+        std::memset(buf.data(), 0xA5, buf.size());
+        std::error_code ec = co_await dev_->read(off, buf);
+        if (ec) {
+            check(false, "%s: read %zu bytes at %" PRIu64 ": %s", what, buf.size(), off, ec.message().c_str());
+            co_return false;
+        }
+        long long bad = first_mismatch(buf, off, tag);
+        if (bad >= 0) {
+            check(false, "%s: data mismatch at device offset %" PRIu64 " (read of %zu at %" PRIu64 ")", what,
+                  off + static_cast<std::uint64_t>(bad), buf.size(), off);
+            co_return false;
+        }
+        co_return true;
+    }
+
+    // Distinct patterns at the first block, the last block, the middle and 61 random blocks
+    // across the whole namespace: all written first, then all read back.
+    task<void> spread_patterns() {
+        std::printf("-- patterns across the namespace\n");
+        dma_buffer buf(io_);
+        std::vector<std::uint64_t> offsets{0, cap_ - io_, (cap_ / 2) - (cap_ / 2) % io_};
+        rng r{0x1ab5eed};
+        while (offsets.size() < 64) {
+            std::uint64_t off = (r.next() % (cap_ / io_)) * io_;
+            if (std::find(offsets.begin(), offsets.end(), off) == offsets.end()) offsets.push_back(off);
+        }
+        int ok = 0;
+        for (std::size_t i = 0; i < offsets.size(); ++i)
+            ok += co_await write_pattern(offsets[i], buf.span(), tag_ + i);
+        check(ok == 64, "wrote 64 distinct patterns (first, last, middle, 61 random blocks)");
+        int good = 0;
+        for (std::size_t i = 0; i < offsets.size(); ++i)
+            good += co_await verify(offsets[i], buf.span(), tag_ + i, "pattern read-back");
+        check(good == 64, "read back and verified %d/64 blocks", good);
+        tag_ += 1000;
+    }
+
+    // 2 MiB in one call: larger than the controller's MDTS (QEMU: 512 KiB), so the backend splits it.
+    task<void> large_transfer() {
+        std::printf("-- 2 MiB transfer (max_transfer %u)\n", dev_->info().max_transfer);
+        const std::uint64_t len = 2 * MiB, off = (cap_ / 4) - (cap_ / 4) % io_ + io_;
+        dma_buffer buf(len);
+        bool w = co_await write_pattern(off, buf.span(), ++tag_);
+        bool v = w && co_await verify(off, buf.span(), tag_, "2 MiB read-back");
+        check(w && v, "2 MiB write + read at unaligned-to-MDTS offset %" PRIu64 " verified", off);
+        if (dev_->info().max_transfer)
+            check(dev_->info().max_transfer < len, "2 MiB exceeds max_transfer, so it was split into %" PRIu64
+                  " commands", (len + dev_->info().max_transfer - 1) / dev_->info().max_transfer);
+    }
+
+    task<void> flush() {
+        std::printf("-- flush\n");
+        if (!dev_->info().supports_flush) {
+            check(false, "device reports no flush support");
+            co_return;
+        }
+        std::error_code ec = co_await dev_->flush();
+        check(!ec, "flush: %s", ec ? ec.message().c_str() : "ok");
+    }
+
+    task<void> write_zeroes() {
+        std::printf("-- write_zeroes\n");
+        const std::uint64_t len = 64 * KiB, off = cap_ / 2 + 8 * io_;
+        dma_buffer buf(len);
+        if (!dev_->info().supports_write_zeroes) {
+            check(false, "device reports no write_zeroes support (QEMU's nvme has it)");
+            co_return;
+        }
+        bool w = co_await write_pattern(off, buf.span(), ++tag_);
+        std::error_code ec = co_await dev_->write_zeroes(off, len);
+        check(w && !ec, "write_zeroes of 64 KiB over a pattern: %s", ec ? ec.message().c_str() : "ok");
+        if (!ec) remember(off, len, 0);
+        check(co_await verify(off, buf.span(), 0, "write_zeroes read-back"), "zeroed range reads back as zeroes");
+    }
+
+    // The lab's QEMU drive uses discard=unmap on a raw file, so deallocated blocks read as zeroes.
+    task<void> trim() {
+        std::printf("-- trim\n");
+        const std::uint64_t len = 64 * KiB, off = cap_ / 2 + 32 * io_;
+        dma_buffer buf(len);
+        if (!dev_->info().supports_trim) {
+            check(false, "device reports no trim support (QEMU's nvme has DSM deallocate)");
+            co_return;
+        }
+        bool w = co_await write_pattern(off, buf.span(), ++tag_);
+        std::error_code ec = co_await dev_->trim(off, len);
+        check(w && !ec, "trim of 64 KiB over a pattern: %s", ec ? ec.message().c_str() : "ok");
+        if (!ec) remember(off, len, 0);
+        check(co_await verify(off, buf.span(), 0, "trim read-back"), "trimmed range reads back as zeroes");
+    }
+
+    // 32 coroutines on one loop, each writing then reading back its own blocks: 32 I/Os in flight.
+    task<void> concurrent_qd32() {
+        std::printf("-- QD32: 32 concurrent writers/readers\n");
+        constexpr int workers = 32, rounds = 16;
+        const std::uint64_t base = (cap_ / 4) * 3;
+        dma_buffer buf(workers * io_);
+        int pending = workers, in_flight = 0, peak = 0, errors = 0, bad = 0;
+        const std::uint64_t tag = ++tag_;
+        auto worker = [&](int w) -> task<void> {
+            auto span = buf.subspan(w * io_, io_);
+            for (int r = 0; r < rounds; ++r) {
+                std::uint64_t off = base + (static_cast<std::uint64_t>(r) * workers + w) * io_;
+                fill(span, off, tag);
+                ++in_flight;
+                peak = std::max(peak, in_flight);
+                std::error_code ec = co_await dev_->write(off, span);
+                --in_flight;
+                if (ec) ++errors;
+                std::memset(span.data(), 0, span.size());
+                ++in_flight;
+                peak = std::max(peak, in_flight);
+                ec = co_await dev_->read(off, span);
+                --in_flight;
+                if (ec) ++errors;
+                else if (first_mismatch(span, off, tag) >= 0) ++bad;
+            }
+            --pending;
+        };
+        auto t0 = clock_type::now();
+        for (int w = 0; w < workers; ++w) convme::loop::current()->spawn(worker(w));
+        co_await wait_for_zero(pending);
+        double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+        remember(base, std::uint64_t(workers) * rounds * io_, tag);
+        check(errors == 0 && bad == 0, "%d I/Os at QD32 in %.1f ms: %d errors, %d bad blocks",
+              2 * workers * rounds, ms, errors, bad);
+        check(peak == workers, "peak in-flight I/Os %d (want %d)", peak, workers);
+    }
+
+    // The NVMe driver uses Doorbell Buffer Config when the controller offers it (QEMU does since
+    // 7.1); the driver says so in device_info.name.
+    void shadow_doorbells() {
+        std::printf("-- shadow doorbells\n");
+        const std::string& name = dev_->info().name;
+        bool on = name.find("dbbc") != std::string::npos || name.find("shadow") != std::string::npos;
+        check(on, "device_info.name reports shadow doorbells in use: '%s'", name.c_str());
+    }
+
+    // Close the device (drain this loop's queue pair, shut the controller down), open it again and
+    // find every region that should still be there.
+    task<void> restart() {
+        std::printf("-- restart: close, reopen, find the data again\n");
+        dma_buffer small(io_);
+        bool w = co_await write_pattern(io_, small.span(), ++tag_);  // right after the first block
+        std::error_code ec = co_await dev_->flush();
+        check(w && !ec, "pattern written and flushed before the restart");
+        co_await dev_->drain();
+        dev_.reset();
+        dev_ = open_or_report(uri_);
+        check(dev_ != nullptr, "device reopened");
+        if (!dev_) co_return;
+        int good = 0;
+        for (const auto& r : expected_) {
+            dma_buffer buf(r.length);
+            good += co_await verify(r.offset, buf.span(), r.tag, "after restart");
+        }
+        check(good == static_cast<int>(expected_.size()), "after reopen %d/%zu regions hold their data", good,
+              expected_.size());
+        co_await dev_->drain();
+    }
+};
+
+// ---------------------------------------------------------------- bench
+
+task<int> run_bench(std::string uri, int qd, long count, std::string label) {
+    auto dev = open_or_report(uri);
+    if (!dev) co_return 1;
+    const std::uint64_t io = std::max<std::uint64_t>(dev->info().block_size, 4 * KiB);
+    // Random 4 KiB reads over the first 1 GiB (or the whole device if smaller).
+    const std::uint64_t span_blocks = std::min<std::uint64_t>(dev->info().capacity, 1024 * MiB) / io;
+    dma_buffer buf(static_cast<std::size_t>(qd) * io);
+    std::vector<std::uint32_t> lat_ns(static_cast<std::size_t>(count));
+    long next = 0;
+    int pending = qd, errors = 0;
+    auto worker = [&](int w) -> task<void> {
+        rng r{0x5eed0000ULL + static_cast<std::uint64_t>(w) * 7919};
+        auto span = buf.subspan(static_cast<std::size_t>(w) * io, io);
+        while (next < count) {
+            long i = next++;
+            std::uint64_t off = (r.next() % span_blocks) * io;
+            auto t0 = clock_type::now();
+            std::error_code ec = co_await dev->read(off, span);
+            lat_ns[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(
+                std::min<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count(),
+                                    UINT32_MAX));
+            if (ec) ++errors;
+        }
+        --pending;
+    };
+    auto t0 = clock_type::now();
+    for (int w = 0; w < qd; ++w) convme::loop::current()->spawn(worker(w));
+    co_await wait_for_zero(pending);
+    double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    co_await dev->drain();
+    std::sort(lat_ns.begin(), lat_ns.end());
+    double median_us = lat_ns[lat_ns.size() / 2] / 1000.0;
+    double p99_us = lat_ns[lat_ns.size() * 99 / 100] / 1000.0;
+    std::printf("BENCH label=%s qd=%d count=%ld errors=%d iops=%.0f median_us=%.1f p99_us=%.1f uri=%s\n",
+                label.c_str(), qd, count, errors, count / secs, median_us, p99_us, uri.c_str());
+    co_return errors ? 1 : 0;
+}
+
+task<int> run_open(std::string uri) {
+    auto dev = open_or_report(uri);
+    if (!dev) co_return 1;
+    print_info(dev->info());
+    co_return 0;
+}
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: lab_guest open URI\n"
+                 "       lab_guest test URI\n"
+                 "       lab_guest bench URI QD COUNT [LABEL]\n");
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IONBF, 0);
+    if (argc < 3) return usage();
+    std::string_view cmd = argv[1];
+    std::string uri = argv[2];
+    try {
+        convme::loop lp;
+        if (cmd == "open") return lp.run_until_complete(run_open(uri));
+        if (cmd == "test") return lp.run_until_complete(device_test(uri).run());
+        if (cmd == "bench" && argc >= 5) {
+            int qd = std::atoi(argv[3]);
+            long count = std::atol(argv[4]);
+            if (qd < 1 || qd > 1024 || count < 1) return usage();
+            return lp.run_until_complete(run_bench(uri, qd, count, argc > 5 ? argv[5] : "bench"));
+        }
+    } catch (const std::exception& e) {
+        std::printf("lab_guest %s: %s\n", argv[1], e.what());
+        return 1;
+    }
+    return usage();
+}

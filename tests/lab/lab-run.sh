@@ -1,0 +1,100 @@
+#!/bin/bash
+# lab-run.sh CASE: boot one lab case under QEMU (TCG) and judge it from the serial log.
+#   x86_64-iommu     q35 + intel-iommu, PVH-booted vmlinux; error cases + device test (lab.mode=iommu)
+#   x86_64-noiommu   q35 without IOMMU, rebuilt vfio.ko (lab.mode=noiommu)
+#   aarch64-smmuv3   virt, GICv3 (ITS for MSI isolation) + SMMUv3
+#   x86_64-bench     like x86_64-iommu with ONE vCPU: ours (vfio) vs kernel nvme (uring), QD1/QD32;
+#                    writes $WORK/bench-table.md
+# Exit: 0 when the log ends with "LAB RESULT: PASS", 77 (skip) when QEMU cannot run at all on this
+# host, 1 otherwise. Run lab-build.sh first. Env: LAB_TIMEOUT (seconds), LAB_SHELL=1 (interactive),
+# LAB_EXTRA_APPEND (more kernel arguments), LAB_BENCH_COUNT (I/Os per bench run).
+set -uo pipefail
+source "$(dirname "$0")/scripts/common.sh"
+CASE=${1:-}
+case "$CASE" in
+  x86_64-iommu|x86_64-noiommu|x86_64-bench) ARCH=x86_64 ;;
+  aarch64-smmuv3) ARCH=aarch64 ;;
+  *) die "usage: lab-run.sh x86_64-iommu|x86_64-noiommu|aarch64-smmuv3|x86_64-bench" ;;
+esac
+QEMU=qemu-system-$ARCH
+if ! command -v "$QEMU" >/dev/null || ! "$QEMU" -version >/dev/null 2>&1; then
+  echo "############################################################################" >&2
+  echo "## SKIP: $QEMU cannot run on this host (missing or broken); the VFIO lab" >&2
+  echo "## case $CASE did not run. Install qemu-system-x86 / qemu-system-arm." >&2
+  echo "############################################################################" >&2
+  exit 77
+fi
+KVER=$(cat "$WORK/$ARCH/KVER" 2>/dev/null) || die "no guest kernel in $WORK/$ARCH: run tests/lab/lab-build.sh"
+
+RUN=$WORK/run/$CASE
+LOG=$WORK/logs/$CASE.log
+mkdir -p "$RUN" "$WORK/logs"
+# Fresh, sparse disks for every run: results never depend on a previous run's data.
+disk() { rm -f "$RUN/$1"; truncate -s "$2" "$RUN/$1"; echo "$RUN/$1"; }
+# discard=unmap: a deallocated (trimmed) range really becomes a hole and reads back as zeroes.
+nvme() {  # id image serial [extra device options]
+  echo "-drive file=$2,if=none,id=$1,format=raw,discard=unmap -device nvme,drive=$1,serial=$3${4:+,$4}"
+}
+
+APPEND="rdinit=/init quiet lab.bench_count=${LAB_BENCH_COUNT:-20000} ${LAB_EXTRA_APPEND:-}"
+[ "${LAB_SHELL:-0}" = 1 ] && APPEND="$APPEND lab.shell=1"
+SMP=2
+case "$CASE" in
+  x86_64-iommu|x86_64-bench)
+    # intel-iommu first: it must exist before the PCI devices it translates. The two NVMes behind
+    # the conventional PCI bridge share one IOMMU group (the non-viable group case).
+    ARGS=(-machine q35,accel=tcg -cpu max -device intel-iommu,intremap=on,caching-mode=on
+          $(nvme nvm0 "$(disk nvme0.img 256M)" convme-lab0 addr=0x4))
+    if [ "$CASE" = x86_64-iommu ]; then
+      ARGS+=(-device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x5
+             $(nvme nvm1 "$(disk nvme1.img 16M)" convme-lab1 bus=br1,addr=0x1)
+             $(nvme nvm2 "$(disk nvme2.img 16M)" convme-lab2 bus=br1,addr=0x2))
+      APPEND="$APPEND lab.mode=iommu lab.scenario=test"
+    else
+      SMP=1
+      APPEND="$APPEND lab.mode=iommu lab.scenario=bench"
+    fi
+    ARGS+=(-kernel "$WORK/x86_64/vmlinux" -initrd "$WORK/x86_64/initramfs.cpio.gz")
+    APPEND="console=ttyS0 intel_iommu=on $APPEND" ;;
+  x86_64-noiommu)
+    ARGS=(-machine q35,accel=tcg -cpu max $(nvme nvm0 "$(disk nvme0.img 256M)" convme-lab0 addr=0x4)
+          -kernel "$WORK/x86_64/vmlinux" -initrd "$WORK/x86_64/initramfs-noiommu.cpio.gz")
+    APPEND="console=ttyS0 $APPEND lab.mode=noiommu lab.scenario=test" ;;
+  aarch64-smmuv3)
+    # GICv3 brings an ITS, which gives MSI isolation; with QEMU's default GICv2 vfio_iommu_type1
+    # refuses VFIO_SET_IOMMU (EPERM, "No interrupt remapping support").
+    ARGS=(-machine virt,gic-version=3,iommu=smmuv3 -cpu "${LAB_ARM_CPU:-max,pauth-impdef=on}"
+          $(nvme nvm0 "$(disk nvme0.img 256M)" convme-lab0)
+          -kernel "$WORK/aarch64/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/aarch64/initramfs.cpio.gz")
+    APPEND="console=ttyAMA0 $APPEND lab.mode=iommu lab.scenario=test" ;;
+esac
+CMD=("$QEMU" "${ARGS[@]}" -m 1G -smp $SMP -nographic -no-reboot -append "$APPEND")
+TIMEOUT=${LAB_TIMEOUT:-300}
+echo "+ ${CMD[*]}" > "$LOG"
+log "booting $CASE (timeout ${TIMEOUT}s), serial log: $LOG"
+T0=$(date +%s.%N)
+if [ "${LAB_SHELL:-0}" = 1 ]; then
+  "${CMD[@]}" | tee -a "$LOG"
+else
+  timeout --foreground -k 5 "$TIMEOUT" "${CMD[@]}" < /dev/null >> "$LOG" 2>&1
+fi
+QRC=$?
+T1=$(date +%s.%N)
+WALL=$(echo "$T1 - $T0" | bc)
+echo "=== host wall time QEMU start -> exit: ${WALL} s (qemu exit code $QRC)" >> "$LOG"
+
+grep -E '^(LAB CHECK|BENCH|lab_guest test)' "$LOG" | tr -d '\r' >&2
+[ $QRC = 124 ] && echo "QEMU killed after ${TIMEOUT}s; tail of the log:" >&2 && tail -20 "$LOG" >&2
+if [ "$CASE" = x86_64-bench ]; then "$LAB_DIR/scripts/bench-table.sh" "$LOG" > "$WORK/bench-table.md" && cat "$WORK/bench-table.md" >&2; fi
+if tr -d '\r' < "$LOG" | grep -qx 'LAB RESULT: PASS'; then
+  log "$CASE: PASS in ${WALL}s"
+  exit 0
+fi
+# QEMU that dies at once (no serial output at all) with an accelerator or machine error means it
+# cannot run here, not that the lab failed.
+if ! grep -q 'lab init' "$LOG" && grep -qiE 'could not access KVM|failed to initialize|Unsupported machine|not supported' "$LOG"; then
+  echo "## SKIP: $QEMU could not start a guest on this host: $(grep -iE 'error|fail' "$LOG" | head -2)" >&2
+  exit 77
+fi
+log "$CASE: FAIL (see $LOG)"
+exit 1
