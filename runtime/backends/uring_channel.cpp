@@ -91,8 +91,9 @@ void uring_channel::close() noexcept {
 }
 
 uring_channel::ring& uring_channel::ring_for(io_op op) noexcept {
-    // IOPOLL rings only run reads and writes.
-    if (aux_.live && op != io_op::read && op != io_op::write) return aux_;
+    // IOPOLL rings only run reads and writes; after the device refused polling, everything goes
+    // through the ordinary ring.
+    if (aux_.live && (poll_refused_ || (op != io_op::read && op != io_op::write))) return aux_;
     return main_;
 }
 
@@ -268,7 +269,7 @@ bool uring_channel::reap(ring& g) noexcept {
             batch[i] = {static_cast<io_request*>(io_uring_cqe_get_data(cqes[i])), cqes[i]->res};
         io_uring_cq_advance(&g.r, n);
         g.kernel_inflight -= n;
-        for (unsigned i = 0; i < n; ++i) handle(*batch[i].r, batch[i].res);
+        for (unsigned i = 0; i < n; ++i) handle(*batch[i].r, batch[i].res, g.polled);
         if (n < reap_batch) break;
     }
     return work;
@@ -282,7 +283,7 @@ bool uring_channel::poll() {
     return work;
 }
 
-void uring_channel::handle(io_request& r, int res) noexcept {
+void uring_channel::handle(io_request& r, int res, bool from_polled_ring) noexcept {
     if (res == -EAGAIN || res == -EINTR) {
         enqueue(r);  // transient: try again
         return;
@@ -290,11 +291,20 @@ void uring_channel::handle(io_request& r, int res) noexcept {
     switch (r.op) {
         case io_op::read:
         case io_op::write: {
+            if (res == -EOPNOTSUPP && from_polled_ring) {
+                // The block driver has no poll queues: switch this loop to interrupt completions
+                // and retry there (also the requests that were in flight on the polled ring).
+                if (!poll_refused_) bump(iopoll_fallbacks_);
+                warn_once(warned_iopoll, "iopoll: " + target_.path +
+                                             " refused a polled I/O (EOPNOTSUPP): its driver has no poll queues; "
+                                             "for NVMe load the driver with nvme.poll_queues=N (e.g. modprobe nvme "
+                                             "poll_queues=2). Continuing with interrupt completions.");
+                poll_refused_ = true;
+                fixed_table_ = false;  // fixed buffers are registered on the polled ring only
+                enqueue(r);
+                return;
+            }
             if (res < 0) {
-                if (res == -EOPNOTSUPP && cfg_.iopoll)
-                    warn_once(warned_iopoll, "iopoll: the device refused a polled I/O (EOPNOTSUPP): its driver has "
-                                             "no poll queues; for NVMe load the driver with nvme.poll_queues=N, or "
-                                             "drop iopoll=1");
                 finish(r, errno_code(res));
                 return;
             }
@@ -344,6 +354,7 @@ void uring_channel::add_stats(uring_stats& s) const noexcept {
     s.buffer_unregistrations += get(unregistrations_);
     s.overflowed += get(overflowed_);
     s.short_retries += get(short_retries_);
+    s.iopoll_fallbacks += get(iopoll_fallbacks_);
 }
 
 }  // namespace convme::backends

@@ -74,7 +74,7 @@ private:
     void submit_ring(ring& g) noexcept;
     void drain_overflow() noexcept;
     bool reap(ring& g) noexcept;
-    void handle(io_request& r, int res) noexcept;
+    void handle(io_request& r, int res, bool from_polled_ring) noexcept;
     void finish(io_request& r, std::error_code ec) noexcept;
     void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
@@ -87,6 +87,7 @@ private:
     std::error_code open_error_{};
     ring main_;
     ring aux_;                        // only with IOPOLL
+    bool poll_refused_ = false;       // the device answered a polled I/O with EOPNOTSUPP
     std::size_t in_flight_ = 0;
     io_request* overflow_head_ = nullptr;  // linked through backend_word[1]
     io_request* overflow_tail_ = nullptr;
@@ -98,7 +99,8 @@ private:
     std::uint64_t slot_used_ = 0;     // bitmap of fixed_slots
 
     std::atomic<std::uint64_t> rings_opened_{0}, submit_calls_{0}, sqes_{0}, fixed_ios_{0},
-        plain_ios_{0}, registrations_{0}, unregistrations_{0}, overflowed_{0}, short_retries_{0};
+        plain_ios_{0}, registrations_{0}, unregistrations_{0}, overflowed_{0}, short_retries_{0},
+        iopoll_fallbacks_{0};
 };
 
 }  // namespace convme::backends

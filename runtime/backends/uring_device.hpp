@@ -34,6 +34,7 @@ struct uring_stats {
     std::uint64_t buffer_unregistrations = 0;
     std::uint64_t overflowed = 0;          // requests parked because the SQ / CQ budget was full
     std::uint64_t short_retries = 0;       // remainders resubmitted after a short transfer
+    std::uint64_t iopoll_fallbacks = 0;    // loops that switched from polled to interrupt completions
 };
 
 class uring_channel;
