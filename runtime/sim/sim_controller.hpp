@@ -89,6 +89,12 @@ public:
     // nsid is 1-based. Returns -EINVAL if out of range.
     int peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out, std::size_t len) const;
 
+    // The most recent diagnostic the device produced (DMA fault, invalid doorbell, fatal cause),
+    // empty if none. Also printed to stderr (first few only).
+    std::string last_diagnostic() const;
+    // Host memory committed to namespace data (RAM media is sparse; 0 for a backing file).
+    std::uint64_t resident_bytes() const;
+
     struct impl;
 
 private:
