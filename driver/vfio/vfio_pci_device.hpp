@@ -1,0 +1,91 @@
+// pci_device over Linux VFIO: one PCI function bound to vfio-pci, its group attached to a private
+// container (TYPE1v2/TYPE1 IOMMU, or the unsafe no-IOMMU mode), BAR0 mmapped (or accessed with
+// pread/pwrite when the kernel refuses the mmap), DMA memory pinned and mapped into the IOMMU.
+#pragma once
+
+#include "driver/pci_device.hpp"
+#include "driver/vfio/dma_map_table.hpp"
+#include "driver/vfio/dma_memory.hpp"
+#include "driver/vfio/iova_allocator.hpp"
+#include "driver/vfio/unique_fd.hpp"
+#include "driver/vfio/vfio_container.hpp"
+#include "driver/vfio/vfio_group.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+namespace convme::driver::vfio {
+
+enum class vfio_mode { automatic, iommu, noiommu };
+const char* vfio_mode_name(vfio_mode m) noexcept;
+
+struct vfio_open_options {
+    std::string bdf;                  // canonical "0000:01:00.0"
+    vfio_mode mode = vfio_mode::automatic;
+    std::string sys_root = "/sys";
+    std::string dev_root = "/dev";
+};
+
+class vfio_pci_device final : public pci_device {
+public:
+    // Returns nullptr with err (-errno) and why (step, errno, fix) on failure.
+    static std::unique_ptr<vfio_pci_device> open(const vfio_open_options& opts, int& err,
+                                                 std::string& why);
+    ~vfio_pci_device() override;
+
+    std::string name() const override;
+    volatile std::uint32_t* bar0() noexcept override { return bar_; }
+    std::size_t bar0_size() const noexcept override { return static_cast<std::size_t>(bar_size_); }
+    std::uint32_t read32(std::uint32_t offset) noexcept override;
+    void write32(std::uint32_t offset, std::uint32_t value) noexcept override;
+
+    int alloc_dma(std::size_t size, std::size_t align, dma_region& out) noexcept override;
+    void free_dma(dma_region& region) noexcept override;
+    int map_dma(void* vaddr, std::size_t size) noexcept override;
+    int unmap_dma(void* vaddr, std::size_t size) noexcept override;
+    int translate(const void* vaddr, std::uint64_t& iova) const noexcept override;
+    std::size_t host_page_size() const noexcept override { return base_page_size(); }
+    std::size_t max_contiguous_dma() const noexcept override;
+
+    int enable_bus_master() noexcept override;
+    int function_reset() noexcept override;
+
+    bool noiommu() const noexcept { return container_.kind() == iommu_kind::noiommu; }
+    // PCI config space access (offset within the 256/4096-byte config region).
+    int config_read(std::uint32_t offset, void* buf, std::size_t len) noexcept;
+    int config_write(std::uint32_t offset, const void* buf, std::size_t len) noexcept;
+
+private:
+    vfio_pci_device() = default;
+    int setup(const vfio_open_options& opts, std::string& why);
+    int setup_regions(std::string& why);
+    int fail(int err, std::string why) noexcept;
+    // IOVA for a locked block: allocate + MAP_DMA (IOMMU), or physical address (no-IOMMU).
+    int map_block_iommu(std::uintptr_t start, std::size_t length, std::size_t align,
+                        std::uint64_t& iova, std::string& why) noexcept;
+
+    std::string bdf_;
+    vfio_container container_;
+    vfio_group group_;
+    unique_fd device_;
+    bool can_reset_ = false;
+    std::uint64_t bar_offset_ = 0, bar_size_ = 0;
+    volatile std::uint32_t* bar_ = nullptr;
+    std::uint64_t config_offset_ = 0, config_size_ = 0;
+
+    iova_allocator iova_;
+    std::uint64_t granule_ = 4096;
+    std::size_t hugepage_ = 0;
+    bool hugepages_available_ = false;
+
+    mutable std::shared_mutex lock_;  // table_ (shared for translate) and everything below
+    dma_map_table table_;
+    std::map<std::uint64_t, page_block> blocks_;  // alloc_dma cookie -> memory
+    std::uint64_t next_cookie_ = 1;
+};
+
+}  // namespace convme::driver::vfio
