@@ -59,12 +59,12 @@ void check_node(context& c, const std::string& path, const std::string& role, co
 }  // namespace
 
 void check_dev_nodes(context& c) {
-    check_node(c, c.dev_path("vfio/vfio"), "the VFIO container device",
+    check_node(c, c.dev_path("vfio/vfio"), "it is the VFIO container device: every VFIO user starts by opening it",
                "modprobe vfio-pci (loads vfio and creates /dev/vfio/vfio)");
     if (c.bdf.empty() || c.dev.iommu_group < 0 || c.dev.driver != "vfio-pci") return;
     const std::string g = std::to_string(c.dev.iommu_group);
     const std::string node = c.dev_path(c.dev.noiommu_group() ? "vfio/noiommu-" + g : "vfio/" + g);
-    check_node(c, node, "the VFIO group device of " + c.bdf,
+    check_node(c, node, "it is the VFIO group device of " + c.bdf + ": the device is opened through it",
                "rebind the device to vfio-pci (the node appears when vfio-pci binds a group member)");
 }
 

@@ -116,9 +116,9 @@ void check_iommu(context& c) {
               std::string(vfio_loaded ? "" : "try: modprobe vfio enable_unsafe_noiommu_mode=1 (works only if the kernel "
                                              "has CONFIG_VFIO_NOIOMMU=y)\n") +
                   "enable the IOMMU (firmware VT-d/AMD-Vi/SMMU + intel_iommu=on / amd_iommu=on), or\n"
-                  "rebuild vfio.ko with CONFIG_VFIO_NOIOMMU=y from the matching kernel source\n"
-                  "(linux-source + linux-headers for `uname -r`: make -C /lib/modules/$(uname -r)/build "
-                  "M=drivers/vfio CONFIG_VFIO_NOIOMMU=y), or use the uring: backend",
+                  "rebuild vfio.ko with CONFIG_VFIO_NOIOMMU=y from the kernel source matching `uname -r`\n"
+                  "(out-of-tree build of drivers/vfio against that kernel's headers), or\n"
+                  "use the uring: backend through the kernel nvme driver",
               ENODEV);
     }
 }
