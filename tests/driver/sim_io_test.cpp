@@ -149,6 +149,7 @@ TEST(SimIo, RingWrapsAndPhaseFlipsOverManyPasses) {
     for (int round = 0; round < 30; ++round) {
         int batch = 1 + round % 3;
         std::vector<std::uint16_t> cids;
+        const std::uint32_t tail_before = q.tail;
         for (int i = 0; i < batch; ++i) {
             auto* p = static_cast<std::uint8_t*>(buf.vaddr) + i * 512;
             std::memset(p, round * 3 + i, 512);
@@ -162,7 +163,8 @@ TEST(SimIo, RingWrapsAndPhaseFlipsOverManyPasses) {
             EXPECT_EQ(c.cid, cids[i]);
             EXPECT_EQ(c.sqid, 1);
             EXPECT_EQ(sct_sc(c), 0);
-            EXPECT_EQ(c.sqhd, q.tail);  // everything up to the tail was fetched
+            // Completed as soon as fetched: SQ head is just past this command's slot.
+            EXPECT_EQ(c.sqhd, (tail_before + i + 1) % q.size);
             ++done;
         }
         nvme::cqe none{};
