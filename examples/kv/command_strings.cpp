@@ -1,0 +1,236 @@
+// String commands: GET, SET (EX/PX/EXAT/PXAT/NX/XX/KEEPTTL/GET), SETNX, SETEX, MGET, MSET,
+// INCR/DECR/INCRBY/DECRBY, STRLEN.
+#include "command_table.hpp"
+#include "resp_parser.hpp"
+
+#include <climits>
+
+namespace kv::cmd {
+
+namespace {
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
+        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
+// Relative seconds/milliseconds or absolute unix time to an absolute unix-ms expiry.
+bool to_expire_at(std::string_view arg, bool millis, bool absolute, std::int64_t& out) {
+    long long v = 0;
+    if (!resp::parse_int64(arg, v) || v <= 0) return false;
+    if (!millis) {
+        if (v > LLONG_MAX / 1000) return false;
+        v *= 1000;
+    }
+    if (!absolute) {
+        const std::int64_t now = now_ms();
+        if (v > LLONG_MAX - now) return false;
+        v += now;
+    }
+    out = v;
+    return true;
+}
+
+struct set_request {
+    std::int64_t expire_at = 0;
+    bool nx = false, xx = false, keepttl = false, get = false;
+};
+
+// The shared core of SET/SETNX/SETEX, run on the key's shard.
+convme::task<void> do_set(command_context& ctx, std::string& key, std::string& value, const set_request& rq,
+                          std::string& out) {
+    const unsigned s = ctx.st().shard_of(key);
+    auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
+        entry* e = sh.find(key, now_ms());
+        if (rq.get) {
+            if (e) resp::bulk(out, e->value);
+            else resp::null_bulk(out);
+        }
+        if ((rq.nx && e) || (rq.xx && !e)) {
+            if (!rq.get) resp::null_bulk(out);
+            return sh.read_ticket(e);
+        }
+        const std::int64_t exp = rq.keepttl && e ? e->expire_at : rq.expire_at;
+        auto r = sh.put(key, std::move(value), exp);
+        if (r.ec) {
+            if (rq.get) out.clear();  // never reached with partial output: GET reply replaced below
+            storage_error(out, r.ec);
+            return 0;
+        }
+        if (!rq.get) resp::ok(out);
+        return r.ticket;
+    });
+    ctx.depends_on(s, ticket);
+}
+}  // namespace
+
+convme::task<void> get(command_context& ctx, args_t& a, std::string& out) {
+    const unsigned s = ctx.st().shard_of(a[1]);
+    auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
+        entry* e = sh.find(a[1], now_ms());
+        if (e) resp::bulk(out, e->value);
+        else resp::null_bulk(out);
+        return sh.read_ticket(e);
+    });
+    ctx.depends_on(s, ticket);
+}
+
+convme::task<void> set(command_context& ctx, args_t& a, std::string& out) {
+    set_request rq;
+    bool have_expiry = false;
+    for (std::size_t i = 3; i < a.size(); ++i) {
+        const std::string& opt = a[i];
+        const bool last = i + 1 == a.size();
+        if (iequals(opt, "NX") && !rq.xx) {
+            rq.nx = true;
+        } else if (iequals(opt, "XX") && !rq.nx) {
+            rq.xx = true;
+        } else if (iequals(opt, "GET")) {
+            rq.get = true;
+        } else if (iequals(opt, "KEEPTTL") && !have_expiry) {
+            rq.keepttl = true;
+        } else if (!last && !rq.keepttl && !have_expiry &&
+                   (iequals(opt, "EX") || iequals(opt, "PX") || iequals(opt, "EXAT") || iequals(opt, "PXAT"))) {
+            const bool millis = iequals(opt, "PX") || iequals(opt, "PXAT");
+            const bool absolute = iequals(opt, "EXAT") || iequals(opt, "PXAT");
+            if (!to_expire_at(a[++i], millis, absolute, rq.expire_at)) {
+                resp::error(out, "ERR invalid expire time in 'set' command");
+                co_return;
+            }
+            have_expiry = true;
+        } else {
+            resp::error(out, "ERR syntax error");
+            co_return;
+        }
+    }
+    // A GET reply built before a storage error must not stay in the buffer: build into a scratch.
+    std::string reply;
+    co_await do_set(ctx, a[1], a[2], rq, reply);
+    out += reply;
+}
+
+convme::task<void> setnx(command_context& ctx, args_t& a, std::string& out) {
+    const unsigned s = ctx.st().shard_of(a[1]);
+    auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
+        entry* e = sh.find(a[1], now_ms());
+        if (e) {
+            resp::integer(out, 0);
+            return sh.read_ticket(e);
+        }
+        auto r = sh.put(a[1], std::move(a[2]), 0);
+        if (r.ec) {
+            storage_error(out, r.ec);
+            return 0;
+        }
+        resp::integer(out, 1);
+        return r.ticket;
+    });
+    ctx.depends_on(s, ticket);
+}
+
+convme::task<void> setex(command_context& ctx, args_t& a, std::string& out) {
+    set_request rq;
+    if (!to_expire_at(a[2], false, false, rq.expire_at)) {
+        resp::error(out, "ERR invalid expire time in 'setex' command");
+        co_return;
+    }
+    co_await do_set(ctx, a[1], a[3], rq, out);
+}
+
+convme::task<void> mget(command_context& ctx, args_t& a, std::string& out) {
+    resp::array_header(out, a.size() - 1);
+    for (std::size_t i = 1; i < a.size(); ++i) {
+        const unsigned s = ctx.st().shard_of(a[i]);
+        auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
+            entry* e = sh.find(a[i], now_ms());
+            if (e) resp::bulk(out, e->value);
+            else resp::null_bulk(out);
+            return sh.read_ticket(e);
+        });
+        ctx.depends_on(s, ticket);
+    }
+}
+
+convme::task<void> mset(command_context& ctx, args_t& a, std::string& out) {
+    if (a.size() % 2 != 1) {
+        resp::error(out, "ERR wrong number of arguments for 'mset' command");
+        co_return;
+    }
+    std::string err;
+    for (std::size_t i = 1; i + 1 < a.size() && err.empty(); i += 2) {
+        const unsigned s = ctx.st().shard_of(a[i]);
+        auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
+            auto r = sh.put(a[i], std::move(a[i + 1]), 0);
+            if (r.ec) storage_error(err, r.ec);
+            return r.ticket;
+        });
+        ctx.depends_on(s, ticket);
+    }
+    if (err.empty()) resp::ok(out);
+    else out += err;
+}
+
+namespace {
+convme::task<void> add_to(command_context& ctx, std::string& key, long long delta, std::string& out) {
+    const unsigned s = ctx.st().shard_of(key);
+    auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
+        entry* e = sh.find(key, now_ms());
+        long long v = 0;
+        if (e && !resp::parse_int64(e->value, v)) {
+            wrong_type_int(out);
+            return sh.read_ticket(e);
+        }
+        if ((delta > 0 && v > LLONG_MAX - delta) || (delta < 0 && v < LLONG_MIN - delta)) {
+            resp::error(out, "ERR increment or decrement would overflow");
+            return sh.read_ticket(e);
+        }
+        v += delta;
+        auto r = sh.put(key, std::to_string(v), e ? e->expire_at : 0);  // INCR keeps the TTL
+        if (r.ec) {
+            storage_error(out, r.ec);
+            return 0;
+        }
+        resp::integer(out, v);
+        return r.ticket;
+    });
+    ctx.depends_on(s, ticket);
+}
+}  // namespace
+
+convme::task<void> incr(command_context& ctx, args_t& a, std::string& out) { co_await add_to(ctx, a[1], 1, out); }
+convme::task<void> decr(command_context& ctx, args_t& a, std::string& out) { co_await add_to(ctx, a[1], -1, out); }
+
+convme::task<void> incrby(command_context& ctx, args_t& a, std::string& out) {
+    long long d = 0;
+    if (!resp::parse_int64(a[2], d)) {
+        wrong_type_int(out);
+        co_return;
+    }
+    co_await add_to(ctx, a[1], d, out);
+}
+
+convme::task<void> decrby(command_context& ctx, args_t& a, std::string& out) {
+    long long d = 0;
+    if (!resp::parse_int64(a[2], d) || d == LLONG_MIN) {
+        wrong_type_int(out);
+        co_return;
+    }
+    co_await add_to(ctx, a[1], -d, out);
+}
+
+convme::task<void> strlen(command_context& ctx, args_t& a, std::string& out) {
+    const unsigned s = ctx.st().shard_of(a[1]);
+    auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
+        entry* e = sh.find(a[1], now_ms());
+        resp::integer(out, e ? static_cast<long long>(e->value.size()) : 0);
+        return sh.read_ticket(e);
+    });
+    ctx.depends_on(s, ticket);
+}
+
+}  // namespace kv::cmd

@@ -1,0 +1,57 @@
+// Internal: the command table shared by the command_*.cpp files.
+#pragma once
+
+#include "commands.hpp"
+#include "resp_writer.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kv::cmd {
+
+using args_t = std::vector<std::string>;
+using handler = convme::task<void> (*)(command_context&, args_t&, std::string&);
+
+struct spec {
+    std::string_view name;  // lower case
+    int arity;              // Redis convention: n = exactly n args (with the name), -n = at least n
+    handler fn;
+};
+
+// Handlers (command_strings.cpp, command_keys.cpp, command_server.cpp).
+convme::task<void> get(command_context&, args_t&, std::string&);
+convme::task<void> set(command_context&, args_t&, std::string&);
+convme::task<void> setnx(command_context&, args_t&, std::string&);
+convme::task<void> setex(command_context&, args_t&, std::string&);
+convme::task<void> mget(command_context&, args_t&, std::string&);
+convme::task<void> mset(command_context&, args_t&, std::string&);
+convme::task<void> incr(command_context&, args_t&, std::string&);
+convme::task<void> decr(command_context&, args_t&, std::string&);
+convme::task<void> incrby(command_context&, args_t&, std::string&);
+convme::task<void> decrby(command_context&, args_t&, std::string&);
+convme::task<void> strlen(command_context&, args_t&, std::string&);
+convme::task<void> del(command_context&, args_t&, std::string&);
+convme::task<void> exists(command_context&, args_t&, std::string&);
+convme::task<void> expire(command_context&, args_t&, std::string&);
+convme::task<void> pexpire(command_context&, args_t&, std::string&);
+convme::task<void> ttl(command_context&, args_t&, std::string&);
+convme::task<void> pttl(command_context&, args_t&, std::string&);
+convme::task<void> persist(command_context&, args_t&, std::string&);
+convme::task<void> dbsize(command_context&, args_t&, std::string&);
+convme::task<void> flushdb(command_context&, args_t&, std::string&);
+convme::task<void> ping(command_context&, args_t&, std::string&);
+convme::task<void> echo(command_context&, args_t&, std::string&);
+convme::task<void> quit(command_context&, args_t&, std::string&);
+convme::task<void> command(command_context&, args_t&, std::string&);
+convme::task<void> info(command_context&, args_t&, std::string&);
+convme::task<void> config(command_context&, args_t&, std::string&);
+convme::task<void> select(command_context&, args_t&, std::string&);
+convme::task<void> client(command_context&, args_t&, std::string&);
+convme::task<void> time(command_context&, args_t&, std::string&);
+
+// Reply for a storage error (no space, value too large, failed device).
+void storage_error(std::string& out, std::error_code ec);
+inline void wrong_type_int(std::string& out) { resp::error(out, "ERR value is not an integer or out of range"); }
+
+}  // namespace kv::cmd

@@ -1,0 +1,89 @@
+// One client connection: a convme task on the core that accepted it. Requests are parsed as they
+// arrive; every complete command in a read is executed (pipelining), then the replies wait for the
+// batches they depend on to be durable and go out in one write.
+#include "resp_parser.hpp"
+#include "resp_writer.hpp"
+#include "server_core.hpp"
+
+#include <cstdio>
+#include <memory>
+
+namespace kv {
+
+namespace {
+constexpr std::size_t kReadSize = 64 * 1024;
+constexpr std::size_t kFlushAt = 1 << 20;  // send replies early when a pipeline produces this much
+
+// Wait for durability, then send `out`. False if the client is gone or storage failed.
+convme::task<bool> send_replies(asio::ip::tcp::socket& sock, command_context& ctx, std::string& out) {
+    if (ctx.has_pending()) {
+        std::error_code ec = co_await ctx.wait_durable();
+        if (ec) {
+            // The writes may not be on the device: close without acknowledging anything.
+            std::fprintf(stderr, "kv: closing a client whose writes could not be made durable: %s\n",
+                         ec.message().c_str());
+            co_return false;
+        }
+    }
+    if (out.empty()) co_return true;
+    auto [ec, n] = co_await asio::async_write(sock, asio::buffer(out), convme::use_loop);
+    (void)n;
+    out.clear();
+    co_return !ec;
+}
+}  // namespace
+
+convme::task<void> serve_connection(core_server& cs, asio::ip::tcp::socket sock) {
+    auto self = cs.connections.insert(cs.connections.end(), &sock);
+    std::error_code ignored;
+    sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+
+    auto rbuf = std::make_unique<char[]>(kReadSize);
+    std::string carry;  // bytes of an incomplete header line kept for the next read
+    std::string out;
+    resp::parser parser;
+    command_context ctx(cs.st, &cs.facts);
+    bool open = true;
+
+    while (open && !cs.stopping) {
+        auto [ec, n] = co_await sock.async_read_some(asio::buffer(rbuf.get(), kReadSize), convme::use_loop);
+        if (ec || n == 0) break;
+        std::string_view input(rbuf.get(), n);
+        if (!carry.empty()) {
+            carry.append(input);
+            input = carry;
+        }
+        std::size_t pos = 0;
+        bool close_after = false;
+        while (!close_after) {
+            auto r = parser.feed(input.substr(pos));
+            pos += r.consumed;
+            if (r.status == resp::parse_status::need_more) break;
+            if (r.status == resp::parse_status::error) {
+                resp::error(out, "ERR " + parser.error());
+                close_after = true;  // like Redis: the stream cannot be re-synchronised
+                break;
+            }
+            try {
+                co_await execute(ctx, parser.args(), out);
+            } catch (const std::exception& e) {
+                resp::error(out, std::string("ERR internal error: ") + e.what());
+                close_after = true;
+            }
+            parser.next();
+            if (ctx.quit) close_after = true;
+            if (out.size() >= kFlushAt && !(co_await send_replies(sock, ctx, out))) {
+                open = false;
+                break;
+            }
+        }
+        if (!open) break;
+        std::string rest(input.substr(pos));
+        carry = std::move(rest);
+        if (!(co_await send_replies(sock, ctx, out)) || close_after) break;
+    }
+    sock.close(ignored);
+    cs.connections.erase(self);
+}
+
+}  // namespace kv

@@ -1,0 +1,114 @@
+#include "record.hpp"
+
+#include "checksum.hpp"
+
+#include <cstring>
+
+namespace kv {
+
+void store_le32(std::byte* p, std::uint32_t v) noexcept {
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+void store_le64(std::byte* p, std::uint64_t v) noexcept {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+std::uint32_t load_le32(const std::byte* p) noexcept {
+    std::uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint32_t>(p[i]);
+    return v;
+}
+std::uint64_t load_le64(const std::byte* p) noexcept {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
+    return v;
+}
+
+std::size_t encode_record(const record_view& r, std::byte* out) noexcept {
+    const std::size_t size = record_size(r.key.size(), r.value.size());
+    store_le32(out, kRecordMagic);
+    store_le64(out + 8, r.epoch);
+    store_le64(out + 16, r.seq);
+    store_le64(out + 24, static_cast<std::uint64_t>(r.expire_at));
+    store_le32(out + 32, static_cast<std::uint32_t>(r.key.size()));
+    store_le32(out + 36, static_cast<std::uint32_t>(r.value.size()));
+    std::memset(out + 40, 0, 8);
+    out[40] = static_cast<std::byte>(r.type);
+    if (!r.key.empty()) std::memcpy(out + kRecordHeaderSize, r.key.data(), r.key.size());
+    if (!r.value.empty()) std::memcpy(out + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());
+    store_le32(out + 4, crc32c(out + 8, size - 8));
+    return size;
+}
+
+decode_status decode_record(std::span<const std::byte> in, record_view& out, std::size_t& size) noexcept {
+    if (in.size() < 4) {
+        size = 4;
+        return decode_status::need_more;
+    }
+    const std::uint32_t magic = load_le32(in.data());
+    if (magic == 0) return decode_status::padding;
+    if (magic != kRecordMagic) return decode_status::corrupt;
+    if (in.size() < kRecordHeaderSize) {
+        size = kRecordHeaderSize;
+        return decode_status::need_more;
+    }
+    const std::uint32_t klen = load_le32(in.data() + 32);
+    const std::uint32_t vlen = load_le32(in.data() + 36);
+    const auto type = std::to_integer<std::uint8_t>(in[40]);
+    if (klen > kMaxKeyOrValue || vlen > kMaxKeyOrValue || type < 1 || type > 5) return decode_status::corrupt;
+    size = record_size(klen, vlen);
+    if (in.size() < size) return decode_status::need_more;
+    if (crc32c(in.data() + 8, size - 8) != load_le32(in.data() + 4)) return decode_status::corrupt;
+    out.type = static_cast<record_type>(type);
+    out.epoch = load_le64(in.data() + 8);
+    out.seq = load_le64(in.data() + 16);
+    out.expire_at = static_cast<std::int64_t>(load_le64(in.data() + 24));
+    const char* base = reinterpret_cast<const char*>(in.data()) + kRecordHeaderSize;
+    out.key = std::string_view(base, klen);
+    out.value = std::string_view(base + klen, vlen);
+    return decode_status::ok;
+}
+
+// Half header: magic, crc(of bytes 8..31), base_epoch, shard, half, 8 zero bytes.
+void encode_half_header(const half_header& h, std::byte* out) noexcept {
+    std::memset(out, 0, kHalfHeaderBytes);
+    store_le32(out, kHalfMagic);
+    store_le64(out + 8, h.base_epoch);
+    store_le32(out + 16, h.shard);
+    store_le32(out + 20, h.half);
+    store_le32(out + 4, crc32c(out + 8, kHalfHeaderBytes - 8));
+}
+
+bool decode_half_header(std::span<const std::byte> in, half_header& out) noexcept {
+    if (in.size() < kHalfHeaderBytes || load_le32(in.data()) != kHalfMagic) return false;
+    if (crc32c(in.data() + 8, kHalfHeaderBytes - 8) != load_le32(in.data() + 4)) return false;
+    out.base_epoch = load_le64(in.data() + 8);
+    out.shard = load_le32(in.data() + 16);
+    out.half = load_le32(in.data() + 20);
+    return true;
+}
+
+// Superblock: magic, crc(of bytes 8..47), version, shards, block_size, 4 zero, region_offset,
+// region_size, 8 zero.
+void encode_superblock(const superblock& s, std::byte* out) noexcept {
+    std::memset(out, 0, kSuperblockBytes);
+    store_le32(out, kSuperMagic);
+    store_le32(out + 8, s.version);
+    store_le32(out + 12, s.shards);
+    store_le32(out + 16, s.block_size);
+    store_le64(out + 24, s.region_offset);
+    store_le64(out + 32, s.region_size);
+    store_le32(out + 4, crc32c(out + 8, kSuperblockBytes - 8));
+}
+
+bool decode_superblock(std::span<const std::byte> in, superblock& out) noexcept {
+    if (in.size() < kSuperblockBytes || load_le32(in.data()) != kSuperMagic) return false;
+    if (crc32c(in.data() + 8, kSuperblockBytes - 8) != load_le32(in.data() + 4)) return false;
+    out.version = load_le32(in.data() + 8);
+    out.shards = load_le32(in.data() + 12);
+    out.block_size = load_le32(in.data() + 16);
+    out.region_offset = load_le64(in.data() + 24);
+    out.region_size = load_le64(in.data() + 32);
+    return true;
+}
+
+}  // namespace kv

@@ -1,0 +1,185 @@
+// One shard of the KV store: an in-memory index plus a log region on the device, owned by a
+// single core (every member is used from that core's loop only, so there are no locks).
+//
+// Writes are applied to the index at once and appended to the open batch; the writer task seals
+// the batch once per loop iteration (group commit), writes it with one device write plus a flush,
+// then marks its ticket durable. Callers reply to a client only after wait_durable(ticket).
+// The region has two halves; compaction switches appends to the other half and copies the live
+// records there while clients keep reading and writing (see record.hpp for the format).
+#pragma once
+
+#include "index.hpp"
+#include "io_buffer.hpp"
+#include "record.hpp"
+
+#include <convme/block_device.hpp>
+#include <convme/task.hpp>
+
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace kv {
+
+struct shard_geometry {
+    std::uint32_t index = 0;          // shard number
+    std::uint64_t region_offset = 0;  // byte offset of the region on the device
+    std::uint64_t half_size = 0;      // bytes per half, a multiple of block_size
+    std::uint32_t block_size = 512;
+    std::uint32_t mem_alignment = 4096;
+};
+
+struct shard_options {
+    // Start compacting when the active half is this full and the live data would fit in less
+    // than `compact_live_below_percent` of a half.
+    unsigned compact_at_percent = 70;
+    unsigned compact_live_below_percent = 45;
+    bool auto_compact = true;
+    // Seal a batch early once it holds this much, so one huge pipeline does not make one huge write.
+    std::size_t max_batch_bytes = 4u << 20;
+};
+
+struct shard_stats {
+    std::uint64_t records_recovered = 0;
+    std::uint64_t recovered_end[2] = {0, 0};  // where each half's valid records ended
+    std::string recovery_stop[2];             // why the scan of each half stopped
+    std::uint64_t batches_written = 0;
+    std::uint64_t bytes_written = 0;
+    std::uint64_t records_written = 0;
+    std::uint64_t compactions = 0;
+    std::uint64_t records_copied = 0;
+};
+
+class shard {
+public:
+    shard(convme::block_device& dev, shard_geometry geo, shard_options opts = {});
+    ~shard();
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    // Read both halves, rebuild the index, start the writer and make a new epoch durable.
+    // Resumes an interrupted compaction. Must run on the owner core.
+    convme::task<std::error_code> open();
+    // Write everything still pending, stop the writer and the compactor.
+    convme::task<void> close();
+
+    // ---- synchronous operations, owner core only ----
+    // Live entry for `key`, or nullptr (expired entries are dropped here).
+    entry* find(std::string_view key, std::int64_t now);
+    std::size_t size() const noexcept { return index_.size(); }
+    const index_map& index() const noexcept { return index_; }
+
+    struct write_result {
+        std::error_code ec;
+        std::uint64_t ticket = 0;
+    };
+    write_result put(std::string_view key, std::string value, std::int64_t expire_at);
+    write_result erase(std::string_view key);  // appends a tombstone; no-op result if absent
+    write_result set_expire(std::string_view key, std::int64_t expire_at);  // key must exist
+    write_result flush_all();
+
+    // Ticket a reply that observed `e` (or a miss, e == nullptr) must wait for.
+    std::uint64_t read_ticket(const entry* e) const noexcept;
+    // Completes once batch `ticket` is on the device (or with the error that stopped the log).
+    convme::task<std::error_code> wait_durable(std::uint64_t ticket);
+
+    // Largest key+value this shard accepts (a quarter of a half, so compaction always has room).
+    std::size_t max_record_bytes() const noexcept { return geo_.half_size / 4; }
+    std::uint64_t half_size() const noexcept { return geo_.half_size; }
+    std::uint64_t used_bytes() const noexcept { return next_pos_; }
+    std::uint64_t live_bytes() const noexcept { return live_half_[0] + live_half_[1]; }
+    bool compacting() const noexcept { return compacting_; }
+    std::error_code failure() const noexcept { return failed_; }
+    const shard_stats& stats() const noexcept { return stats_; }
+    std::uint32_t number() const noexcept { return geo_.index; }
+
+    // Drop expired keys from memory, visiting at most `buckets` index buckets per call (the
+    // log needs no tombstone: the record carries its expiry). Returns keys dropped.
+    std::size_t sweep_expired(std::int64_t now, std::size_t buckets);
+
+    // Start a compaction unless one runs; compact() runs one and waits for it (tests, tools).
+    void start_compaction();
+    convme::task<std::error_code> compact();
+
+private:
+    struct pending_op {
+        bool header = false;  // write the half header of `half` (switch), else a batch of records
+        std::uint8_t half = 0;
+        std::uint64_t pos = 0;  // offset inside the half
+        std::uint64_t ticket = 0;
+        std::uint32_t records = 0;
+        io_buffer buf;
+    };
+    struct waiter {
+        std::coroutine_handle<> h;
+        std::error_code* ec;
+    };
+
+    std::uint64_t half_base(std::uint8_t half) const noexcept {
+        return geo_.region_offset + half * geo_.half_size;
+    }
+    std::uint64_t align_up(std::uint64_t v) const noexcept {
+        return (v + geo_.block_size - 1) / geo_.block_size * geo_.block_size;
+    }
+    // Append one record to the open batch; returns its ticket or an error (no space / failed).
+    write_result append(record_type type, std::string_view key, std::string_view value, std::int64_t expire_at);
+    void seal_open();            // move the open batch to the write queue
+    void request_switch();       // seal, then queue a half header for the other half
+    void wake_writer() noexcept;
+    void mark_durable(std::uint64_t ticket);
+    void fail(std::error_code ec);
+    void maybe_start_compaction();
+    io_buffer take_buffer();
+    void drop_entry(index_map::iterator it);
+
+    convme::task<void> writer_loop();
+    convme::task<std::error_code> write_op(pending_op& op);
+    convme::task<void> compactor();
+    convme::task<std::error_code> write_fresh_header(std::uint8_t half, std::uint64_t base_epoch);
+    // Recovery helpers (shard_recovery.cpp).
+    convme::task<std::error_code> read_headers(half_header (&h)[2], bool (&valid)[2]);
+    convme::task<std::error_code> scan_half(std::uint8_t half, std::uint64_t base_epoch, std::uint64_t& end);
+    void apply(const record_view& r, std::uint8_t half, std::size_t bytes);
+
+    convme::block_device& dev_;
+    shard_geometry geo_;
+    shard_options opts_;
+    index_map index_;
+    std::uint64_t live_half_[2] = {0, 0};  // bytes of live records in each half
+    std::size_t sweep_cursor_ = 0;
+
+    std::uint8_t cur_half_ = 0;   // half the open batch goes to
+    std::uint64_t next_pos_ = 0;  // offset in cur_half_ where the open batch goes
+    std::uint64_t epoch_ = 1;
+    std::uint64_t seq_ = 1;
+    std::uint64_t max_epoch_seen_ = 0;
+    std::uint64_t max_seq_seen_ = 0;
+
+    io_buffer open_;
+    std::uint32_t open_records_ = 0;
+    std::deque<pending_op> queue_;
+    std::vector<io_buffer> spare_;
+    std::uint64_t sealed_ = 0;   // batches sealed (the open batch's ticket is sealed_ + 1)
+    std::uint64_t durable_ = 0;  // batches on the device
+    std::multimap<std::uint64_t, waiter> waiters_;
+    std::error_code failed_;
+
+    std::coroutine_handle<> writer_parked_{};
+    bool writer_running_ = false;
+    std::coroutine_handle<> writer_done_waiter_{};
+    bool compacting_ = false;
+    std::vector<std::coroutine_handle<>> compaction_done_waiters_;
+    std::error_code last_compaction_error_;
+    bool closing_ = false;
+    bool opened_ = false;
+    shard_stats stats_;
+
+    friend struct writer_park;
+};
+
+}  // namespace kv

@@ -1,0 +1,189 @@
+// Shard: startup recovery. Scan the older half, then the newer one, applying records in log
+// order; a half's scan stops at the first record that is torn, corrupt or older than the records
+// before it (left from an earlier use of the half).
+#include "shard.hpp"
+
+#include <convme/loop.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+namespace kv {
+
+namespace {
+constexpr std::size_t kScanChunk = 1u << 20;
+}
+
+convme::task<std::error_code> shard::read_headers(half_header (&h)[2], bool (&valid)[2]) {
+    io_buffer buf(geo_.block_size, std::max<std::size_t>(geo_.mem_alignment, geo_.block_size));
+    buf.resize(geo_.block_size);
+    for (std::uint8_t half = 0; half < 2; ++half) {
+        std::error_code ec = co_await dev_.read(half_base(half), buf.span());
+        if (ec) co_return ec;
+        valid[half] = decode_half_header(buf.span(), h[half]) && h[half].shard == geo_.index &&
+                      h[half].half == half;
+    }
+    co_return std::error_code{};
+}
+
+convme::task<std::error_code> shard::write_fresh_header(std::uint8_t half, std::uint64_t base_epoch) {
+    io_buffer buf(geo_.block_size, std::max<std::size_t>(geo_.mem_alignment, geo_.block_size));
+    buf.resize(geo_.block_size);
+    std::memset(buf.data(), 0, geo_.block_size);
+    encode_half_header({base_epoch, geo_.index, half}, buf.data());
+    std::error_code ec = co_await dev_.write(half_base(half), buf.span());
+    if (!ec && dev_.info().supports_flush) ec = co_await dev_.flush();
+    co_return ec;
+}
+
+void shard::apply(const record_view& r, std::uint8_t half, std::size_t bytes) {
+    max_epoch_seen_ = std::max(max_epoch_seen_, r.epoch);
+    max_seq_seen_ = std::max(max_seq_seen_, r.seq);
+    const std::int64_t now = now_ms();
+    switch (r.type) {
+        case record_type::put: {
+            auto it = index_.find(r.key);
+            if (r.expire_at != 0 && r.expire_at <= now) {
+                if (it != index_.end()) drop_entry(it);
+                break;
+            }
+            if (it == index_.end())
+                it = index_.emplace(std::string(r.key), entry{}).first;
+            else
+                live_half_[it->second.half] -= it->second.record_bytes;
+            entry& e = it->second;
+            e.value.assign(r.value);
+            e.expire_at = r.expire_at;
+            e.ticket = 0;
+            e.record_bytes = static_cast<std::uint32_t>(bytes);
+            e.half = half;
+            live_half_[half] += e.record_bytes;
+            break;
+        }
+        case record_type::del: {
+            auto it = index_.find(r.key);
+            if (it != index_.end()) drop_entry(it);
+            break;
+        }
+        case record_type::expire: {
+            auto it = index_.find(r.key);
+            if (it == index_.end()) break;
+            it->second.expire_at = r.expire_at;
+            if (expired(it->second, now)) drop_entry(it);
+            break;
+        }
+        case record_type::flush:
+            index_.clear();
+            live_half_[0] = live_half_[1] = 0;
+            break;
+        case record_type::epoch:
+            break;
+    }
+}
+
+convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t base_epoch, std::uint64_t& end) {
+    const std::uint64_t bs = geo_.block_size;
+    io_buffer chunk(std::min<std::uint64_t>(kScanChunk, geo_.half_size), std::max<std::size_t>(geo_.mem_alignment, bs));
+    std::vector<std::byte> win;     // device bytes [win_off, win_off + win.size()) of this half
+    std::uint64_t win_off = bs;
+    std::uint64_t pos = bs;
+    std::uint64_t last_epoch = base_epoch;
+    std::size_t need = 4;
+    std::string reason = "reached the end of the half";
+    end = bs;
+    for (;;) {
+        while (pos + need > win_off + win.size()) {
+            const std::uint64_t have_to = win_off + win.size();
+            if (have_to >= geo_.half_size) goto done;
+            const std::uint64_t keep_from = pos / bs * bs;
+            if (keep_from > win_off) {
+                win.erase(win.begin(), win.begin() + static_cast<std::ptrdiff_t>(keep_from - win_off));
+                win_off = keep_from;
+            }
+            const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.capacity(), geo_.half_size - have_to));
+            std::error_code ec = co_await dev_.read(half_base(half) + have_to, std::span<std::byte>(chunk.data(), len));
+            if (ec) co_return ec;
+            win.insert(win.end(), chunk.data(), chunk.data() + len);
+        }
+        {
+            record_view r;
+            std::size_t size = 0;
+            const std::size_t at = static_cast<std::size_t>(pos - win_off);
+            switch (decode_record(std::span<const std::byte>(win.data() + at, win.size() - at), r, size)) {
+                case decode_status::ok:
+                    if (r.epoch < last_epoch) {
+                        reason = "found a record older than the one before it (left from an earlier use)";
+                        goto done;
+                    }
+                    last_epoch = r.epoch;
+                    apply(r, half, size);
+                    ++stats_.records_recovered;
+                    pos += size;
+                    end = pos;
+                    need = 4;
+                    break;
+                case decode_status::padding:
+                    if (pos % bs == 0) {
+                        reason = "end of log";
+                        goto done;
+                    }
+                    pos = (pos + bs - 1) / bs * bs;  // batch padding: the next batch starts at a block
+                    need = 4;
+                    break;
+                case decode_status::need_more:
+                    need = size;
+                    break;
+                case decode_status::corrupt:
+                    reason = "bad magic or checksum (torn tail of an interrupted write)";
+                    goto done;
+            }
+        }
+    }
+done:
+    stats_.recovered_end[half] = end;
+    stats_.recovery_stop[half] = reason;
+    co_return std::error_code{};
+}
+
+convme::task<std::error_code> shard::open() {
+    half_header h[2];
+    bool valid[2] = {false, false};
+    std::error_code ec = co_await read_headers(h, valid);
+    if (ec) co_return ec;
+    if (!valid[0] && !valid[1]) {  // fresh region
+        ec = co_await write_fresh_header(0, 1);
+        if (ec) co_return ec;
+        h[0] = {1, geo_.index, 0};
+        valid[0] = true;
+    }
+    const std::uint8_t newer = (valid[0] && valid[1]) ? (h[1].base_epoch > h[0].base_epoch ? 1 : 0) : (valid[0] ? 0 : 1);
+    const std::uint8_t older = static_cast<std::uint8_t>(1 - newer);
+    std::uint64_t end = 0;
+    if (valid[older]) {
+        ec = co_await scan_half(older, h[older].base_epoch, end);
+        if (ec) co_return ec;
+    }
+    ec = co_await scan_half(newer, h[newer].base_epoch, end);
+    if (ec) co_return ec;
+
+    cur_half_ = newer;
+    next_pos_ = align_up(end);
+    epoch_ = std::max({max_epoch_seen_, h[0].base_epoch, h[1].base_epoch}) + 1;
+    seq_ = max_seq_seen_ + 1;
+    opened_ = true;
+    closing_ = false;
+    convme::loop::current()->spawn(writer_loop());
+
+    // A durable record of the new epoch: whatever a crash left after it is older, so it can
+    // never be mistaken for data written in this run.
+    auto r = append(record_type::epoch, {}, {}, 0);
+    if (r.ec) co_return r.ec;
+    ec = co_await wait_durable(r.ticket);
+    if (ec) co_return ec;
+    // Live records still in the older half mean a compaction was interrupted: finish it.
+    if (live_half_[older] > 0) start_compaction();
+    co_return std::error_code{};
+}
+
+}  // namespace kv
