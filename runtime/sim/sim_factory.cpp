@@ -21,6 +21,14 @@ bool is_sim_key(const std::string& k) {
 }  // namespace
 
 std::unique_ptr<block_device> make_sim_device(const device_uri& uri, std::error_code& ec, std::string& why) {
+    // parse_nvme_options ignores keys it does not know, so typos are caught here.
+    if (!check_known_params(uri, {"size", "lba", "namespaces", "mdts", "latency_us", "host_page", "mqes",
+                                  "dstrd", "max_queues", "vwc", "inline", "ns", "qd", "queues", "dbbc",
+                                  "timeout_ms"},
+                            why)) {
+        ec = make_error_code(errc::bad_uri);
+        return nullptr;
+    }
     sim::controller_config cfg;
     if (!sim::parse_sim_config(uri.target, uri.params, cfg, why)) {
         ec = make_error_code(errc::bad_uri);
