@@ -482,6 +482,16 @@ void controller::release_qid(std::uint16_t qid) noexcept {
 
 int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std::uint64_t sq_iova,
                                      std::uint64_t cq_iova, std::string& why) {
+    if (dbbc_active_) {
+        // A queue id can be reused (drain, then another loop): its shadow slots and EventIdx must
+        // start from 0 again like the new queue's tail/head, or updates would look already seen.
+        const std::uint32_t sq_index = (nvme::reg::sq_tail_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
+        const std::uint32_t cq_index = (nvme::reg::cq_head_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
+        for (std::uint32_t i : {sq_index, cq_index}) {
+            static_cast<volatile std::uint32_t*>(shadow_mem_.data())[i] = 0;
+            static_cast<volatile std::uint32_t*>(eventidx_mem_.data())[i] = 0;
+        }
+    }
     nvme::cqe c{};
     if (int rc = admin_sync(admin::create_io_cq(qid, depth, cq_iova), c); rc != 0) {
         why = "Create I/O Completion Queue " + std::to_string(qid) + " (depth " + std::to_string(depth) +
