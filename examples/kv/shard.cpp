@@ -63,7 +63,7 @@ std::uint64_t shard::read_ticket(const entry* e) const noexcept {
 void shard::wake_writer() noexcept {
     if (writer_parked_) {
         auto h = std::exchange(writer_parked_, {});
-        convme::loop::current()->schedule(h);
+        home_->schedule(h);
     }
 }
 

@@ -13,6 +13,7 @@
 #include "record.hpp"
 
 #include <convme/block_device.hpp>
+#include <convme/loop.hpp>
 #include <convme/task.hpp>
 
 #include <coroutine>
@@ -147,6 +148,7 @@ private:
     void apply(const record_view& r, std::uint8_t half, std::size_t bytes);
 
     convme::block_device& dev_;
+    convme::loop* home_ = nullptr;  // the owner core's loop (set by open())
     shard_geometry geo_;
     shard_options opts_;
     index_map index_;

@@ -28,7 +28,7 @@ void shard::start_compaction() {
     // If live records are still in the other half (an interrupted or failed compaction), finish
     // copying them into the current half; switching now would overwrite them.
     if (live_half_[1 - cur_half_] == 0) request_switch();
-    convme::loop::current()->spawn(compactor());
+    home_->spawn(compactor());
 }
 
 convme::task<void> shard::compactor() {
@@ -78,7 +78,7 @@ convme::task<void> shard::compactor() {
         ++stats_.compactions;
     }
     compacting_ = false;
-    auto* lp = convme::loop::current();
+    auto* lp = home_;
     for (auto h : compaction_done_waiters_) lp->schedule(h);
     compaction_done_waiters_.clear();
 }

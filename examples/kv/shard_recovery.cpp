@@ -147,6 +147,7 @@ done:
 }
 
 convme::task<std::error_code> shard::open() {
+    home_ = convme::loop::current();
     half_header h[2];
     bool valid[2] = {false, false};
     std::error_code ec = co_await read_headers(h, valid);
@@ -173,7 +174,7 @@ convme::task<std::error_code> shard::open() {
     seq_ = max_seq_seen_ + 1;
     opened_ = true;
     closing_ = false;
-    convme::loop::current()->spawn(writer_loop());
+    home_->spawn(writer_loop());
 
     // A durable record of the new epoch: whatever a crash left after it is older, so it can
     // never be mistaken for data written in this run.

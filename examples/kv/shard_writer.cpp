@@ -32,7 +32,7 @@ convme::task<std::error_code> shard::wait_durable(std::uint64_t ticket) {
 
 void shard::mark_durable(std::uint64_t ticket) {
     if (ticket > durable_) durable_ = ticket;
-    auto* lp = convme::loop::current();
+    auto* lp = home_;
     while (!waiters_.empty() && waiters_.begin()->first <= durable_) {
         lp->schedule(waiters_.begin()->second.h);
         waiters_.erase(waiters_.begin());
@@ -47,7 +47,7 @@ void shard::fail(std::error_code ec) {
                      "Check the device and restart: recovery keeps every acknowledged write.\n",
                      geo_.index, ec.message().c_str());
     }
-    auto* lp = convme::loop::current();
+    auto* lp = home_;
     for (auto& [t, w] : waiters_) {
         *w.ec = failed_;
         lp->schedule(w.h);
@@ -95,7 +95,7 @@ convme::task<void> shard::writer_loop() {
         if (!failed_ && !closing_) maybe_start_compaction();
     }
     writer_running_ = false;
-    if (writer_done_waiter_) convme::loop::current()->schedule(std::exchange(writer_done_waiter_, {}));
+    if (writer_done_waiter_) home_->schedule(std::exchange(writer_done_waiter_, {}));
 }
 
 convme::task<void> shard::close() {
@@ -119,7 +119,7 @@ convme::task<void> shard::close() {
     // Nothing is left to write; anyone still waiting was failed by the writer.
     for (auto& [t, w] : waiters_) {
         *w.ec = failed_ ? failed_ : std::make_error_code(std::errc::operation_canceled);
-        convme::loop::current()->schedule(w.h);
+        home_->schedule(w.h);
     }
     waiters_.clear();
     opened_ = false;
