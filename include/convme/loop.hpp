@@ -5,6 +5,7 @@
 
 #include <convme/task.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -45,6 +46,9 @@ public:
     // The loop running on the calling thread, or nullptr.
     static loop* current() noexcept;
     unsigned core_id() const noexcept;
+    // Process-unique id, never reused (unlike the address: a new loop may be built where a
+    // destroyed one was). Backends key per-loop state (rings, queue pairs) by it.
+    std::uint64_t unique_id() const noexcept { return unique_id_; }
 
     // Ready queue (call from this loop's thread only).
     void schedule(std::coroutine_handle<> h) noexcept;
@@ -90,7 +94,12 @@ public:
 
 private:
     void add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h);
+    static std::uint64_t next_unique_id() noexcept {
+        static std::atomic<std::uint64_t> counter{0};
+        return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
     std::unique_ptr<impl> impl_;
+    std::uint64_t unique_id_ = next_unique_id();
     friend struct sleep_awaiter;
 
 public:

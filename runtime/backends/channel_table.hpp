@@ -1,6 +1,8 @@
 // Per-loop state of a device (an io_uring ring, a completion list), found from the submitting loop.
-// Slots are indexed by loop::core_id() for a lock-free fast path; a loop whose slot is taken by
-// another loop (two standalone loops with the same core id) is found by a locked search.
+// Keyed by loop::unique_id(), not the address: a loop built where a destroyed one was must not
+// inherit its (possibly drained) state. Slots indexed by core_id() give a lock-free fast path; a
+// loop whose slot is held by another loop (two standalone loops with the same core id) is found by
+// a locked search.
 #pragma once
 
 #include <convme/loop.hpp>
@@ -13,6 +15,8 @@
 
 namespace convme::backends {
 
+// Channel must provide: loop* owner(), std::uint64_t owner_id(), and retire() (its loop was
+// destroyed: release resources without touching the loop).
 template <typename Channel>
 class channel_table {
 public:
@@ -23,11 +27,11 @@ public:
         unsigned core = l->core_id();
         if (core < slot_count) {
             Channel* c = slots_[core].load(std::memory_order_acquire);
-            if (c && c->owner() == l) return c;
+            if (c && c->owner_id() == l->unique_id()) return c;
         }
         std::lock_guard lock(mu_);
         for (auto& c : all_)
-            if (c->owner() == l) return c.get();
+            if (c->owner_id() == l->unique_id()) return c.get();
         return nullptr;
     }
 
@@ -37,10 +41,15 @@ public:
         std::unique_ptr<Channel> c = make();
         Channel* raw = c.get();
         std::lock_guard lock(mu_);
+        // A channel of an earlier loop at this address belongs to a loop that no longer exists.
+        for (auto& old : all_)
+            if (old->owner() == l) old->retire();
         all_.push_back(std::move(c));
         unsigned core = l->core_id();
-        if (core < slot_count && slots_[core].load(std::memory_order_relaxed) == nullptr)
-            slots_[core].store(raw, std::memory_order_release);
+        if (core < slot_count) {
+            Channel* cur = slots_[core].load(std::memory_order_relaxed);
+            if (cur == nullptr || cur->owner() == l) slots_[core].store(raw, std::memory_order_release);
+        }
         return raw;
     }
 

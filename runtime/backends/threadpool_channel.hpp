@@ -15,10 +15,12 @@ class threadpool_pool;
 
 class threadpool_channel final : public poller {
 public:
-    threadpool_channel(threadpool_pool& pool, loop* owner) noexcept : pool_(pool), owner_(owner) {}
+    threadpool_channel(threadpool_pool& pool, loop* owner) noexcept
+        : pool_(pool), owner_(owner), owner_id_(owner->unique_id()) {}
     ~threadpool_channel() override = default;
 
     loop* owner() const noexcept { return owner_; }
+    std::uint64_t owner_id() const noexcept { return owner_id_; }
 
     // Owner thread.
     void submit(io_request& r) noexcept;
@@ -31,11 +33,15 @@ public:
     // Owner thread, in_flight() == 0: unregister; later I/O gets errc::shutting_down.
     void close() noexcept;
     // The owning loop is gone: forget it without touching it.
-    void abandon() noexcept { registered_ = false; }
+    void retire() noexcept {
+        registered_ = false;
+        drained_ = true;
+    }
 
 private:
     threadpool_pool& pool_;
     loop* owner_;
+    std::uint64_t owner_id_;
     bool registered_ = false;
     bool drained_ = false;
     std::size_t in_flight_ = 0;

@@ -24,7 +24,7 @@ threadpool_device::~threadpool_device() {
     loop* here = loop::current();
     channels_.for_each([here](threadpool_channel& c) {
         if (c.owner() == here) c.close();
-        else c.abandon();  // see uring_device: other loops must have drained or ended
+        else c.retire();  // see uring_device: other loops must have drained or ended
     });
 }
 

@@ -25,7 +25,7 @@ std::atomic<bool> warned_eof{false}, warned_iopoll{false}, warned_register{false
 }  // namespace
 
 uring_channel::uring_channel(const file_target& target, const uring_config& cfg, loop* owner) noexcept
-    : target_(target), cfg_(cfg), owner_(owner) {}
+    : target_(target), cfg_(cfg), owner_(owner), owner_id_(owner->unique_id()) {}
 
 uring_channel::~uring_channel() { release_rings(); }
 

@@ -26,6 +26,12 @@ public:
     uring_channel& operator=(const uring_channel&) = delete;
 
     loop* owner() const noexcept { return owner_; }
+    std::uint64_t owner_id() const noexcept { return owner_id_; }
+    // The owning loop was destroyed: release the rings without touching it.
+    void retire() noexcept {
+        release_rings();
+        state_ = state::drained;
+    }
 
     // Owner thread. Opens the ring on first use; fails the request if the ring cannot be set up or
     // the channel was drained.
@@ -83,6 +89,7 @@ private:
     const file_target& target_;
     const uring_config& cfg_;
     loop* owner_;
+    std::uint64_t owner_id_;
     state state_ = state::fresh;
     std::error_code open_error_{};
     ring main_;

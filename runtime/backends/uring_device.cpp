@@ -37,7 +37,7 @@ uring_device::~uring_device() {
         // other threads assume they are gone (destroy a device only after drain() or after the
         // loops that used it ended).
         if (c.owner() == here) c.close();
-        else c.release_rings();
+        else c.retire();
     });
 }
 

@@ -228,6 +228,30 @@ TEST_P(FileBackend, IoAfterDrainGetsShuttingDown) {
     EXPECT_EQ(convme::testing::run_on_fresh_loop(body()), make_error_code(errc::shutting_down));
 }
 
+TEST_P(FileBackend, LaterLoopsGetAFreshQueueEvenAtTheSameAddress) {
+    auto dev = open();
+    ASSERT_TRUE(dev);
+    dma_buffer w(4096), r(4096);
+    fill_pattern(w.span(), 12);
+    // Loop 1 writes and drains; loop 2 (typically built at the same stack address) does I/O
+    // without draining; loop 3 reads. None may inherit an earlier loop's state.
+    auto write_and_drain = [&]() -> task<std::error_code> {
+        auto e = co_await dev->write(0, w.span());
+        co_await dev->drain();
+        co_return e;
+    };
+    auto flush_only = [&]() -> task<std::error_code> { co_return co_await dev->flush(); };
+    auto read_back = [&]() -> task<std::error_code> {
+        auto e = co_await dev->read(0, r.span());
+        co_await dev->drain();
+        co_return e;
+    };
+    EXPECT_FALSE(convme::testing::run_on_fresh_loop(write_and_drain()));
+    EXPECT_FALSE(convme::testing::run_on_fresh_loop(flush_only()));
+    EXPECT_FALSE(convme::testing::run_on_fresh_loop(read_back()));
+    EXPECT_EQ(std::memcmp(w.data(), r.data(), 4096), 0);
+}
+
 TEST_P(FileBackend, BufferedModeWithDirectOff) {
     auto dev = open("create_size=1M&direct=0");
     ASSERT_TRUE(dev);
