@@ -74,7 +74,7 @@ std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
     cq.size = size;
     cq.base = cmd.prp1;
     cq.ring = ring;
-    cq.mmio_seen = reg_load(nvme::reg::cq_head_doorbell(qid, cfg.dstrd));
+    reg_store(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), doorbell_idle);
     cq.shadow = shadow_db != nullptr;
     live_cqs.push_back(qid);
     return 0;
@@ -102,7 +102,7 @@ std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
     sq.size = size;
     sq.base = cmd.prp1;
     sq.ring = ring;
-    sq.mmio_seen = reg_load(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd));
+    reg_store(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), doorbell_idle);
     sq.shadow = shadow_db != nullptr;
     ++cqs[cqid].sq_refs;
     live_sqs.push_back(qid);
@@ -127,7 +127,7 @@ std::uint16_t controller::impl::delete_sq(const nvme::sqe& cmd) {
     --cqs[sqs[qid].cqid].sq_refs;
     sqs[qid] = sq_state{};
     live_sqs.erase(std::remove(live_sqs.begin(), live_sqs.end(), qid), live_sqs.end());
-    reg_store(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), 0);
+    reg_store(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), doorbell_idle);
     return 0;
 }
 
@@ -137,7 +137,7 @@ std::uint16_t controller::impl::delete_cq(const nvme::sqe& cmd) {
     if (cqs[qid].sq_refs != 0) return specific_status(nvme::sc::invalid_queue_deletion);
     cqs[qid] = cq_state{};
     live_cqs.erase(std::remove(live_cqs.begin(), live_cqs.end(), qid), live_cqs.end());
-    reg_store(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), 0);
+    reg_store(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), doorbell_idle);
     return 0;
 }
 

@@ -70,6 +70,8 @@ controller::impl::impl(controller_config c)
     bar = static_cast<std::uint32_t*>(std::aligned_alloc(4096, bar_bytes));
     if (!bar) throw std::bad_alloc();
     std::memset(bar, 0, bar_bytes);
+    for (std::size_t off = nvme::reg::doorbell_base; off < bar_bytes; off += 4)
+        reg_store(static_cast<std::uint32_t>(off), doorbell_idle);
     std::uint64_t cap = cap_value(cfg);
     reg_store(nvme::reg::cap, static_cast<std::uint32_t>(cap));
     reg_store(nvme::reg::cap + 4, static_cast<std::uint32_t>(cap >> 32));
@@ -89,6 +91,19 @@ std::uint32_t controller::impl::reg_load(std::uint32_t off) const noexcept {
 
 void controller::impl::reg_store(std::uint32_t off, std::uint32_t v) noexcept {
     std::atomic_ref<std::uint32_t>(bar[off / 4]).store(v, std::memory_order_release);
+}
+
+bool controller::impl::take_doorbell(std::uint32_t off, std::uint32_t& value) noexcept {
+    std::atomic_ref<std::uint32_t> r(bar[off / 4]);
+    // Plain load first: the idle case must not pull the cache line away from the host.
+    if (r.load(std::memory_order_relaxed) == doorbell_idle) return false;
+    value = r.exchange(doorbell_idle, std::memory_order_acq_rel);
+    return value != doorbell_idle;
+}
+
+void controller::impl::arm_doorbells(std::uint16_t qid) noexcept {
+    reg_store(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), doorbell_idle);
+    reg_store(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), doorbell_idle);
 }
 
 void controller::impl::set_csts(std::uint32_t v) noexcept {
@@ -169,15 +184,14 @@ void controller::impl::enable_controller(std::uint32_t cc) {
     cqs[0].base = acq;
     cqs[0].ring = cq_ring;
     cqs[0].sq_refs = 1;
-    cqs[0].mmio_seen = reg_load(nvme::reg::cq_head_doorbell(0, cfg.dstrd));
     sqs[0] = sq_state{};
     sqs[0].live = true;
     sqs[0].size = asqs;
     sqs[0].base = asq;
     sqs[0].ring = sq_ring;
-    sqs[0].mmio_seen = reg_load(nvme::reg::sq_tail_doorbell(0, cfg.dstrd));
     live_sqs.assign(1, 0);
     live_cqs.assign(1, 0);
+    arm_doorbells(0);
     ready = true;
     set_csts((csts & ~nvme::csts::cfs) | nvme::csts::rdy);
 }
@@ -200,9 +214,9 @@ void controller::impl::reset_controller() {
     ready = false;
     fatal = false;
     ++st.resets;
-    // Doorbell registers return to 0 with the queues.
+    // Doorbells of dropped queues: pending writes are discarded with the queues.
     for (std::size_t off = nvme::reg::doorbell_base; off < bar_bytes; off += 4)
-        reg_store(static_cast<std::uint32_t>(off), 0);
+        reg_store(static_cast<std::uint32_t>(off), doorbell_idle);
     set_csts(0);
 }
 
@@ -251,9 +265,8 @@ bool controller::impl::scan_sq(std::uint16_t qid) {
     sq_state& sq = sqs[qid];
     if (!sq.live) return false;
     bool wake = false;
-    std::uint32_t v = reg_load(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd));
-    if (v != sq.mmio_seen) {
-        sq.mmio_seen = v;
+    std::uint32_t v = 0;
+    if (take_doorbell(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), v)) {
         ++st.doorbell_mmio_writes;
         wake = true;
         if (!sq.shadow) {
@@ -301,9 +314,8 @@ bool controller::impl::scan_cq(std::uint16_t qid) {
     cq_state& cq = cqs[qid];
     if (!cq.live) return false;
     bool wake = false;
-    std::uint32_t v = reg_load(nvme::reg::cq_head_doorbell(qid, cfg.dstrd));
-    if (v != cq.mmio_seen) {
-        cq.mmio_seen = v;
+    std::uint32_t v = 0;
+    if (take_doorbell(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), v)) {
         ++st.doorbell_mmio_writes;
         wake = true;
         if (!cq.shadow && !advance_cq_head(cq, v)) invalid_doorbell(qid, false, v);

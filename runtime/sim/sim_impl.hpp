@@ -30,7 +30,6 @@ struct sq_state {
     nvme::sqe* ring = nullptr;       // host view of the ring (resolved at creation)
     std::uint32_t head = 0, tail = 0;
     std::uint32_t outstanding = 0;   // fetched, completion not yet posted
-    std::uint32_t mmio_seen = 0;     // last doorbell register value observed
     bool shadow = false;             // tail comes from the shadow doorbell buffer
 };
 
@@ -47,7 +46,6 @@ struct cq_state {
     std::uint32_t head = 0, tail = 0;
     bool phase = true;
     std::uint32_t sq_refs = 0;         // SQs completing here (deletion order check)
-    std::uint32_t mmio_seen = 0;
     bool shadow = false;
     std::deque<completion> ready;      // executed, waiting for room in the ring
 };
@@ -130,6 +128,12 @@ struct controller::impl {
     std::uint32_t reg_load(std::uint32_t off) const noexcept;
     void reg_store(std::uint32_t off, std::uint32_t v) noexcept;
     void set_csts(std::uint32_t v) noexcept;
+    // Doorbell registers hold `doorbell_idle` between host writes: the device takes each write
+    // with an atomic exchange, so a write is never missed, even one repeating the previous value
+    // (which happens with shadow doorbells, where the host rings MMIO only now and then).
+    static constexpr std::uint32_t doorbell_idle = 0x8000'0000u;
+    bool take_doorbell(std::uint32_t off, std::uint32_t& value) noexcept;
+    void arm_doorbells(std::uint16_t qid) noexcept;
 
     // ---- sim_controller.cpp
     bool process();                    // one pass: CC, doorbells, due commands, posting
