@@ -19,6 +19,7 @@ void shard::maybe_start_compaction() {
     const std::uint64_t used = next_pos_;
     if (used * 100 < geo_.half_size * opts_.compact_at_percent) return;
     if (live_bytes() * 100 >= geo_.half_size * opts_.compact_live_below_percent) return;
+    if (used < 2 * live_bytes()) return;  // each compaction must at least halve the log
     start_compaction();
 }
 
@@ -76,6 +77,9 @@ convme::task<void> shard::compactor() {
                          "and the next compaction resumes the copy\n", geo_.index, ec.message().c_str());
     } else {
         ++stats_.compactions;
+        std::fprintf(stderr, "kv: shard %u: compaction done, %zu live keys now in log half %u (%llu bytes used)\n",
+                     geo_.index, index_.size(), static_cast<unsigned>(target),
+                     static_cast<unsigned long long>(next_pos_));
     }
     compacting_ = false;
     auto* lp = home_;
