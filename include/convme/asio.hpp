@@ -26,6 +26,12 @@
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
 
+// Asio 1.22 only enables co_await support for clang through <experimental/coroutine>; clang 14+
+// in C++20 mode has standard coroutines, so tell Asio (include this header before <asio.hpp>).
+#if defined(__clang__) && !defined(ASIO_HAS_CO_AWAIT) && defined(__cpp_impl_coroutine) && \
+    __cpp_impl_coroutine >= 201902L && __has_include(<coroutine>)
+#define ASIO_HAS_CO_AWAIT 1
+#endif
 #include <asio.hpp>
 
 #include <coroutine>
