@@ -516,10 +516,12 @@ void controller::impl::thread_main() {
     auto last_work = clock_type::now();
     while (!stop_thread.load(std::memory_order_relaxed)) {
         bool worked = false, waiting = false;
+        clock_type::time_point next_due{};
         {
             std::lock_guard lock(mu);
             worked = process();
             waiting = !delayed.empty();
+            if (waiting) next_due = delayed.front().due;
         }
         auto now = clock_type::now();
         if (worked) {
@@ -530,8 +532,13 @@ void controller::impl::thread_main() {
         // an idle simulator must not burn a core.
         auto idle = now - last_work;
         if (idle < 50us) continue;
+        if (waiting && next_due - now > 200us) {  // a long latency: no need to spin until it is due
+            std::this_thread::sleep_for(50us);
+            continue;
+        }
         if (idle < 2ms || waiting) std::this_thread::yield();
-        else std::this_thread::sleep_for(100us);
+        else if (idle < 50ms) std::this_thread::sleep_for(100us);
+        else std::this_thread::sleep_for(1ms);  // long idle: ~1000 wake-ups/s, first I/O waits <= 1 ms
     }
 }
 
