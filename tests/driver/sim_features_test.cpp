@@ -79,6 +79,30 @@ TEST(SimShadowDoorbells, TailComesFromTheBufferAndEventIdxFollows) {
     EXPECT_EQ(sct_sc(h.run_admin(g)), 0);
 }
 
+TEST(SimShadowDoorbells, RepeatedMmioValueStillWakesTheDevice) {
+    // With shadow doorbells the host rings MMIO only now and then, so after a wrap it can write
+    // the very value the register got last time. Every write must count, as a trap would.
+    host h(small_config());
+    shadow_setup s = configure_shadow(h);
+    queue q = h.make_io_queue(1, 8);
+    auto buf = h.alloc(4096);
+    h.put(q, host::rw(read, 0, 1, buf.iova));
+    s.dbs()[2] = q.tail;
+    h.ring_sq(q);  // MMIO value 1
+    h.ctrl->step();
+    nvme::cqe c{};
+    ASSERT_TRUE(h.reap(q, c));
+    h.put(q, host::rw(read, 1, 1, buf.iova));
+    s.dbs()[2] = q.tail;  // shadow 2, MMIO still 1 from before
+    h.ctrl->step();
+    EXPECT_FALSE(h.reap(q, c));  // no wake-up yet
+    h.dev->bar0()[nvme::reg::sq_tail_doorbell(1, 0) / 4] = 1;  // same value again
+    h.ctrl->step();
+    ASSERT_TRUE(h.reap(q, c));
+    EXPECT_EQ(sct_sc(c), 0);
+    EXPECT_EQ(h.ctrl->stats().doorbell_mmio_writes >= 2, true);
+}
+
 TEST(SimShadowDoorbells, FullCqReadsShadowHeadWhenWoken) {
     host h(small_config());
     shadow_setup s = configure_shadow(h);
