@@ -114,6 +114,36 @@ void io_queue::submit(io_request& r) noexcept {
     if (pending_head_ || !issue(r)) push_pending(r);
 }
 
+int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept {
+    if (failed_) return failed_ == make_error_code(errc::device_gone) ? -ENODEV : -EIO;
+    if (cids_.empty() || qp_.sq_free() == 0) return -EAGAIN;
+    const std::uint16_t cid = cids_.pop();
+    nvme::sqe e = cmd;
+    e.cid = cid;
+    e.flags &= 0x3f;  // PRPs, not SGLs
+    if (len != 0) {
+        prp_pair pp;
+        int rc = build_prps(data, len, page_size_, &dma_mapper::translate, &mapper_, &prp_areas_[cid], 1, pp);
+        if (rc == -EFAULT) {
+            rc = mapper_.ensure_mapped(data, len);
+            if (rc == 0) rc = build_prps(data, len, page_size_, &dma_mapper::translate, &mapper_, &prp_areas_[cid], 1, pp);
+        }
+        if (rc != 0) {
+            cids_.push(cid);
+            return rc;
+        }
+        e.prp1 = pp.prp1;
+        e.prp2 = pp.prp2;
+    }
+    *qp_.next_sqe() = e;
+    slots_[cid] = slot{&r, scan_epoch_, slot_raw};
+    qp_.commit();
+    r.backend_word[0] = issue_done | 1;
+    r.backend_word[1] = reinterpret_cast<std::uintptr_t>(out);
+    ++in_flight_;
+    return 0;
+}
+
 bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid,
                             nvme::sqe& e, std::uint64_t& part) noexcept {
     const std::uint64_t slba = (r.offset >> p_.lba_shift) + unit;
@@ -264,6 +294,7 @@ inline void io_queue::part_done(io_request& r) noexcept {
 // ------------------------------------------------------------------------------- completion
 
 void io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept {
+    if (s.flags & slot_raw) *reinterpret_cast<nvme::cqe*>(r.backend_word[1]) = c;
     if ((c.status >> 1) != 0) {
         const std::uint16_t code = nvme::status_sct_sc(c.status);
         if ((s.flags & slot_abort_sent) && code == nvme::sc::abort_requested) {

@@ -70,6 +70,10 @@ public:
     std::uint16_t qid() const noexcept { return qid_; }
 
     void submit(io_request& r) noexcept;
+    // Raw command (passthrough): `cmd` as given except cid and, when `data` is non-empty, the
+    // PRPs. The CQE is copied to *out before r completes; an error status also sets r.status.
+    // 0, -EAGAIN (no free slot now: retry later), or another -errno (nothing submitted).
+    int submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept;
 
     bool poll() override;
     std::size_t in_flight() const override { return in_flight_; }
@@ -86,6 +90,7 @@ private:
     };
     static constexpr std::uint8_t slot_abort_sent = 1;
     static constexpr std::uint8_t slot_timed_out = 2;
+    static constexpr std::uint8_t slot_raw = 4;  // passthrough: backend_word[1] points at the cqe
 
     // io_request::backend_word[0]: issued units << 16 | issue-finished bit 15 | outstanding parts.
     static constexpr std::uintptr_t issue_done = 0x8000;

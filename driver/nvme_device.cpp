@@ -125,52 +125,105 @@ void nvme_device::submit(io_request& r) noexcept {
     submit_slow(r);
 }
 
-void nvme_device::submit_slow(io_request& r) noexcept {
-    const unsigned core = r.owner->core_id();
+io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
+    const unsigned core = l.core_id();
     if (core >= max_loops) {
-        fail_later(r, errc::unsupported);
-        return;
-    }
-    if (drained_[core].load(std::memory_order_relaxed)) {
-        fail_later(r, errc::shutting_down);
-        return;
-    }
-    if (ctrl_->gone()) {
-        fail_later(r, errc::device_gone);
-        return;
+        ec = errc::unsupported;
+        return nullptr;
     }
     if (io_queue* q = queues_[core].load(std::memory_order_relaxed)) {
+        if (&q->owner() == &l) return q;
         // Two loops share a core id: only the first gets the queue.
-        (void)q;
         std::fprintf(stderr, "convme: nvme: two loops use core id %u; give each loop its own core_id\n", core);
-        fail_later(r, errc::unsupported);
-        return;
+        ec = errc::unsupported;
+        return nullptr;
+    }
+    if (drained_[core].load(std::memory_order_relaxed)) {
+        ec = errc::shutting_down;
+        return nullptr;
+    }
+    if (ctrl_->gone()) {
+        ec = errc::device_gone;
+        return nullptr;
     }
     if (create_error_[core]) {
-        fail_later(r, create_error_[core]);
-        return;
+        ec = create_error_[core];
+        return nullptr;
     }
     std::string why;
-    auto q = std::make_unique<io_queue>(*ctrl_, mapper_, params_, *r.owner);
+    std::unique_ptr<io_queue> q;
     int rc;
-    {
+    try {
+        q = std::make_unique<io_queue>(*ctrl_, mapper_, params_, l);
         std::lock_guard lk(create_mu_);
         rc = q->create(why);
+    } catch (const std::bad_alloc&) {
+        rc = -ENOMEM;
+        why = "out of memory";
     }
     if (rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: creating the I/O queue for core %u failed: %s\n",
                      ctrl_->dev().name().c_str(), core, why.c_str());
-        (void)q->destroy_sync();
-        const std::error_code ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+        if (q) (void)q->destroy_sync();
+        ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
         if (rc != -ENODEV) create_error_[core] = ec;
-        fail_later(r, ec);
-        return;
+        return nullptr;
     }
     io_queue* raw = q.get();
     owned_[core] = std::move(q);
     queues_[core].store(raw, std::memory_order_release);
-    r.owner->add_poller(raw);
-    raw->submit(r);
+    l.add_poller(raw);
+    return raw;
+}
+
+void nvme_device::submit_slow(io_request& r) noexcept {
+    std::error_code ec;
+    if (io_queue* q = queue_for(*r.owner, ec))
+        q->submit(r);
+    else
+        fail_later(r, ec);
+}
+
+namespace {
+// Suspends the caller until a raw command completes; resumes at once if it could not be queued.
+struct raw_awaiter {
+    io_queue* q;
+    io_request req;
+    const nvme::sqe* cmd;
+    std::span<std::byte> data;
+    nvme::cqe* out;
+    int rc = 0;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        req.waiter = h;
+        req.owner = loop::current();
+        rc = q->submit_raw(req, *cmd, data.data(), data.size(), out);
+        return rc == 0;
+    }
+    int await_resume() const noexcept { return rc; }
+};
+}  // namespace
+
+task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::byte> data, nvme::cqe& out) {
+    loop* l = loop::current();
+    if (!l) co_return make_error_code(errc::unsupported);
+    if (!data.empty() && reinterpret_cast<std::uintptr_t>(data.data()) % 4 != 0)
+        co_return make_error_code(errc::misaligned_buffer);
+    std::error_code ec;
+    io_queue* q = queue_for(*l, ec);
+    if (!q) co_return ec;
+    out = nvme::cqe{};
+    for (;;) {
+        raw_awaiter a{q, io_request{}, &cmd, data, &out};
+        const int rc = co_await a;
+        if (rc == -EAGAIN) {  // queue full: let completions free a slot
+            co_await yield();
+            continue;
+        }
+        if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
+        if (rc != 0) co_return errno_code(rc);
+        co_return a.req.status;
+    }
 }
 
 task<void> nvme_device::drain() {
@@ -227,6 +280,37 @@ bool get_nvme_stats(const block_device& dev, nvme_driver_stats& out) noexcept {
 controller* nvme_controller_of(block_device& dev) noexcept {
     auto* d = dynamic_cast<nvme_device*>(&dev);
     return d ? &d->ctrl() : nullptr;
+}
+
+task<std::error_code> nvme_io_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
+                                          nvme::cqe& out) {
+    auto* d = dynamic_cast<nvme_device*>(&dev);
+    if (!d) co_return make_error_code(errc::unsupported);
+    co_return co_await d->io_passthrough(cmd, data, out);
+}
+
+task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
+                                             nvme::cqe& out) {
+    controller* c = nvme_controller_of(dev);
+    if (!c) co_return make_error_code(errc::unsupported);
+    const std::size_t page = c->page_size();
+    if (data.size() > 2 * page) co_return make_error_code(std::errc::message_size);
+    // Admin data goes through a DMA bounce buffer (IOVA-contiguous: PRP1 + PRP2 suffice).
+    dma_block bounce;
+    if (!data.empty()) {
+        if (int rc = bounce.allocate(c->dev(), 2 * page, page); rc != 0) co_return errno_code(rc);
+        std::memcpy(bounce.data(), data.data(), data.size());
+        cmd.prp1 = bounce.iova();
+        cmd.prp2 = data.size() > page ? bounce.iova() + page : 0;
+    }
+    cmd.flags &= 0x3f;
+    const int rc = co_await c->admin_async(cmd, out);
+    if (!data.empty() && rc != -ETIMEDOUT) std::memcpy(data.data(), bounce.data(), data.size());
+    if (rc == -EIO) co_return make_nvme_error(nvme::status_sct_sc(out.status));
+    if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
+    if (rc == -ECANCELED) co_return make_error_code(errc::aborted);
+    if (rc == -ETIMEDOUT) co_return make_error_code(errc::timeout);
+    co_return rc ? errno_code(rc) : std::error_code{};
 }
 
 std::error_code nvme_smart_log(block_device& dev, nvme::smart_log& out) noexcept {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 namespace convme::driver {
@@ -30,11 +31,16 @@ public:
     void submit(io_request& r) noexcept override;
     task<void> drain() override;
 
+    // Raw I/O command on the calling loop's queue pair (see nvme_passthrough.hpp).
+    task<std::error_code> io_passthrough(nvme::sqe cmd, std::span<std::byte> data, nvme::cqe& out);
+
     controller& ctrl() noexcept { return *ctrl_; }
     nvme_driver_stats stats() const noexcept;
 
 private:
     void submit_slow(io_request& r) noexcept;
+    // This loop's queue, created on first use; nullptr with ec set when there is none.
+    io_queue* queue_for(loop& l, std::error_code& ec) noexcept;
     static void fail_later(io_request& r, std::error_code ec) noexcept;
 
     std::unique_ptr<controller> ctrl_;

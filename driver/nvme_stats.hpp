@@ -1,4 +1,4 @@
-// Driver statistics and controller access for an NVMe-backed block_device (tests, bench, lab,
+// Driver statistics, passthrough and controller access for an NVMe-backed block_device (tests, bench, lab,
 // `convme info`). Counters are summed over the device's I/O queue pairs; read them from a loop
 // thread of the device or while it is quiescent (they are plain per-queue counters).
 #pragma once
@@ -8,6 +8,7 @@
 #include <convme/block_device.hpp>
 
 #include <cstdint>
+#include <span>
 #include <system_error>
 
 namespace convme::driver {
@@ -34,6 +35,16 @@ bool get_nvme_stats(const block_device& dev, nvme_driver_stats& out) noexcept;
 
 // The controller behind an NVMe block_device (admin passthrough, identify data), or nullptr.
 controller* nvme_controller_of(block_device& dev) noexcept;
+
+// Raw NVMe commands. I/O: sent on the calling loop's queue pair; opcode, nsid, cdw2-3 and
+// cdw10-15 as given, the driver sets the command id and builds PRPs for `data` (any memory,
+// dword aligned, at most info().max_transfer bytes). Admin: through the admin queue with a DMA
+// bounce buffer for `data` (at most two memory pages), copied back after completion.
+// The CQE lands in `out`; an error status is also returned as an nvme_category() error_code.
+task<std::error_code> nvme_io_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
+                                          nvme::cqe& out);
+task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
+                                             nvme::cqe& out);
 
 // SMART / Health log. Errors: not an NVMe device (errc::unsupported), NVMe status, errno.
 std::error_code nvme_smart_log(block_device& dev, nvme::smart_log& out) noexcept;
