@@ -91,19 +91,24 @@ convme::task<std::string> start_core(server_state& s, unsigned c, asio::ip::tcp:
     co_return std::string{};
 }
 
-// Runs on core `c`: stop accepting, close the clients, write what is pending, release the queue.
-convme::task<void> stop_core(server_state& s, unsigned c) {
+// Runs on core `c`: stop accepting and close the clients (phase 1 of shutdown, on every core
+// before any shard closes, so no client is left talking to a closed shard).
+convme::task<void> stop_network(server_state& s, unsigned c) {
     core_server* cs = s.cores[c].get();
-    if (cs != nullptr) {
-        cs->stopping = true;
-        std::error_code ignored;
-        cs->acceptor.close(ignored);
-        for (auto* sock : cs->connections) sock->close(ignored);
-        while (!cs->connections.empty() || !cs->accept_done || !cs->ticker_done)
-            co_await convme::sleep_for(std::chrono::milliseconds(1));
-    }
+    if (cs == nullptr) co_return;
+    cs->stopping = true;
+    std::error_code ignored;
+    cs->acceptor.close(ignored);
+    for (auto* sock : cs->connections) sock->close(ignored);
+    while (!cs->connections.empty() || !cs->accept_done || !cs->ticker_done)
+        co_await convme::sleep_for(std::chrono::milliseconds(1));
+}
+
+// Runs on core `c`: write what is pending, release the device queue and the io_context (phase 2).
+convme::task<void> stop_storage(server_state& s, unsigned c) {
     co_await s.st->close_core(c);
     co_await s.dev.drain();
+    core_server* cs = s.cores[c].get();
     if (cs != nullptr) {
         cs->poller.release();
         while (cs->io.poll() > 0) {
@@ -153,9 +158,11 @@ convme::task<int> server_main(server_state& s) {
         if (!sec) std::printf("kv: signal %d: shutting down\n", signo);
         std::fflush(stdout);
     }
-    // Shut down every core that has shards or a listener (all of them once started).
+    // Shut down: first every core's clients, then every core's shards and device queue.
     for (unsigned c = 0; c < cores; ++c)
-        co_await convme::run_on(c, [&s, c] { return stop_core(s, c); });
+        co_await convme::run_on(c, [&s, c] { return stop_network(s, c); });
+    for (unsigned c = 0; c < cores; ++c)
+        co_await convme::run_on(c, [&s, c] { return stop_storage(s, c); });
     (void)started;
     co_return rc;
 }

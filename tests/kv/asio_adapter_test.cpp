@@ -83,7 +83,8 @@ TEST(AsioAdapter, ConvmeTaskAwaitsAsioOperationsWithUseLoop) {
 
     asio::local::stream_protocol::socket a(io), b(io);
     asio::local::connect_pair(a, b);
-    auto t = [&]() -> convme::task<std::string> {
+    // A named lambda: the coroutine refers to its captures, which must outlive it.
+    auto body = [&]() -> convme::task<std::string> {
         asio::steady_timer timer(io, std::chrono::milliseconds(1));
         std::error_code tec = co_await timer.async_wait(convme::use_loop);
         if (tec) co_return "timer: " + tec.message();
@@ -93,7 +94,7 @@ TEST(AsioAdapter, ConvmeTaskAwaitsAsioOperationsWithUseLoop) {
         auto [rec, rn] = co_await b.async_read_some(asio::buffer(buf), convme::use_loop);
         if (rec) co_return "read: " + rec.message();
         co_return std::string(buf, rn);
-    }();
-    EXPECT_EQ(lp.run_until_complete(std::move(t)), "ping");
+    };
+    EXPECT_EQ(lp.run_until_complete(body()), "ping");
     lp.remove_poller(&poller);
 }
