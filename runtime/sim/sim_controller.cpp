@@ -441,7 +441,11 @@ bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
             // Full: never overwrite an entry the host has not consumed. A shadow CQ head is
             // looked at when there is a reason to (new completion or a CQ doorbell wake-up).
             if (!cq.shadow || !refresh_shadow) break;
-            refresh_shadow = false;
+            // Publish EventIdx = the head we know, then look at the shadow head again: if it did
+            // not move, the host will see EventIdx == its old head when it consumes and ring
+            // the MMIO doorbell (Dekker-style, as QEMU does before posting).
+            event_idx_store(cq_db_index(cqid), cq.head);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
             std::uint32_t h = shadow_load(cq_db_index(cqid));
             if (h == cq.head || !advance_cq_head(cq, h)) break;
             ++st.shadow_doorbell_reads;

@@ -116,7 +116,11 @@ TEST(SimShadowDoorbells, FullCqReadsShadowHeadWhenWoken) {
     int got = 0;
     while (h.reap(q, c)) ++got;
     EXPECT_EQ(got, 3);
+    // Blocked on a full CQ, the device published EventIdx = the head it knows (0), so a host
+    // following Linux's rule knows it must ring the MMIO doorbell after consuming.
+    EXPECT_EQ(s.eis()[3], 0u);
     s.dbs()[3] = q.head;  // consumed three
+    ASSERT_TRUE(need_event(static_cast<std::uint16_t>(s.eis()[3]), static_cast<std::uint16_t>(q.head), 0));
     h.ring_cq(q);
     h.ctrl->step();
     while (h.reap(q, c)) ++got;
