@@ -38,7 +38,7 @@ std::optional<int> parse_options(int argc, char** argv, bench_options& out) {
         "  convme-bench --uri 'uring:/tmp/f?create_size=1G' --rw randwrite --qd 32 --cores 2\n"
         "  convme-bench --uri 'threadpool:/tmp/f' --rw randrw --mix 70 --ios 100000 --output json");
 
-    std::string bs_text = "4K", size_text = "0";
+    std::string bs_text = "4K", size_text = "0", rw_text = "randread", out_text = "text";
     const std::map<std::string, rw_mode> rw_names{{"randread", rw_mode::randread},
                                                   {"randwrite", rw_mode::randwrite},
                                                   {"read", rw_mode::read},
@@ -49,8 +49,8 @@ std::optional<int> parse_options(int argc, char** argv, bench_options& out) {
 
     app.add_option("--uri,-u", out.uri, "device URI (sim:mem?size=1G, uring:/path, threadpool:/path, vfio:BDF)")
         ->required();
-    app.add_option("--rw", out.rw, "workload: randread|randwrite|read|write|randrw")
-        ->transform(CLI::CheckedTransformer(rw_names, CLI::ignore_case));
+    app.add_option("--rw", rw_text, "workload: randread|randwrite|read|write|randrw")
+        ->check(CLI::IsMember(rw_names, CLI::ignore_case));
     app.add_option("--mix", out.mix_read_pct, "randrw: percentage of reads")
         ->check(CLI::Range(0u, 100u));
     app.add_option("--bs", bs_text, "block size per I/O (4K, 128K, 1M...)")->check(check_size);
@@ -74,14 +74,19 @@ std::optional<int> parse_options(int argc, char** argv, bench_options& out) {
     app.add_flag("!--no-pin", out.pin, "do not pin loop threads to CPUs");
     app.add_option("--seed", out.seed, "random seed (default: from the clock)");
     app.add_option("--label", out.label, "free text copied into json/csv output");
-    app.add_option("--output,-o", out.output, "text|json|csv")
-        ->transform(CLI::CheckedTransformer(out_names, CLI::ignore_case));
+    app.add_option("--output,-o", out_text, "text|json|csv")
+        ->check(CLI::IsMember(out_names, CLI::ignore_case));
 
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        const int code = app.exit(e);  // prints help or the error
+        return code == 0 ? 0 : 2;
     }
+    for (const auto& [name, mode] : rw_names)
+        if (CLI::detail::to_lower(rw_text) == name) out.rw = mode;
+    for (const auto& [name, format] : out_names)
+        if (CLI::detail::to_lower(out_text) == name) out.output = format;
     if (!convme::parse_size(bs_text, out.bs) || out.bs == 0) {
         std::fprintf(stderr, "--bs: must be a positive size\n");
         return 2;

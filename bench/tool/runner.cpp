@@ -152,16 +152,23 @@ task<void> verify_job(shared_state& s, core_state& c, std::span<std::byte> buf, 
     done.arrive();
 }
 
+// Per-job buffer stride: every job's buffer must start on the device's memory alignment.
+std::size_t stride_of(const shared_state& s, std::uint64_t bytes) {
+    const std::uint64_t align = std::max<std::uint64_t>(s.dev->info().mem_alignment, 8);
+    return static_cast<std::size_t>((bytes + align - 1) / align * align);
+}
+
 // Runs `job` QD times concurrently over this core's slice with chunk-sized buffers.
 template <typename Job>
 task<void> chunked_phase(shared_state& s, core_state& c, Job job) {
     c.seq_cursor = s.plan.slices[c.core].begin;
     const std::uint64_t chunk = s.plan.prefill_chunk;
-    dma_buffer buf = allocate_or_report(s, c, chunk * s.o.qd);
+    const std::size_t stride = stride_of(s, chunk);
+    dma_buffer buf = allocate_or_report(s, c, stride * s.o.qd);
     if (buf.empty()) co_return;
     countdown done(s.o.qd);
     for (unsigned j = 0; j < s.o.qd; ++j)
-        loop::current()->spawn(job(s, c, buf.subspan(j * chunk, chunk), done));
+        loop::current()->spawn(job(s, c, buf.subspan(j * stride, chunk), done));
     co_await done;
 }
 
@@ -234,13 +241,14 @@ task<void> measure_job(shared_state& s, core_state& c, unsigned j, std::span<std
 
 task<void> measure_phase(shared_state& s, core_state& c) {
     c.seq_cursor = s.plan.slices[c.core].begin;
-    dma_buffer buf = allocate_or_report(s, c, s.o.bs * s.o.qd);
+    const std::size_t stride = stride_of(s, s.o.bs);
+    dma_buffer buf = allocate_or_report(s, c, stride * s.o.qd);
     if (buf.empty()) co_return;
     // Buffers are written once so writes never send all-zero pages (some devices special-case them).
     fill_pattern(buf.span(), c.core * buf.size(), s.plan.seed);
     countdown done(s.o.qd);
     for (unsigned j = 0; j < s.o.qd; ++j)
-        loop::current()->spawn(measure_job(s, c, j, buf.subspan(j * s.o.bs, s.o.bs), done));
+        loop::current()->spawn(measure_job(s, c, j, buf.subspan(j * stride, s.o.bs), done));
     if (!done.finished()) co_await loop::current()->sleep_for(s.measure_start - clock::now());
     const double cpu0 = thread_cpu_seconds();
     co_await done;
