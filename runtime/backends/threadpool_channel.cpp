@@ -29,11 +29,14 @@ void threadpool_channel::submit(io_request& r) noexcept {
 }
 
 void threadpool_channel::push_done(io_request& r) noexcept {
+    // Wake first: once r is published the loop may complete it, drain and be destroyed, so the
+    // loop must not be touched afterwards. No wake-up is lost: a loop with in_flight() > 0 never
+    // sleeps, it keeps polling until it sees the push.
+    owner_->wake();
     io_request* head = done_.load(std::memory_order_relaxed);
     do {
         r.backend_word[0] = reinterpret_cast<std::uintptr_t>(head);
     } while (!done_.compare_exchange_weak(head, &r, std::memory_order_release, std::memory_order_relaxed));
-    owner_->wake();
 }
 
 bool threadpool_channel::poll() {
