@@ -1,6 +1,8 @@
 // Opening a block device by URI:
 //   uring:/path/to/file-or-blockdev[?direct=1&sqpoll=0&iopoll=0&entries=256&create_size=64M]
-//   threadpool:/path[?threads=4]              plain pread/pwrite on a thread pool
+//         [&fallback=1&fixed_buffers=1&fixed_files=1]   fallback=0: fail instead of using the
+//                                             thread pool when io_uring is unavailable
+//   threadpool:/path[?threads=4&direct=1&create_size=64M]  plain pread/pwrite on a thread pool
 //   sim:mem?size=1G&lba=512[&namespaces=1&mdts=5&latency_us=0&dbbc=1&queues=4&qd=128]
 //   sim:file=/path?size=1G&lba=512            simulated controller persisted to a file
 //   vfio:0000:01:00.0[?ns=1&qd=128]           real NVMe through VFIO

@@ -23,7 +23,7 @@ threadpool_device::~threadpool_device() {
     pool_.reset();  // workers finish whatever is queued before the channels go away
     loop* here = loop::current();
     channels_.for_each([here](threadpool_channel& c) {
-        if (c.owner() == here) c.close();
+        if (here && c.owner_id() == here->unique_id()) c.close();
         else c.retire();  // see uring_device: other loops must have drained or ended
     });
 }

@@ -13,6 +13,7 @@
 
 namespace convme::backends {
 
+// Lifetime: as uring_device (drain() on each loop that did I/O, or outlive those loops).
 class threadpool_device final : public block_device {
 public:
     threadpool_device(std::unique_ptr<file_target> target, unsigned threads);

@@ -36,7 +36,7 @@ uring_device::~uring_device() {
         // drain() normally closed it; otherwise unregister from our own loop, and for loops on
         // other threads assume they are gone (destroy a device only after drain() or after the
         // loops that used it ended).
-        if (c.owner() == here) c.close();
+        if (here && c.owner_id() == here->unique_id()) c.close();
         else c.retire();
     });
 }

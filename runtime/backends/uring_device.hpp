@@ -39,6 +39,8 @@ struct uring_stats {
 
 class uring_channel;
 
+// Lifetime: call drain() on every loop that did I/O before destroying the device, or destroy the
+// device after those loops are gone. (A loop still running elsewhere would keep a dangling poller.)
 class uring_device final : public block_device, private dma_buffer_observer {
 public:
     // `notes` is appended to the device name (e.g. "sqpoll refused: ...").
