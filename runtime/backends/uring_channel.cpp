@@ -190,6 +190,7 @@ int uring_channel::fixed_index(const std::byte* p, std::size_t len) noexcept {
             break;
         }
     if (slot < 0) return -1;  // table full: plain I/O for buffers beyond the first 64
+    if (ref.size > max_sqe_bytes) return -1;  // the kernel registers at most 1 GiB per buffer
     try {
         iovec iov{ref.base, ref.size};
         __u64 tag = 0;

@@ -308,6 +308,32 @@ TEST_P(FileBackend, ExistingFileKeepsItsSizeAndPartialBlockIsCut) {
     EXPECT_EQ(dev->info().capacity, 10000u - 10000u % dev->info().block_size);
 }
 
+TEST_P(FileBackend, CreateSizeExtendsAnExistingFileAndKeepsItsData) {
+    {
+        std::FILE* f = std::fopen(dir.file("dev.img").c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        std::vector<char> data(4096, 'q');
+        std::fwrite(data.data(), 1, data.size(), f);
+        std::fclose(f);
+    }
+    auto dev = open("create_size=64K");
+    ASSERT_TRUE(dev);
+    EXPECT_EQ(dev->info().capacity, 64u * 1024);
+    dma_buffer buf(4096);
+    auto body = [&]() -> task<std::error_code> {
+        auto e = co_await dev->read(0, buf.span());
+        co_await dev->drain();
+        co_return e;
+    };
+    EXPECT_FALSE(convme::testing::run_on_fresh_loop(body()));
+    EXPECT_EQ(static_cast<char>(buf.data()[4095]), 'q');
+    // A create_size smaller than the file never shrinks it.
+    dev.reset();
+    dev = open("create_size=4K");
+    ASSERT_TRUE(dev);
+    EXPECT_EQ(dev->info().capacity, 64u * 1024);
+}
+
 TEST_P(FileBackend, TmpfsWorksDirectOrBuffered) {
     if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm on this system";
     temp_dir shm("/dev/shm");
