@@ -9,11 +9,11 @@ BUILD=$WORK/build-$ARCH
 OUT=$WORK/$ARCH/bin
 ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
 [ "$ARCH" = aarch64 ] && ARGS+=(-DCMAKE_TOOLCHAIN_FILE="$REPO_DIR/cmake/aarch64-linux-gnu.cmake")
-if [ ! -f "$BUILD/build.ninja" ]; then
-  log "configuring the static $ARCH guest build in $BUILD"
-  cmake -S "$LAB_DIR/guest" -B "$BUILD" "${ARGS[@]}" > "$BUILD.configure.log" 2>&1 ||
-    { cat "$BUILD.configure.log" >&2; die "cmake configure of the $ARCH guest failed"; }
-fi
+# Configure every time (a few seconds): the source globs may have gained files, e.g. driver/cli/.
+log "configuring the static $ARCH guest build in $BUILD"
+mkdir -p "$BUILD"
+cmake -S "$LAB_DIR/guest" -B "$BUILD" "${ARGS[@]}" > "$BUILD/lab-configure.log" 2>&1 ||
+  { cat "$BUILD/lab-configure.log" >&2; die "cmake configure of the $ARCH guest failed"; }
 TARGETS=(lab_guest)
 if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^convme_cli:'; then TARGETS+=(convme_cli); fi
 log "building ${TARGETS[*]} for $ARCH"
