@@ -107,11 +107,23 @@ void check_group(context& c) {
 
     const auto members = vfio::read_group_members(c.opt.sys_root, c.dev.iommu_group);
     std::string names, blockers, fix;
+    // Appends only: gcc 12 -O3 warns falsely (-Wrestrict) on "literal" + std::string chains.
     for (const auto& m : members) {
-        names += (names.empty() ? "" : ", ") + m.bdf + " (" + (m.driver.empty() ? "no driver" : m.driver) + ")";
+        if (!names.empty()) names += ", ";
+        names += m.bdf;
+        names += m.driver.empty() ? std::string(" (no driver)") : " (" + m.driver + ")";
         if (m.bdf == c.bdf || !vfio::member_blocks_vfio(m)) continue;
-        blockers += (blockers.empty() ? "" : ", ") + m.bdf + " bound to " + m.driver;
-        fix += (fix.empty() ? "" : "\n") + vfio::bind_to_vfio_commands(m.bdf, m.driver);
+        if (!blockers.empty()) blockers += ", ";
+        blockers += m.bdf;
+        blockers += " bound to ";
+        blockers += m.driver;
+        // modprobe only once, at the top.
+        std::string cmds = vfio::bind_to_vfio_commands(m.bdf, m.driver);
+        if (!fix.empty()) {
+            fix += '\n';
+            cmds.erase(0, cmds.find('\n') + 1);
+        }
+        fix += cmds;
     }
     if (!blockers.empty()) {
         c.add(finding::fatal, "IOMMU group " + g + " is not viable: " + blockers,
