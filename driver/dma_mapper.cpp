@@ -63,6 +63,7 @@ void dma_mapper::on_dma_buffer_free(const dma_region_ref& region) noexcept {
     for (auto it = mapped_.begin(); it != mapped_.end();) {
         if (it->first < hi && it->first + it->second > lo) {
             (void)dev_.unmap_dma(reinterpret_cast<void*>(it->first), it->second);
+            epoch_.fetch_add(1, std::memory_order_acq_rel);
             it = mapped_.erase(it);
         } else {
             ++it;

@@ -9,6 +9,7 @@
 
 #include <convme/dma_buffer.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -34,12 +35,16 @@ public:
 
     std::size_t mappings() const;
 
+    // Bumped by every unmap: translation caches compare it before trusting their entries.
+    std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
+
 private:
     int map_locked(std::uintptr_t base, std::size_t size) noexcept;
 
     pci_device& dev_;
     mutable std::mutex mu_;
     std::map<std::uintptr_t, std::size_t> mapped_;  // base -> size of the mappings we made
+    std::atomic<std::uint64_t> epoch_{0};
 };
 
 }  // namespace convme::driver

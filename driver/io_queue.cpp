@@ -38,6 +38,7 @@ int io_queue::create(std::string& why) {
         return rc;
     }
     page_size_ = ctrl_.page_size();
+    xlat_.init(dev_, mapper_);
     const std::size_t align = std::max<std::size_t>(page_size_, 4096);
     const std::uint32_t depth = p_.depth;
     if (int rc = sq_mem_.allocate(dev_, depth * sizeof(nvme::sqe), align); rc != 0) {
@@ -123,10 +124,10 @@ int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::s
     e.flags &= 0x3f;  // PRPs, not SGLs
     if (len != 0) {
         prp_pair pp;
-        int rc = build_prps(data, len, page_size_, &dma_mapper::translate, &mapper_, &prp_areas_[cid], 1, pp);
+        int rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
         if (rc == -EFAULT) {
             rc = mapper_.ensure_mapped(data, len);
-            if (rc == 0) rc = build_prps(data, len, page_size_, &dma_mapper::translate, &mapper_, &prp_areas_[cid], 1, pp);
+            if (rc == 0) rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
         }
         if (rc != 0) {
             cids_.push(cid);
@@ -162,11 +163,11 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
             const std::byte* buf = r.data + (unit << p_.lba_shift);
             const std::size_t len = static_cast<std::size_t>(part << p_.lba_shift);
             prp_pair pp;
-            int rc = build_prps(buf, len, page_size_, &dma_mapper::translate, &mapper_, &prp_areas_[cid], 1, pp);
+            int rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
             if (rc == -EFAULT) [[unlikely]] {
                 rc = mapper_.ensure_mapped(r.data, static_cast<std::size_t>(r.length));
                 if (rc == 0)
-                    rc = build_prps(buf, len, page_size_, &dma_mapper::translate, &mapper_, &prp_areas_[cid], 1, pp);
+                    rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
             }
             if (rc != 0) [[unlikely]] {
                 r.fail(errno_code(rc));

@@ -24,6 +24,7 @@
 #include "driver/dma_mapper.hpp"
 #include "driver/prp.hpp"
 #include "driver/queue_pair.hpp"
+#include "driver/translation_cache.hpp"
 
 #include <convme/block_device.hpp>
 #include <convme/loop.hpp>
@@ -122,6 +123,7 @@ private:
     pci_device& dev_;
 
     queue_pair qp_;
+    translation_cache xlat_;
     cid_pool cids_;
     std::vector<slot> slots_;
     std::vector<prp_list_segment> prp_areas_;
