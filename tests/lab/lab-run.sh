@@ -60,7 +60,9 @@ case "$CASE" in
   x86_64-noiommu)
     ARGS=(-machine q35,accel=tcg -cpu max $(nvme nvm0 "$(disk nvme0.img 256M)" convme-lab0 addr=0x4)
           -kernel "$WORK/x86_64/vmlinux" -initrd "$WORK/x86_64/initramfs-noiommu.cpio.gz")
-    APPEND="console=ttyS0 $APPEND lab.mode=noiommu lab.scenario=test" ;;
+    # Hugepages here: no-IOMMU DMA must be physically contiguous, which 4 KiB pages only are
+    # one page at a time (the iommu cases cover the 4 KiB page path).
+    APPEND="console=ttyS0 $APPEND lab.mode=noiommu lab.scenario=test lab.hugepages=64" ;;
   aarch64-smmuv3)
     # GICv3 brings an ITS, which gives MSI isolation; with QEMU's default GICv2 vfio_iommu_type1
     # refuses VFIO_SET_IOMMU (EPERM, "No interrupt remapping support").
@@ -72,6 +74,7 @@ esac
 CMD=("$QEMU" "${ARGS[@]}" -m 1G -smp $SMP -nographic -no-reboot -append "$APPEND")
 TIMEOUT=${LAB_TIMEOUT:-300}
 echo "+ ${CMD[*]}" > "$LOG"
+echo "=== host: $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg) at start" >> "$LOG"
 log "booting $CASE (timeout ${TIMEOUT}s), serial log: $LOG"
 T0=$(date +%s.%N)
 if [ "${LAB_SHELL:-0}" = 1 ]; then

@@ -12,10 +12,11 @@ tr -d '\r' < "$LOG" | awk '
     if (!(v["label"] in seenl)) { seenl[v["label"]] = 1; labels[++nl] = v["label"] }
     n++
   }
-  /^=== lab init:/ { cpus = $NF " " $(NF-1) }
+  /^=== host:/ { host = substr($0, 5) }
   END {
     if (!n) { print "no BENCH lines in the log" > "/dev/stderr"; exit 1 }
     print "4 KiB random reads, QEMU TCG guest with one vCPU (-smp 1), emulated NVMe (raw sparse file)."
+    if (host != "") print "Host " host " (TCG timings move with host load)."
     print ""
     print "| path | QD | I/Os | IOPS | median latency (us) | p99 latency (us) |"
     print "|---|---:|---:|---:|---:|---:|"
