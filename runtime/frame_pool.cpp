@@ -12,7 +12,7 @@
 // list caches at most kMaxCachedPerClass frames; the rest go straight back to the heap.
 //
 // Thread exit: the pool itself is trivially destructible (no TLS init guard on the hot path); a
-// separate thread_local guard, armed on the first heap allocation, releases the lists when the
+// separate thread_local guard, armed the first time a frame is cached, releases the lists when the
 // thread exits and marks the pool dead so frames freed later (by other thread_local destructors)
 // go straight to ::operator delete.
 #include <convme/frame_pool.hpp>
@@ -38,7 +38,8 @@ struct thread_pool {
     std::uint64_t heap_allocs;
     std::uint64_t allocs;
     std::uint64_t frees;
-    bool dead;
+    bool armed;  // exit guard registered for this thread
+    bool dead;   // thread is exiting: lists released, bypass them
 };
 
 constinit thread_local thread_pool tl_pool{};
@@ -48,7 +49,7 @@ void release_all(thread_pool& p) noexcept {
         free_node* n = p.heads[c];
         while (n) {
             free_node* next = n->next;
-            ::operator delete(static_cast<void*>(n), (c + 1) * kClassBytes);
+            ::operator delete(static_cast<void*>(n));
             n = next;
         }
         p.heads[c] = nullptr;
@@ -64,6 +65,13 @@ struct exit_guard {
     }
 };
 thread_local exit_guard tl_guard;
+
+// Registers the thread-exit release. Needed by any thread that caches a frame, including one that
+// only frees frames allocated elsewhere.
+[[gnu::noinline]] void arm_exit_guard(thread_pool& p) noexcept {
+    tl_guard.armed = true;
+    p.armed = true;
+}
 
 inline std::size_t class_of(std::size_t size) noexcept { return (size + kClassBytes - 1) / kClassBytes - 1; }
 
@@ -81,8 +89,6 @@ void* frame_alloc(std::size_t size) {
             ++p.pool_hits;
             return n;
         }
-        // Cold path: arm the thread-exit release (first touch registers the destructor).
-        if (!p.dead) tl_guard.armed = true;
         ++p.heap_allocs;
         return ::operator new((c + 1) * kClassBytes);
     }
@@ -98,16 +104,17 @@ void frame_free(void* ptr, std::size_t size) noexcept {
     if (size <= kMaxPooled) {
         const std::size_t c = class_of(size);
         if (!p.dead && p.counts[c] < kMaxCachedPerClass) {
+            if (!p.armed) arm_exit_guard(p);
             auto* n = static_cast<free_node*>(ptr);
             n->next = p.heads[c];
             p.heads[c] = n;
             ++p.counts[c];
             return;
         }
-        ::operator delete(ptr, (c + 1) * kClassBytes);
+        ::operator delete(ptr);
         return;
     }
-    ::operator delete(ptr, size);
+    ::operator delete(ptr);
 }
 
 frame_pool_stats frame_pool_thread_stats() noexcept {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,10 @@ struct runtime::impl {
     unsigned n = 1;
     // Declared before the loops so they outlive them (loops are destroyed first).
     std::vector<std::unique_ptr<message_ring>> rings;  // index from * n + to
+    // Messages that found their ring full, in order, owned by the sending core's thread (index
+    // from * n + to). The sender's inbox poller moves them into the ring as space frees up.
+    std::vector<std::deque<message>> overflow;
+    std::unique_ptr<std::size_t[]> overflow_pending;  // per sending core: queued messages
     std::vector<std::unique_ptr<poller>> inboxes;
     std::vector<std::unique_ptr<loop>> loops;
     std::unique_ptr<std::atomic<bool>[]> running;
@@ -97,17 +102,51 @@ struct runtime::impl {
             if (!rings[from * n + me]->empty()) return true;
         return false;
     }
+
+    // Move core `me`'s queued overflow to `to` into the ring (on `me`'s thread). If `to` is not
+    // running nobody drains its ring, so the rest goes to its unbounded post() inbox instead.
+    // Returns true if anything moved.
+    bool flush_overflow(unsigned me, unsigned to) {
+        std::deque<message>& q = overflow[me * n + to];
+        message_ring& r = ring(me, to);
+        bool moved = false;
+        while (!q.empty()) {
+            if (!r.try_push(q.front())) {
+                if (running[to].load(std::memory_order_acquire)) break;
+                loops[to]->post(std::move(q.front()));
+            }
+            q.pop_front();
+            --overflow_pending[me];
+            moved = true;
+        }
+        if (moved) loops[to]->wake();
+        return moved;
+    }
+
+    bool flush_all_overflow(unsigned me) {
+        if (overflow_pending[me] == 0) return false;
+        bool moved = false;
+        for (unsigned to = 0; to < n; ++to)
+            if (!overflow[me * n + to].empty() && flush_overflow(me, to)) moved = true;
+        return moved;
+    }
 };
 
 namespace {
 
-// Drains a core's inbound rings every loop iteration. Pending messages count as in flight so the
-// loop neither sleeps nor finishes shutdown with undelivered messages.
+// Every loop iteration: push this core's overflowed outbound messages, then drain its inbound
+// rings. Undelivered messages in either direction count as in flight, so the loop neither sleeps
+// (the receiver cannot wake us when it frees ring space) nor finishes shutdown before delivery.
 class inbox_poller final : public poller {
 public:
     inbox_poller(runtime::impl& rt, unsigned me) : rt_(rt), me_(me) {}
-    bool poll() override { return rt_.drain_inbox(me_) != 0; }
-    std::size_t in_flight() const override { return rt_.inbox_pending(me_) ? 1 : 0; }
+    bool poll() override {
+        const bool pushed = rt_.flush_all_overflow(me_);
+        return rt_.drain_inbox(me_) != 0 || pushed;
+    }
+    std::size_t in_flight() const override {
+        return rt_.overflow_pending[me_] + (rt_.inbox_pending(me_) ? 1 : 0);
+    }
 
 private:
     runtime::impl& rt_;
@@ -135,6 +174,8 @@ runtime::runtime(runtime_options opts) : impl_(std::make_unique<impl>()) {
                          I.n, cpus.size(), cpus.size(), I.n - 1);
         }
     }
+    I.overflow.resize(std::size_t{I.n} * I.n);
+    I.overflow_pending = std::make_unique<std::size_t[]>(I.n);
     I.running = std::make_unique<std::atomic<bool>[]>(I.n);
     for (unsigned i = 0; i < I.n; ++i) {
         loop_options lo;
@@ -211,21 +252,16 @@ void runtime::send(unsigned core, std::function<void()> fn) {
         return;
     }
     const unsigned me = tl_core;
-    message_ring& r = I.ring(me, core);
-    if (!r.try_push(fn)) {
-        // Full: the receiver may itself be blocked sending to us, so keep our own inbox moving.
-        for (unsigned attempts = 1; !r.try_push(fn); ++attempts) {
-            if (!I.running[core].load(std::memory_order_acquire)) {
-                // The receiver is not running (shut down or not started): nobody will drain the
-                // ring, queue on its unbounded inbox instead.
-                I.loops[core]->post(std::move(fn));
-                return;
-            }
-            I.drain_inbox(me);
-            if (attempts % 64 == 0) std::this_thread::yield();
-        }
+    std::deque<message>& queued = I.overflow[me * I.n + core];
+    if (queued.empty() && I.ring(me, core).try_push(fn)) {
+        I.loops[core]->wake();
+        return;
     }
-    I.loops[core]->wake();
+    // Ring full (or earlier messages still queued: keep the order). Never block here: the
+    // receiver may itself be sending to us. Our loop's poller pushes the queue as space frees up.
+    queued.push_back(std::move(fn));
+    ++I.overflow_pending[me];
+    I.flush_overflow(me, core);
 }
 
 namespace detail {

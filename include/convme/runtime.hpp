@@ -41,7 +41,9 @@ public:
 
     // Low level: enqueue `fn` to run on `core`. From a loop thread of this runtime this uses the
     // SPSC ring (from this core to `core`); from any other thread it falls back to loop::post.
-    // When the ring is full the caller keeps draining its own inbox and retries (no deadlock).
+    // Never blocks: when the ring is full the message waits, in order, in a queue owned by the
+    // sending core, which its loop moves into the ring as space frees up (no deadlock when two
+    // cores flood each other; the loop does not sleep while such messages are queued).
     void send(unsigned core, std::function<void()> fn);
 
     struct impl;

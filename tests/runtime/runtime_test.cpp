@@ -140,9 +140,9 @@ TEST(Runtime, SubmitToIsFireAndForget) {
 
 TEST(Runtime, ManyMessagesBeyondRingCapacityBothDirections) {
     runtime_options o = two_cores();
-    o.message_ring_size = 8;
+    o.message_ring_size = 16;
     runtime rt(o);
-    constexpr int N = 20000;
+    constexpr int N = 5000;
     std::atomic<int> replies{0};
     std::atomic<int> pings_from_1{0};
     auto main = [](std::atomic<int>& rep, std::atomic<int>& pings) -> task<void> {
