@@ -144,6 +144,7 @@ print(int(float(s[:-1])*m[s[-1]]) if s[-1] in m else int(s))' "$1"; }
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "host: $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/{print $2}') GiB RAM"
   echo "kernel: $(uname -sr)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other jobs on this machine compete for the CPUs)"
   echo "temp dir: $TMP_BASE ($(df -T "$TMP_BASE" | awk 'NR==2{print $2 " on " $1}'))"
   echo "convme: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), build $(basename "$BUILD_DIR")"
   echo "fio: $(fio --version 2>/dev/null || echo missing); redis: $(redis-server --version 2>/dev/null | awk '{print $3}' | sed 's/v=//' || echo missing)"
@@ -255,6 +256,9 @@ run_kv() {  # server rep
   if ! wait_port "$port" "$SERVER_PID"; then
     note "$server rep $rep: server did not come up on 127.0.0.1:$port: $(tail -3 "$log_file" | tr '\n' ' ')"
     stop_server; return 0
+  fi
+  if [ "$server" = convme-kv ] && ! grep -q '^convme-kv:' "$OUT/machine.txt"; then
+    echo "convme-kv: --cores $KV_CORES, default device; $(grep -m1 'ready:' "$log_file" | sed 's/.*ready: *//')" >>"$OUT/machine.txt"
   fi
   if ! timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -P "$PIPELINE" -n "$KV_REQUESTS" \
        -c "$KV_CLIENTS" -d 64 -r 100000 --csv >"$out" 2>"$dir/bench.err"; then

@@ -188,7 +188,9 @@ def fmt(v, digits=1):
 
 
 def ratio(v):
-    return "–" if v != v else f"{v:.2f}×"
+    if v != v:
+        return "–"
+    return f"{v:.2f}×" if v >= 0.1 else f"{v:.2g}×"
 
 
 def write_plot_tables(out_dir, block, kv):
