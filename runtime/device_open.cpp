@@ -3,6 +3,7 @@
 #include <convme/device.hpp>
 
 #include "runtime/backends/factories.hpp"
+#include "runtime/backends/threadpool_device.hpp"
 #include "runtime/backends/uring_probe.hpp"
 
 #include <cctype>
@@ -225,7 +226,10 @@ std::unique_ptr<block_device> open_uring_or_fallback(const device_uri& uri, std:
                  "convme: %s; using the thread-pool backend for %s instead (add ?fallback=0 to "
                  "fail instead)\n",
                  unavailable.c_str(), uri.target.c_str());
-    return backends::make_threadpool_device(threadpool_equivalent(uri), ec, why);
+    auto dev = backends::make_threadpool_device(threadpool_equivalent(uri), ec, why);
+    if (auto* tp = dynamic_cast<backends::threadpool_device*>(dev.get()))
+        tp->add_note("fallback: io_uring unavailable");
+    return dev;
 }
 
 }  // namespace

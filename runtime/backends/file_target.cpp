@@ -67,6 +67,8 @@ int probe_block_device(file_target& t, std::string& why) {
         return -err;
     }
     t.block_size = static_cast<std::uint32_t>(logical);
+    unsigned int physical = 0;
+    if (ioctl(t.fd, BLKPBSZGET, &physical) == 0) t.physical_block_size = physical;
     t.capacity = bytes;
     t.mem_alignment = t.block_size;
     return 0;
@@ -98,7 +100,13 @@ file_target::~file_target() {
 }
 
 void file_target::describe(const char* scheme, device_info& info) const {
-    info.name = std::string(scheme) + ":" + path + " (" + mode_note + ")";
+    info.name = std::string(scheme) + ":" + path + " (" + mode_note;
+    if (is_block_device) {
+        info.name += ", " + std::to_string(block_size) + "-byte blocks";
+        if (physical_block_size > block_size)
+            info.name += " (physical " + std::to_string(physical_block_size) + ")";
+    }
+    info.name += ")";
     info.backend = scheme;
     info.block_size = block_size;
     info.capacity = capacity;

@@ -29,6 +29,7 @@ public:
     bool direct = false;            // opened with O_DIRECT
     std::string mode_note;          // "O_DIRECT" or "buffered: <why>"
     std::uint32_t block_size = 512;
+    std::uint32_t physical_block_size = 0;  // block devices: BLKPBSZGET (0 if unknown)
     std::uint32_t mem_alignment = 512;
     std::uint64_t capacity = 0;
 

@@ -23,6 +23,8 @@ public:
     task<void> drain() override;
 
     unsigned threads() const noexcept { return pool_->threads(); }
+    // Appends " [note]" to the device name (open_device: why it fell back to this backend).
+    void add_note(const std::string& note) { info_.name += " [" + note + "]"; }
 
 private:
     std::unique_ptr<file_target> target_;

@@ -56,6 +56,7 @@ TEST_F(Fallback, UnavailableUringOpensTheThreadPoolAndSaysWhy) {
     std::string err = ::testing::internal::GetCapturedStderr();
     ASSERT_NE(dev, nullptr) << why;
     EXPECT_EQ(dev->info().backend, "threadpool");
+    EXPECT_NE(dev->info().name.find("[fallback: io_uring unavailable]"), std::string::npos) << dev->info().name;
     EXPECT_EQ(dev->info().capacity, 1u << 20);
     EXPECT_NE(dynamic_cast<backends::threadpool_device*>(dev.get()), nullptr);
     // Exactly one line, naming the cause, the fix, and how to opt out.

@@ -85,6 +85,7 @@ TEST_P(LoopBlockDevice, DiscoversGeometryAndDoesEveryOperation) {
     EXPECT_EQ(dev->info().capacity, 4u << 20);
     EXPECT_EQ(dev->info().block_size, 4096u);  // from BLKSSZGET after LOOP_SET_BLOCK_SIZE
     EXPECT_NE(dev->info().name.find(lo.path()), std::string::npos);
+    EXPECT_NE(dev->info().name.find("4096-byte blocks"), std::string::npos) << dev->info().name;
 
     dma_buffer w(64 * 1024), r(64 * 1024);
     fill_pattern(w.span(), 31);
