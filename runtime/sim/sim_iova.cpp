@@ -1,5 +1,6 @@
 #include "runtime/sim/sim_iova.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -65,31 +66,51 @@ void iova_space::free(driver::dma_region& region) noexcept {
 
 int iova_space::map(void* vaddr, std::size_t size) noexcept {
     if (!vaddr || size == 0) return -EINVAL;
-    auto start = reinterpret_cast<std::uintptr_t>(vaddr);
+    const auto start = reinterpret_cast<std::uintptr_t>(vaddr);
+    const std::uintptr_t end = start + size;
+    const std::uintptr_t first_page = start / page_ * page_;
     std::unique_lock lock(mu_);
-    // Overlapping an existing mapping is refused, as VFIO does (-EEXIST).
-    auto next = by_host_.lower_bound(start);
-    if (next != by_host_.end() && next->first < start + size) return -EEXIST;
-    if (next != by_host_.begin()) {
-        auto prev = std::prev(next);
-        const mapping& m = by_iova_.at(prev->second);
-        if (prev->first + m.size > start) return -EEXIST;
+    // Overlapping an earlier range or alloc_dma memory is refused, as VFIO does (-EEXIST).
+    auto next = ranges_.lower_bound(start);
+    if (next != ranges_.end() && next->first < end) return -EEXIST;
+    if (next != ranges_.begin() && std::prev(next)->first + std::prev(next)->second > start) return -EEXIST;
+    for (std::uintptr_t pg = first_page; pg < end; pg += page_) {
+        const mapping* m = find_host(reinterpret_cast<const void*>(pg));
+        if (m && m->owned) return -EEXIST;
     }
-    // Keep the byte's offset within its host page, so per-page PRP building works as on hardware.
-    std::uint64_t iova = reserve(size, page_, start % page_);
-    by_iova_[iova] = mapping{iova, static_cast<std::byte*>(vaddr), size, false};
-    by_host_[start] = iova;
+    // Host pages seen for the first time get consecutive IOVA pages (one reservation).
+    std::size_t fresh = 0;
+    for (std::uintptr_t pg = first_page; pg < end; pg += page_) fresh += page_iova_.count(pg) == 0;
+    if (fresh) {
+        std::uint64_t iova = reserve(fresh * page_, page_, 0);
+        for (std::uintptr_t pg = first_page; pg < end; pg += page_)
+            if (page_iova_.emplace(pg, iova).second) iova += page_;
+    }
+    for (std::uintptr_t pg = first_page; pg < end; pg += page_) {
+        auto [it, added] = pages_.try_emplace(pg, page_ref{page_iova_.at(pg), 0});
+        ++it->second.refs;
+        if (!added) continue;
+        by_iova_[it->second.iova] = mapping{it->second.iova, reinterpret_cast<std::byte*>(pg), page_, false};
+        by_host_[pg] = it->second.iova;
+    }
+    ranges_[start] = size;
     return 0;
 }
 
 int iova_space::unmap(void* vaddr, std::size_t size) noexcept {
+    const auto start = reinterpret_cast<std::uintptr_t>(vaddr);
     std::unique_lock lock(mu_);
-    auto it = by_host_.find(reinterpret_cast<std::uintptr_t>(vaddr));
-    if (it == by_host_.end()) return -ENOENT;
-    auto m = by_iova_.find(it->second);
-    if (m->second.owned || m->second.size != size) return -EINVAL;
-    by_iova_.erase(m);
-    by_host_.erase(it);
+    auto r = ranges_.find(start);
+    if (r == ranges_.end()) return -ENOENT;
+    if (r->second != size) return -EINVAL;
+    for (std::uintptr_t pg = start / page_ * page_; pg < start + size; pg += page_) {
+        auto it = pages_.find(pg);
+        if (it == pages_.end() || --it->second.refs > 0) continue;
+        by_iova_.erase(it->second.iova);
+        by_host_.erase(pg);
+        pages_.erase(it);
+    }
+    ranges_.erase(r);
     ++generation_;
     return 0;
 }

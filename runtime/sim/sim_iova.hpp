@@ -44,7 +44,7 @@ private:
         std::uint64_t iova;
         std::byte* host;
         std::size_t size;
-        bool owned;  // allocated by alloc() (freed by free()), else registered by map()
+        bool owned;  // allocated by alloc() (freed by free()), else a piece of a map() range
     };
     const mapping* find_iova(std::uint64_t iova) const;
     const mapping* find_host(const void* p) const;
@@ -54,6 +54,17 @@ private:
     mutable std::shared_mutex mu_;
     std::map<std::uint64_t, mapping> by_iova_;      // key: first IOVA
     std::map<std::uintptr_t, std::uint64_t> by_host_;  // key: first host byte -> first IOVA
+    // Like an IOMMU, map() works in whole host pages: the range is rounded out, each page is
+    // mapped once (reference counted when ranges share a page, which happens when the sim
+    // reports 64 KiB host pages on a 4 KiB machine) and always at the same IOVA page. Drivers
+    // may rely on translation being linear within a host page, as it is on hardware.
+    struct page_ref {
+        std::uint64_t iova;
+        unsigned refs;
+    };
+    std::map<std::uintptr_t, page_ref> pages_;          // mapped host page -> IOVA page, refs
+    std::map<std::uintptr_t, std::uint64_t> page_iova_;  // host page -> IOVA page (kept forever)
+    std::map<std::uintptr_t, std::size_t> ranges_;       // map() ranges: start -> size
     std::uint64_t next_iova_ = first_iova;
     std::uint64_t generation_ = 0;
     bool bus_master_ = false;

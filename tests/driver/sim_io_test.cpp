@@ -307,6 +307,34 @@ TEST(SimIo, HostPageSizeIsReported) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.vaddr) % 65536, 0u);
 }
 
+TEST(SimIo, MappingsArePageGranularAndLinearWithinAHostPage) {
+    // 64 KiB host pages on a 4 KiB machine: two ranges can share a host page. As with an IOMMU,
+    // the whole page is mapped (reference counted) and translation is linear inside it.
+    auto cfg = small_config();
+    cfg.host_page_size = 65536;
+    host h(cfg);
+    alignas(65536) static std::uint8_t page[65536];
+    std::uint64_t a = 0, b = 0, tmp = 0;
+    ASSERT_EQ(h.dev->map_dma(page, 4096), 0);
+    ASSERT_EQ(h.dev->map_dma(page + 8192, 4096), 0);
+    ASSERT_EQ(h.dev->translate(page, a), 0);
+    ASSERT_EQ(h.dev->translate(page + 8192, b), 0);
+    EXPECT_EQ(b - a, 8192u);
+    EXPECT_EQ(a % 65536, 0u);
+    EXPECT_EQ(h.dev->map_dma(page + 1024, 512), -EEXIST);  // inside an existing range
+    EXPECT_EQ(h.dev->unmap_dma(page, 4096), 0);
+    ASSERT_EQ(h.dev->translate(page + 8192, tmp), 0);       // the page is still referenced
+    EXPECT_EQ(tmp, b);
+    EXPECT_EQ(h.dev->unmap_dma(page + 8192, 4096), 0);
+    EXPECT_EQ(h.dev->translate(page + 8192, tmp), -EFAULT);
+    // Mapped again later: same IOVA page as before.
+    ASSERT_EQ(h.dev->map_dma(page + 4096, 4096), 0);
+    ASSERT_EQ(h.dev->translate(page + 4096, tmp), 0);
+    EXPECT_EQ(tmp, a + 4096);
+    EXPECT_EQ(h.dev->unmap_dma(page + 4096, 100), -EINVAL);  // size must match the mapping
+    EXPECT_EQ(h.dev->unmap_dma(page + 4096, 4096), 0);
+}
+
 TEST(SimIo, SparseMemoryCommitsOnlyWrittenChunks) {
     auto cfg = small_config();
     cfg.namespaces = {namespace_config{1ull << 30, 512}};  // 1 GiB
