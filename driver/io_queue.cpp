@@ -17,7 +17,7 @@ constexpr std::uint64_t max_dsm_range_blocks = 0xffffffffu;  // 32-bit range len
 }  // namespace
 
 io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& params, loop& owner)
-    : ctrl_(ctrl), mapper_(mapper), p_(params), owner_(owner), dev_(ctrl.dev()),
+    : ctrl_(ctrl), mapper_(mapper), p_(params), owner_(owner), owner_id_(owner.unique_id()), dev_(ctrl.dev()),
       epoch_(std::chrono::steady_clock::now()) {}
 
 io_queue::~io_queue() {

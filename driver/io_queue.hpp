@@ -68,6 +68,7 @@ public:
     int destroy_sync();
 
     loop& owner() const noexcept { return owner_; }
+    std::uint64_t owner_id() const noexcept { return owner_id_; }
     std::uint16_t qid() const noexcept { return qid_; }
 
     void submit(io_request& r) noexcept;
@@ -120,6 +121,7 @@ private:
     dma_mapper& mapper_;
     io_queue_params p_;
     loop& owner_;
+    std::uint64_t owner_id_;
     pci_device& dev_;
 
     queue_pair qp_;

@@ -19,11 +19,13 @@ constexpr std::uint64_t default_max_transfer = 1u << 20;
 nvme_device::nvme_device(std::unique_ptr<controller> ctrl) : ctrl_(std::move(ctrl)), mapper_(ctrl_->dev()) {}
 
 nvme_device::~nvme_device() {
-    // Queues still alive (their loop never drained): unregister and delete them. The loops must
-    // not be running concurrently at this point (destroy the device before its loops, or drain).
+    // Queues still alive (their loop never drained): delete them on the controller. Unregister
+    // the poller only from the calling thread's own loop; any other loop is assumed to be gone
+    // (destroy a device only after drain() on every loop, or after the loops that used it ended).
+    loop* here = loop::current();
     for (unsigned i = 0; i < max_loops; ++i) {
         if (io_queue* q = owned_[i].get()) {
-            q->owner().remove_poller(q);
+            if (here && here->unique_id() == q->owner_id()) here->remove_poller(q);
             (void)q->destroy_sync();
             queues_[i].store(nullptr, std::memory_order_relaxed);
             owned_[i].reset();
@@ -117,7 +119,7 @@ void nvme_device::submit(io_request& r) noexcept {
     const unsigned core = r.owner->core_id();
     if (core < max_loops) [[likely]] {
         io_queue* q = queues_[core].load(std::memory_order_relaxed);
-        if (q && &q->owner() == r.owner) [[likely]] {
+        if (q && q->owner_id() == r.owner->unique_id()) [[likely]] {
             q->submit(r);
             return;
         }
@@ -132,7 +134,7 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
         return nullptr;
     }
     if (io_queue* q = queues_[core].load(std::memory_order_relaxed)) {
-        if (&q->owner() == &l) return q;
+        if (q->owner_id() == l.unique_id()) return q;
         // Two loops share a core id: only the first gets the queue.
         std::fprintf(stderr, "convme: nvme: two loops use core id %u; give each loop its own core_id\n", core);
         ec = errc::unsupported;
@@ -232,7 +234,7 @@ task<void> nvme_device::drain() {
     const unsigned core = l->core_id();
     if (core >= max_loops) co_return;
     io_queue* q = queues_[core].load(std::memory_order_relaxed);
-    if (q && &q->owner() != l) co_return;  // another loop owns this core id's queue
+    if (q && q->owner_id() != l->unique_id()) co_return;  // another loop owns this core id's queue
     drained_[core].store(true, std::memory_order_relaxed);
     if (!q) co_return;
     while (q->in_flight() != 0) co_await yield();

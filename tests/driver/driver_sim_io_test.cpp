@@ -427,3 +427,33 @@ TEST(DriverSimPassthrough, RawIoAndAdminCommands) {
 
 }  // namespace
 }  // namespace convme::driver::testing
+
+namespace convme::driver::testing {
+namespace {
+
+TEST(DriverSimLifetime, DestroyWithoutDrainAfterTheLoopEnded) {
+    sim_device s(inline_config());
+    ASSERT_TRUE(s.dev) << s.why;
+    {
+        loop l;
+        ASSERT_FALSE(l.run_until_complete(write_then_read(*s.dev, 0, 4096, 3)));
+    }  // the loop is gone; its queue pair still exists on the controller
+    const auto admin_before = s.ctrl->stats().admin_commands;
+    s.dev.reset();  // must not touch the dead loop; deletes the queues and shuts down
+    EXPECT_EQ(s.ctrl->stats().admin_commands - admin_before, 2u) << "Delete SQ + Delete CQ";
+}
+
+TEST(DriverSimLifetime, DestroyWithoutDrainOnTheOwningLoop) {
+    sim_device s(inline_config());
+    ASSERT_TRUE(s.dev) << s.why;
+    loop l;
+    ASSERT_FALSE(l.run_until_complete(write_then_read(*s.dev, 0, 4096, 4)));
+    l.run_until_complete([&]() -> task<void> {
+        s.dev.reset();  // on the loop itself: the poller is unregistered
+        co_return;
+    }());
+    EXPECT_FALSE(l.run_once()) << "no poller left behind";
+}
+
+}  // namespace
+}  // namespace convme::driver::testing
