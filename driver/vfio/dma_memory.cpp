@@ -69,11 +69,33 @@ std::string memlock_advice(std::uint64_t limit, std::size_t wanted) {
 
 namespace {
 
+// Bytes this process has locked already (VmLck in /proc/self/status), 0 if unknown.
+std::uint64_t locked_now() noexcept {
+    try {
+        std::ifstream in("/proc/self/status");
+        std::string key;
+        while (in >> key) {
+            if (key == "VmLck:") {
+                std::uint64_t kb = 0;
+                in >> kb;
+                return kb * 1024;
+            }
+            in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+        }
+    } catch (...) {
+    }
+    return 0;
+}
+
 // Does locking `size` more bytes fit under RLIMIT_MEMLOCK? Root (CAP_IPC_LOCK) is not limited.
+// (VFIO's own pinning is accounted separately by the kernel; this catches the common case early
+// with a clear message instead of a bare ENOMEM.)
 bool memlock_would_exceed(std::size_t size) noexcept {
     if (::geteuid() == 0) return false;
-    std::uint64_t limit = memlock_limit();
-    return limit != std::numeric_limits<std::uint64_t>::max() && size > limit;
+    const std::uint64_t limit = memlock_limit();
+    if (limit == std::numeric_limits<std::uint64_t>::max()) return false;
+    const std::uint64_t used = locked_now();
+    return used > limit || size > limit - used;
 }
 
 int lock_failed(int err, std::size_t size, std::string& why) {

@@ -6,6 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace convme::driver::vfio {
 namespace {
 
@@ -60,6 +64,30 @@ TEST(DmaMemory, PagemapGivesPhysicalAddressOrExplainsWhyNot) {
         ADD_FAILURE() << "virt_to_phys: " << rc << " " << why;
     }
     release_locked(b);
+}
+
+TEST(DmaMemory, LowMemlockLimitIsReportedBeforeLocking) {
+    // In a child: drop to an unprivileged uid (root bypasses RLIMIT_MEMLOCK), set a 64 KiB limit
+    // and ask for 1 MiB. Exit codes: 0 = refused with the explanation, 77 = cannot drop root.
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        rlimit rl{64 * 1024, 64 * 1024};
+        if (::setrlimit(RLIMIT_MEMLOCK, &rl) != 0) ::_exit(10);
+        if (::geteuid() == 0 && ::setresuid(65534, 65534, 65534) != 0) ::_exit(77);
+        page_block b;
+        std::string why;
+        int rc = allocate_locked(1 << 20, false, false, b, why);
+        if (rc != -ENOMEM) ::_exit(11);
+        if (why.find("RLIMIT_MEMLOCK is 64 KiB") == std::string::npos) ::_exit(12);
+        if (why.find("ulimit -l") == std::string::npos) ::_exit(13);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot switch to an unprivileged uid";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
 }
 
 TEST(DmaMemory, MemlockAdviceNamesLimitAndFixes) {

@@ -3,6 +3,7 @@
 #include "fake_system.hpp"
 
 #include "driver/vfio/pci_address.hpp"
+#include "driver/vfio/sysfs.hpp"
 #include "driver/vfio/vfio_pci_device.hpp"
 #include "driver/vfio/vfio_uri.hpp"
 #include "runtime/backends/factories.hpp"
