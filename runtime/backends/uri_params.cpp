@@ -17,7 +17,10 @@ bool check_known_params(const device_uri& uri, std::initializer_list<std::string
         for (std::string_view k : known) ok = ok || key == k;
         if (ok) continue;
         why = uri.scheme + ": unknown parameter '" + key + "' (known:";
-        for (std::string_view k : known) why += " " + std::string(k);
+        for (std::string_view k : known) {
+            why += ' ';
+            why.append(k);
+        }
         why += ")";
         return false;
     }
