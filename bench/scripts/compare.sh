@@ -286,8 +286,9 @@ if [ "$DO_KV" = 1 ]; then
 fi
 
 # --- summary ----------------------------------------------------------------------------------
-python3 "$SCRIPTS/summarize.py" "$OUT"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+python3 "$SCRIPTS/summarize.py" "$OUT"  # tables for the plot
 "$SCRIPTS/plot.sh" "$OUT" || note "plot failed (see above)"
-[ -s "$NOTES" ] && python3 "$SCRIPTS/summarize.py" "$OUT" >/dev/null  # include late notes
+python3 "$SCRIPTS/summarize.py" "$OUT" >/dev/null  # again: link the plot, include late notes
 log "results: $OUT/results.md"
 cat "$OUT/results.md"

@@ -38,7 +38,10 @@ has_rows "$kv" && panels=$((panels + 1))
     echo "set title 'Block I/O, 4 KiB, 1 core'"
     echo "set ylabel 'IOPS (log scale)'"
     echo "set logscale y"
-    echo "set yrange [1000:*]"
+    # Lower bound: the power of ten below the smallest bar, so no bar falls off the log axis.
+    ymin=$(awk 'NR > 1 { for (i = 2; i <= NF; i++) if ($i != "?" && $i > 0 && (m == "" || $i < m)) m = $i }
+                END { if (m == "") m = 1000; p = 1; while (p * 10 <= m) p *= 10; print p }' "$block")
+    echo "set yrange [$ymin:*]"
     echo "set format y '%.0s%c'"
     echo "plot for [i=2:$((ncol + 1))] '$block' using i:xtic(1) title columnhead(i)"
     echo "unset logscale y"
