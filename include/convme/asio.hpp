@@ -6,8 +6,10 @@
 //     thread, next to convme tasks, without locks.
 //  2. Completion-token adapters for Asio code: convme::async_read / async_write / async_flush /
 //     async_run(task) accept any completion token (callbacks, asio::use_awaitable,
-//     asio::deferred...). The I/O runs as a convme task on the calling thread's loop; the handler
-//     is posted to its associated executor (the io_context) when the I/O finished.
+//     asio::deferred...). The I/O runs as a convme task on the calling thread's loop. When it
+//     finished, the handler is dispatched through its associated executor: an io_context's
+//     executor queues it on that io_context (it runs in the next poll); a handler without an
+//     associated executor runs directly on the loop thread. Never inside the initiating call.
 //
 //       asio::awaitable<void> f(convme::block_device& dev, std::span<std::byte> buf) {
 //           co_await convme::async_read(dev, 0, buf, asio::use_awaitable);  // throws on error
@@ -80,7 +82,7 @@ task<void> run_and_complete(task<T> t, Handler handler, Work work) {
             ep = std::current_exception();
         }
         auto ex = asio::get_associated_executor(handler, work.get_executor());
-        asio::post(ex, [h = std::move(handler), ep]() mutable { std::move(h)(ep); });
+        asio::dispatch(ex, [h = std::move(handler), ep]() mutable { std::move(h)(ep); });
     } else {
         std::optional<T> value;
         try {
@@ -89,7 +91,7 @@ task<void> run_and_complete(task<T> t, Handler handler, Work work) {
             ep = std::current_exception();
         }
         auto ex = asio::get_associated_executor(handler, work.get_executor());
-        asio::post(ex, [h = std::move(handler), ep, v = value ? std::move(*value) : T{}]() mutable {
+        asio::dispatch(ex, [h = std::move(handler), ep, v = value ? std::move(*value) : T{}]() mutable {
             std::move(h)(ep, std::move(v));
         });
     }
@@ -100,7 +102,7 @@ template <typename Handler, typename Work>
 task<void> io_and_complete(io_awaitable op, Handler handler, Work work) {
     std::error_code ec = co_await op;
     auto ex = asio::get_associated_executor(handler, work.get_executor());
-    asio::post(ex, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
+    asio::dispatch(ex, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
     work.reset();
 }
 

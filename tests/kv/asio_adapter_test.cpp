@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <thread>
 
 namespace {
 
@@ -62,16 +63,20 @@ TEST(AsioAdapter, CallbackTokenIsInvokedThroughTheIoContext) {
     alignas(4096) static std::byte mem[512];
     std::span<std::byte> buf(mem);
     int calls = 0;
+    std::thread::id ran_on;
     std::error_code got = std::make_error_code(std::errc::io_error);
     // Started from inside the io_context (as Asio code would), on the loop's thread.
     asio::post(io, [&] {
         convme::async_read(dev, 0, buf, [&](std::error_code ec) {
             ++calls;
             got = ec;
+            ran_on = std::this_thread::get_id();
         });
     });
     ASSERT_TRUE(spin_until(lp, [&] { return calls == 1; }));
     EXPECT_FALSE(got);
+    // A plain callback has no associated executor: it runs on the loop's thread, not on a pool.
+    EXPECT_EQ(ran_on, std::this_thread::get_id());
     lp.remove_poller(&poller);
 }
 
