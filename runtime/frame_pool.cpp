@@ -17,6 +17,8 @@
 // go straight to ::operator delete.
 #include <convme/frame_pool.hpp>
 
+#include "runtime/tls_model.hpp"
+
 #include <new>
 
 namespace convme::detail {
@@ -42,7 +44,7 @@ struct thread_pool {
     bool dead;   // thread is exiting: lists released, bypass them
 };
 
-constinit thread_local thread_pool tl_pool{};
+constinit thread_local thread_pool tl_pool CONVME_FAST_TLS{};
 
 void release_all(thread_pool& p) noexcept {
     for (std::size_t c = 0; c < kClasses; ++c) {

@@ -5,6 +5,7 @@
 #include "runtime/loop_internal.hpp"
 #include "runtime/ready_queue.hpp"
 #include "runtime/timer_heap.hpp"
+#include "runtime/tls_model.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -24,9 +25,9 @@ namespace convme {
 
 namespace {
 
-constinit thread_local loop* tl_current = nullptr;
+constinit thread_local loop* tl_current CONVME_FAST_TLS = nullptr;
 // impl of tl_current, so library-internal hooks can reach it without a friend declaration.
-constinit thread_local loop::impl* tl_current_impl = nullptr;
+constinit thread_local loop::impl* tl_current_impl CONVME_FAST_TLS = nullptr;
 
 // Counters are written by the loop thread only and may be read from any thread: relaxed
 // load+store compiles to plain moves, no locked instruction on the hot path.

@@ -3,6 +3,7 @@
 
 #include "runtime/loop_internal.hpp"
 #include "runtime/spsc_ring.hpp"
+#include "runtime/tls_model.hpp"
 
 #include <atomic>
 #include <cstdio>
@@ -24,8 +25,8 @@ namespace {
 using message = std::function<void()>;
 using message_ring = detail::spsc_ring<message>;
 
-constinit thread_local runtime* tl_runtime = nullptr;
-constinit thread_local unsigned tl_core = 0;
+constinit thread_local runtime* tl_runtime CONVME_FAST_TLS = nullptr;
+constinit thread_local unsigned tl_core CONVME_FAST_TLS = 0;
 
 std::size_t round_up_pow2(std::size_t n) {
     std::size_t c = 2;
@@ -142,7 +143,11 @@ public:
     inbox_poller(runtime::impl& rt, unsigned me) : rt_(rt), me_(me) {}
     bool poll() override {
         const bool pushed = rt_.flush_all_overflow(me_);
-        return rt_.drain_inbox(me_) != 0 || pushed;
+        const bool ran = rt_.drain_inbox(me_) != 0;
+        // A receiver that has not drained its full ring is behind; if it shares our CPU (more
+        // threads than CPUs), spinning only delays it.
+        if (!pushed && !ran && rt_.overflow_pending[me_] != 0) std::this_thread::yield();
+        return ran || pushed;
     }
     std::size_t in_flight() const override {
         return rt_.overflow_pending[me_] + (rt_.inbox_pending(me_) ? 1 : 0);

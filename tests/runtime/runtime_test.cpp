@@ -142,7 +142,7 @@ TEST(Runtime, ManyMessagesBeyondRingCapacityBothDirections) {
     runtime_options o = two_cores();
     o.message_ring_size = 16;
     runtime rt(o);
-    constexpr int N = 5000;
+    constexpr int N = 3000;
     std::atomic<int> replies{0};
     std::atomic<int> pings_from_1{0};
     auto main = [](std::atomic<int>& rep, std::atomic<int>& pings) -> task<void> {
