@@ -457,3 +457,44 @@ TEST(DriverSimLifetime, DestroyWithoutDrainOnTheOwningLoop) {
 
 }  // namespace
 }  // namespace convme::driver::testing
+
+namespace convme::driver::testing {
+namespace {
+
+TEST(DriverSimMapping, FreedBuffersAreUnmappedAndNewOnesWork) {
+    sim_device s(inline_config());
+    ASSERT_TRUE(s.dev) << s.why;
+    loop l;
+    // Many short-lived buffers (often reusing the same addresses): each is mapped on first use
+    // and unmapped when freed, so the cached translations never go stale.
+    for (std::uint32_t i = 0; i < 20; ++i) {
+        auto ec = l.run_until_complete(write_then_read(*s.dev, i * 16384ull, 16384, 500 + i));
+        ASSERT_FALSE(ec) << i << ": " << ec.message();
+    }
+    std::vector<std::byte> got(16384), expect(16384);
+    for (std::uint32_t i = 0; i < 20; ++i) {
+        ASSERT_EQ(s.ctrl->peek(1, i * 16384ull, got.data(), got.size()), 0);
+        fill(expect.data(), expect.size(), 500 + i);
+        EXPECT_TRUE(same(got.data(), expect.data(), got.size())) << i;
+    }
+    l.run_until_complete(s.dev->drain());
+}
+
+TEST(DriverSimMapping, UnmappableMemoryFailsTheRequestNotTheProcess) {
+    sim_device s(inline_config());
+    ASSERT_TRUE(s.dev) << s.why;
+    loop l;
+    // An address range that is not mapped in this process: mapping it fails, the request fails
+    // with a clear errno, the queue keeps working.
+    auto* bogus = reinterpret_cast<std::byte*>(std::uintptr_t(0x10));
+    auto ec = l.run_until_complete([&]() -> task<std::error_code> {
+        co_return co_await s.dev->read(0, std::span<std::byte>(bogus, 4096));
+    }());
+    EXPECT_TRUE(ec);
+    EXPECT_EQ(&ec.category(), &std::system_category()) << ec.message();
+    EXPECT_FALSE(l.run_until_complete(write_then_read(*s.dev, 0, 4096, 1)));
+    l.run_until_complete(s.dev->drain());
+}
+
+}  // namespace
+}  // namespace convme::driver::testing
