@@ -70,7 +70,7 @@ task<void> stress_worker(block_device& dev, unsigned id, unsigned rounds, unsign
 }
 
 TEST(SimBackend, ManyInFlightWithDeviceThread) {
-    auto dev = open_ok("sim:mem?size=64M&qd=16&timeout_ms=8000");
+    auto dev = open_ok("sim:mem?size=64M&qd=16&timeout_ms=60000");
     ASSERT_TRUE(dev);
     loop l;
     unsigned done = 0, bad = 0;
