@@ -294,8 +294,13 @@ inline void io_queue::part_done(io_request& r) noexcept {
 
 // ------------------------------------------------------------------------------- completion
 
-void io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept {
+bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept {
     if (s.flags & slot_raw) *reinterpret_cast<nvme::cqe*>(r.backend_word[1]) = c;
+    bool recycle = true;
+    if ((s.flags & slot_abort_sent) && abort_pending_ && abort_cid_ == c.cid) {
+        abort_cid_held_ = true;
+        recycle = false;
+    }
     if ((c.status >> 1) != 0) {
         const std::uint16_t code = nvme::status_sct_sc(c.status);
         if ((s.flags & slot_abort_sent) && code == nvme::sc::abort_requested) {
@@ -306,6 +311,7 @@ void io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept
         }
     }
     s.flags = 0;
+    return recycle;
 }
 
 bool io_queue::poll() {
@@ -322,8 +328,10 @@ bool io_queue::poll() {
         io_request* r = s.req;
         if (!r) [[unlikely]] return;
         s.req = nullptr;
-        cids_.push(c.cid);
-        if (((c.status >> 1) | s.flags) != 0) [[unlikely]] on_error_cqe(c, s, *r);
+        if (((c.status >> 1) | s.flags) == 0) [[likely]]
+            cids_.push(c.cid);
+        else if (on_error_cqe(c, s, *r))
+            cids_.push(c.cid);
         part_done(*r);
     });
     if (n && pending_head_) issue_pending();
@@ -345,10 +353,12 @@ void io_queue::health_tick() noexcept {
     ++scan_epoch_;
 
     if (abort_pending_) {
-        if (abort_waiter_.done.load(std::memory_order_acquire))
+        if (!abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_poll();
+        if (abort_waiter_.done.load(std::memory_order_acquire)) {
             abort_pending_ = false;
-        else
-            ctrl_.admin_poll();
+            if (abort_cid_held_) cids_.push(abort_cid_);
+            abort_cid_held_ = false;
+        }
     }
     const int health = ctrl_.check_health();
     if (health == -ENODEV) {
@@ -372,6 +382,7 @@ void io_queue::health_tick() noexcept {
                 abort_waiter_.done.store(false, std::memory_order_relaxed);
                 if (ctrl_.admin_submit(admin::abort_command(qid_, static_cast<std::uint16_t>(cid)), abort_waiter_) == 0) {
                     abort_pending_ = true;
+                    abort_cid_ = static_cast<std::uint16_t>(cid);
                     ++io_counters_.aborts_sent;
                     ctrl_.counters().aborts_sent.fetch_add(1, std::memory_order_relaxed);
                 }
@@ -410,6 +421,7 @@ void io_queue::fail_on_queue(std::error_code timed_out, std::error_code others) 
         part_done(*r);
     }
     cids_.reset(static_cast<std::uint32_t>(slots_.size()));
+    abort_cid_held_ = false;
 }
 
 void io_queue::recover() noexcept {

@@ -108,7 +108,8 @@ private:
     void run_deferred() noexcept;
     void push_pending(io_request& r) noexcept;
     io_request* pop_pending() noexcept;
-    void on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept;
+    // Returns false when the command id must not be reused yet (an Abort naming it is pending).
+    bool on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept;
 
     void health_tick() noexcept;
     void reset_controller() noexcept;
@@ -152,6 +153,10 @@ private:
     std::chrono::steady_clock::time_point epoch_;
     admin_waiter abort_waiter_;
     bool abort_pending_ = false;
+    // The command the pending Abort names completed on its own: its id is held back until the
+    // Abort finished, so the Abort cannot hit a new command that reused the id.
+    std::uint16_t abort_cid_ = 0;
+    bool abort_cid_held_ = false;
 
     io_queue_counters io_counters_;
 };
