@@ -44,7 +44,10 @@ int nvme_device::init(std::string& why) {
     const auto& active = c.active_namespaces();
     if (nsid_ == 0 || std::find(active.begin(), active.end(), nsid_) == active.end()) {
         std::string list;
-        for (auto n : active) list += (list.empty() ? "" : ",") + std::to_string(n);
+        for (auto n : active) {
+            if (!list.empty()) list.push_back(',');
+            list.append(std::to_string(n));  // (not `"," + to_string`: gcc 12 -O3 -Wrestrict false positive)
+        }
         why = "namespace " + std::to_string(nsid_) + " is not an active namespace of this controller (active: " +
               (list.empty() ? "none" : list) + "); pick one with ns=N";
         return -ENOENT;
