@@ -162,6 +162,16 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
             e.cdw12 = static_cast<std::uint32_t>(part - 1);
             const std::byte* buf = r.data + (unit << p_.lba_shift);
             const std::size_t len = static_cast<std::size_t>(part << p_.lba_shift);
+            // Fast path: the data fits in one memory page (e.g. an aligned 4 KiB I/O): PRP1 only.
+            const std::size_t in_page = reinterpret_cast<std::uintptr_t>(buf) & (page_size_ - 1);
+            if (in_page + len <= page_size_) [[likely]] {
+                std::uint64_t iova = 0;
+                if (translation_cache::translate(&xlat_, buf, iova) == 0) [[likely]] {
+                    e.prp1 = iova;
+                    e.prp2 = 0;
+                    break;
+                }
+            }
             prp_pair pp;
             int rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
             if (rc == -EFAULT) [[unlikely]] {
