@@ -300,17 +300,22 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
     if (!c) co_return make_error_code(errc::unsupported);
     const std::size_t page = c->page_size();
     if (data.size() > 2 * page) co_return make_error_code(std::errc::message_size);
-    // Admin data goes through a DMA bounce buffer (IOVA-contiguous: PRP1 + PRP2 suffice).
-    dma_block bounce;
-    if (!data.empty()) {
-        if (int rc = bounce.allocate(c->dev(), 2 * page, page); rc != 0) co_return errno_code(rc);
-        std::memcpy(bounce.data(), data.data(), data.size());
-        cmd.prp1 = bounce.iova();
-        cmd.prp2 = data.size() > page ? bounce.iova() + page : 0;
+    // Admin data goes through DMA bounce pages: one page each, so PRP1 + PRP2 suffice and no
+    // more than one page has to be contiguous (VFIO no-IOMMU mode).
+    dma_block bounce[2];
+    const std::size_t part[2] = {std::min(data.size(), page), data.size() > page ? data.size() - page : 0};
+    cmd.prp1 = cmd.prp2 = 0;
+    for (int i = 0; i < 2; ++i) {
+        if (part[i] == 0) continue;
+        if (int rc = bounce[i].allocate(c->dev(), page, page); rc != 0) co_return errno_code(rc);
+        std::memcpy(bounce[i].data(), data.data() + i * page, part[i]);
+        (i == 0 ? cmd.prp1 : cmd.prp2) = bounce[i].iova();
     }
     cmd.flags &= 0x3f;
     const int rc = co_await c->admin_async(cmd, out);
-    if (!data.empty() && rc != -ETIMEDOUT) std::memcpy(data.data(), bounce.data(), data.size());
+    if (rc != -ETIMEDOUT)  // after a timeout the controller may still write: keep the data out
+        for (int i = 0; i < 2; ++i)
+            if (part[i]) std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
     if (rc == -EIO) co_return make_nvme_error(nvme::status_sct_sc(out.status));
     if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
     if (rc == -ECANCELED) co_return make_error_code(errc::aborted);
