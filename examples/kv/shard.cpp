@@ -114,7 +114,8 @@ shard::write_result shard::append(record_type type, std::string_view key, std::s
     if (open_.size() > 0 && open_.size() + rs > opts_.max_batch_bytes) seal_open();
     if (next_pos_ + open_.size() + rs > geo_.half_size) {
         // The half is full: switching to the other half frees space if the live data is small.
-        if (!compacting_ && live_bytes() + rs < geo_.half_size / 2) start_compaction();
+        // Forced compaction: worth it while the live data leaves a quarter of a half free.
+        if (!compacting_ && (live_bytes() + rs) * 4 < geo_.half_size * 3) start_compaction();
         if (next_pos_ + open_.size() + rs > geo_.half_size)
             return {std::make_error_code(std::errc::no_space_on_device), 0};
     }
