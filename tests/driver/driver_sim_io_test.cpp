@@ -498,3 +498,59 @@ TEST(DriverSimMapping, UnmappableMemoryFailsTheRequestNotTheProcess) {
 
 }  // namespace
 }  // namespace convme::driver::testing
+
+namespace convme::driver::testing {
+namespace {
+
+TEST(DriverSimConfig, DoorbellStrideWithAndWithoutShadowDoorbells) {
+    for (bool dbbc : {false, true}) {
+        auto cfg = inline_config();
+        cfg.dstrd = 2;  // doorbells 16 bytes apart (shadow buffer uses the same stride)
+        nvme_options o;
+        o.shadow_doorbells = dbbc;
+        o.queue_depth = 8;
+        sim_device s(cfg, o);
+        ASSERT_TRUE(s.dev) << s.why;
+        EXPECT_EQ(s.stats().shadow_doorbells, dbbc);
+        loop l;
+        for (std::uint32_t i = 0; i < 30; ++i)
+            ASSERT_FALSE(l.run_until_complete(write_then_read(*s.dev, i * 4096ull, 4096, i))) << dbbc << " " << i;
+        l.run_until_complete(s.dev->drain());
+    }
+}
+
+TEST(DriverSimConfig, ControllerPageSizeBelowHostPageSize) {
+    auto cfg = inline_config();
+    cfg.host_page_size = 65536;
+    cfg.mpsmax = 0;  // controller only does 4 KiB pages
+    sim_device s(cfg);
+    ASSERT_TRUE(s.dev) << s.why;
+    EXPECT_EQ(s.stats().page_size, 4096u);
+    loop l;
+    ASSERT_FALSE(l.run_until_complete(write_then_read(*s.dev, 0, 64 * 1024, 8)));
+    l.run_until_complete(s.dev->drain());
+}
+
+TEST(DriverSimConfig, QueueDepthClampedToMqes) {
+    auto cfg = inline_config();
+    cfg.mqes = 3;  // at most 4 entries per queue
+    nvme_options o;
+    o.queue_depth = 128;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    EXPECT_EQ(s.dev->info().queue_depth, 3u);
+    loop l;
+    int done = 0;
+    std::vector<dma_buffer> bufs;
+    for (int i = 0; i < 10; ++i) bufs.emplace_back(4096);
+    for (int i = 0; i < 10; ++i)
+        l.spawn([](block_device& dev, dma_buffer& b, int i, int& done) -> task<void> {
+            EXPECT_FALSE(co_await dev.write(std::uint64_t(i) * 4096, b.span()));
+            ++done;
+        }(*s.dev, bufs[i], i, done));
+    while (done < 10) l.run_once();
+    l.run_until_complete(s.dev->drain());
+}
+
+}  // namespace
+}  // namespace convme::driver::testing
