@@ -33,11 +33,8 @@ convme::task<bool> send_replies(asio::ip::tcp::socket& sock, command_context& ct
 }
 }  // namespace
 
-convme::task<void> serve_connection(core_server& cs, asio::ip::tcp::socket sock) {
-    auto self = cs.connections.insert(cs.connections.end(), &sock);
-    std::error_code ignored;
-    sock.set_option(asio::ip::tcp::no_delay(true), ignored);
-
+namespace {
+convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
     auto rbuf = std::make_unique<char[]>(kReadSize);
     std::string carry;  // bytes of an incomplete header line kept for the next read
     std::string out;
@@ -64,12 +61,7 @@ convme::task<void> serve_connection(core_server& cs, asio::ip::tcp::socket sock)
                 close_after = true;  // like Redis: the stream cannot be re-synchronised
                 break;
             }
-            try {
-                co_await execute(ctx, parser.args(), out);
-            } catch (const std::exception& e) {
-                resp::error(out, std::string("ERR internal error: ") + e.what());
-                close_after = true;
-            }
+            co_await execute(ctx, parser.args(), out);
             parser.next();
             if (ctx.quit) close_after = true;
             if (out.size() >= kFlushAt && !(co_await send_replies(sock, ctx, out))) {
@@ -81,6 +73,19 @@ convme::task<void> serve_connection(core_server& cs, asio::ip::tcp::socket sock)
         std::string rest(input.substr(pos));
         carry = std::move(rest);
         if (!(co_await send_replies(sock, ctx, out)) || close_after) break;
+    }
+}
+}  // namespace
+
+convme::task<void> serve_connection(core_server& cs, asio::ip::tcp::socket sock) {
+    auto self = cs.connections.insert(cs.connections.end(), &sock);
+    std::error_code ignored;
+    sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+    try {
+        co_await serve(cs, sock);
+    } catch (const std::exception& e) {
+        // E.g. memory exhausted by a huge request: drop this client, keep serving the others.
+        std::fprintf(stderr, "kv: dropping a client after an internal error: %s\n", e.what());
     }
     sock.close(ignored);
     cs.connections.erase(self);
