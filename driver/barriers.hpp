@@ -61,4 +61,25 @@ inline void barrier_full() noexcept {
 #endif
 }
 
+// Single 32/16-bit accesses to memory shared with the device (doorbell registers, shadow
+// doorbells, EventIdx, CQE status). Aligned loads/stores of these sizes compile to plain moves
+// (release stores: plain `mov` on x86_64, `stlr` on aarch64), so they are safe on MMIO; being
+// atomics they also tell ThreadSanitizer how the simulated device thread synchronizes with us.
+template <typename T>
+inline void device_store(volatile T* p, T v) noexcept {
+    std::atomic_ref<T>(*const_cast<T*>(p)).store(v, std::memory_order_release);
+}
+template <typename T>
+inline T device_load(const volatile T* p) noexcept {
+    return std::atomic_ref<T>(*const_cast<T*>(p)).load(std::memory_order_acquire);
+}
+template <typename T>
+inline T device_load_seq(const volatile T* p) noexcept {
+    return std::atomic_ref<T>(*const_cast<T*>(p)).load(std::memory_order_seq_cst);
+}
+template <typename T>
+inline void device_store_seq(volatile T* p, T v) noexcept {
+    std::atomic_ref<T>(*const_cast<T*>(p)).store(v, std::memory_order_seq_cst);
+}
+
 }  // namespace convme::driver

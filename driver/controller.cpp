@@ -269,8 +269,8 @@ void controller::setup_shadow_admin_locked() noexcept {
     // The shadow slots start from the admin queue's current positions.
     auto* shadow = shadow_mem_.as<std::uint32_t>();
     const std::uint32_t stride = 1u << dstrd_;
-    shadow[0] = admin_qp_.sq_tail();
-    shadow[stride] = admin_qp_.cq_head();
+    device_store<std::uint32_t>(shadow, admin_qp_.sq_tail());
+    device_store<std::uint32_t>(shadow + stride, admin_qp_.cq_head());
 }
 
 doorbell controller::sq_doorbell(std::uint16_t qid) noexcept {
@@ -488,8 +488,8 @@ int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std
         const std::uint32_t sq_index = (nvme::reg::sq_tail_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
         const std::uint32_t cq_index = (nvme::reg::cq_head_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
         for (std::uint32_t i : {sq_index, cq_index}) {
-            static_cast<volatile std::uint32_t*>(shadow_mem_.data())[i] = 0;
-            static_cast<volatile std::uint32_t*>(eventidx_mem_.data())[i] = 0;
+            device_store<std::uint32_t>(shadow_mem_.as<std::uint32_t>() + i, 0);
+            device_store<std::uint32_t>(eventidx_mem_.as<std::uint32_t>() + i, 0);
         }
     }
     nvme::cqe c{};

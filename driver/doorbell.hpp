@@ -56,9 +56,9 @@ public:
         if (shadow_) {
             const std::uint16_t old = last_;
             last_ = value;
-            *shadow_ = value;
+            device_store_seq<std::uint32_t>(shadow_, value);
             barrier_full();  // shadow store visible before we look at EventIdx
-            const auto event = static_cast<std::uint16_t>(*event_idx_);
+            const auto event = static_cast<std::uint16_t>(device_load_seq<std::uint32_t>(event_idx_));
             if (!always_mmio_ && !doorbell_need_event(event, value, old)) {
                 ++c.shadow_skips;
                 return;
@@ -71,7 +71,7 @@ public:
 private:
     void write_mmio(std::uint32_t value) noexcept {
         if (mmio_)
-            *mmio_ = value;
+            device_store<std::uint32_t>(mmio_, value);
         else
             dev_->write32(offset_, value);
     }

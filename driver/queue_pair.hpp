@@ -85,7 +85,7 @@ public:
         unsigned n = 0;
         while (n < budget) {
             const nvme::cqe* e = &cq_[cq_head_];
-            const auto status = *static_cast<const volatile std::uint16_t*>(&e->status);
+            const auto status = device_load<std::uint16_t>(&e->status);
             if ((status & 1u) != phase_) break;
             barrier_after_phase();
             nvme::cqe c;

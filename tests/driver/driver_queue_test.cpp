@@ -44,8 +44,8 @@ TEST(DoorbellNeedEvent, SixteenBitWraparound) {
 }
 
 TEST(Doorbell, ShadowSkipsMmioUntilEventIdxAsks) {
-    volatile std::uint32_t reg = 0;
-    volatile std::uint32_t shadow = 0, event = 0;
+    std::uint32_t reg = 0;
+    std::uint32_t shadow = 0, event = 0;
     doorbell db(&reg, nullptr, 0x1000);
     db.set_shadow(&shadow, &event, false);
     doorbell_counters c;
@@ -65,7 +65,7 @@ TEST(Doorbell, ShadowSkipsMmioUntilEventIdxAsks) {
 }
 
 TEST(Doorbell, AlwaysMmioStillUpdatesShadow) {
-    volatile std::uint32_t reg = 0, shadow = 0, event = 0;
+    std::uint32_t reg = 0, shadow = 0, event = 0;
     doorbell db(&reg, nullptr, 0x1000);
     db.set_shadow(&shadow, &event, true);
     doorbell_counters c;
@@ -98,7 +98,7 @@ struct fake_ring {
     std::uint32_t depth;
     std::vector<nvme::sqe> sq;
     std::vector<nvme::cqe> cq;
-    volatile std::uint32_t sq_db = 0, cq_db = 0;
+    std::uint32_t sq_db = 0, cq_db = 0;
     queue_pair qp;
     // Device side state.
     std::uint32_t dev_sq_head = 0, dev_cq_tail = 0;
@@ -194,7 +194,7 @@ TEST(QueuePair, ReapBudgetAndPartialBatches) {
 
 TEST(QueuePair, ShadowDoorbellsSkipMmioWhenDeviceDoesNotAsk) {
     fake_ring r(16);
-    volatile std::uint32_t shadow[4] = {}, event[4] = {};
+    std::uint32_t shadow[4] = {}, event[4] = {};
     r.qp.sq_doorbell().set_shadow(&shadow[2], &event[2], false);
     r.qp.cq_doorbell().set_shadow(&shadow[3], &event[3], false);
     for (int i = 0; i < 5; ++i) {
