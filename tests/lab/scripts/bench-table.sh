@@ -16,7 +16,7 @@ tr -d '\r' < "$LOG" | awk '
   END {
     if (!n) { print "no BENCH lines in the log" > "/dev/stderr"; exit 1 }
     print "4 KiB random reads, QEMU TCG guest with one vCPU (-smp 1), emulated NVMe (raw sparse file)."
-    if (host != "") print "Host " host " (TCG timings move with host load)."
+    if (host != "") print "Host " substr(host, 7) " (TCG timings move with host load)."
     print ""
     print "| path | QD | I/Os | IOPS | median latency (us) | p99 latency (us) |"
     print "|---|---:|---:|---:|---:|---:|"
