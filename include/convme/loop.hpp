@@ -6,6 +6,7 @@
 #include <convme/task.hpp>
 
 #include <atomic>
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -125,7 +126,10 @@ inline loop::sleep_awaiter sleep_for(std::chrono::nanoseconds d) noexcept {
 struct yield_awaiter {
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) const noexcept { loop::current()->schedule(h); }
-    void await_resume() const noexcept {}
+    // The compiler-only barrier costs no instruction; it works around a clang 14 crash at -O2
+    // (CoroSplit segfault) on loops whose body is just `co_await yield()`, e.g.
+    // `while (pending) co_await convme::yield();`.
+    void await_resume() const noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
 };
 inline yield_awaiter yield() noexcept { return {}; }
 

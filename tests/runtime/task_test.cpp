@@ -182,7 +182,9 @@ TEST(FramePool, ReusesFramesAfterWarmUp) {
     round();
     const auto after = convme::detail::frame_pool_thread_stats();
     EXPECT_EQ(after.heap_allocs, before.heap_allocs);
-    EXPECT_GE(after.pool_hits - before.pool_hits, 3000u);  // add_one, answer and the wrapper
+    // Up to three frames per round (wrapper, add_one, answer); clang may elide the allocation of
+    // a frame awaited directly by its creator, so count at least one pooled frame per round.
+    EXPECT_GE(after.pool_hits - before.pool_hits, 1000u);
     EXPECT_EQ(after.live, before.live);
 }
 
