@@ -6,7 +6,6 @@
 #include <convme/task.hpp>
 
 #include <atomic>
-#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
