@@ -78,8 +78,8 @@ task<int> one() { co_return 1; }
 
 // Symmetric transfer only keeps the stack flat when the compiler turns the transfer into a tail
 // call: clang always does; gcc 12 only when optimizing and without AddressSanitizer (at -O0/-Og/-O1
-// or with -fsanitize=address every synchronous co_await of a task adds stack frames).
-#if defined(__clang__) || (defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__))
+// or with -fsanitize=address/thread every synchronous co_await of a task adds stack frames).
+#if defined(__clang__) || (defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__))
 constexpr bool kTailCallTransfer = true;
 #else
 constexpr bool kTailCallTransfer = false;
