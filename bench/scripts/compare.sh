@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Comparative benchmark, side by side on the same workload:
 #   block I/O  4 KiB randread + randwrite at QD1 and QD32, one core, on
-#              sim        convme's simulated NVMe controller in RAM (sim:mem)
+#              sim        convme's simulated NVMe controller in RAM (sim:mem), device thread
+#              sim-inline the same controller stepped inside the host's poll (sim:mem?inline=1)
 #              uring      convme's io_uring backend on a temp file (O_DIRECT)
 #              threadpool convme's thread-pool fallback on the same file
 #              fio        fio's io_uring engine on the same file (--direct=1), the outside reference
@@ -22,7 +23,7 @@ usage: bench/scripts/compare.sh [options]
   --sim-size SIZE      simulated device size (default 512M)
   --qds "1 32"         queue depths to test
   --workloads "randread randwrite"
-  --engines "sim uring threadpool fio"
+  --engines "sim sim-inline uring threadpool fio"
   --kv-requests N      requests per redis-benchmark test (default 200000)
   --kv-clients N       redis-benchmark connections (default 50)
   --pipeline N         redis-benchmark -P (default 16)
@@ -38,7 +39,7 @@ EOF
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SCRIPTS=$ROOT/bench/scripts
 REPS=3 TIME=3 WARMUP=0.5 SIZE=1G SIM_SIZE=512M QDS="1 32" WORKLOADS="randread randwrite"
-ENGINES="sim uring threadpool fio" KV_REQUESTS=200000 KV_CLIENTS=50 PIPELINE=16 KV_CORES=1
+ENGINES="sim sim-inline uring threadpool fio" KV_REQUESTS=200000 KV_CLIENTS=50 PIPELINE=16 KV_CORES=1
 DO_KV=1 DO_BLOCK=1 TMP_BASE=/var/tmp BUILD_DIR=$ROOT/build/default OUT=$ROOT/build/bench-results
 QUICK=0
 while [ $# -gt 0 ]; do
@@ -161,6 +162,9 @@ run_block() {  # engine rw qd rep
   case $engine in
     sim) uri="sim:mem?size=$SIM_SIZE&lba=512"
          [ "$rw" = randread ] && common+=(--prefill) ;;
+    sim-inline)  # no device thread: the controller does its work inside the host's poll
+         uri="sim:mem?size=$SIM_SIZE&lba=512&inline=1"
+         [ "$rw" = randread ] && common+=(--prefill) ;;
     uring) uri="uring:$FILE" ;;
     threadpool) uri="threadpool:$FILE" ;;
     fio)
@@ -190,7 +194,7 @@ if [ "$DO_BLOCK" = 1 ]; then
     fi
     engines+=("$e")
   done
-  if printf '%s\n' "${engines[@]}" | grep -qvx sim; then
+  if printf '%s\n' "${engines[@]}" | grep -qvxE 'sim|sim-inline'; then
     bytes=$(size_bytes "$SIZE")
     log "writing the $SIZE test file with random data (shared by uring, threadpool and fio)"
     dd if=/dev/urandom of="$FILE" bs=1M count=$((bytes / 1048576)) oflag=direct status=none

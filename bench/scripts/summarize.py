@@ -14,9 +14,10 @@ import os
 import statistics
 import sys
 
-ENGINE_ORDER = ["sim", "uring", "threadpool", "fio"]
+ENGINE_ORDER = ["sim", "sim-inline", "uring", "threadpool", "fio"]
 ENGINE_TITLE = {
     "sim": "convme sim (RAM)",
+    "sim-inline": "convme sim inline",
     "uring": "convme uring",
     "threadpool": "convme threadpool",
     "fio": "fio io_uring",
