@@ -23,9 +23,16 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
 
-# qemu-user runs the test binaries. -L makes the emulated dynamic loader look in the cross libc
-# first; it falls back to the host paths, where the arm64 multiarch libraries (libfmt.so.9...) are.
+# qemu-user runs the test binaries. When libc6:arm64 is installed (multiarch; the arm64 -dev
+# packages pull it in) the binaries' own loader /lib/ld-linux-aarch64.so.1 and libc match, and no
+# -L is wanted: `-L /usr/aarch64-linux-gnu` would load the cross toolchain's ld.so (libc6-arm64-cross,
+# 2.36-8cross1) next to the multiarch libc.so.6 (2.36-9+deb12u*), and with that mix every
+# pthread_create hangs. -L is only used when the multiarch loader is missing.
 find_program(CONVME_QEMU_AARCH64 NAMES qemu-aarch64-static qemu-aarch64)
 if(CONVME_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${CONVME_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
+  if(EXISTS /lib/ld-linux-aarch64.so.1 OR EXISTS /usr/lib/ld-linux-aarch64.so.1)
+    set(CMAKE_CROSSCOMPILING_EMULATOR ${CONVME_QEMU_AARCH64})
+  else()
+    set(CMAKE_CROSSCOMPILING_EMULATOR ${CONVME_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
+  endif()
 endif()
