@@ -132,25 +132,30 @@ struct yield_awaiter {
 };
 inline yield_awaiter yield() noexcept { return {}; }
 
+namespace detail {
+// Awaits `child` without owning it, so the caller keeps the frame to take result() afterwards;
+// then sets `done` and, if asked, stops the loop it ran on.
+template <typename T>
+task<void> await_borrowed(typename task<T>::handle_type child, bool& done, bool stop_loop) {
+    struct resume_child {
+        typename task<T>::handle_type child;
+        bool await_ready() const noexcept { return child.done(); }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> me) noexcept {
+            child.promise().continuation = me;
+            return child;
+        }
+        void await_resume() const noexcept {}
+    };
+    co_await resume_child{child};
+    done = true;
+    if (stop_loop) loop::current()->stop();
+}
+}  // namespace detail
+
 template <typename T>
 T loop::run_until_complete(task<T> t) {
-    // Awaiting t inside a wrapper keeps t's frame alive (the wrapper does not own it) so that
-    // result() can be taken afterwards.
     bool done = false;
-    auto h = t.handle();
-    auto wrapper = [](typename task<T>::handle_type th, bool& flag) -> task<void> {
-        struct resume_child {
-            typename task<T>::handle_type child;
-            bool await_ready() const noexcept { return child.done(); }
-            std::coroutine_handle<> await_suspend(std::coroutine_handle<> me) noexcept {
-                child.promise().continuation = me;
-                return child;
-            }
-            void await_resume() const noexcept {}
-        };
-        co_await resume_child{th};
-        flag = true;
-    }(h, done);
+    auto wrapper = detail::await_borrowed<T>(t.handle(), done, false);
     schedule(wrapper.handle());
     while (!done) run_once();
     return t.result();

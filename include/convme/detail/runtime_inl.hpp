@@ -126,20 +126,7 @@ T runtime::run(task<T> main) {
     bool done = false;
     // Await main without owning it (main's frame stays alive for result()), then stop core 0,
     // which drains its in-flight I/O before run() returns.
-    auto wrapper = [](typename task<T>::handle_type th, bool& flag) -> task<void> {
-        struct resume_child {
-            typename task<T>::handle_type child;
-            bool await_ready() const noexcept { return child.done(); }
-            std::coroutine_handle<> await_suspend(std::coroutine_handle<> me) noexcept {
-                child.promise().continuation = me;
-                return child;
-            }
-            void await_resume() const noexcept {}
-        };
-        co_await resume_child{th};
-        flag = true;
-        loop::current()->stop();
-    }(main.handle(), done);
+    auto wrapper = detail::await_borrowed<T>(main.handle(), done, true);
     l0.schedule(wrapper.handle());
     while (!done) l0.run();
     stop_all();  // stop the other cores, wait for their drain, join
