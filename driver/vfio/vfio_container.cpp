@@ -58,7 +58,11 @@ int vfio_container::open(const std::string& dev_root, std::string& why) {
               (api < 0 ? std::string(std::strerror(err))
                        : "kernel speaks version " + std::to_string(api) + ", we need " +
                              std::to_string(VFIO_API_VERSION)) +
-              (err == ENOTTY ? " (" + path + " is not the VFIO container device)" : "");
+              (err == ENOTTY ? " (" + path + " is not the VFIO container device)"
+               // qemu-user answers ioctls it does not emulate with ENOSYS.
+               : err == ENOSYS ? " (ioctl not passed through: user-mode emulation, or " + path +
+                                     " is not the VFIO container device)"
+                               : "");
         fd_.reset();
         return -err;
     }

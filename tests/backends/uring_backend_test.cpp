@@ -14,6 +14,8 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "runtime/backends/uring_probe.hpp"
+
 using namespace convme;
 using convme::testing::fill_pattern;
 using convme::testing::temp_dir;
@@ -22,7 +24,11 @@ namespace {
 
 class Uring : public ::testing::Test {
 protected:
-    void SetUp() override { ASSERT_TRUE(dir.ok()) << "mkdtemp failed"; }
+    void SetUp() override {
+        ASSERT_TRUE(dir.ok()) << "mkdtemp failed";
+        std::string why;
+        if (backends::uring_available(why) != 0) GTEST_SKIP() << "io_uring unavailable here: " << why;
+    }
     std::unique_ptr<block_device> open(const std::string& query) {
         std::string uri = "uring:" + dir.file("dev.img") + "?" + query;
         std::error_code ec;
