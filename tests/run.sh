@@ -55,7 +55,7 @@ run_stage() {  # run_stage NAME PRESET [ctest args...]
 for stage in $STAGES; do
   case $stage in
     gcc) run_stage gcc ci -LE vfio-lab ;;
-    asan) run_stage asan asan -LE 'vfio-lab|integration' ;;
+    asan) run_stage asan asan -LE 'vfio-lab|integration|install' ;;
     clang) run_stage clang clang -LE vfio-lab ;;
     aarch64)
       tests/lab/setup-aarch64-deps.sh >"$log_dir/aarch64-deps.log" 2>&1 || { echo "aarch64 deps failed:"; tail -20 "$log_dir/aarch64-deps.log"; }
