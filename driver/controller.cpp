@@ -274,18 +274,16 @@ void controller::setup_shadow_admin_locked() noexcept {
 }
 
 doorbell controller::sq_doorbell(std::uint16_t qid) noexcept {
-    const std::uint32_t off = nvme::reg::sq_tail_doorbell(qid, dstrd_);
-    volatile std::uint32_t* bar = dev_->bar0();
-    doorbell d(bar && off + 4 <= dev_->bar0_size() ? bar + off / 4 : nullptr, dev_.get(), off);
-    if (dbbc_active_) {
-        const std::uint32_t index = (off - nvme::reg::doorbell_base) / 4;
-        d.set_shadow(shadow_mem_.as<std::uint32_t>() + index, eventidx_mem_.as<std::uint32_t>() + index, qid == 0);
-    }
-    return d;
+    return doorbell_at(nvme::reg::sq_tail_doorbell(qid, dstrd_), qid);
 }
 
 doorbell controller::cq_doorbell(std::uint16_t qid) noexcept {
-    const std::uint32_t off = nvme::reg::cq_head_doorbell(qid, dstrd_);
+    return doorbell_at(nvme::reg::cq_head_doorbell(qid, dstrd_), qid);
+}
+
+// The doorbell register at `off`, routed through its shadow slot when Doorbell Buffer Config is
+// active (the admin queue, qid 0, also always rings the register).
+doorbell controller::doorbell_at(std::uint32_t off, std::uint16_t qid) noexcept {
     volatile std::uint32_t* bar = dev_->bar0();
     doorbell d(bar && off + 4 <= dev_->bar0_size() ? bar + off / 4 : nullptr, dev_.get(), off);
     if (dbbc_active_) {

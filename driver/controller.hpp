@@ -120,6 +120,7 @@ public:
     queue_counters admin_queue_counters() const noexcept;
 
 private:
+    doorbell doorbell_at(std::uint32_t offset, std::uint16_t qid) noexcept;
     int enable_locked(std::string& why);
     int configure_locked(std::string& why);
     int wait_ready(bool ready, std::string& why);
