@@ -5,7 +5,11 @@
 // a locked search.
 #pragma once
 
+#include <convme/block_device.hpp>
+#include <convme/error.hpp>
 #include <convme/loop.hpp>
+
+#include <cerrno>
 
 #include <array>
 #include <atomic>
@@ -15,8 +19,9 @@
 
 namespace convme::backends {
 
-// Channel must provide: loop* owner(), std::uint64_t owner_id(), and retire() (its loop was
-// destroyed: release resources without touching the loop).
+// Channel must provide: loop* owner(), std::uint64_t owner_id(), submit(io_request&),
+// std::size_t in_flight(), close() (unregister from its loop, which is the calling one) and
+// retire() (its loop was destroyed: release resources without touching the loop).
 template <typename Channel>
 class channel_table {
 public:
@@ -51,6 +56,43 @@ public:
             if (cur == nullptr || cur->owner() == l) slots_[core].store(raw, std::memory_order_release);
         }
         return raw;
+    }
+
+    // Hands `r` to its loop's channel, made by `make()` on the loop's first I/O. If the channel
+    // cannot be made, `r` fails with ENOMEM.
+    template <typename Make>
+    void submit(io_request& r, Make&& make) noexcept {
+        Channel* c = find(r.owner);
+        if (!c) {
+            try {
+                c = create(r.owner, make);
+            } catch (...) {
+                r.fail(errno_code(ENOMEM));
+                r.complete();
+                return;
+            }
+        }
+        c->submit(r);
+    }
+
+    // block_device::drain() for the calling loop: wait for its I/O, then close its channel.
+    task<void> drain_current() {
+        loop* l = loop::current();
+        Channel* c = l ? find(l) : nullptr;
+        if (!c) co_return;
+        while (c->in_flight() > 0) co_await yield();
+        c->close();
+    }
+
+    // For the device's destructor: the calling loop's channel is closed; channels of loops on
+    // other threads are retired, assuming those loops drained or ended (destroy a device only after
+    // drain() on every loop, or after the loops that used it are gone).
+    void release_all() {
+        loop* here = loop::current();
+        for_each([here](Channel& c) {
+            if (here && c.owner_id() == here->unique_id()) c.close();
+            else c.retire();
+        });
     }
 
     // Calls fn(Channel&) for every channel, under the table lock.

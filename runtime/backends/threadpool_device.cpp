@@ -21,34 +21,14 @@ threadpool_device::threadpool_device(std::unique_ptr<file_target> target, unsign
 
 threadpool_device::~threadpool_device() {
     pool_.reset();  // workers finish whatever is queued before the channels go away
-    loop* here = loop::current();
-    channels_.for_each([here](threadpool_channel& c) {
-        if (here && c.owner_id() == here->unique_id()) c.close();
-        else c.retire();  // see uring_device: other loops must have drained or ended
-    });
+    channels_.release_all();
 }
 
 void threadpool_device::submit(io_request& r) noexcept {
-    threadpool_channel* c = channels_.find(r.owner);
-    if (!c) {
-        try {
-            c = channels_.create(r.owner, [&] { return std::make_unique<threadpool_channel>(*pool_, r.owner); });
-        } catch (...) {
-            r.fail(errno_code(ENOMEM));
-            r.complete();
-            return;
-        }
-    }
-    c->submit(r);
+    channels_.submit(r, [&] { return std::make_unique<threadpool_channel>(*pool_, r.owner); });
 }
 
-task<void> threadpool_device::drain() {
-    loop* l = loop::current();
-    threadpool_channel* c = l ? channels_.find(l) : nullptr;
-    if (!c) co_return;
-    while (c->in_flight() > 0) co_await yield();
-    c->close();
-}
+task<void> threadpool_device::drain() { return channels_.drain_current(); }
 
 std::unique_ptr<block_device> make_threadpool_device(const device_uri& uri, std::error_code& ec,
                                                      std::string& why) {

@@ -31,38 +31,14 @@ uring_device::uring_device(std::unique_ptr<file_target> target, const uring_conf
 
 uring_device::~uring_device() {
     if (observing_) remove_dma_buffer_observer(this);
-    loop* here = loop::current();
-    channels_.for_each([here](uring_channel& c) {
-        // drain() normally closed it; otherwise unregister from our own loop, and for loops on
-        // other threads assume they are gone (destroy a device only after drain() or after the
-        // loops that used it ended).
-        if (here && c.owner_id() == here->unique_id()) c.close();
-        else c.retire();
-    });
+    channels_.release_all();  // drain() normally closed this loop's channel already
 }
 
 void uring_device::submit(io_request& r) noexcept {
-    uring_channel* c = channels_.find(r.owner);
-    if (!c) {
-        try {
-            c = channels_.create(r.owner,
-                                 [&] { return std::make_unique<uring_channel>(*target_, cfg_, r.owner); });
-        } catch (...) {
-            r.fail(errno_code(ENOMEM));
-            r.complete();
-            return;
-        }
-    }
-    c->submit(r);
+    channels_.submit(r, [&] { return std::make_unique<uring_channel>(*target_, cfg_, r.owner); });
 }
 
-task<void> uring_device::drain() {
-    loop* l = loop::current();
-    uring_channel* c = l ? channels_.find(l) : nullptr;
-    if (!c) co_return;
-    while (c->in_flight() > 0) co_await yield();
-    c->close();
-}
+task<void> uring_device::drain() { return channels_.drain_current(); }
 
 uring_stats uring_device::stats() {
     uring_stats s;
