@@ -100,7 +100,7 @@ find_kv() {
   for c in "$BUILD_DIR/examples/kv/convme-kv" "$BUILD_DIR/examples/convme-kv" "$BUILD_DIR/convme-kv"; do
     [ -x "$c" ] && { KV=$c; return; }
   done
-  c=$(find "$BUILD_DIR" -maxdepth 4 -type f -name convme-kv -perm -u+x 2>/dev/null | head -1)
+  c=$(find "$BUILD_DIR" -maxdepth 4 -type f -name convme-kv -perm -u+x -print -quit 2>/dev/null)
   [ -n "$c" ] && KV=$c
   return 0
 }
@@ -194,7 +194,7 @@ if [ "$DO_BLOCK" = 1 ]; then
     fi
     engines+=("$e")
   done
-  if printf '%s\n' "${engines[@]}" | grep -qvxE 'sim|sim-inline'; then
+  if printf '%s\n' "${engines[@]}" | grep -vxE 'sim|sim-inline' >/dev/null; then
     bytes=$(size_bytes "$SIZE")
     log "writing the $SIZE test file with random data (shared by uring, threadpool and fio)"
     dd if=/dev/urandom of="$FILE" bs=1M count=$((bytes / 1048576)) oflag=direct status=none

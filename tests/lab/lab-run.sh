@@ -90,7 +90,7 @@ echo "=== host wall time QEMU start -> exit: ${WALL} s (qemu exit code $QRC)" >>
 grep -E '^(LAB CHECK|BENCH|lab_guest test)' "$LOG" | tr -d '\r' >&2
 [ $QRC = 124 ] && echo "QEMU killed after ${TIMEOUT}s; tail of the log:" >&2 && tail -20 "$LOG" >&2
 if [ "$CASE" = x86_64-bench ]; then "$LAB_DIR/scripts/bench-table.sh" "$LOG" > "$WORK/bench-table.md" && cat "$WORK/bench-table.md" >&2; fi
-if tr -d '\r' < "$LOG" | grep -qx 'LAB RESULT: PASS'; then
+if tr -d '\r' < "$LOG" | grep -x 'LAB RESULT: PASS' >/dev/null; then
   log "$CASE: PASS in ${WALL}s"
   exit 0
 fi

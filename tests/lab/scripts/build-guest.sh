@@ -14,17 +14,13 @@ log "configuring the static $ARCH guest build in $BUILD"
 mkdir -p "$BUILD"
 cmake -S "$LAB_DIR/guest" -B "$BUILD" "${ARGS[@]}" > "$BUILD/lab-configure.log" 2>&1 ||
   { cat "$BUILD/lab-configure.log" >&2; die "cmake configure of the $ARCH guest failed"; }
-TARGETS=(lab_guest)
-if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q '^convme_cli:'; then TARGETS+=(convme_cli); fi
+# Both targets always: probing for convme_cli with `ninja -t targets | grep -q` raced under
+# pipefail (grep exits at the match, ninja gets SIGPIPE) and silently dropped the doctor.
+TARGETS=(lab_guest convme_cli)
 log "building ${TARGETS[*]} for $ARCH"
 ninja -C "$BUILD" "${TARGETS[@]}" || die "building the $ARCH guest binaries failed"
 mkdir -p "$OUT"
 install -m 755 "$BUILD/lab_guest" "$OUT/lab_guest"
-if [[ " ${TARGETS[*]} " == *" convme_cli "* ]]; then
-  install -m 755 "$(find "$BUILD" -maxdepth 3 -name convme -type f -perm -u+x | head -1)" "$OUT/convme"
-else
-  rm -f "$OUT/convme"
-  log "WARNING: no convme CLI target (driver/cli/ empty): the doctor checks will fail in the guest"
-fi
-file "$OUT"/* | grep -q dynamically && die "a guest binary is dynamically linked: $(file "$OUT"/*)"
+install -m 755 "$BUILD/convme/convme" "$OUT/convme"
+file "$OUT"/* | grep dynamically >/dev/null && die "a guest binary is dynamically linked: $(file "$OUT"/*)"
 log "$ARCH guest binaries: $(cd "$OUT" && ls | tr '\n' ' ')"
