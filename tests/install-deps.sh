@@ -2,7 +2,7 @@
 # Installs every Debian 12 package convme needs to build, test and benchmark. Idempotent: skips
 # apt entirely when everything is present. Usage: tests/install-deps.sh [--lab] [--aarch64]
 set -euo pipefail
-want=(build-essential cmake ninja-build pkg-config git clang clang-format
+want=(build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev
       liburing-dev libasio-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       valgrind fio redis-server redis-tools gnuplot-nox python3 util-linux)
 for arg in "$@"; do
