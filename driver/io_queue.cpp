@@ -21,6 +21,7 @@ io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& 
       epoch_(std::chrono::steady_clock::now()) {}
 
 io_queue::~io_queue() {
+    if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
     if (abort_pending_ && !abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_forget(abort_waiter_);
     if (qid_ != 0) ctrl_.release_qid(qid_);
 }
@@ -83,6 +84,11 @@ int io_queue::create(std::string& why) {
     generation_ = ctrl_.generation();
     if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), why); rc != 0) return rc;
     created_ = true;
+    // Completion "interrupts" where the device has them (the threaded simulator): the loop can
+    // then sleep instead of spinning on the CPU the device thread needs.
+    notified_ = dev_.set_completion_notify(
+        qid_, [](void* l) { static_cast<loop*>(l)->wake(); }, &owner_);
+    health_poll_mask_ = notified_ ? 0 : 255;
     return 0;
 }
 
@@ -350,7 +356,7 @@ bool io_queue::poll() {
         run_deferred();
         progress = true;
     }
-    if ((++polls_ & 255) == 0 && in_flight_) [[unlikely]] health_tick();
+    if ((++polls_ & health_poll_mask_) == 0 && in_flight_) [[unlikely]] health_tick();
     return progress;
 }
 

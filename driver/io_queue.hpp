@@ -79,6 +79,12 @@ public:
 
     bool poll() override;
     std::size_t in_flight() const override { return in_flight_; }
+    // With a device that notifies completions (the threaded simulator) the loop may sleep while
+    // I/O is in flight; it still wakes every health interval so timeouts are detected.
+    std::chrono::microseconds max_block_in_flight() const override {
+        return notified_ ? std::chrono::microseconds(std::chrono::milliseconds(health_interval_))
+                         : std::chrono::microseconds(0);
+    }
     void flush_submissions() override { qp_.ring_sq(); }
 
     const queue_counters& counters() const noexcept { return qp_.counters(); }
@@ -136,6 +142,7 @@ private:
     std::size_t page_size_ = 4096;
     std::uint32_t generation_ = 0;
     bool created_ = false;
+    bool notified_ = false;     // the device wakes owner_ when it posts to our CQ
     std::error_code failed_{};  // set: the queue is unusable, every request fails with this
 
     io_request* pending_head_ = nullptr;
@@ -146,6 +153,9 @@ private:
     // Timeouts without a clock read per I/O: commands are stamped with the scan epoch, which
     // advances once per health scan (at most every health_interval_ ms, checked every 256 polls).
     std::uint32_t polls_ = 0;
+    // Polls between health scans - 1. 255 when the loop polls nonstop; 0 when the loop may sleep
+    // with I/O in flight (notified_), so that a wake-up every health interval is enough.
+    std::uint32_t health_poll_mask_ = 255;
     std::uint32_t scan_epoch_ = 0;
     std::uint32_t timeout_epochs_ = 1;
     std::uint32_t last_health_ = 0;

@@ -75,6 +75,16 @@ public:
     // Function-level reset if supported (-ENOTSUP otherwise).
     virtual int function_reset() noexcept = 0;
 
+    // ---- Completion notification, the model of an interrupt vector per completion queue: after
+    // the device posted new entries to completion queue `cqid` it calls fn(ctx) on its own thread.
+    // Returns false if the device cannot notify and must be polled (VFIO: the driver uses no
+    // interrupts; the inline simulator: the host itself does the device's work). fn == nullptr
+    // disarms; once that call returned, the previous fn is not called any more.
+    virtual bool set_completion_notify(std::uint16_t cqid, void (*fn)(void*), void* ctx) noexcept {
+        (void)cqid, (void)fn, (void)ctx;
+        return false;
+    }
+
     // Called by the driver's pollers each iteration. The simulated controller uses it in
     // inline-step mode to process doorbells deterministically; real devices do nothing.
     virtual void step() noexcept {}

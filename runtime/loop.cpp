@@ -7,6 +7,7 @@
 #include "runtime/timer_heap.hpp"
 #include "runtime/tls_model.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -139,6 +140,18 @@ struct loop::impl {
         return false;
     }
 
+    // How long the loop may block: nanoseconds::max() with nothing in flight, zero if an
+    // in-flight operation's device cannot wake the loop, else the smallest limit asked for.
+    std::chrono::nanoseconds block_limit() const noexcept {
+        auto limit = std::chrono::nanoseconds::max();
+        for (poller* p : pollers) {
+            if (!p || p->in_flight() == 0) continue;
+            limit = std::min<std::chrono::nanoseconds>(limit, p->max_block_in_flight());
+            if (limit.count() <= 0) return std::chrono::nanoseconds{0};
+        }
+        return limit;
+    }
+
     bool posts_pending() const noexcept { return has_posts.load(std::memory_order_acquire); }
 
     void compact_pollers() {
@@ -147,8 +160,8 @@ struct loop::impl {
         pollers_dirty = false;
     }
 
-    // Block on the eventfd until woken or the next timer is due.
-    void sleep() noexcept {
+    // Block on the eventfd until woken, the next timer is due or `limit` passed.
+    void sleep(std::chrono::nanoseconds limit) noexcept {
         sleeping.store(true, std::memory_order_seq_cst);
         if (wake_pending.exchange(false, std::memory_order_seq_cst) || stop.load(std::memory_order_seq_cst)) {
             sleeping.store(false, std::memory_order_relaxed);
@@ -156,9 +169,11 @@ struct loop::impl {
         }
         timespec ts{};
         timespec* timeout = nullptr;
-        if (!timers.empty()) {
-            const auto left = timers.next_deadline() - std::chrono::steady_clock::now();
-            const auto ns = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+        auto left = limit;
+        if (!timers.empty())
+            left = std::min<std::chrono::nanoseconds>(left, timers.next_deadline() - std::chrono::steady_clock::now());
+        if (left != std::chrono::nanoseconds::max()) {
+            const auto ns = std::max<std::int64_t>(0, left.count());
             ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
             ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
             timeout = &ts;
@@ -311,7 +326,8 @@ void loop::run() {
             idle = false;
             continue;
         }
-        if (I.any_in_flight()) {  // I/O outstanding: keep polling its completion queue
+        const auto limit = I.block_limit();
+        if (limit.count() == 0) {  // I/O outstanding on a device that cannot wake us: keep polling
             idle = false;
             continue;
         }
@@ -319,9 +335,16 @@ void loop::run() {
         if (!idle) {
             idle = true;
             idle_since = now;
+            // Wake-ups that arrived before now are for work the next run_once() sees anyway (the
+            // exchange acquires what their senders published). Dropping them keeps a completion
+            // notice for I/O that was already reaped by polling from cancelling the next sleep.
+            // Load first: no read-modify-write of a line another thread writes when none is pending.
+            if (I.wake_pending.load(std::memory_order_relaxed)) I.wake_pending.exchange(false, std::memory_order_acq_rel);
+            continue;
         }
-        if (now - idle_since < I.opts.spin_before_sleep) continue;
-        I.sleep();
+        const bool in_flight = limit != std::chrono::nanoseconds::max();
+        if (now - idle_since < (in_flight ? I.opts.spin_before_sleep_in_flight : I.opts.spin_before_sleep)) continue;
+        I.sleep(limit);
         idle = false;
     }
     I.stop.store(false, std::memory_order_release);

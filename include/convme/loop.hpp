@@ -21,8 +21,16 @@ public:
     // Reap completions / make progress. Returns true if it did any work.
     virtual bool poll() = 0;
     // Number of operations submitted through this poller that have not completed yet. The loop
-    // neither sleeps on its eventfd nor finishes shutdown while this is non-zero.
+    // does not finish shutdown while this is non-zero, and sleeps on its eventfd meanwhile only
+    // as max_block_in_flight() allows.
     virtual std::size_t in_flight() const { return 0; }
+    // How long the loop may block on its eventfd while this poller has operations in flight.
+    // Zero (the default): not at all, the loop keeps polling, because nothing would tell it that
+    // a completion arrived (NVMe through VFIO runs without interrupts). Positive: the device
+    // calls loop::wake() after it completes something (an interrupt), so the loop may block after
+    // loop_options::spin_before_sleep_in_flight, for at most this long at a time so that the
+    // poller still runs its timeout checks if a completion never comes.
+    virtual std::chrono::microseconds max_block_in_flight() const { return std::chrono::microseconds{0}; }
     // Called once per loop iteration after the ready queue ran: flush batched submissions
     // (ring one doorbell / one io_uring_submit for everything queued this iteration).
     virtual void flush_submissions() {}
@@ -34,6 +42,10 @@ struct loop_options {
     // Adaptive idle: after this long without work the loop blocks on its eventfd (or until the
     // next timer). Pollers with in-flight I/O keep the loop spinning instead.
     std::chrono::microseconds spin_before_sleep{200};
+    // The same while I/O is in flight on pollers whose devices wake the loop on completion (see
+    // poller::max_block_in_flight()). Shorter: that device is another thread of this process,
+    // which on a busy machine may be waiting for this very CPU to do the work we wait for.
+    std::chrono::microseconds spin_before_sleep_in_flight{5};
 };
 
 class loop {

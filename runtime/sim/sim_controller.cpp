@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include <sched.h>
+
 namespace convme::sim {
 namespace {
 
@@ -78,6 +80,7 @@ controller::impl::impl(controller_config c)
     reg_store(nvme::reg::vs, 0x00010400);  // NVMe 1.4
     sqs.resize(cfg.max_io_queues + 1);
     cqs.resize(cfg.max_io_queues + 1);
+    notifiers.resize(cfg.max_io_queues + 1);
     write_cache = cfg.volatile_write_cache;
 }
 
@@ -464,6 +467,7 @@ bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
             .store(static_cast<std::uint16_t>(c.status | (cq.phase ? 1 : 0)), std::memory_order_release);
         cq.tail = (cq.tail + 1) % cq.size;
         if (cq.tail == 0) cq.phase = !cq.phase;
+        ++cq.posted;
         drop(c.sqid);
         posted = true;
     }
@@ -515,34 +519,62 @@ std::uint16_t controller::impl::from_host(const nvme::sqe& cmd, void* dst, std::
 
 // ------------------------------------------------------------------ device thread
 
+namespace {
+using namespace std::chrono_literals;
+// Spin this long after the last piece of work before dozing, when the host loop runs on another
+// CPU: it usually rings again within a microsecond, and a futex wake-up of a halted (virtual) CPU
+// costs tens of microseconds. On the host's own CPU the device does not spin at all: the host
+// cannot ring while we hold its CPU, so spinning would only delay it (that was the bimodality on
+// loaded 2-core machines).
+constexpr auto idle_spin = 50us;
+// A delayed command due sooner than this is waited for by spinning: a timed futex wait can
+// oversleep by the timer slack (50 us by default).
+constexpr auto min_timed_sleep = 100us;
+}  // namespace
+
+bool controller::impl::sharing_cpu_with_host() const noexcept {
+    const int host = host_cpu.load(std::memory_order_relaxed);
+    return host >= 0 && host == ::sched_getcpu();
+}
+
+void controller::impl::notify_completions() {
+    for (std::uint16_t q : live_cqs) {
+        cq_notifier& n = notifiers[q];
+        if (!n.fn || n.seen == cqs[q].posted) continue;
+        n.seen = cqs[q].posted;
+        n.fn(n.ctx);  // after the entries' phase tags were stored (release): the host finds them
+    }
+}
+
+bool controller::impl::process_locked(clock_type::time_point& next_due) {
+    std::lock_guard lock(mu);
+    const bool worked = process();
+    notify_completions();
+    next_due = delayed.empty() ? clock_type::time_point::max() : delayed.front().due;
+    return worked;
+}
+
 void controller::impl::thread_main() {
-    using namespace std::chrono_literals;
     auto last_work = clock_type::now();
+    clock_type::time_point next_due;
     while (!stop_thread.load(std::memory_order_relaxed)) {
-        bool worked = false, waiting = false;
-        clock_type::time_point next_due{};
-        {
-            std::lock_guard lock(mu);
-            worked = process();
-            waiting = !delayed.empty();
-            if (waiting) next_due = delayed.front().due;
-        }
-        auto now = clock_type::now();
-        if (worked) {
-            last_work = now;
+        if (process_locked(next_due)) {
+            last_work = clock_type::now();
             continue;
         }
-        // Spin briefly (a busy driver rings again within microseconds), then yield, then sleep:
-        // an idle simulator must not burn a core.
-        auto idle = now - last_work;
-        if (idle < 50us) continue;
-        if (waiting && next_due - now > 200us) {  // a long latency: no need to spin until it is due
-            std::this_thread::sleep_for(50us);
+        const auto now = clock_type::now();
+        if (next_due - now < min_timed_sleep) continue;
+        if (now - last_work < idle_spin && !sharing_cpu_with_host()) continue;
+        // Doze until a doorbell write (sim_pci_device::write32), the stop request or the next
+        // delayed command. Announce first, then look once more: see sim_doze.hpp.
+        doze.prepare();
+        if (stop_thread.load(std::memory_order_relaxed) || process_locked(next_due)) {
+            doze.cancel();
+            last_work = clock_type::now();
             continue;
         }
-        if (idle < 2ms || waiting) std::this_thread::yield();
-        else if (idle < 50ms) std::this_thread::sleep_for(100us);
-        else std::this_thread::sleep_for(1ms);  // long idle: ~1000 wake-ups/s, first I/O waits <= 1 ms
+        doze.sleep(next_due);
+        last_work = clock_type::now();  // more work usually follows a wake-up: spin again first
     }
 }
 
@@ -554,7 +586,8 @@ controller::controller(controller_config cfg) : impl_(std::make_unique<impl>(std
 
 controller::~controller() {
     if (impl_->device_thread.joinable()) {
-        impl_->stop_thread.store(true);
+        impl_->stop_thread.store(true, std::memory_order_relaxed);
+        impl_->doze.wake_if_asleep();  // its fence orders the store above before the check
         impl_->device_thread.join();
     }
 }
@@ -585,7 +618,10 @@ void controller::remove() noexcept {
 
 controller_stats controller::stats() const noexcept {
     std::lock_guard lock(impl_->mu);
-    return impl_->st;
+    controller_stats s = impl_->st;
+    s.device_sleeps = impl_->doze.sleeps();
+    s.device_dozing = impl_->doze.asleep();
+    return s;
 }
 
 int controller::peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out, std::size_t len) const {

@@ -3,6 +3,12 @@
 // fetched from host memory, PRPs walked, data moved, CQEs posted with phase bits. It runs either
 // on its own device thread or in inline-step mode (work happens in step(), deterministic, used by
 // tests and callgrind).
+//
+// The device thread behaves like hardware with interrupts rather than like a second spinning
+// core: it spins briefly after work, then sleeps until a doorbell write (the pci_device face traps
+// register writes, as a VMM traps MMIO) or its next delayed completion, and it notifies the host
+// after posting completions (pci_device::set_completion_notify, the MSI-X of the model), so the
+// host loop may sleep too while only the device has work.
 #pragma once
 
 #include "driver/pci_device.hpp"
@@ -63,6 +69,8 @@ struct controller_stats {
     std::uint64_t aborts = 0;                 // Abort commands received
     std::uint64_t bytes_read = 0, bytes_written = 0;
     std::uint64_t max_sq_occupancy = 0;
+    std::uint64_t device_sleeps = 0;          // times the device thread blocked while idle
+    bool device_dozing = false;               // snapshot: the device thread is (about to be) asleep
 };
 
 class controller {

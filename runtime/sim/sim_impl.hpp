@@ -5,6 +5,7 @@
 
 #include "driver/nvme_spec.hpp"
 #include "runtime/sim/sim_controller.hpp"
+#include "runtime/sim/sim_doze.hpp"
 #include "runtime/sim/sim_iova.hpp"
 #include "runtime/sim/sim_media.hpp"
 #include "runtime/sim/sim_prp.hpp"
@@ -48,6 +49,15 @@ struct cq_state {
     std::uint32_t sq_refs = 0;         // SQs completing here (deletion order check)
     bool shadow = false;
     std::deque<completion> ready;      // executed, waiting for room in the ring
+    std::uint32_t posted = 0;          // entries posted so far (wraps; compared for change only)
+};
+
+// A completion "interrupt" the host armed for one CQ (survives controller resets, like an MSI-X
+// vector, which lives in PCI config space). Called on the device thread after new entries.
+struct cq_notifier {
+    void (*fn)(void*) = nullptr;
+    void* ctx = nullptr;
+    std::uint32_t seen = 0;            // cq_state::posted when fn was last called
 };
 
 // A fetched I/O command waiting for its completion time (latency model).
@@ -88,6 +98,11 @@ struct controller::impl {
     std::atomic<bool> removed{false};
     std::atomic<bool> stop_thread{false};
     std::thread device_thread;
+    // The device thread sleeps here when idle; doorbell writes (trapped by sim_pci_device) wake it.
+    doze_gate doze;
+    // CPU the host last rang a doorbell from (-1: none yet). A device thread on that same CPU
+    // dozes at once instead of spinning: the host cannot ring while we hold its CPU.
+    std::atomic<int> host_cpu{-1};
 
     mutable std::mutex mu;
     // ---- guarded by mu
@@ -99,6 +114,7 @@ struct controller::impl {
     std::size_t mps = 4096;            // memory page size from CC.MPS
     std::vector<sq_state> sqs;         // index = qid
     std::vector<cq_state> cqs;
+    std::vector<cq_notifier> notifiers;  // index = cqid; only armed with a device thread
     std::vector<std::uint16_t> live_sqs, live_cqs;
     std::deque<delayed_cmd> delayed;
     std::vector<std::pair<std::uint16_t, std::uint16_t>> abort_on_fetch;  // (sqid, cid)
@@ -139,6 +155,10 @@ struct controller::impl {
     bool process();                    // one pass: CC, doorbells, due commands, posting
     void check_cc();
     void thread_main();
+    // One pass under `mu`; sets `next_due` to the first delayed command's due time (or max()).
+    bool process_locked(clock_type::time_point& next_due);
+    void notify_completions();         // call the armed notifiers of CQs that got new entries
+    bool sharing_cpu_with_host() const noexcept;
     void enable_controller(std::uint32_t cc);
     void reset_controller();
     void go_fatal(const std::string& why);

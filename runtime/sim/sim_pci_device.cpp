@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include <sched.h>
+
 namespace convme::sim {
 namespace {
 
@@ -14,7 +16,10 @@ public:
 
     std::string name() const override { return m_->display_name; }
 
-    volatile std::uint32_t* bar0() noexcept override { return m_->bar; }
+    // With a device thread the BAR is not handed out: every register write then goes through
+    // write32(), which wakes the dozing device thread on doorbell writes (a VMM traps MMIO to an
+    // emulated device the same way). Inline mode keeps the direct mapping: step() does the work.
+    volatile std::uint32_t* bar0() noexcept override { return m_->cfg.inline_mode ? m_->bar : nullptr; }
     std::size_t bar0_size() const noexcept override { return m_->bar_bytes; }
 
     std::uint32_t read32(std::uint32_t offset) noexcept override {
@@ -39,6 +44,22 @@ public:
             return;
         }
         m_->reg_store(offset, value);
+        if (offset >= nvme::reg::doorbell_base) {
+            // A hint only (relaxed): where the host runs, read by the device's idle policy.
+            m_->host_cpu.store(::sched_getcpu(), std::memory_order_relaxed);
+            m_->doze.wake_if_asleep();
+        }
+    }
+
+    bool set_completion_notify(std::uint16_t cqid, void (*fn)(void*), void* ctx) noexcept override {
+        // Inline mode has no thread to notify from: the host does the device's work when it polls.
+        if (m_->cfg.inline_mode || cqid >= m_->notifiers.size()) return false;
+        std::lock_guard lock(m_->mu);  // the device thread calls notifiers under mu
+        cq_notifier& n = m_->notifiers[cqid];
+        n.fn = fn;
+        n.ctx = fn ? ctx : nullptr;
+        n.seen = m_->cqs[cqid].posted;
+        return true;
     }
 
     int alloc_dma(std::size_t size, std::size_t align, driver::dma_region& out) noexcept override {

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -71,8 +72,13 @@ public:
         return dev->read32(nvme::reg::csts);
     }
 
-    void ring_sq(queue& q) { dev->bar0()[nvme::reg::sq_tail_doorbell(q.qid, dstrd) / 4] = q.tail; }
-    void ring_cq(queue& q) { dev->bar0()[nvme::reg::cq_head_doorbell(q.qid, dstrd) / 4] = q.head; }
+    void ring_sq(queue& q) { ring(nvme::reg::sq_tail_doorbell(q.qid, dstrd), q.tail); }
+    void ring_cq(queue& q) { ring(nvme::reg::cq_head_doorbell(q.qid, dstrd), q.head); }
+    // Through the mapped BAR (inline mode), or write32() when the device thread traps writes.
+    void ring(std::uint32_t off, std::uint32_t v) {
+        if (volatile std::uint32_t* bar = dev->bar0()) bar[off / 4] = v;
+        else dev->write32(off, v);
+    }
 
     // Place a command in the SQ (no doorbell); assigns a fresh cid unless keep_cid.
     std::uint16_t put(queue& q, nvme::sqe cmd, bool keep_cid = false) {
@@ -84,14 +90,17 @@ public:
 
     // Next CQE if its phase matches (consumes it locally; ring_cq() tells the device).
     bool reap(queue& q, nvme::cqe& out) {
-        volatile nvme::cqe& e = q.cqes()[q.head];
-        if ((e.status & 1) != (q.phase ? 1 : 0)) return false;
+        nvme::cqe& e = static_cast<nvme::cqe*>(q.cq.vaddr)[q.head];
+        // Acquire: pairs with the device's release store of the phase tag, so the other fields
+        // read below are complete even when a device thread posts concurrently.
+        const std::uint16_t status = std::atomic_ref<std::uint16_t>(e.status).load(std::memory_order_acquire);
+        if ((status & 1) != (q.phase ? 1 : 0)) return false;
         out.dw0 = e.dw0;
         out.dw1 = e.dw1;
         out.sqhd = e.sqhd;
         out.sqid = e.sqid;
         out.cid = e.cid;
-        out.status = e.status;
+        out.status = status;
         q.head = (q.head + 1) % q.cq_size;
         if (q.head == 0) q.phase = !q.phase;
         return true;
