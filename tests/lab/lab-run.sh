@@ -7,7 +7,8 @@
 #                    writes $WORK/bench-table.md
 # Exit: 0 when the log ends with "LAB RESULT: PASS", 77 (skip) when QEMU cannot run at all on this
 # host, 1 otherwise. Run lab-build.sh first. Env: LAB_TIMEOUT (seconds), LAB_SHELL=1 (interactive),
-# LAB_EXTRA_APPEND (more kernel arguments), LAB_BENCH_COUNT (I/Os per bench run).
+# LAB_EXTRA_APPEND (more kernel arguments), LAB_BENCH_COUNT (I/Os per bench run),
+# LAB_BENCH_ROUNDS (bench rounds, each ours then the kernel's).
 set -uo pipefail
 source "$(dirname "$0")/scripts/common.sh"
 CASE=${1:-}
@@ -36,7 +37,7 @@ nvme() {  # id image serial [extra device options]
   echo "-drive file=$2,if=none,id=$1,format=raw,discard=unmap -device nvme,drive=$1,serial=$3${4:+,$4}"
 }
 
-APPEND="rdinit=/init quiet panic=-1 lab.bench_count=${LAB_BENCH_COUNT:-20000} ${LAB_EXTRA_APPEND:-}"
+APPEND="rdinit=/init quiet panic=-1 lab.bench_count=${LAB_BENCH_COUNT:-20000} lab.bench_rounds=${LAB_BENCH_ROUNDS:-3} ${LAB_EXTRA_APPEND:-}"
 [ "${LAB_SHELL:-0}" = 1 ] && APPEND="$APPEND lab.shell=1"
 SMP=2
 case "$CASE" in
