@@ -1,6 +1,7 @@
 // The simulated controller's device thread: it dozes when its doorbells are idle, a doorbell write
 // (trapped by the pci_device face) wakes it, it notifies armed completion queues, and it stops
 // promptly even while dozing until a far-away delayed completion.
+#include "eventually.hpp"
 #include "sim_test_host.hpp"
 
 #include <atomic>
@@ -24,16 +25,7 @@ controller_config config(bool device_thread) {
 }
 controller_config threaded_config() { return config(true); }
 
-// Waits (without asserting on time) for `pred`, failing after a generous bound instead of hanging.
-template <typename Pred>
-bool eventually(Pred pred) {
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > give_up) return false;
-        std::this_thread::sleep_for(100us);
-    }
-    return true;
-}
+using convme_test::eventually;
 
 nvme::sqe identify_controller(std::uint64_t prp1) {
     nvme::sqe c{};

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "eventually.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -15,15 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using convme::loop;
 
-template <typename Pred>
-bool eventually(Pred pred) {
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > give_up) return false;
-        std::this_thread::sleep_for(100us);
-    }
-    return true;
-}
+using convme_test::eventually;
 
 // One operation in flight until another thread "completes" it (sets `completed`, then wakes).
 struct interrupting_io : convme::poller {

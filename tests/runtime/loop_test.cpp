@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "eventually.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -20,16 +22,7 @@ task<void> record(std::vector<int>& out, int id) {
     co_return;
 }
 
-// Waits (without asserting on time) for `pred`, failing after a generous bound instead of hanging.
-template <typename Pred>
-bool eventually(Pred pred) {
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > give_up) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
+using convme_test::eventually;
 
 TEST(Loop, ScheduleRunsInFifoOrder) {
     loop l;
