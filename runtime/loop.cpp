@@ -152,6 +152,15 @@ struct loop::impl {
         return limit;
     }
 
+    // Lets in-flight pollers arm their completion notifications; false if one already has a
+    // completion waiting (polling again is then cheaper than a sleep that returns at once).
+    bool prepare_to_block() {
+        bool ok = true;
+        for (poller* p : pollers)
+            if (p && p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
+        return ok;
+    }
+
     bool posts_pending() const noexcept { return has_posts.load(std::memory_order_acquire); }
 
     void compact_pollers() {
@@ -180,11 +189,12 @@ struct loop::impl {
         }
         pollfd pfd{efd, POLLIN, 0};
         bump(sleeps);
-        (void)::ppoll(&pfd, 1, timeout, nullptr);
+        const int ready = ::ppoll(&pfd, 1, timeout, nullptr);
         sleeping.store(false, std::memory_order_relaxed);
+        // One read returns and clears the whole count. A count added after it (or after a timeout)
+        // only makes the next sleep return at once.
         std::uint64_t v;
-        while (::read(efd, &v, sizeof v) == static_cast<ssize_t>(sizeof v)) {
-        }
+        if (ready > 0 && (pfd.revents & POLLIN)) (void)!::read(efd, &v, sizeof v);
         wake_pending.store(false, std::memory_order_relaxed);
     }
 };
@@ -266,6 +276,8 @@ void loop::wake() noexcept {
     }
 }
 
+int loop::notify_fd() const noexcept { return impl_->efd; }
+
 void loop::stop() noexcept {
     impl_->stop.store(true, std::memory_order_seq_cst);
     wake();
@@ -344,6 +356,10 @@ void loop::run() {
         }
         const bool in_flight = limit != std::chrono::nanoseconds::max();
         if (now - idle_since < (in_flight ? I.opts.spin_before_sleep_in_flight : I.opts.spin_before_sleep)) continue;
+        if (in_flight && !I.prepare_to_block()) {
+            idle = false;
+            continue;
+        }
         I.sleep(limit);
         idle = false;
     }

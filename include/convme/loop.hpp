@@ -27,10 +27,17 @@ public:
     // How long the loop may block on its eventfd while this poller has operations in flight.
     // Zero (the default): not at all, the loop keeps polling, because nothing would tell it that
     // a completion arrived (NVMe through VFIO runs without interrupts). Positive: the device
-    // calls loop::wake() after it completes something (an interrupt), so the loop may block after
+    // calls loop::wake() after it completes something (an interrupt; io_uring signals
+    // loop::notify_fd() instead), so the loop may block after
     // loop_options::spin_before_sleep_in_flight, for at most this long at a time so that the
     // poller still runs its timeout checks if a completion never comes.
     virtual std::chrono::microseconds max_block_in_flight() const { return std::chrono::microseconds{0}; }
+    // Called right before the loop blocks while this poller has operations in flight (only when
+    // max_block_in_flight() allowed it). A poller whose completions signal loop::notify_fd() only
+    // while asked to (io_uring's CQ eventfd toggle) turns that on here. Return false if a
+    // completion is already waiting: the loop then polls again instead of sleeping. Turning it
+    // off again is up to the poller (its next poll()).
+    virtual bool prepare_to_block() { return true; }
     // Called once per loop iteration after the ready queue ran: flush batched submissions
     // (ring one doorbell / one io_uring_submit for everything queued this iteration).
     virtual void flush_submissions() {}
@@ -81,6 +88,11 @@ public:
     void post(std::function<void()> fn);
     // Thread-safe: wake the loop if it is blocked on its eventfd.
     void wake() noexcept;
+    // The eventfd the loop blocks on, for kernel-side notifiers that cannot call wake() (e.g.
+    // io_uring_register_eventfd). A count added to it wakes the loop if it sleeps, or makes its next
+    // sleep return at once (one spurious wake-up, then the loop drains it). Do not read or close it;
+    // from user space use wake(). Valid for the loop's lifetime.
+    int notify_fd() const noexcept;
 
     // Run until stop() was called, then keep running until every poller reports in_flight()==0
     // and the ready queue is empty (clean shutdown that waits for in-flight I/O).

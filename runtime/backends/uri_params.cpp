@@ -63,6 +63,28 @@ bool param_uint(const device_uri& uri, std::string_view key, std::uint64_t def, 
     return true;
 }
 
+bool param_choice(const device_uri& uri, std::string_view key, std::initializer_list<std::string_view> choices,
+                  std::string_view def, std::string& out, std::string& why) {
+    const std::string* v = find_param(uri, key);
+    if (!v) {
+        out = std::string(def);
+        return true;
+    }
+    for (std::string_view c : choices) {
+        if (*v != c) continue;
+        out = *v;
+        return true;
+    }
+    why = uri.scheme + ": parameter " + std::string(key) + "='" + *v + "' must be one of";
+    const char* sep = " ";
+    for (std::string_view c : choices) {
+        why += sep;
+        why.append(c);
+        sep = ", ";
+    }
+    return false;
+}
+
 bool param_size(const device_uri& uri, std::string_view key, std::uint64_t def, std::uint64_t& out,
                 std::string& why) {
     const std::string* v = find_param(uri, key);

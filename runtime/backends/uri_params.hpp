@@ -19,6 +19,9 @@ bool param_bool(const device_uri& uri, std::string_view key, bool def, bool& out
 // Decimal integer in [min, max]. Missing key: `out` = def.
 bool param_uint(const device_uri& uri, std::string_view key, std::uint64_t def, std::uint64_t min,
                 std::uint64_t max, std::uint64_t& out, std::string& why);
+// One of `choices` (e.g. wait=poll|block). Missing key: `out` = def.
+bool param_choice(const device_uri& uri, std::string_view key, std::initializer_list<std::string_view> choices,
+                  std::string_view def, std::string& out, std::string& why);
 // Size with K/M/G/T suffix (see parse_size). Missing key: `out` = def.
 bool param_size(const device_uri& uri, std::string_view key, std::uint64_t def, std::uint64_t& out,
                 std::string& why);

@@ -44,6 +44,7 @@ int uring_channel::open_ring(ring& g, unsigned entries, unsigned flags, std::str
     g.cq_budget = p.cq_entries;
     g.kernel_inflight = 0;
     if (cfg_.fixed_files) g.fixed_file = io_uring_register_files(&g.r, &target_.fd, 1) == 0;
+    register_notify(g);
     bump(rings_opened_);
     return 0;
 }
@@ -76,6 +77,7 @@ void uring_channel::release_rings() noexcept {
         if (!g->live) continue;
         io_uring_queue_exit(&g->r);
         g->live = false;
+        g->notifies = g->toggles = false;
     }
     fixed_table_ = false;
     fixed_.clear();
@@ -278,6 +280,7 @@ bool uring_channel::reap(ring& g) noexcept {
 
 bool uring_channel::poll() {
     if (state_ != state::open) return false;
+    if (notify_armed_) disarm_notify();  // the loop is awake: no eventfd signals until it sleeps
     bool work = reap(main_);
     work = reap(aux_) || work;
     if (overflow_head_) drain_overflow();
@@ -356,6 +359,9 @@ void uring_channel::add_stats(uring_stats& s) const noexcept {
     s.overflowed += get(overflowed_);
     s.short_retries += get(short_retries_);
     s.iopoll_fallbacks += get(iopoll_fallbacks_);
+    s.notify_rings += get(notify_rings_);
+    s.notify_refused += get(notify_refused_);
+    s.notify_arms += get(notify_arms_);
 }
 
 }  // namespace convme::backends

@@ -12,6 +12,7 @@
 #include <liburing.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -40,6 +41,9 @@ public:
     bool poll() override;
     std::size_t in_flight() const override { return in_flight_; }
     void flush_submissions() override;
+    // wait=block: the loop may sleep while I/O is in flight; the ring signals its eventfd.
+    std::chrono::microseconds max_block_in_flight() const override;
+    bool prepare_to_block() override;
 
     // Owner thread, in_flight() == 0: release the rings and unregister the poller. Later I/O from
     // this loop fails with errc::shutting_down.
@@ -61,6 +65,8 @@ private:
         bool polled = false;          // IORING_SETUP_IOPOLL without SQPOLL: reaping needs enter()
         unsigned kernel_inflight = 0; // SQEs handed to the ring whose CQE was not reaped yet
         unsigned cq_budget = 0;       // never more in flight than CQ entries (no CQ overflow)
+        bool notifies = false;        // the loop's eventfd is registered (wait=block)
+        bool toggles = false;         // ...and can be switched off while the loop runs
     };
     struct fixed_entry {
         std::uint32_t id;
@@ -82,6 +88,8 @@ private:
     bool reap(ring& g) noexcept;
     void handle(io_request& r, int res, bool from_polled_ring) noexcept;
     void finish(io_request& r, std::error_code ec) noexcept;
+    void register_notify(ring& g) noexcept;
+    void disarm_notify() noexcept;
     void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
     }
@@ -95,6 +103,7 @@ private:
     ring main_;
     ring aux_;                        // only with IOPOLL
     bool poll_refused_ = false;       // the device answered a polled I/O with EOPNOTSUPP
+    bool notify_armed_ = false;       // CQ eventfd notifications on (between prepare_to_block and poll)
     std::size_t in_flight_ = 0;
     io_request* overflow_head_ = nullptr;  // linked through backend_word[1]
     io_request* overflow_tail_ = nullptr;
@@ -107,7 +116,7 @@ private:
 
     std::atomic<std::uint64_t> rings_opened_{0}, submit_calls_{0}, sqes_{0}, fixed_ios_{0},
         plain_ios_{0}, registrations_{0}, unregistrations_{0}, overflowed_{0}, short_retries_{0},
-        iopoll_fallbacks_{0};
+        iopoll_fallbacks_{0}, notify_rings_{0}, notify_refused_{0}, notify_arms_{0};
 };
 
 }  // namespace convme::backends

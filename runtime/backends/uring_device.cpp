@@ -95,18 +95,20 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
         return nullptr;
     };
     if (!check_known_params(uri, {"direct", "sqpoll", "iopoll", "entries", "create_size", "fallback",
-                                  "fixed_buffers", "fixed_files"},
+                                  "fixed_buffers", "fixed_files", "wait"},
                             why))
         return fail(make_error_code(errc::bad_uri));
     bool direct = true, sqpoll = false, iopoll = false, fallback = true;
     std::uint64_t entries = 256, create_size = 0;
+    std::string wait;
     uring_config cfg;
     if (!param_bool(uri, "direct", true, direct, why) || !param_bool(uri, "sqpoll", false, sqpoll, why) ||
         !param_bool(uri, "iopoll", false, iopoll, why) || !param_bool(uri, "fallback", true, fallback, why) ||
         !param_bool(uri, "fixed_buffers", true, cfg.fixed_buffers, why) ||
         !param_bool(uri, "fixed_files", true, cfg.fixed_files, why) ||
         !param_uint(uri, "entries", 256, 1, 32768, entries, why) ||
-        !param_size(uri, "create_size", 0, create_size, why))
+        !param_size(uri, "create_size", 0, create_size, why) ||
+        !param_choice(uri, "wait", {"block", "poll"}, "block", wait, why))
         return fail(make_error_code(errc::bad_uri));
     cfg.entries = static_cast<unsigned>(entries);
 
@@ -145,6 +147,11 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
             }
         }
     }
+    // SQPOLL and IOPOLL rings are there to poll: IOPOLL completions only appear when reaped, and
+    // an SQPOLL user wants the latency of spinning on both sides.
+    cfg.block_in_flight = wait == "block" && !cfg.sqpoll && !cfg.iopoll;
+    if (wait == "block" && uri.params.count("wait") && !cfg.block_in_flight)
+        note("wait=block ignored: sqpoll/iopoll rings are polled");
     try {
         return std::make_unique<uring_device>(std::move(target), cfg, notes);
     } catch (const std::exception& e) {

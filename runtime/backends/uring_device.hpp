@@ -21,6 +21,9 @@ struct uring_config {
     bool iopoll = false;          // IORING_SETUP_IOPOLL (busy-poll completions; O_DIRECT only)
     bool fixed_buffers = true;    // register dma_buffers as fixed buffers (read_fixed/write_fixed)
     bool fixed_files = true;      // register the fd (IOSQE_FIXED_FILE)
+    // wait=block: the ring signals the loop's eventfd on completion, so the loop may sleep while
+    // I/O is in flight. False (wait=poll, and always with sqpoll/iopoll): the loop spins.
+    bool block_in_flight = true;
 };
 
 // Sums over every loop's ring.
@@ -35,6 +38,9 @@ struct uring_stats {
     std::uint64_t overflowed = 0;          // requests parked because the SQ / CQ budget was full
     std::uint64_t short_retries = 0;       // remainders resubmitted after a short transfer
     std::uint64_t iopoll_fallbacks = 0;    // loops that switched from polled to interrupt completions
+    std::uint64_t notify_rings = 0;        // rings signalling their loop's eventfd (wait=block)
+    std::uint64_t notify_refused = 0;      // io_uring_register_eventfd failed: that loop polls
+    std::uint64_t notify_arms = 0;         // completion notifications turned on before a loop sleep
 };
 
 class uring_channel;
