@@ -2,10 +2,11 @@
 //   uring:/path/to/file-or-blockdev[?direct=1&sqpoll=0&iopoll=0&entries=256&create_size=64M]
 //         [&fallback=1&fixed_buffers=1&fixed_files=1]   fallback=0: fail instead of using the
 //                                             thread pool when io_uring is unavailable
-//         [&wait=block|poll]                  block (default): while I/O is in flight the loop
-//                                             spins briefly, then sleeps until the ring signals a
-//                                             completion on its eventfd; poll: it spins (lowest
-//                                             latency, a busy core). sqpoll/iopoll rings always poll.
+//         [&wait=poll|block]                  poll (default): while I/O is in flight the loop
+//                                             spins (lowest latency, a busy core); block: it spins
+//                                             briefly, then sleeps until the ring signals a
+//                                             completion on its eventfd (far less CPU per I/O).
+//                                             sqpoll/iopoll rings always poll.
 //   threadpool:/path[?threads=4&direct=1&create_size=64M]  plain pread/pwrite on a thread pool
 //   sim:mem?size=1G&lba=512[&namespaces=1&mdts=5&latency_us=0&dbbc=1&queues=4&qd=128]
 //   sim:file=/path?size=1G&lba=512            simulated controller persisted to a file

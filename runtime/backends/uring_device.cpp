@@ -108,7 +108,7 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
         !param_bool(uri, "fixed_files", true, cfg.fixed_files, why) ||
         !param_uint(uri, "entries", 256, 1, 32768, entries, why) ||
         !param_size(uri, "create_size", 0, create_size, why) ||
-        !param_choice(uri, "wait", {"block", "poll"}, "block", wait, why))
+        !param_choice(uri, "wait", {"block", "poll"}, "poll", wait, why))
         return fail(make_error_code(errc::bad_uri));
     cfg.entries = static_cast<unsigned>(entries);
 

@@ -70,11 +70,13 @@ task<void> write_then_read_back(block_device& dev, std::size_t size, bool& same)
 }
 
 TEST_F(UringWait, UriSelectsTheWaitMode) {
-    auto block = open("create_size=1M");
+    auto block = open("create_size=1M&wait=block");
     auto poll = open("create_size=1M&wait=poll");
-    ASSERT_TRUE(block && poll);
-    EXPECT_TRUE(as_uring(*block).config().block_in_flight);  // the default
+    auto plain = open("create_size=1M");
+    ASSERT_TRUE(block && poll && plain);
+    EXPECT_TRUE(as_uring(*block).config().block_in_flight);
     EXPECT_FALSE(as_uring(*poll).config().block_in_flight);
+    EXPECT_FALSE(as_uring(*plain).config().block_in_flight);  // the default: lowest latency
     std::error_code ec;
     std::string why;
     EXPECT_EQ(open_device("uring:" + dir.file("dev.img") + "?wait=maybe", ec, why), nullptr);
@@ -83,7 +85,7 @@ TEST_F(UringWait, UriSelectsTheWaitMode) {
 }
 
 TEST_F(UringWait, BlockSleepsWhileIoIsInFlightAndGetsWokenByTheRing) {
-    auto dev = open("create_size=32M");
+    auto dev = open("create_size=32M&wait=block");
     ASSERT_TRUE(dev);
     auto& u = as_uring(*dev);
     if (!u.target().direct) GTEST_SKIP() << "no O_DIRECT here, I/O would not be in flight: " << dev->info().name;
@@ -131,7 +133,7 @@ task<void> read_worker(block_device& dev, const dma_buffer& expect, int first, i
 }
 
 TEST_F(UringWait, ManyConcurrentIosAllCompleteWithTheRightData) {
-    auto dev = open("create_size=8M");
+    auto dev = open("create_size=8M&wait=block");
     ASSERT_TRUE(dev);
     constexpr int qd = 32, ops = 4096;
     dma_buffer expect(8 * MiB);
@@ -176,7 +178,7 @@ task<void> start_reads_then_stop(block_device& dev, dma_buffer& buf, int n, int&
 }
 
 TEST_F(UringWait, ShutdownWithIoInFlightStillDrains) {
-    auto dev = open("create_size=16M");
+    auto dev = open("create_size=16M&wait=block");
     ASSERT_TRUE(dev);
     constexpr int n = 16;
     dma_buffer buf(16 * MiB);
