@@ -1,6 +1,7 @@
 // io_uring-specific behaviour: fixed buffers, batching, SQ overflow, ring options, short
 // transfers, the O_DIRECT fallback and per-core rings under a runtime.
 #include "backend_test_util.hpp"
+#include "uring_test_fixture.hpp"
 
 #include "runtime/backends/file_target.hpp"
 #include "runtime/backends/uring_device.hpp"
@@ -18,32 +19,10 @@
 
 using namespace convme;
 using convme::testing::fill_pattern;
-using convme::testing::temp_dir;
 
 namespace {
 
-class Uring : public ::testing::Test {
-protected:
-    void SetUp() override {
-        ASSERT_TRUE(dir.ok()) << "mkdtemp failed";
-        std::string why;
-        if (backends::uring_available(why) != 0) GTEST_SKIP() << "io_uring unavailable here: " << why;
-    }
-    std::unique_ptr<block_device> open(const std::string& query) {
-        std::string uri = "uring:" + dir.file("dev.img") + "?" + query;
-        std::error_code ec;
-        std::string why;
-        auto dev = open_device(uri, ec, why);
-        EXPECT_NE(dev, nullptr) << uri << ": " << why;
-        return dev;
-    }
-    static backends::uring_device& as_uring(block_device& dev) {
-        auto* u = dynamic_cast<backends::uring_device*>(&dev);
-        EXPECT_NE(u, nullptr) << "not a uring device: " << dev.info().name;
-        return *u;
-    }
-    temp_dir dir;
-};
+using Uring = convme::testing::uring_test;
 
 struct counter {
     int done = 0;

@@ -3,6 +3,7 @@
 // never timings. The I/O goes to a real filesystem with O_DIRECT so that it is actually in flight
 // (page-cache hits complete inside io_uring_submit and never leave the loop idle).
 #include "backend_test_util.hpp"
+#include "uring_test_fixture.hpp"
 
 #include "runtime/backends/uring_device.hpp"
 #include "runtime/backends/uring_probe.hpp"
@@ -20,34 +21,16 @@
 
 using namespace convme;
 using convme::testing::fill_pattern;
-using convme::testing::temp_dir;
 
 namespace {
 
 constexpr std::size_t MiB = 1024 * 1024;
 
-class UringWait : public ::testing::Test {
+// /var/tmp: a disk-backed filesystem where O_DIRECT I/O takes real time (/tmp may be tmpfs).
+// fallback=0: these tests are about the ring, never the thread pool.
+class UringWait : public convme::testing::uring_test {
 protected:
-    void SetUp() override {
-        ASSERT_TRUE(dir.ok()) << "mkdtemp failed";
-        std::string why;
-        if (backends::uring_available(why) != 0) GTEST_SKIP() << "io_uring unavailable here: " << why;
-    }
-    std::unique_ptr<block_device> open(const std::string& query) {
-        std::string uri = "uring:" + dir.file("dev.img") + "?fallback=0&" + query;
-        std::error_code ec;
-        std::string why;
-        auto dev = open_device(uri, ec, why);
-        EXPECT_NE(dev, nullptr) << uri << ": " << why;
-        return dev;
-    }
-    static backends::uring_device& as_uring(block_device& dev) {
-        auto* u = dynamic_cast<backends::uring_device*>(&dev);
-        EXPECT_NE(u, nullptr) << "not a uring device: " << dev.info().name;
-        return *u;
-    }
-    // /var/tmp: a disk-backed filesystem where O_DIRECT I/O takes real time (/tmp may be tmpfs).
-    temp_dir dir{std::getenv("TMPDIR") ? nullptr : "/var/tmp"};
+    UringWait() : uring_test(std::getenv("TMPDIR") ? nullptr : "/var/tmp", "fallback=0&") {}
 };
 
 // Runs `body` on `l` (l.run() on this thread), stopping the loop when it finishes.
