@@ -40,12 +40,19 @@ std::size_t encode_record(const record_view& r, std::byte* out) noexcept {
 }
 
 decode_status decode_record(std::span<const std::byte> in, record_view& out, std::size_t& size) noexcept {
+    if (in.empty()) {
+        size = 1;
+        return decode_status::need_more;
+    }
+    // A record starts with its magic, whose first byte is 'C', so a zero byte can only be batch
+    // padding. Padding may be as short as one byte before a block boundary: reading a whole word
+    // there would take the next batch's magic for a corrupt record and end recovery early.
+    if (in[0] == std::byte{0}) return decode_status::padding;
     if (in.size() < 4) {
         size = 4;
         return decode_status::need_more;
     }
     const std::uint32_t magic = load_le32(in.data());
-    if (magic == 0) return decode_status::padding;
     if (magic != kRecordMagic) return decode_status::corrupt;
     if (in.size() < kRecordHeaderSize) {
         size = kRecordHeaderSize;

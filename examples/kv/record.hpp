@@ -56,7 +56,7 @@ std::size_t encode_record(const record_view& r, std::byte* out) noexcept;
 
 enum class decode_status {
     ok,         // out filled, size = bytes of the record
-    padding,    // a zero word: the rest of this block is batch padding
+    padding,    // a zero byte: the rest of this block is batch padding
     need_more,  // the buffer holds only part of the record; `size` = bytes needed in total
     corrupt,    // bad magic, impossible lengths or a checksum mismatch
 };

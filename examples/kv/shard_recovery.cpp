@@ -89,7 +89,7 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
     std::uint64_t win_off = bs;
     std::uint64_t pos = bs;
     std::uint64_t last_epoch = base_epoch;
-    std::size_t need = 4;
+    std::size_t need = 1;
     std::string reason = "reached the end of the half";
     end = bs;
     for (;;) {
@@ -121,7 +121,7 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
                     ++stats_.records_recovered;
                     pos += size;
                     end = pos;
-                    need = 4;
+                    need = 1;
                     break;
                 case decode_status::padding:
                     if (pos % bs == 0) {
@@ -129,7 +129,7 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
                         goto done;
                     }
                     pos = (pos + bs - 1) / bs * bs;  // batch padding: the next batch starts at a block
-                    need = 4;
+                    need = 1;
                     break;
                 case decode_status::need_more:
                     need = size;

@@ -66,6 +66,14 @@ TEST(Record, DetectsCorruptionTruncationAndPadding) {
     EXPECT_EQ(size, buf.size());
     std::vector<std::byte> zeros(64);
     EXPECT_EQ(kv::decode_record(zeros, d, size), kv::decode_status::padding);
+    // Padding as short as 1-3 bytes before a block boundary, with the next batch's record right
+    // behind it: still padding, never a corrupt record (which would end recovery there).
+    for (std::size_t pad = 1; pad <= 3; ++pad) {
+        std::vector<std::byte> tail(pad, std::byte{0});
+        tail.insert(tail.end(), buf.begin(), buf.end());
+        EXPECT_EQ(kv::decode_record(tail, d, size), kv::decode_status::padding) << pad << " byte(s)";
+        EXPECT_EQ(kv::decode_record(std::span(tail).first(1), d, size), kv::decode_status::padding);
+    }
     auto bad_magic = buf;
     bad_magic[0] = std::byte{0x11};
     EXPECT_EQ(kv::decode_record(bad_magic, d, size), kv::decode_status::corrupt);
