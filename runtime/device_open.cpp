@@ -210,7 +210,7 @@ device_uri threadpool_equivalent(const device_uri& uri) {
     device_uri tp;
     tp.scheme = "threadpool";
     tp.target = uri.target;
-    for (const char* key : {"direct", "create_size"}) {
+    for (const char* key : {"direct", "create_size", "lock"}) {
         auto it = uri.params.find(key);
         if (it != uri.params.end()) tp.params.emplace(it->first, it->second);
     }

@@ -7,7 +7,11 @@
 //                                             briefly, then sleeps until the ring signals a
 //                                             completion on its eventfd (far less CPU per I/O).
 //                                             sqpoll/iopoll rings always poll.
-//   threadpool:/path[?threads=4&direct=1&create_size=64M]  plain pread/pwrite on a thread pool
+//         [&lock=1]                           lock=1 (default): an exclusive flock() on the file while
+//                                             open, waiting up to 10 s for another holder (a killed
+//                                             process keeps it until its in-flight I/O finished);
+//                                             lock=0 shares the file unsafely
+//   threadpool:/path[?threads=4&direct=1&create_size=64M&lock=1]  plain pread/pwrite on a thread pool
 //   sim:mem?size=1G&lba=512[&namespaces=1&mdts=5&latency_us=0&dbbc=1&queues=4&qd=128]
 //   sim:file=/path?size=1G&lba=512            simulated controller persisted to a file
 //   vfio:0000:01:00.0[?ns=1&qd=128]           real NVMe through VFIO

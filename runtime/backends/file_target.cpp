@@ -4,10 +4,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,6 +118,33 @@ void file_target::describe(const char* scheme, device_info& info) const {
     info.supports_trim = true;
 }
 
+namespace {
+// Exclusive flock on the target, waiting up to `wait` for the current holder to let go. A
+// process killed with I/O in flight holds it until the kernel finished that I/O (its io_uring
+// requests keep the open file alive), so a restarted store never races a dead one's writes.
+int lock_exclusive(const char* scheme, const file_target& t, std::chrono::milliseconds wait, std::string& why) {
+    const auto give_up = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+        if (::flock(t.fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        const int err = errno;
+        if (err == EINTR) continue;
+        if (err != EWOULDBLOCK) {
+            why = std::string(scheme) + ": flock " + t.path + ": " + errno_text(err) +
+                  "; the filesystem may not support locks: pass lock=0 if nothing else uses the file";
+            return -err;
+        }
+        if (std::chrono::steady_clock::now() >= give_up) {
+            why = std::string(scheme) + ": " + t.path + " is locked by another opener (flock, waited " +
+                  std::to_string(wait.count()) + " ms): another process (or another device object in "
+                  "this one) has it open, or a killed process still has I/O in flight on it; close "
+                  "that first (`fuser -v " + t.path + "` shows who), or pass lock=0 to share it unsafely";
+            return -EBUSY;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
+}
+}  // namespace
+
 int open_file_target(const char* scheme, const std::string& path, const file_open_options& opts,
                      file_target& out, std::string& why) {
     out.path = path;
@@ -192,6 +221,9 @@ int open_file_target(const char* scheme, const std::string& path, const file_ope
         }
     }
     if (!out.direct) out.mem_alignment = 1;  // buffered I/O copies through the page cache
+    if (opts.exclusive) {
+        if (int rc = lock_exclusive(scheme, out, opts.lock_wait, why); rc < 0) return rc;
+    }
     out.mode_note = out.direct ? "O_DIRECT" : buffered_reason;
     if (!out.is_block_device) {
         std::uint64_t size = 0;

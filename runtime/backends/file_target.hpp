@@ -5,6 +5,7 @@
 
 #include <convme/block_device.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <system_error>
@@ -14,6 +15,11 @@ namespace convme::backends {
 struct file_open_options {
     bool direct = true;             // try O_DIRECT first
     std::uint64_t create_size = 0;  // >0: create the regular file / extend it to at least this size
+    // Take an exclusive flock() on the open file (lock=0 in the URI turns it off). It is held
+    // until every reference to the open file is gone, which includes the io_uring requests of a
+    // killed process: waiting for it keeps their late writes from landing on top of ours.
+    bool exclusive = true;
+    std::chrono::milliseconds lock_wait{10000};  // how long to wait for another holder
 };
 
 class file_target {

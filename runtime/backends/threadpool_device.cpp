@@ -36,15 +36,15 @@ std::unique_ptr<block_device> make_threadpool_device(const device_uri& uri, std:
         ec = code;
         return nullptr;
     };
-    if (!check_known_params(uri, {"direct", "threads", "create_size"}, why))
+    if (!check_known_params(uri, {"direct", "threads", "create_size", "lock"}, why))
         return fail(make_error_code(errc::bad_uri));
-    bool direct = true;
+    bool direct = true, lock = true;
     std::uint64_t threads = 4, create_size = 0;
-    if (!param_bool(uri, "direct", true, direct, why) || !param_uint(uri, "threads", 4, 1, 256, threads, why) ||
+    if (!param_bool(uri, "direct", true, direct, why) || !param_bool(uri, "lock", true, lock, why) || !param_uint(uri, "threads", 4, 1, 256, threads, why) ||
         !param_size(uri, "create_size", 0, create_size, why))
         return fail(make_error_code(errc::bad_uri));
     auto target = std::make_unique<file_target>();
-    if (int rc = open_file_target("threadpool", uri.target, {direct, create_size}, *target, why); rc < 0)
+    if (int rc = open_file_target("threadpool", uri.target, {direct, create_size, lock}, *target, why); rc < 0)
         return fail(errno_code(rc));
     try {
         return std::make_unique<threadpool_device>(std::move(target), static_cast<unsigned>(threads));

@@ -95,14 +95,15 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
         return nullptr;
     };
     if (!check_known_params(uri, {"direct", "sqpoll", "iopoll", "entries", "create_size", "fallback",
-                                  "fixed_buffers", "fixed_files", "wait"},
+                                  "fixed_buffers", "fixed_files", "wait", "lock"},
                             why))
         return fail(make_error_code(errc::bad_uri));
-    bool direct = true, sqpoll = false, iopoll = false, fallback = true;
+    bool direct = true, sqpoll = false, iopoll = false, fallback = true, lock = true;
     std::uint64_t entries = 256, create_size = 0;
     std::string wait;
     uring_config cfg;
-    if (!param_bool(uri, "direct", true, direct, why) || !param_bool(uri, "sqpoll", false, sqpoll, why) ||
+    if (!param_bool(uri, "direct", true, direct, why) || !param_bool(uri, "lock", true, lock, why) ||
+        !param_bool(uri, "sqpoll", false, sqpoll, why) ||
         !param_bool(uri, "iopoll", false, iopoll, why) || !param_bool(uri, "fallback", true, fallback, why) ||
         !param_bool(uri, "fixed_buffers", true, cfg.fixed_buffers, why) ||
         !param_bool(uri, "fixed_files", true, cfg.fixed_files, why) ||
@@ -118,7 +119,7 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
         return fail(errno_code(rc));
     }
     auto target = std::make_unique<file_target>();
-    if (int rc = open_file_target("uring", uri.target, {direct, create_size}, *target, why); rc < 0)
+    if (int rc = open_file_target("uring", uri.target, {direct, create_size, lock}, *target, why); rc < 0)
         return fail(errno_code(rc));
 
     std::string notes;
