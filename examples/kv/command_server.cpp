@@ -102,7 +102,7 @@ convme::task<void> config(command_context&, args_t& a, std::string& out) {
 convme::task<void> info(command_context& ctx, args_t&, std::string& out) {
     struct shard_facts {
         std::size_t keys = 0, expires = 0;
-        std::uint64_t used = 0, half = 0, live = 0, bytes_written = 0, batches = 0, compactions = 0, recovered = 0;
+        std::uint64_t used = 0, half = 0, live = 0, bytes_written = 0, batches = 0, flushes = 0, compactions = 0, recovered = 0;
         bool compacting = false;
     };
     std::string body;
@@ -130,6 +130,7 @@ convme::task<void> info(command_context& ctx, args_t&, std::string& out) {
             r.live = sh.live_bytes();
             r.bytes_written = sh.stats().bytes_written;
             r.batches = sh.stats().batches_written;
+            r.flushes = sh.stats().flushes;
             r.compactions = sh.stats().compactions;
             r.recovered = sh.stats().records_recovered;
             r.compacting = sh.compacting();
@@ -139,8 +140,8 @@ convme::task<void> info(command_context& ctx, args_t&, std::string& out) {
         expires += sf.expires;
         shards += "shard" + std::to_string(s) + ":keys=" + std::to_string(sf.keys) + ",log_used=" +
                   std::to_string(sf.used) + ",log_half=" + std::to_string(sf.half) + ",live_bytes=" +
-                  std::to_string(sf.live) + ",batches=" + std::to_string(sf.batches) + ",bytes_written=" +
-                  std::to_string(sf.bytes_written) + ",compactions=" + std::to_string(sf.compactions) +
+                  std::to_string(sf.live) + ",batches=" + std::to_string(sf.batches) + ",flushes=" +
+                  std::to_string(sf.flushes) + ",bytes_written=" + std::to_string(sf.bytes_written) + ",compactions=" + std::to_string(sf.compactions) +
                   ",recovered_records=" + std::to_string(sf.recovered) + ",compacting=" +
                   (sf.compacting ? "1" : "0") + "\r\n";
     }

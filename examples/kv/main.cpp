@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
     app.add_option("--compact-at", opts.store.shard.compact_at_percent,
                    "compact when the active log half is this full (percent)")
         ->capture_default_str()->check(CLI::Range(10u, 99u));
+    app.add_option("--batches-in-flight", opts.store.shard.batches_in_flight,
+                   "batches per shard written but not yet durable, at most (1 = no pipelining)")
+        ->capture_default_str()->check(CLI::Range(1u, 64u));
     bool no_compact = false;
     app.add_flag("--no-auto-compact", no_compact, "compact only when a half is full");
     CLI11_PARSE(app, argc, argv);

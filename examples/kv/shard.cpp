@@ -23,6 +23,11 @@ io_buffer shard::take_buffer() {
     return io_buffer(64 * 1024, std::max<std::size_t>(geo_.mem_alignment, geo_.block_size));
 }
 
+void shard::recycle_buffer(io_buffer buf) {
+    // Enough spares for every batch in flight plus the open one: no allocation in steady state.
+    if (spare_.size() <= opts_.batches_in_flight) spare_.push_back(std::move(buf));
+}
+
 void shard::drop_entry(index_map::iterator it) {
     live_half_[it->second.half] -= it->second.record_bytes;
     index_.erase(it);
@@ -62,6 +67,7 @@ std::uint64_t shard::read_ticket(const entry* e) const noexcept {
 
 void shard::wake_writer() noexcept {
     if (writer_parked_) {
+        writer_waits_io_ = false;
         auto h = std::exchange(writer_parked_, {});
         home_->schedule(h);
     }
@@ -130,7 +136,8 @@ shard::write_result shard::append(record_type type, std::string_view key, std::s
     r.value = value;
     encode_record(r, open_.data() + at);
     ++open_records_;
-    wake_writer();
+    // A writer waiting for I/O seals the open batch after the completion that wakes it anyway.
+    if (!writer_waits_io_) wake_writer();
     return {{}, sealed_ + 1};
 }
 

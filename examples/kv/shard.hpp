@@ -2,12 +2,15 @@
 // single core (every member is used from that core's loop only, so there are no locks).
 //
 // Writes are applied to the index at once and appended to the open batch; the writer task seals
-// the batch once per loop iteration (group commit), writes it with one device write plus a flush,
-// then marks its ticket durable. Callers reply to a client only after wait_durable(ticket).
+// the batch once per loop iteration (group commit) and writes it while earlier batches may still
+// be in flight (up to shard_options::batches_in_flight). A flush issued after a batch's write
+// completed makes it durable; tickets become durable in order. Callers reply to a client only
+// after wait_durable(ticket).
 // The region has two halves; compaction switches appends to the other half and copies the live
 // records there while clients keep reading and writing (see record.hpp for the format).
 #pragma once
 
+#include "commit_window.hpp"
 #include "index.hpp"
 #include "io_buffer.hpp"
 #include "record.hpp"
@@ -43,6 +46,10 @@ struct shard_options {
     bool auto_compact = true;
     // Seal a batch early once it holds this much, so one huge pipeline does not make one huge write.
     std::size_t max_batch_bytes = 4u << 20;
+    // Batches written or being written but not yet durable, at most (pipelined group commit).
+    // 1 = write, flush, acknowledge, then the next batch. More lets the next batches' writes
+    // overlap a flush.
+    unsigned batches_in_flight = 4;
 };
 
 struct shard_stats {
@@ -52,6 +59,7 @@ struct shard_stats {
     std::uint64_t batches_written = 0;
     std::uint64_t bytes_written = 0;
     std::uint64_t records_written = 0;
+    std::uint64_t flushes = 0;  // flushes that made batches durable (half switches not counted)
     std::uint64_t compactions = 0;
     std::uint64_t records_copied = 0;
 };
@@ -131,15 +139,25 @@ private:
     write_result append(record_type type, std::string_view key, std::string_view value, std::int64_t expire_at);
     void seal_open();            // move the open batch to the write queue
     void request_switch();       // seal, then queue a half header for the other half
-    void wake_writer() noexcept;
+    void wake_writer() noexcept;  // resume the writer if it is parked
     void mark_durable(std::uint64_t ticket);
     void fail(std::error_code ec);
     void maybe_start_compaction();
     io_buffer take_buffer();
+    void recycle_buffer(io_buffer buf);
     void drop_entry(index_map::iterator it);
 
+    enum class writer_step { exit, wait_for_work, wait_for_io, write_header, seal };
+    writer_step next_writer_step();  // issues what can go out now, says what to wait for
     convme::task<void> writer_loop();
-    convme::task<std::error_code> write_op(pending_op& op);
+    convme::task<std::error_code> write_header(pending_op& op);
+    // Pipelined group commit (shard_pipeline.cpp): detached batch writes and flushes.
+    bool window_full() const noexcept;
+    void start_batch_write(pending_op op);
+    convme::task<void> batch_write(pending_op op);
+    void maybe_flush();
+    convme::task<void> flush_written();
+    void io_finished() noexcept;
     convme::task<void> compactor();
     convme::task<std::error_code> write_fresh_header(std::uint8_t half, std::uint64_t base_epoch);
     // Recovery helpers (shard_recovery.cpp).
@@ -168,10 +186,15 @@ private:
     std::vector<io_buffer> spare_;
     std::uint64_t sealed_ = 0;   // batches sealed (the open batch's ticket is sealed_ + 1)
     std::uint64_t durable_ = 0;  // batches on the device
+    commit_window window_;       // batches whose write was issued / completed
+    unsigned io_in_flight_ = 0;  // batch writes and flushes not completed yet
+    bool flush_running_ = false;
+    std::uint64_t epoch_ticket_ = 0;  // batch holding this run's epoch record (see window_full)
     std::multimap<std::uint64_t, waiter> waiters_;
     std::error_code failed_;
 
     std::coroutine_handle<> writer_parked_{};
+    bool writer_waits_io_ = false;  // parked until a write or flush completes
     bool writer_running_ = false;
     std::coroutine_handle<> writer_done_waiter_{};
     bool compacting_ = false;

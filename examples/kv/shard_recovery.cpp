@@ -180,6 +180,7 @@ convme::task<std::error_code> shard::open() {
     // never be mistaken for data written in this run.
     auto r = append(record_type::epoch, {}, {}, 0);
     if (r.ec) co_return r.ec;
+    epoch_ticket_ = r.ticket;  // no batch of this run is written before this one is durable
     ec = co_await wait_durable(r.ticket);
     if (ec) co_return ec;
     // Live records still in the older half mean a compaction was interrupted: finish it.

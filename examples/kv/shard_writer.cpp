@@ -1,4 +1,4 @@
-// Shard: the group-commit writer task and durability tickets.
+// Shard: the writer task (seals batches, keeps half switches in order) and durability tickets.
 #include "shard.hpp"
 
 #include <convme/loop.hpp>
@@ -8,11 +8,17 @@
 namespace kv {
 
 namespace {
+// Parks the writer until new work arrives (for_io = false) or a write or flush completes.
 struct park_awaiter {
     std::coroutine_handle<>& slot;
+    bool& waits_io;
+    bool for_io;
     bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) noexcept { slot = h; }
-    void await_resume() const noexcept {}
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+        slot = h;
+        waits_io = for_io;
+    }
+    void await_resume() const noexcept { waits_io = false; }
 };
 }  // namespace
 
@@ -55,44 +61,62 @@ void shard::fail(std::error_code ec) {
     waiters_.clear();
 }
 
-convme::task<std::error_code> shard::write_op(pending_op& op) {
-    const std::uint64_t off = half_base(op.half) + op.pos;
-    std::error_code ec = co_await dev_.write(off, std::span<const std::byte>(op.buf.data(), op.buf.size()));
-    if (ec) co_return ec;
-    // The flush makes the write (and everything before it) durable before anyone is answered.
-    if (dev_.info().supports_flush) ec = co_await dev_.flush();
+convme::task<std::error_code> shard::write_header(pending_op& op) {
+    std::error_code ec = co_await dev_.write(half_base(op.half), std::span<const std::byte>(op.buf.data(), op.buf.size()));
+    // The header is durable before any batch behind it is written.
+    if (!ec && dev_.info().supports_flush) ec = co_await dev_.flush();
     co_return ec;
 }
 
+shard::writer_step shard::next_writer_step() {
+    for (;;) {
+        if (!queue_.empty()) {
+            if (failed_) {  // once the log failed nothing more goes to the device
+                if (!queue_.front().header) recycle_buffer(std::move(queue_.front().buf));
+                queue_.pop_front();
+                continue;
+            }
+            // A half switch must not overtake a batch before it, nor be overtaken by one after
+            // it: drain the pipeline, then write the header alone.
+            if (queue_.front().header) return io_in_flight_ > 0 ? writer_step::wait_for_io : writer_step::write_header;
+            if (window_full()) return writer_step::wait_for_io;
+            pending_op op = std::move(queue_.front());
+            queue_.pop_front();
+            start_batch_write(std::move(op));
+            continue;
+        }
+        if (open_.size() == 0) {
+            if (!closing_) return writer_step::wait_for_work;
+            return io_in_flight_ > 0 ? writer_step::wait_for_io : writer_step::exit;
+        }
+        // The open batch keeps filling while the window is full, and also while a batch write is
+        // still in progress: sealing on every tick would split the stream into many small writes
+        // that fill the window, while one write at a time, each carrying what arrived during the
+        // previous one, already overlaps the running flush. (Batches sealed by size, in the queue
+        // above, go out at once.)
+        if (window_full() || (!failed_ && window_.writing())) return writer_step::wait_for_io;
+        return writer_step::seal;
+    }
+}
+
+// The suspending part of the writer; next_writer_step() decides (and issues batch writes).
 convme::task<void> shard::writer_loop() {
     writer_running_ = true;
     for (;;) {
-        if (queue_.empty()) {
-            if (open_.size() == 0) {
-                if (closing_) break;
-                co_await park_awaiter{writer_parked_};
-                continue;
-            }
+        const writer_step step = next_writer_step();
+        if (step == writer_step::exit) break;
+        if (step == writer_step::write_header) {
+            pending_op op = std::move(queue_.front());
+            queue_.pop_front();
+            const std::error_code ec = co_await write_header(op);
+            if (ec) fail(ec);
+        } else if (step == writer_step::seal) {
             // Group commit: let every client that runs in this loop iteration add its records.
             co_await convme::yield();
             seal_open();
-            continue;
+        } else {
+            co_await park_awaiter{writer_parked_, writer_waits_io_, step == writer_step::wait_for_io};
         }
-        pending_op op = std::move(queue_.front());
-        queue_.pop_front();
-        std::error_code ec = failed_;
-        if (!ec) ec = co_await write_op(op);
-        if (ec) {
-            fail(ec);
-        } else if (!op.header) {
-            ++stats_.batches_written;
-            stats_.bytes_written += op.buf.size();
-            stats_.records_written += op.records;
-            mark_durable(op.ticket);
-        }
-        if (!op.header) spare_.push_back(std::move(op.buf));
-        if (spare_.size() > 4) spare_.resize(4);
-        if (!failed_ && !closing_) maybe_start_compaction();
     }
     writer_running_ = false;
     if (writer_done_waiter_) home_->schedule(std::exchange(writer_done_waiter_, {}));

@@ -4,32 +4,13 @@
 
 #include <string>
 
+using kvtest::manual;
 using kvtest::mem_device;
 using kvtest::open_shard;
+using kvtest::put_and_wait;
 using kvtest::run;
-
-namespace {
-
-convme::task<std::error_code> put_and_wait(kv::shard& s, std::string k, std::string v, std::int64_t exp = 0) {
-    auto r = s.put(k, std::move(v), exp);
-    if (r.ec) co_return r.ec;
-    co_return co_await s.wait_durable(r.ticket);
-}
-
-convme::task<std::error_code> wait_ticket(kv::shard& s, std::uint64_t t) { co_return co_await s.wait_durable(t); }
-
-std::string value_of(kv::shard& s, const std::string& k) {
-    auto* e = s.find(k, kv::now_ms());
-    return e ? e->value : std::string("<none>");
-}
-
-kv::shard_options manual() {
-    kv::shard_options o;
-    o.auto_compact = false;
-    return o;
-}
-
-}  // namespace
+using kvtest::value_of;
+using kvtest::wait_ticket;
 
 TEST(Shard, PutIsReadableAndDurableAfterItsTicket) {
     convme::loop lp;

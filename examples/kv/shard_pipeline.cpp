@@ -1,0 +1,90 @@
+// Shard: the pipelined group commit. The writer issues each sealed batch as a detached write while
+// earlier batches still wait for their flush (up to batches_in_flight not yet durable). Whenever
+// writes have completed since the last flush, one flush is issued (one at a time); when it
+// completes, every batch written before it was issued, up to the first batch still being
+// written, becomes durable. So the next batch's write overlaps the previous batch's flush.
+//
+// Crash safety with batches landing out of order: a crash may leave batch N+1 on the device
+// without N. Nothing in N+1 was acknowledged (acks go in ticket order). Recovery stops at N's
+// spot: it holds nothing, a torn N, or leftovers of an earlier run whose epoch is lower than the
+// record before them. The next run appends from there with an epoch above every epoch recovery
+// saw, so when its records reach N+1's leftovers the scan rejects those as older. Two rules keep
+// this true:
+//   - a run's epoch record is durable before any other batch of the run is written
+//     (window_full): if anything of a run survives, so does its epoch record, which the next
+//     run's recovery sees, so no two runs share an epoch;
+//   - a half header is written alone, after the batches before it are durable and before any
+//     batch behind it (writer_loop), so holes only exist at the end of the newest half.
+#include "shard.hpp"
+
+#include <convme/loop.hpp>
+
+#include <algorithm>
+
+namespace kv {
+
+bool shard::window_full() const noexcept {
+    if (failed_) return false;
+    // Nothing overtakes this run's epoch record: a batch landing without it would carry an epoch
+    // the next run could reuse, and then pass recovery's epoch check.
+    if (durable_ < epoch_ticket_ && window_.last_issued() >= epoch_ticket_) return true;
+    // A batch holds its slot until durable, not just written: the window bounds unacked batches.
+    return window_.last_issued() - durable_ >= std::max(1u, opts_.batches_in_flight);
+}
+
+void shard::start_batch_write(pending_op op) {
+    window_.issued(op.ticket);
+    ++io_in_flight_;
+    home_->spawn(batch_write(std::move(op)));
+}
+
+convme::task<void> shard::batch_write(pending_op op) {
+    // The frame owns the batch buffer, so it stays alive until the device is done with it.
+    const std::uint64_t off = half_base(op.half) + op.pos;
+    std::error_code ec = co_await dev_.write(off, std::span<const std::byte>(op.buf.data(), op.buf.size()));
+    if (ec) {
+        fail(ec);  // fails this batch and every later one; nothing is acknowledged after it
+    } else if (!failed_) {
+        ++stats_.batches_written;
+        stats_.bytes_written += op.buf.size();
+        stats_.records_written += op.records;
+        window_.written(op.ticket);
+        if (dev_.info().supports_flush)
+            maybe_flush();
+        else
+            mark_durable(window_.written_through());  // no volatile cache: written is durable
+        if (!closing_) maybe_start_compaction();
+    }
+    recycle_buffer(std::move(op.buf));
+    io_finished();
+}
+
+void shard::maybe_flush() {
+    if (flush_running_ || failed_ || window_.written_through() <= durable_) return;
+    flush_running_ = true;
+    ++io_in_flight_;
+    home_->spawn(flush_written());
+}
+
+convme::task<void> shard::flush_written() {
+    // A flush covers only writes that completed before it was issued: take the prefix now, in
+    // the same step that submits the flush.
+    const std::uint64_t covers = window_.written_through();
+    std::error_code ec = co_await dev_.flush();
+    flush_running_ = false;
+    if (ec) {
+        fail(ec);
+    } else if (!failed_) {
+        ++stats_.flushes;
+        mark_durable(covers);
+        maybe_flush();  // writes that completed while this flush ran need the next one
+    }
+    io_finished();
+}
+
+void shard::io_finished() noexcept {
+    --io_in_flight_;
+    wake_writer();
+}
+
+}  // namespace kv
