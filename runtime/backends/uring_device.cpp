@@ -151,7 +151,7 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
     // SQPOLL and IOPOLL rings are there to poll: IOPOLL completions only appear when reaped, and
     // an SQPOLL user wants the latency of spinning on both sides.
     cfg.block_in_flight = wait == "block" && !cfg.sqpoll && !cfg.iopoll;
-    if (wait == "block" && uri.params.count("wait") && !cfg.block_in_flight)
+    if (wait == "block" && !cfg.block_in_flight)  // only ever asked for explicitly
         note("wait=block ignored: sqpoll/iopoll rings are polled");
     try {
         return std::make_unique<uring_device>(std::move(target), cfg, notes);

@@ -377,12 +377,6 @@ TEST(DriverOptions, RejectsMalformedValuesAndKeepsDefaults) {
     EXPECT_TRUE(o.shadow_doorbells);
 }
 
-}  // namespace
-}  // namespace convme::driver::testing
-
-namespace convme::driver::testing {
-namespace {
-
 TEST(DriverSimPassthrough, RawIoAndAdminCommands) {
     sim_device s(inline_config());
     ASSERT_TRUE(s.dev) << s.why;
@@ -425,12 +419,6 @@ TEST(DriverSimPassthrough, RawIoAndAdminCommands) {
     l.run_until_complete(t());
 }
 
-}  // namespace
-}  // namespace convme::driver::testing
-
-namespace convme::driver::testing {
-namespace {
-
 TEST(DriverSimLifetime, DestroyWithoutDrainAfterTheLoopEnded) {
     sim_device s(inline_config());
     ASSERT_TRUE(s.dev) << s.why;
@@ -454,12 +442,6 @@ TEST(DriverSimLifetime, DestroyWithoutDrainOnTheOwningLoop) {
     }());
     EXPECT_FALSE(l.run_once()) << "no poller left behind";
 }
-
-}  // namespace
-}  // namespace convme::driver::testing
-
-namespace convme::driver::testing {
-namespace {
 
 TEST(DriverSimMapping, FreedBuffersAreUnmappedAndNewOnesWork) {
     sim_device s(inline_config());
@@ -495,12 +477,6 @@ TEST(DriverSimMapping, UnmappableMemoryFailsTheRequestNotTheProcess) {
     EXPECT_FALSE(l.run_until_complete(write_then_read(*s.dev, 0, 4096, 1)));
     l.run_until_complete(s.dev->drain());
 }
-
-}  // namespace
-}  // namespace convme::driver::testing
-
-namespace convme::driver::testing {
-namespace {
 
 TEST(DriverSimConfig, DoorbellStrideWithAndWithoutShadowDoorbells) {
     for (bool dbbc : {false, true}) {
