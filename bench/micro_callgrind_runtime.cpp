@@ -6,7 +6,7 @@
 // so `valgrind --tool=callgrind --toggle-collect='convme_measure_*'` counts only that region;
 // running again with N=0 gives the fixed cost to subtract. Not a Google Benchmark program: it
 // has its own main().
-#include <convme/frame_pool.hpp>
+#include <convme/detail/frame_pool.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
 

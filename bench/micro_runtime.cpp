@@ -11,7 +11,7 @@
 //     program bench/micro_callgrind_runtime.cpp under
 //       valgrind --tool=callgrind --toggle-collect='convme_measure_*'
 //     for N and for 0 iterations and prints (Ir(N) - Ir(0)) / N per operation.
-#include <convme/frame_pool.hpp>
+#include <convme/detail/frame_pool.hpp>
 #include <convme/loop.hpp>
 #include <convme/runtime.hpp>
 #include <convme/task.hpp>

@@ -3,7 +3,7 @@
 // pread/pwrite when the kernel refuses the mmap), DMA memory pinned and mapped into the IOMMU.
 #pragma once
 
-#include "driver/pci_device.hpp"
+#include "driver/nvme/pci_device.hpp"
 #include "driver/vfio/dma_map_table.hpp"
 #include "driver/vfio/dma_memory.hpp"
 #include "driver/vfio/iova_allocator.hpp"

@@ -2,6 +2,7 @@
 
 #include "driver/vfio/pci_address.hpp"
 #include "driver/vfio/sysfs.hpp"
+#include "runtime/core/uri_params.hpp"
 
 namespace convme::driver::vfio {
 
@@ -21,33 +22,24 @@ bool parse_vfio_uri(const device_uri& uri, vfio_uri_options& out, std::string& w
     }
     std::string bdf_why;
     if (!normalize_bdf(uri.target, out.open.bdf, bdf_why)) {
-        why = "vfio URI target: " + bdf_why;
+        why = "vfio: " + bdf_why;
         return false;
     }
-    auto params = uri.params;
-    if (auto it = params.find("mode"); it != params.end()) {
-        if (!parse_vfio_mode(it->second, out.open.mode)) {
-            why = "vfio URI parameter mode='" + it->second + "': expected auto, iommu or noiommu";
-            return false;
-        }
-        params.erase(it);
-    }
-    if (auto it = params.find("root"); it != params.end()) {
+    static constexpr std::string_view vfio_keys[] = {"mode", "root"};
+    if (!backends::check_known_params(uri, vfio_keys, nvme_option_keys, why)) return false;
+    std::string mode;
+    if (!backends::param_choice(uri, "mode", {"auto", "iommu", "noiommu"}, "auto", mode, why)) return false;
+    parse_vfio_mode(mode, out.open.mode);
+    if (auto it = uri.params.find("root"); it != uri.params.end()) {
         if (it->second.empty()) {
-            why = "vfio URI parameter root= is empty";
+            why = "vfio: parameter root= is empty";
             return false;
         }
         out.open.sys_root = join_path(it->second, "sys");
         out.open.dev_root = join_path(it->second, "dev");
         out.proc_root = join_path(it->second, "proc");
-        params.erase(it);
     }
-    std::string nvme_why;
-    if (!parse_nvme_options(params, out.nvme, nvme_why)) {
-        why = "vfio URI: " + nvme_why;
-        return false;
-    }
-    return true;
+    return parse_nvme_options(uri, out.nvme, why);
 }
 
 }  // namespace convme::driver::vfio

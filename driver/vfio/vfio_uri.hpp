@@ -4,7 +4,7 @@
 // Remaining keys (ns, qd, queues, dbbc, timeout_ms) are NVMe options (driver::parse_nvme_options).
 #pragma once
 
-#include "driver/nvme_block_device.hpp"
+#include "driver/nvme/nvme_block_device.hpp"
 #include "driver/vfio/vfio_pci_device.hpp"
 
 #include <convme/device.hpp>

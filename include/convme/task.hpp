@@ -4,7 +4,7 @@
 // the tasks it is awaiting), so nothing leaks.
 #pragma once
 
-#include <convme/frame_pool.hpp>
+#include <convme/detail/frame_pool.hpp>
 
 #include <coroutine>
 #include <exception>

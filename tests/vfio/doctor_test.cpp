@@ -1,7 +1,7 @@
 // The preflight doctor against fake sysfs/dev/proc trees.
 #include "fake_system.hpp"
 
-#include "driver/doctor.hpp"
+#include "driver/vfio/doctor/doctor.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // helpers can be tested without hardware. Removed again on destruction.
 #pragma once
 
-#include "driver/doctor.hpp"
+#include "driver/vfio/doctor/doctor.hpp"
 
 #include <cstdint>
 #include <filesystem>

@@ -6,7 +6,7 @@
 #include "driver/vfio/sysfs.hpp"
 #include "driver/vfio/vfio_pci_device.hpp"
 #include "driver/vfio/vfio_uri.hpp"
-#include "runtime/backends/factories.hpp"
+#include "driver/vfio/vfio_device.hpp"
 
 #include <convme/device.hpp>
 #include <convme/error.hpp>
@@ -19,6 +19,7 @@ namespace convme::test {
 namespace {
 
 using driver::vfio::normalize_bdf;
+using driver::vfio::open_vfio_device;
 using driver::vfio::parse_vfio_uri;
 using driver::vfio::vfio_mode;
 using driver::vfio::vfio_uri_options;
@@ -77,7 +78,7 @@ TEST(VfioUri, RejectsMalformedParts) {
 TEST(VfioOpen, BadUriIsBadUri) {
     std::error_code ec;
     std::string why;
-    auto dev = backends::make_vfio_device(vfio_uri("not-a-bdf"), ec, why);
+    auto dev = open_vfio_device(vfio_uri("not-a-bdf"), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_EQ(ec, make_error_code(errc::bad_uri));
     EXPECT_FALSE(why.empty());
@@ -88,7 +89,7 @@ TEST(VfioOpen, ThisHostFailsCleanlyWithTheDoctorsMessage) {
     if (driver::vfio::path_exists("/dev/vfio/vfio")) GTEST_SKIP() << "host has VFIO; covered by the lab";
     std::error_code ec;
     std::string why;
-    auto dev = backends::make_vfio_device(vfio_uri("0000:00:00.0"), ec, why);
+    auto dev = open_vfio_device(vfio_uri("0000:00:00.0"), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_TRUE(ec);
     EXPECT_NE(why.find("preflight checks failed"), std::string::npos) << why;
@@ -108,7 +109,7 @@ TEST(VfioOpen, MissingDeviceReportsEnodev) {
     sys.make_healthy();
     std::error_code ec;
     std::string why;
-    auto dev = backends::make_vfio_device(vfio_uri("0000:09:00.0", {{"root", sys.root()}}), ec, why);
+    auto dev = open_vfio_device(vfio_uri("0000:09:00.0", {{"root", sys.root()}}), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_EQ(ec, std::error_code(ENODEV, std::system_category()));
     EXPECT_NE(why.find("0000:09:00.0 not found"), std::string::npos) << why;
@@ -121,7 +122,7 @@ TEST(VfioOpen, BoundToNvmeReportsEbusyWithRebindCommands) {
     sys.symlink("sys/devices/pci0000:00/0000:01:00.0/driver", "sys/bus/pci/drivers/nvme");
     std::error_code ec;
     std::string why;
-    auto dev = backends::make_vfio_device(vfio_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
+    auto dev = open_vfio_device(vfio_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_EQ(ec, std::error_code(EBUSY, std::system_category()));
     EXPECT_NE(why.find("driver_override"), std::string::npos) << why;
@@ -134,7 +135,7 @@ TEST(VfioOpen, HealthyFakeTreePassesPreflightThenFailsAtTheFirstIoctl) {
     sys.make_healthy();
     std::error_code ec;
     std::string why;
-    auto dev = backends::make_vfio_device(vfio_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
+    auto dev = open_vfio_device(vfio_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
     EXPECT_EQ(dev, nullptr);
     // ENOTTY from a kernel; ENOSYS when the tests run under qemu-user (aarch64 CI stage).
     EXPECT_TRUE(ec == std::error_code(ENOTTY, std::system_category()) ||

@@ -1,0 +1,88 @@
+// One NVMe doorbell (an SQ tail or a CQ head), optionally behind a shadow doorbell
+// (Doorbell Buffer Config, NVMe 1.3): the new value goes to a host-memory shadow slot the
+// controller reads, and the MMIO register is only written when the controller's EventIdx says it
+// asked to be told ("need event"), which saves most MMIO writes on emulated/virtual controllers.
+#pragma once
+
+#include "driver/nvme/barriers.hpp"
+#include "driver/nvme/pci_device.hpp"
+
+#include <cstdint>
+
+namespace convme::driver {
+
+// Virtio-style event check with 16-bit wraparound: the controller asked (via EventIdx) to be
+// notified once the value moves past `event_idx`; moving from `old_value` to `new_value` crosses it
+// iff (new - event_idx - 1) < (new - old), all modulo 2^16.
+constexpr bool doorbell_need_event(std::uint16_t event_idx, std::uint16_t new_value,
+                                   std::uint16_t old_value) noexcept {
+    return static_cast<std::uint16_t>(new_value - event_idx - 1) <
+           static_cast<std::uint16_t>(new_value - old_value);
+}
+
+struct doorbell_counters {
+    std::uint64_t mmio_writes = 0;
+    std::uint64_t shadow_skips = 0;   // updates that went to the shadow slot only
+};
+
+class doorbell {
+public:
+    doorbell() = default;
+    // `mmio`: the register inside a mapped BAR0, or nullptr to go through dev->write32(offset).
+    doorbell(volatile std::uint32_t* mmio, pci_device* dev, std::uint32_t offset) noexcept
+        : mmio_(mmio), dev_(dev), offset_(offset) {}
+
+    // Route updates through a shadow slot / EventIdx pair (both in DMA memory). `always_mmio`
+    // additionally writes the register every time (used for the admin queue, which some
+    // controllers do not track through the shadow buffer).
+    void set_shadow(volatile std::uint32_t* shadow, const volatile std::uint32_t* event_idx,
+                    bool always_mmio) noexcept {
+        shadow_ = shadow;
+        event_idx_ = event_idx;
+        always_mmio_ = always_mmio;
+        last_ = 0;
+    }
+    void clear_shadow() noexcept {
+        shadow_ = nullptr;
+        event_idx_ = nullptr;
+        last_ = 0;
+    }
+    bool shadowed() const noexcept { return shadow_ != nullptr; }
+    void reset_value() noexcept { last_ = 0; }
+
+    // Publish `value`. The caller already issued the barrier that orders queue-entry accesses
+    // before it (barrier_before_doorbell / barrier_before_cq_doorbell).
+    void write(std::uint16_t value, doorbell_counters& c) noexcept {
+        if (shadow_) {
+            const std::uint16_t old = last_;
+            last_ = value;
+            device_store_seq<std::uint32_t>(shadow_, value);
+            barrier_full();  // shadow store visible before we look at EventIdx
+            const auto event = static_cast<std::uint16_t>(device_load_seq<std::uint32_t>(event_idx_));
+            if (!always_mmio_ && !doorbell_need_event(event, value, old)) {
+                ++c.shadow_skips;
+                return;
+            }
+        }
+        write_mmio(value);
+        ++c.mmio_writes;
+    }
+
+private:
+    void write_mmio(std::uint32_t value) noexcept {
+        if (mmio_)
+            device_store<std::uint32_t>(mmio_, value);
+        else
+            dev_->write32(offset_, value);
+    }
+
+    volatile std::uint32_t* mmio_ = nullptr;
+    pci_device* dev_ = nullptr;
+    std::uint32_t offset_ = 0;
+    volatile std::uint32_t* shadow_ = nullptr;
+    const volatile std::uint32_t* event_idx_ = nullptr;
+    std::uint16_t last_ = 0;
+    bool always_mmio_ = false;
+};
+
+}  // namespace convme::driver

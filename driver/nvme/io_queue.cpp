@@ -1,0 +1,481 @@
+#include "driver/nvme/io_queue.hpp"
+
+#include "driver/nvme/admin_commands.hpp"
+
+#include <convme/error.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace convme::driver {
+
+namespace {
+constexpr std::uint64_t max_write_zeroes_blocks = 65536;     // NLB is 16 bits, 0's based
+constexpr std::uint64_t max_dsm_range_blocks = 0xffffffffu;  // 32-bit range length
+}  // namespace
+
+io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& params, loop& owner)
+    : ctrl_(ctrl), mapper_(mapper), p_(params), owner_(owner), owner_id_(owner.unique_id()), dev_(ctrl.dev()),
+      epoch_(std::chrono::steady_clock::now()) {}
+
+io_queue::~io_queue() {
+    if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
+    if (abort_pending_ && !abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_forget(abort_waiter_);
+    if (qid_ != 0) ctrl_.release_qid(qid_);
+}
+
+std::uint32_t io_queue::now_ms() const noexcept {
+    return static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - epoch_).count());
+}
+
+int io_queue::create(std::string& why) {
+    if (int rc = ctrl_.acquire_qid(qid_); rc != 0) {
+        qid_ = 0;
+        why = "no free NVMe I/O queue: the controller granted " + std::to_string(ctrl_.io_queues_granted()) +
+              " and each loop uses one (use fewer cores, or raise queues= if the controller allows more)";
+        return rc;
+    }
+    page_size_ = ctrl_.page_size();
+    xlat_.init(dev_, mapper_);
+    const std::size_t align = std::max<std::size_t>(page_size_, 4096);
+    const std::uint32_t depth = p_.depth;
+    if (int rc = sq_mem_.allocate(dev_, depth * sizeof(nvme::sqe), align); rc != 0) {
+        why = "allocating I/O submission queue memory: " + dev_.last_error();
+        return rc;
+    }
+    if (int rc = cq_mem_.allocate(dev_, depth * sizeof(nvme::cqe), align); rc != 0) {
+        why = "allocating I/O completion queue memory: " + dev_.last_error();
+        return rc;
+    }
+
+    // One PRP-list / DSM-range area per command id. Areas are power-of-two sized and aligned, so
+    // none crosses a memory page; chunks respect the device's contiguous-DMA limit.
+    const std::uint32_t slots = depth - 1;
+    const std::size_t area = p_.prp_area_bytes;
+    const std::size_t per_chunk =
+        std::max<std::size_t>(1, std::min<std::size_t>(slots, std::min<std::size_t>(dev_.max_contiguous_dma(), 1u << 20) / area));
+    prp_areas_.resize(slots);
+    for (std::uint32_t first = 0; first < slots; first += static_cast<std::uint32_t>(per_chunk)) {
+        const std::size_t n = std::min<std::size_t>(per_chunk, slots - first);
+        dma_block chunk;
+        if (int rc = chunk.allocate(dev_, std::max<std::size_t>(n * area, 4096), std::max(area, std::size_t(4096)));
+            rc != 0) {
+            why = "allocating PRP list memory: " + dev_.last_error();
+            return rc;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            prp_areas_[first + i] = {reinterpret_cast<std::uint64_t*>(static_cast<std::byte*>(chunk.data()) + i * area),
+                                     chunk.iova() + i * area, static_cast<std::uint32_t>(area / 8)};
+        }
+        prp_mem_.push_back(std::move(chunk));
+    }
+    slots_.assign(slots, slot{});
+    cids_.reset(slots);
+    qp_.init(qid_, depth, sq_mem_.as<nvme::sqe>(), cq_mem_.as<nvme::cqe>(), ctrl_.sq_doorbell(qid_),
+             ctrl_.cq_doorbell(qid_));
+
+    const auto timeout_ms = static_cast<std::uint32_t>(std::max<std::int64_t>(1, p_.timeout.count()));
+    health_interval_ = std::clamp<std::uint32_t>(timeout_ms / 8, 1, 100);
+    timeout_epochs_ = (timeout_ms + health_interval_ - 1) / health_interval_ + 1;
+
+    generation_ = ctrl_.generation();
+    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), why); rc != 0) return rc;
+    created_ = true;
+    // Completion "interrupts" where the device has them (the threaded simulator): the loop can
+    // then sleep instead of spinning on the CPU the device thread needs.
+    notified_ = dev_.set_completion_notify(
+        qid_, [](void* l) { static_cast<loop*>(l)->wake(); }, &owner_);
+    health_poll_mask_ = notified_ ? 0 : 255;
+    return 0;
+}
+
+task<int> io_queue::destroy_async() {
+    int rc = 0;
+    if (created_ && !ctrl_.gone() && !ctrl_.broken()) rc = co_await ctrl_.delete_io_queue_pair_async(qid_);
+    created_ = false;
+    co_return rc;
+}
+
+int io_queue::destroy_sync() {
+    int rc = 0;
+    if (created_ && !ctrl_.gone() && !ctrl_.broken()) rc = ctrl_.delete_io_queue_pair(qid_);
+    created_ = false;
+    return rc;
+}
+
+// ------------------------------------------------------------------------------- submission
+
+void io_queue::submit(io_request& r) noexcept {
+    r.backend_word[0] = 0;
+    r.backend_word[1] = 0;
+    ++in_flight_;
+    if (failed_) [[unlikely]] {
+        r.fail(failed_);
+        r.backend_word[0] = issue_done;
+        defer(r);
+        return;
+    }
+    if (pending_head_ || !issue(r)) push_pending(r);
+}
+
+int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept {
+    if (failed_) return failed_ == make_error_code(errc::device_gone) ? -ENODEV : -EIO;
+    if (cids_.empty() || qp_.sq_free() == 0) return -EAGAIN;
+    const std::uint16_t cid = cids_.pop();
+    nvme::sqe e = cmd;
+    e.cid = cid;
+    e.flags &= 0x3f;  // PRPs, not SGLs
+    if (len != 0) {
+        prp_pair pp;
+        int rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+        if (rc == -EFAULT) {
+            rc = mapper_.ensure_mapped(data, len);
+            if (rc == 0) rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+        }
+        if (rc != 0) {
+            cids_.push(cid);
+            return rc;
+        }
+        e.prp1 = pp.prp1;
+        e.prp2 = pp.prp2;
+    }
+    *qp_.next_sqe() = e;
+    slots_[cid] = slot{&r, scan_epoch_, slot_raw};
+    qp_.commit();
+    r.backend_word[0] = issue_done | 1;
+    r.backend_word[1] = reinterpret_cast<std::uintptr_t>(out);
+    ++in_flight_;
+    return 0;
+}
+
+bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid,
+                            nvme::sqe& e, std::uint64_t& part) noexcept {
+    const std::uint64_t slba = (r.offset >> p_.lba_shift) + unit;
+    const std::uint64_t left = units - unit;
+    std::memset(static_cast<void*>(&e), 0, sizeof e);
+    e.cid = cid;
+    e.nsid = p_.nsid;
+    e.cdw10 = static_cast<std::uint32_t>(slba);
+    e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
+    switch (r.op) {
+        case io_op::read:
+        case io_op::write: {
+            part = std::min<std::uint64_t>(left, p_.max_rw_blocks);
+            e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
+            e.cdw12 = static_cast<std::uint32_t>(part - 1);
+            const std::byte* buf = r.data + (unit << p_.lba_shift);
+            const std::size_t len = static_cast<std::size_t>(part << p_.lba_shift);
+            // Fast path: the data fits in one memory page (e.g. an aligned 4 KiB I/O): PRP1 only.
+            const std::size_t in_page = reinterpret_cast<std::uintptr_t>(buf) & (page_size_ - 1);
+            if (in_page + len <= page_size_) [[likely]] {
+                std::uint64_t iova = 0;
+                if (translation_cache::translate(&xlat_, buf, iova) == 0) [[likely]] {
+                    e.prp1 = iova;
+                    e.prp2 = 0;
+                    break;
+                }
+            }
+            prp_pair pp;
+            int rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+            if (rc == -EFAULT) [[unlikely]] {
+                rc = mapper_.ensure_mapped(r.data, static_cast<std::size_t>(r.length));
+                if (rc == 0)
+                    rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+            }
+            if (rc != 0) [[unlikely]] {
+                r.fail(errno_code(rc));
+                return false;
+            }
+            e.prp1 = pp.prp1;
+            e.prp2 = pp.prp2;
+            break;
+        }
+        case io_op::flush:
+            part = 1;
+            e.opcode = nvme::io_opcode::flush;
+            e.cdw10 = e.cdw11 = 0;
+            break;
+        case io_op::write_zeroes:
+            part = std::min(left, max_write_zeroes_blocks);
+            e.opcode = nvme::io_opcode::write_zeroes;
+            e.cdw12 = static_cast<std::uint32_t>(part - 1);
+            break;
+        case io_op::trim: {
+            // Dataset Management / deallocate: ranges of up to 2^32-1 blocks in the slot's area.
+            const prp_list_segment& area = prp_areas_[cid];
+            const std::uint32_t max_ranges = std::min<std::uint32_t>(256, area.entries / 2);
+            auto* ranges = reinterpret_cast<nvme::dsm_range*>(area.vaddr);
+            std::uint32_t nr = 0;
+            std::uint64_t lba = slba;
+            part = 0;
+            while (part < left && nr < max_ranges) {
+                const std::uint64_t n = std::min(left - part, max_dsm_range_blocks);
+                ranges[nr++] = nvme::dsm_range{0, static_cast<std::uint32_t>(n), lba};
+                lba += n;
+                part += n;
+            }
+            e.opcode = nvme::io_opcode::dataset_management;
+            e.cdw10 = nr - 1;
+            e.cdw11 = nvme::dsm_deallocate;
+            e.prp1 = area.iova;
+            break;
+        }
+    }
+    if (unit == 0 && part < units) ++io_counters_.split_requests;
+    return true;
+}
+
+bool io_queue::issue(io_request& r) noexcept {
+    std::uintptr_t w = r.backend_word[0];
+    std::uint64_t unit = w >> 16;
+    const std::uint64_t units = r.op == io_op::flush ? 1 : r.length >> p_.lba_shift;
+    if (r.op == io_op::flush && !p_.volatile_write_cache) unit = units;  // nothing to make durable
+    while (unit < units && !r.status) {
+        if (cids_.empty() || qp_.sq_free() == 0) {
+            r.backend_word[0] = (unit << 16) | (w & 0xffff);
+            return false;
+        }
+        const std::uint16_t cid = cids_.pop();
+        std::uint64_t part = 0;
+        if (!fill_command(r, unit, units, cid, *qp_.next_sqe(), part)) [[unlikely]] {
+            cids_.push(cid);
+            break;
+        }
+        slots_[cid] = slot{&r, scan_epoch_, 0};
+        qp_.commit();
+        unit += part;
+        ++w;
+    }
+    w = (unit << 16) | (w & outstanding_mask) | issue_done;
+    r.backend_word[0] = w;
+    if ((w & outstanding_mask) == 0) [[unlikely]] defer(r);  // nothing on the queue: complete later
+    return true;
+}
+
+void io_queue::push_pending(io_request& r) noexcept {
+    r.backend_word[1] = 0;
+    if (pending_tail_)
+        pending_tail_->backend_word[1] = reinterpret_cast<std::uintptr_t>(&r);
+    else
+        pending_head_ = &r;
+    pending_tail_ = &r;
+}
+
+io_request* io_queue::pop_pending() noexcept {
+    io_request* r = pending_head_;
+    if (r) {
+        pending_head_ = reinterpret_cast<io_request*>(r->backend_word[1]);
+        if (!pending_head_) pending_tail_ = nullptr;
+    }
+    return r;
+}
+
+void io_queue::issue_pending() noexcept {
+    while (io_request* r = pending_head_) {
+        auto* next = reinterpret_cast<io_request*>(r->backend_word[1]);
+        if (!issue(*r)) break;  // out of command slots: keep it (and everything after it) waiting
+        pending_head_ = next;
+        if (!next) pending_tail_ = nullptr;
+    }
+}
+
+void io_queue::defer(io_request& r) noexcept {
+    r.backend_word[1] = reinterpret_cast<std::uintptr_t>(deferred_);
+    deferred_ = &r;
+}
+
+void io_queue::run_deferred() noexcept {
+    io_request* r = deferred_;
+    deferred_ = nullptr;
+    while (r) {
+        auto* next = reinterpret_cast<io_request*>(r->backend_word[1]);
+        finish(*r);
+        r = next;
+    }
+}
+
+inline void io_queue::finish(io_request& r) noexcept {
+    --in_flight_;
+    r.complete();
+}
+
+inline void io_queue::part_done(io_request& r) noexcept {
+    const std::uintptr_t w = r.backend_word[0] - 1;
+    r.backend_word[0] = w;
+    if ((w & 0xffff) == issue_done) finish(r);
+}
+
+// ------------------------------------------------------------------------------- completion
+
+bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept {
+    if (s.flags & slot_raw) *reinterpret_cast<nvme::cqe*>(r.backend_word[1]) = c;
+    bool recycle = true;
+    if ((s.flags & slot_abort_sent) && abort_pending_ && abort_cid_ == c.cid) {
+        abort_cid_held_ = true;
+        recycle = false;
+    }
+    if ((c.status >> 1) != 0) {
+        const std::uint16_t code = nvme::status_sct_sc(c.status);
+        if ((s.flags & slot_abort_sent) && code == nvme::sc::abort_requested) {
+            ++io_counters_.timeouts;
+            r.fail(errc::timeout);  // we aborted it because it took too long
+        } else {
+            r.fail(make_nvme_error(code));
+        }
+    }
+    s.flags = 0;
+    return recycle;
+}
+
+bool io_queue::poll() {
+    dev_.step();
+    if (ctrl_.generation() != generation_ || failed_) [[unlikely]] {
+        if (!failed_) recover();
+        const bool any = deferred_ != nullptr;
+        if (any) run_deferred();
+        if (failed_) return any;
+    }
+    const unsigned n = qp_.reap([this](const nvme::cqe& c) {
+        if (c.cid >= slots_.size()) [[unlikely]] return;  // not ours: ignore rather than corrupt
+        slot& s = slots_[c.cid];
+        io_request* r = s.req;
+        if (!r) [[unlikely]] return;
+        s.req = nullptr;
+        if (((c.status >> 1) | s.flags) == 0) [[likely]]
+            cids_.push(c.cid);
+        else if (on_error_cqe(c, s, *r))
+            cids_.push(c.cid);
+        part_done(*r);
+    });
+    if (n && pending_head_) issue_pending();
+    bool progress = n != 0;
+    if (deferred_) [[unlikely]] {
+        run_deferred();
+        progress = true;
+    }
+    if ((++polls_ & health_poll_mask_) == 0 && in_flight_) [[unlikely]] health_tick();
+    return progress;
+}
+
+// ------------------------------------------------------------------------------- errors
+
+void io_queue::health_tick() noexcept {
+    const std::uint32_t now = now_ms();
+    if (now - last_health_ < health_interval_) return;
+    last_health_ = now;
+    ++scan_epoch_;
+
+    if (abort_pending_) {
+        if (!abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_poll();
+        if (abort_waiter_.done.load(std::memory_order_acquire)) {
+            abort_pending_ = false;
+            if (abort_cid_held_) cids_.push(abort_cid_);
+            abort_cid_held_ = false;
+        }
+    }
+    const int health = ctrl_.check_health();
+    if (health == -ENODEV) {
+        fail_everything(errc::device_gone);
+        return;
+    }
+    if (health == -EIO) {  // CSTS.CFS
+        reset_controller();
+        return;
+    }
+
+    bool need_reset = false;
+    for (std::size_t cid = 0; cid < slots_.size(); ++cid) {
+        slot& s = slots_[cid];
+        if (!s.req || scan_epoch_ - s.stamp <= timeout_epochs_) continue;
+        if (!(s.flags & slot_abort_sent)) {
+            // First expiry: ask the controller to abort it (one Abort outstanding per queue).
+            s.flags |= slot_abort_sent;
+            s.stamp = scan_epoch_;
+            if (!abort_pending_) {
+                abort_waiter_.done.store(false, std::memory_order_relaxed);
+                if (ctrl_.admin_submit(admin::abort_command(qid_, static_cast<std::uint16_t>(cid)), abort_waiter_) == 0) {
+                    abort_pending_ = true;
+                    abort_cid_ = static_cast<std::uint16_t>(cid);
+                    ++io_counters_.aborts_sent;
+                    ctrl_.counters().aborts_sent.fetch_add(1, std::memory_order_relaxed);
+                }
+            }
+        } else {
+            s.flags |= slot_timed_out;  // still stuck one timeout after the abort
+            need_reset = true;
+        }
+    }
+    if (need_reset) reset_controller();
+}
+
+void io_queue::reset_controller() noexcept {
+    std::string why;
+    const int rc = ctrl_.reset(generation_, why);
+    if (rc == -ENODEV) {
+        fail_everything(errc::device_gone);
+        return;
+    }
+    if (rc != 0) {
+        std::fprintf(stderr, "convme: nvme %s: controller reset failed: %s\n", dev_.name().c_str(), why.c_str());
+        fail_everything(errc::controller_fatal);
+        return;
+    }
+    recover();
+}
+
+void io_queue::fail_on_queue(std::error_code timed_out, std::error_code others) noexcept {
+    for (slot& s : slots_) {
+        io_request* r = s.req;
+        if (!r) continue;
+        s.req = nullptr;
+        if (s.flags & slot_timed_out) ++io_counters_.timeouts;
+        r->fail((s.flags & slot_timed_out) ? timed_out : others);
+        s.flags = 0;
+        part_done(*r);
+    }
+    cids_.reset(static_cast<std::uint32_t>(slots_.size()));
+    abort_cid_held_ = false;
+}
+
+void io_queue::recover() noexcept {
+    if (ctrl_.gone()) {
+        fail_everything(errc::device_gone);
+        return;
+    }
+    if (ctrl_.broken()) {
+        fail_everything(errc::controller_fatal);
+        return;
+    }
+    generation_ = ctrl_.generation();
+    // The reset destroyed our queues: whatever was on them is lost (see the header for why
+    // nothing is replayed). Requests still waiting for a slot were never sent and go on below.
+    fail_on_queue(errc::timeout, errc::aborted);
+    abort_pending_ = false;
+    qp_.sq_doorbell() = ctrl_.sq_doorbell(qid_);
+    qp_.cq_doorbell() = ctrl_.cq_doorbell(qid_);
+    qp_.reset();
+    std::string why;
+    if (int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), why); rc != 0) {
+        std::fprintf(stderr, "convme: nvme %s: re-creating I/O queue %u after reset failed: %s\n",
+                     dev_.name().c_str(), static_cast<unsigned>(qid_), why.c_str());
+        fail_everything(rc == -ENODEV ? make_error_code(errc::device_gone) : make_error_code(errc::controller_fatal));
+        return;
+    }
+    issue_pending();
+}
+
+void io_queue::fail_everything(std::error_code ec) noexcept {
+    failed_ = ec;
+    fail_on_queue(ec, ec);
+    while (io_request* r = pop_pending()) {
+        r->fail(ec);
+        r->backend_word[0] |= issue_done;
+        if ((r->backend_word[0] & outstanding_mask) == 0) defer(*r);
+    }
+    run_deferred();
+}
+
+}  // namespace convme::driver

@@ -1,0 +1,174 @@
+// One loop's NVMe I/O queue pair, registered on that loop as a poller. submit() turns io_requests
+// into commands (splitting big ones), flush_submissions() rings one doorbell per loop iteration,
+// poll() reaps completions and resumes waiters. Preallocated request slots (one per command id,
+// each with its own PRP list area): nothing is allocated per I/O.
+//
+// Failure handling (see also controller.hpp):
+//  * NVMe error status: the request fails with make_nvme_error((SCT << 8) | SC); for a split
+//    request the first error wins and the remaining parts are not issued.
+//  * Timeout (checked every few hundred polls against a coarse clock): an Abort is sent for the
+//    command; if it is still outstanding one timeout later, the controller is reset. After a reset
+//    every command that was on the queue fails: the timed-out ones with errc::timeout, the rest
+//    with errc::aborted. Nothing is replayed: a write that was never acknowledged may or may not
+//    have reached the media, and resubmitting it behind the application's back could reorder it
+//    after a later acknowledged write to the same blocks. Requests that were still waiting for a
+//    command slot were never sent, so they simply go to the re-created queue.
+//  * CSTS.CFS: controller reset as above.
+//  * Registers reading all-ones: every request fails with errc::device_gone, and so does every
+//    later submission; nothing waits for a controller that is not there.
+#pragma once
+
+#include "driver/nvme/cid_pool.hpp"
+#include "driver/nvme/controller.hpp"
+#include "driver/nvme/dma_block.hpp"
+#include "driver/nvme/dma_mapper.hpp"
+#include "driver/nvme/prp.hpp"
+#include "driver/nvme/queue_pair.hpp"
+#include "driver/nvme/translation_cache.hpp"
+
+#include <convme/block_device.hpp>
+#include <convme/loop.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace convme::driver {
+
+// What every queue of one namespace needs to build commands.
+struct io_queue_params {
+    std::uint32_t nsid = 1;
+    std::uint32_t lba_shift = 9;
+    std::uint32_t depth = 128;
+    std::uint32_t max_rw_blocks = 256;        // per read/write command
+    std::uint32_t prp_area_bytes = 4096;      // per-slot PRP list / DSM range area
+    bool volatile_write_cache = true;
+    std::chrono::milliseconds timeout{5000};
+};
+
+struct io_queue_counters {
+    std::uint64_t split_requests = 0;
+    std::uint64_t timeouts = 0;
+    std::uint64_t aborts_sent = 0;
+};
+
+class io_queue final : public poller {
+public:
+    io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& params, loop& owner);
+    ~io_queue() override;
+    io_queue(const io_queue&) = delete;
+    io_queue& operator=(const io_queue&) = delete;
+
+    // Allocate rings and slot areas, take a queue id, create CQ + SQ. 0 or -errno with why.
+    int create(std::string& why);
+    // Delete SQ + CQ (if the controller is alive) and release the queue id.
+    task<int> destroy_async();
+    int destroy_sync();
+
+    loop& owner() const noexcept { return owner_; }
+    std::uint64_t owner_id() const noexcept { return owner_id_; }
+    std::uint16_t qid() const noexcept { return qid_; }
+
+    void submit(io_request& r) noexcept;
+    // Raw command (passthrough): `cmd` as given except cid and, when `data` is non-empty, the
+    // PRPs. The CQE is copied to *out before r completes; an error status also sets r.status.
+    // 0, -EAGAIN (no free slot now: retry later), or another -errno (nothing submitted).
+    int submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept;
+
+    bool poll() override;
+    std::size_t in_flight() const override { return in_flight_; }
+    // With a device that notifies completions (the threaded simulator) the loop may sleep while
+    // I/O is in flight; it still wakes every health interval so timeouts are detected.
+    std::chrono::microseconds max_block_in_flight() const override {
+        return notified_ ? std::chrono::microseconds(std::chrono::milliseconds(health_interval_))
+                         : std::chrono::microseconds(0);
+    }
+    void flush_submissions() override { qp_.ring_sq(); }
+
+    const queue_counters& counters() const noexcept { return qp_.counters(); }
+    const io_queue_counters& io_counters() const noexcept { return io_counters_; }
+
+private:
+    struct slot {
+        io_request* req = nullptr;
+        std::uint32_t stamp = 0;  // health-scan epoch when issued (or when the abort was sent)
+        std::uint8_t flags = 0;
+    };
+    static constexpr std::uint8_t slot_abort_sent = 1;
+    static constexpr std::uint8_t slot_timed_out = 2;
+    static constexpr std::uint8_t slot_raw = 4;  // passthrough: backend_word[1] points at the cqe
+
+    // io_request::backend_word[0]: issued units << 16 | issue-finished bit 15 | outstanding parts.
+    static constexpr std::uintptr_t issue_done = 0x8000;
+    static constexpr std::uintptr_t outstanding_mask = 0x7fff;
+
+    bool issue(io_request& r) noexcept;
+    bool fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid, nvme::sqe& e,
+                      std::uint64_t& part) noexcept;
+    void issue_pending() noexcept;
+    void part_done(io_request& r) noexcept;
+    void finish(io_request& r) noexcept;
+    void defer(io_request& r) noexcept;
+    void run_deferred() noexcept;
+    void push_pending(io_request& r) noexcept;
+    io_request* pop_pending() noexcept;
+    // Returns false when the command id must not be reused yet (an Abort naming it is pending).
+    bool on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept;
+
+    void health_tick() noexcept;
+    void reset_controller() noexcept;
+    void recover() noexcept;
+    void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
+    void fail_everything(std::error_code ec) noexcept;
+    std::uint32_t now_ms() const noexcept;
+
+    controller& ctrl_;
+    dma_mapper& mapper_;
+    io_queue_params p_;
+    loop& owner_;
+    std::uint64_t owner_id_;
+    pci_device& dev_;
+
+    queue_pair qp_;
+    translation_cache xlat_;
+    cid_pool cids_;
+    std::vector<slot> slots_;
+    std::vector<prp_list_segment> prp_areas_;
+    dma_block sq_mem_, cq_mem_;
+    std::vector<dma_block> prp_mem_;
+    std::uint16_t qid_ = 0;
+    std::size_t page_size_ = 4096;
+    std::uint32_t generation_ = 0;
+    bool created_ = false;
+    bool notified_ = false;     // the device wakes owner_ when it posts to our CQ
+    std::error_code failed_{};  // set: the queue is unusable, every request fails with this
+
+    io_request* pending_head_ = nullptr;
+    io_request* pending_tail_ = nullptr;
+    io_request* deferred_ = nullptr;
+    std::size_t in_flight_ = 0;
+
+    // Timeouts without a clock read per I/O: commands are stamped with the scan epoch, which
+    // advances once per health scan (at most every health_interval_ ms, checked every 256 polls).
+    std::uint32_t polls_ = 0;
+    // Polls between health scans - 1. 255 when the loop polls nonstop; 0 when the loop may sleep
+    // with I/O in flight (notified_), so that a wake-up every health interval is enough.
+    std::uint32_t health_poll_mask_ = 255;
+    std::uint32_t scan_epoch_ = 0;
+    std::uint32_t timeout_epochs_ = 1;
+    std::uint32_t last_health_ = 0;
+    std::uint32_t health_interval_ = 100;
+    std::chrono::steady_clock::time_point epoch_;
+    admin_waiter abort_waiter_;
+    bool abort_pending_ = false;
+    // The command the pending Abort names completed on its own: its id is held back until the
+    // Abort finished, so the Abort cannot hit a new command that reused the id.
+    std::uint16_t abort_cid_ = 0;
+    bool abort_cid_held_ = false;
+
+    io_queue_counters io_counters_;
+};
+
+}  // namespace convme::driver

@@ -1,0 +1,63 @@
+// make_nvme_block_device / parse_nvme_options: the entry points sim: and vfio: URIs use.
+#include "driver/nvme/nvme_block_device.hpp"
+
+#include "driver/nvme/controller.hpp"
+#include "driver/nvme/nvme_device.hpp"
+#include "runtime/core/uri_params.hpp"
+
+#include <convme/error.hpp>
+
+#include <cerrno>
+
+namespace convme::driver {
+
+std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device> dev, const nvme_options& options,
+                                                     std::error_code& ec, std::string& why) {
+    if (!dev) {
+        ec = make_error_code(std::errc::invalid_argument);
+        why = "nvme: no PCI device given";
+        return nullptr;
+    }
+    const std::string name = dev->name();
+    try {
+        auto ctrl = std::make_unique<controller>(std::move(dev), options);
+        if (int rc = ctrl->bring_up(why); rc != 0) {
+            ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+            why = "nvme " + name + ": controller bring-up: " + why;
+            return nullptr;
+        }
+        auto blk = std::make_unique<nvme_device>(std::move(ctrl));
+        if (int rc = blk->init(why); rc != 0) {
+            ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+            why = "nvme " + name + ": " + why;
+            return nullptr;
+        }
+        ec.clear();
+        return blk;
+    } catch (const std::bad_alloc&) {
+        ec = make_error_code(std::errc::not_enough_memory);
+        why = "nvme " + name + ": out of memory while opening the device";
+        return nullptr;
+    }
+}
+
+bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& why) {
+    using backends::param_bool;
+    using backends::param_uint;
+    nvme_options o = out;
+    std::uint64_t ns, qd, queues, timeout;
+    if (!param_uint(uri, "ns", o.nsid, 1, 0xfffffffeu, ns, why) ||
+        !param_uint(uri, "qd", o.queue_depth, 2, 65536, qd, why) ||
+        !param_uint(uri, "queues", o.max_io_queues, 1, 65535, queues, why) ||
+        !param_bool(uri, "dbbc", o.shadow_doorbells, o.shadow_doorbells, why) ||
+        !param_uint(uri, "timeout_ms", static_cast<std::uint64_t>(o.io_timeout.count()), 1, 3600000, timeout, why))
+        return false;
+    o.nsid = static_cast<std::uint32_t>(ns);
+    o.queue_depth = static_cast<std::uint32_t>(qd);
+    o.max_io_queues = static_cast<std::uint32_t>(queues);
+    o.io_timeout = std::chrono::milliseconds(timeout);
+    out = o;
+    return true;
+}
+
+}  // namespace convme::driver

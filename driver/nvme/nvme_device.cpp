@@ -1,0 +1,335 @@
+#include "driver/nvme/nvme_device.hpp"
+
+#include <convme/error.hpp>
+#include <convme/loop.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace convme::driver {
+
+namespace {
+// Largest read/write per command when the controller states no MDTS limit: keeps every slot's
+// PRP list inside one small area (and one memory page).
+constexpr std::uint64_t default_max_transfer = 1u << 20;
+}  // namespace
+
+nvme_device::nvme_device(std::unique_ptr<controller> ctrl) : ctrl_(std::move(ctrl)), mapper_(ctrl_->dev()) {}
+
+nvme_device::~nvme_device() {
+    // Queues still alive (their loop never drained): delete them on the controller. Unregister
+    // the poller only from the calling thread's own loop; any other loop is assumed to be gone
+    // (destroy a device only after drain() on every loop, or after the loops that used it ended).
+    loop* here = loop::current();
+    for (unsigned i = 0; i < max_loops; ++i) {
+        if (io_queue* q = owned_[i].get()) {
+            if (here && here->unique_id() == q->owner_id()) here->remove_poller(q);
+            (void)q->destroy_sync();
+            queues_[i].store(nullptr, std::memory_order_relaxed);
+            owned_[i].reset();
+        }
+    }
+    std::string why;
+    if (int rc = ctrl_->shutdown(why); rc != 0 && rc != -ENODEV)
+        std::fprintf(stderr, "convme: nvme %s: graceful shutdown failed: %s\n", ctrl_->dev().name().c_str(),
+                     why.c_str());
+}
+
+int nvme_device::init(std::string& why) {
+    controller& c = *ctrl_;
+    const nvme_options& o = c.options();
+    nsid_ = o.nsid;
+    const auto& active = c.active_namespaces();
+    if (nsid_ == 0 || std::find(active.begin(), active.end(), nsid_) == active.end()) {
+        std::string list;
+        for (auto n : active) {
+            if (!list.empty()) list.push_back(',');
+            list.append(std::to_string(n));  // (not `"," + to_string`: gcc 12 -O3 -Wrestrict false positive)
+        }
+        why = "namespace " + std::to_string(nsid_) + " is not an active namespace of this controller (active: " +
+              (list.empty() ? "none" : list) + "); pick one with ns=N";
+        return -ENOENT;
+    }
+    auto id = std::make_unique<nvme::identify_namespace>();
+    if (int rc = c.identify_namespace(nsid_, *id, why); rc != 0) return rc;
+    const auto& fmt = id->lbaf[id->flbas & 0xf];
+    if (fmt.lbads < 9 || fmt.lbads > 16) {
+        why = "namespace " + std::to_string(nsid_) + " reports an unsupported LBA size 2^" + std::to_string(fmt.lbads);
+        return -ENOTSUP;
+    }
+    if (fmt.ms != 0 && (id->flbas & 0x10) == 0) {
+        why = "namespace " + std::to_string(nsid_) + " uses separate metadata buffers (format with ms=0 to use it)";
+        return -ENOTSUP;
+    }
+    const std::uint32_t lba_shift = fmt.lbads;
+    const std::uint32_t block = 1u << lba_shift;
+
+    // Transfer limit: MDTS, our default cap, and the 16-bit block count of a read/write.
+    std::uint64_t max_transfer = c.mdts_bytes();
+    if (max_transfer == 0 || max_transfer > default_max_transfer) max_transfer = default_max_transfer;
+    max_transfer = std::min<std::uint64_t>(max_transfer, std::uint64_t(65536) << lba_shift);
+    max_transfer = std::max<std::uint64_t>(max_transfer, block);
+    const std::size_t page = c.page_size();
+    // PRP list entries for the largest command at any dword offset, rounded to a power-of-two
+    // area of at least 256 bytes (16 DSM ranges) and at most one memory page.
+    const std::size_t entries = max_transfer / page + 1;
+    std::size_t area = 256;
+    while (area < entries * 8) area <<= 1;
+    area = std::min(area, page);
+
+    // Queue depth: requested, CAP.MQES, one contiguous allocation, and the 15-bit part counter.
+    std::uint64_t depth = std::max<std::uint32_t>(o.queue_depth, 2);
+    depth = std::min<std::uint64_t>(depth, c.max_queue_entries());
+    depth = std::min<std::uint64_t>(depth, c.dev().max_contiguous_dma() / sizeof(nvme::sqe));
+    depth = std::min<std::uint64_t>(depth, 32768);
+    if (depth < 2) {
+        why = "I/O queue depth below 2 (contiguous DMA memory too small)";
+        return -ENOMEM;
+    }
+
+    params_.nsid = nsid_;
+    params_.lba_shift = lba_shift;
+    params_.depth = static_cast<std::uint32_t>(depth);
+    params_.max_rw_blocks = static_cast<std::uint32_t>(max_transfer >> lba_shift);
+    params_.prp_area_bytes = static_cast<std::uint32_t>(area);
+    params_.volatile_write_cache = c.identity().vwc & 1u;
+    params_.timeout = o.io_timeout;
+
+    const std::string dev_name = c.dev().name();
+    info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) + (c.shadow_doorbells() ? " [dbbc]" : "");
+    info_.backend = dev_name.rfind("sim", 0) == 0 ? "sim" : "nvme";
+    info_.block_size = block;
+    info_.capacity = id->nsze << lba_shift;
+    info_.mem_alignment = 4;  // PRP1 may start at any dword; PRPs are built per memory page
+    info_.max_transfer = static_cast<std::uint32_t>(max_transfer);
+    info_.queue_depth = params_.depth - 1;
+    info_.supports_flush = true;  // without a volatile write cache a flush completes at once
+    info_.supports_write_zeroes = c.identity().oncs & nvme::oncs_write_zeroes;
+    info_.supports_trim = c.identity().oncs & nvme::oncs_dsm;
+    return 0;
+}
+
+void nvme_device::fail_later(io_request& r, std::error_code ec) noexcept {
+    r.status = ec;
+    io_request* req = &r;
+    // Never complete inside submit(): hand it to the loop as a message (error path only).
+    r.owner->post([req] { req->complete(); });
+}
+
+void nvme_device::submit(io_request& r) noexcept {
+    const unsigned core = r.owner->core_id();
+    if (core < max_loops) [[likely]] {
+        io_queue* q = queues_[core].load(std::memory_order_relaxed);
+        if (q && q->owner_id() == r.owner->unique_id()) [[likely]] {
+            q->submit(r);
+            return;
+        }
+    }
+    submit_slow(r);
+}
+
+io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
+    const unsigned core = l.core_id();
+    if (core >= max_loops) {
+        ec = errc::unsupported;
+        return nullptr;
+    }
+    if (io_queue* q = queues_[core].load(std::memory_order_relaxed)) {
+        if (q->owner_id() == l.unique_id()) return q;
+        // Two loops share a core id: only the first gets the queue.
+        std::fprintf(stderr, "convme: nvme: two loops use core id %u; give each loop its own core_id\n", core);
+        ec = errc::unsupported;
+        return nullptr;
+    }
+    if (drained_[core].load(std::memory_order_relaxed)) {
+        ec = errc::shutting_down;
+        return nullptr;
+    }
+    if (ctrl_->gone()) {
+        ec = errc::device_gone;
+        return nullptr;
+    }
+    if (create_error_[core]) {
+        ec = create_error_[core];
+        return nullptr;
+    }
+    std::string why;
+    std::unique_ptr<io_queue> q;
+    int rc;
+    try {
+        q = std::make_unique<io_queue>(*ctrl_, mapper_, params_, l);
+        std::lock_guard lk(create_mu_);
+        rc = q->create(why);
+    } catch (const std::bad_alloc&) {
+        rc = -ENOMEM;
+        why = "out of memory";
+    }
+    if (rc != 0) {
+        std::fprintf(stderr, "convme: nvme %s: creating the I/O queue for core %u failed: %s\n",
+                     ctrl_->dev().name().c_str(), core, why.c_str());
+        if (q) (void)q->destroy_sync();
+        ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+        if (rc != -ENODEV) create_error_[core] = ec;
+        return nullptr;
+    }
+    io_queue* raw = q.get();
+    owned_[core] = std::move(q);
+    queues_[core].store(raw, std::memory_order_release);
+    l.add_poller(raw);
+    return raw;
+}
+
+void nvme_device::submit_slow(io_request& r) noexcept {
+    std::error_code ec;
+    if (io_queue* q = queue_for(*r.owner, ec))
+        q->submit(r);
+    else
+        fail_later(r, ec);
+}
+
+namespace {
+// Suspends the caller until a raw command completes; resumes at once if it could not be queued.
+struct raw_awaiter {
+    io_queue* q;
+    io_request req;
+    const nvme::sqe* cmd;
+    std::span<std::byte> data;
+    nvme::cqe* out;
+    int rc = 0;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        req.waiter = h;
+        req.owner = loop::current();
+        rc = q->submit_raw(req, *cmd, data.data(), data.size(), out);
+        return rc == 0;
+    }
+    int await_resume() const noexcept { return rc; }
+};
+}  // namespace
+
+task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::byte> data, nvme::cqe& out) {
+    loop* l = loop::current();
+    if (!l) co_return make_error_code(errc::unsupported);
+    if (!data.empty() && reinterpret_cast<std::uintptr_t>(data.data()) % 4 != 0)
+        co_return make_error_code(errc::misaligned_buffer);
+    std::error_code ec;
+    io_queue* q = queue_for(*l, ec);
+    if (!q) co_return ec;
+    out = nvme::cqe{};
+    for (;;) {
+        raw_awaiter a{q, io_request{}, &cmd, data, &out};
+        const int rc = co_await a;
+        if (rc == -EAGAIN) {  // queue full: let completions free a slot
+            co_await yield();
+            continue;
+        }
+        if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
+        if (rc != 0) co_return errno_code(rc);
+        co_return a.req.status;
+    }
+}
+
+task<void> nvme_device::drain() {
+    loop* l = loop::current();
+    if (!l) co_return;
+    const unsigned core = l->core_id();
+    if (core >= max_loops) co_return;
+    io_queue* q = queues_[core].load(std::memory_order_relaxed);
+    if (q && q->owner_id() != l->unique_id()) co_return;  // another loop owns this core id's queue
+    drained_[core].store(true, std::memory_order_relaxed);
+    if (!q) co_return;
+    while (q->in_flight() != 0) co_await yield();
+    const int rc = co_await q->destroy_async();
+    if (rc != 0 && rc != -ENODEV)
+        std::fprintf(stderr, "convme: nvme %s: deleting I/O queue %u failed: %s\n", ctrl_->dev().name().c_str(),
+                     static_cast<unsigned>(q->qid()), std::strerror(-rc));
+    l->remove_poller(q);
+    queues_[core].store(nullptr, std::memory_order_relaxed);
+    owned_[core].reset();
+}
+
+nvme_driver_stats nvme_device::stats() const noexcept {
+    nvme_driver_stats s;
+    for (unsigned i = 0; i < max_loops; ++i) {
+        const io_queue* q = queues_[i].load(std::memory_order_acquire);
+        if (!q) continue;
+        const auto& c = q->counters();
+        s.submitted += c.submitted;
+        s.completed += c.completed;
+        s.doorbell_mmio_writes += c.sq_db.mmio_writes + c.cq_db.mmio_writes;
+        s.shadow_skips += c.sq_db.shadow_skips + c.cq_db.shadow_skips;
+        s.split_requests += q->io_counters().split_requests;
+        s.timeouts += q->io_counters().timeouts;
+        ++s.io_queues;
+    }
+    auto& cc = ctrl_->counters();
+    s.aborts_sent = cc.aborts_sent.load(std::memory_order_relaxed);
+    s.resets = cc.resets.load(std::memory_order_relaxed);
+    s.admin_commands = cc.admin_commands.load(std::memory_order_relaxed);
+    s.shadow_doorbells = ctrl_->shadow_doorbells();
+    s.page_size = static_cast<std::uint32_t>(ctrl_->page_size());
+    return s;
+}
+
+// ------------------------------------------------------------------------------- nvme_stats.hpp
+
+bool get_nvme_stats(const block_device& dev, nvme_driver_stats& out) noexcept {
+    const auto* d = dynamic_cast<const nvme_device*>(&dev);
+    if (!d) return false;
+    out = d->stats();
+    return true;
+}
+
+controller* nvme_controller_of(block_device& dev) noexcept {
+    auto* d = dynamic_cast<nvme_device*>(&dev);
+    return d ? &d->ctrl() : nullptr;
+}
+
+task<std::error_code> nvme_io_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
+                                          nvme::cqe& out) {
+    auto* d = dynamic_cast<nvme_device*>(&dev);
+    if (!d) co_return make_error_code(errc::unsupported);
+    co_return co_await d->io_passthrough(cmd, data, out);
+}
+
+task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
+                                             nvme::cqe& out) {
+    controller* c = nvme_controller_of(dev);
+    if (!c) co_return make_error_code(errc::unsupported);
+    const std::size_t page = c->page_size();
+    if (data.size() > 2 * page) co_return make_error_code(std::errc::message_size);
+    // Admin data goes through DMA bounce pages: one page each, so PRP1 + PRP2 suffice and no
+    // more than one page has to be contiguous (VFIO no-IOMMU mode).
+    dma_block bounce[2];
+    const std::size_t part[2] = {std::min(data.size(), page), data.size() > page ? data.size() - page : 0};
+    cmd.prp1 = cmd.prp2 = 0;
+    for (int i = 0; i < 2; ++i) {
+        if (part[i] == 0) continue;
+        if (int rc = bounce[i].allocate(c->dev(), page, page); rc != 0) co_return errno_code(rc);
+        std::memcpy(bounce[i].data(), data.data() + i * page, part[i]);
+        (i == 0 ? cmd.prp1 : cmd.prp2) = bounce[i].iova();
+    }
+    cmd.flags &= 0x3f;
+    const int rc = co_await c->admin_async(cmd, out);
+    if (rc != -ETIMEDOUT)  // after a timeout the controller may still write: keep the data out
+        for (int i = 0; i < 2; ++i)
+            if (part[i]) std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
+    if (rc == -EIO) co_return make_nvme_error(nvme::status_sct_sc(out.status));
+    if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
+    if (rc == -ECANCELED) co_return make_error_code(errc::aborted);
+    if (rc == -ETIMEDOUT) co_return make_error_code(errc::timeout);
+    co_return rc ? errno_code(rc) : std::error_code{};
+}
+
+std::error_code nvme_smart_log(block_device& dev, nvme::smart_log& out) noexcept {
+    controller* c = nvme_controller_of(dev);
+    if (!c) return errc::unsupported;
+    const int rc = c->get_smart_log(out);
+    if (rc == -EIO) return make_nvme_error(nvme::status_sct_sc(c->last_status()));
+    if (rc == -ENODEV) return errc::device_gone;
+    return rc ? errno_code(rc) : std::error_code{};
+}
+
+}  // namespace convme::driver

@@ -1,0 +1,58 @@
+// The block_device over one namespace of an NVMe controller: device_info from Identify, one
+// io_queue per loop (created on the loop's first I/O, indexed by core id), drain and shutdown.
+#pragma once
+
+#include "driver/nvme/controller.hpp"
+#include "driver/nvme/dma_mapper.hpp"
+#include "driver/nvme/io_queue.hpp"
+#include <convme/nvme.hpp>
+
+#include <convme/block_device.hpp>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+namespace convme::driver {
+
+class nvme_device final : public block_device {
+public:
+    static constexpr unsigned max_loops = 256;  // core ids 0..255
+
+    explicit nvme_device(std::unique_ptr<controller> ctrl);
+    ~nvme_device() override;
+
+    // Identify the namespace and fill device_info. 0 or -errno with why.
+    int init(std::string& why);
+
+    void submit(io_request& r) noexcept override;
+    task<void> drain() override;
+
+    // Raw I/O command on the calling loop's queue pair (see nvme_passthrough.hpp).
+    task<std::error_code> io_passthrough(nvme::sqe cmd, std::span<std::byte> data, nvme::cqe& out);
+
+    controller& ctrl() noexcept { return *ctrl_; }
+    nvme_driver_stats stats() const noexcept;
+
+private:
+    void submit_slow(io_request& r) noexcept;
+    // This loop's queue, created on first use; nullptr with ec set when there is none.
+    io_queue* queue_for(loop& l, std::error_code& ec) noexcept;
+    static void fail_later(io_request& r, std::error_code ec) noexcept;
+
+    std::unique_ptr<controller> ctrl_;
+    dma_mapper mapper_;
+    io_queue_params params_;
+    std::uint32_t nsid_ = 1;
+
+    std::array<std::atomic<io_queue*>, max_loops> queues_{};
+    std::array<std::unique_ptr<io_queue>, max_loops> owned_{};
+    std::array<std::atomic<bool>, max_loops> drained_{};
+    std::array<std::error_code, max_loops> create_error_{};
+    std::mutex create_mu_;
+};
+
+}  // namespace convme::driver

@@ -1,0 +1,132 @@
+// An NVMe submission/completion queue pair over caller-provided ring memory: SQEs are written at
+// the tail and published by one doorbell per batch; CQEs are reaped by phase bit. No allocation,
+// no locking: one owner thread per queue pair (the admin queue is guarded by its controller).
+#pragma once
+
+#include "driver/nvme/barriers.hpp"
+#include "driver/nvme/doorbell.hpp"
+#include <convme/nvme_spec.hpp>
+
+#include <cstdint>
+#include <cstring>
+
+namespace convme::driver {
+
+struct queue_counters {
+    std::uint64_t submitted = 0;
+    std::uint64_t completed = 0;
+    doorbell_counters sq_db, cq_db;
+};
+
+class queue_pair {
+public:
+    queue_pair() = default;
+
+    // `sq` holds `depth` 64-byte entries, `cq` `depth` 16-byte entries (both zeroed by reset()).
+    void init(std::uint16_t qid, std::uint32_t depth, nvme::sqe* sq, nvme::cqe* cq, doorbell sq_db,
+              doorbell cq_db) noexcept {
+        qid_ = qid;
+        depth_ = depth;
+        sq_ = sq;
+        cq_ = cq;
+        sq_db_ = sq_db;
+        cq_db_ = cq_db;
+        reset();
+    }
+
+    // Back to the state of a freshly created queue (after a controller reset / queue re-create).
+    void reset() noexcept {
+        std::memset(static_cast<void*>(sq_), 0, sizeof(nvme::sqe) * depth_);
+        std::memset(static_cast<void*>(cq_), 0, sizeof(nvme::cqe) * depth_);
+        sq_tail_ = sq_head_ = sq_rung_ = cq_head_ = 0;
+        phase_ = 1;
+        sq_db_.reset_value();
+        cq_db_.reset_value();
+    }
+
+    std::uint16_t qid() const noexcept { return qid_; }
+    std::uint32_t depth() const noexcept { return depth_; }
+    doorbell& sq_doorbell() noexcept { return sq_db_; }
+    doorbell& cq_doorbell() noexcept { return cq_db_; }
+
+    // Entries the SQ can still take: one slot stays empty so full != empty.
+    std::uint32_t sq_free() const noexcept {
+        const std::uint32_t used = sq_tail_ >= sq_head_ ? sq_tail_ - sq_head_ : depth_ - sq_head_ + sq_tail_;
+        return depth_ - 1 - used;
+    }
+
+    // The entry at the tail, to be filled in place, then published to the ring with commit().
+    // The caller checks sq_free() first.
+    nvme::sqe* next_sqe() noexcept { return &sq_[sq_tail_]; }
+    void commit() noexcept {
+        sq_tail_ = sq_tail_ + 1 == depth_ ? 0 : sq_tail_ + 1;
+        ++counters_.submitted;
+    }
+    bool push(const nvme::sqe& e) noexcept {
+        if (sq_free() == 0) return false;
+        *next_sqe() = e;
+        commit();
+        return true;
+    }
+
+    // One doorbell for everything committed since the last ring.
+    bool sq_pending() const noexcept { return sq_tail_ != sq_rung_; }
+    void ring_sq() noexcept {
+        if (sq_tail_ == sq_rung_) return;
+        sq_rung_ = sq_tail_;
+        barrier_before_doorbell();
+        sq_db_.write(static_cast<std::uint16_t>(sq_tail_), counters_.sq_db);
+    }
+
+    // Reap up to `budget` CQEs, calling on_cqe(const nvme::cqe&) for each, then write the CQ head
+    // doorbell once. Returns the number reaped.
+    template <typename F>
+    unsigned reap(F&& on_cqe, unsigned budget = ~0u) {
+        unsigned n = 0;
+        while (n < budget) {
+            const nvme::cqe* e = &cq_[cq_head_];
+            const auto status = device_load<std::uint16_t>(&e->status);
+            if ((status & 1u) != phase_) break;
+            barrier_after_phase();
+            nvme::cqe c;
+            c.dw0 = e->dw0;
+            c.dw1 = e->dw1;
+            c.sqhd = e->sqhd;
+            c.sqid = e->sqid;
+            c.cid = e->cid;
+            c.status = status;
+            if (++cq_head_ == depth_) {
+                cq_head_ = 0;
+                phase_ ^= 1u;
+            }
+            if (c.sqhd < depth_) sq_head_ = c.sqhd;  // a bogus sqhd must not corrupt sq_free()
+            ++n;
+            on_cqe(c);
+        }
+        if (n) {
+            counters_.completed += n;
+            barrier_before_cq_doorbell();
+            cq_db_.write(static_cast<std::uint16_t>(cq_head_), counters_.cq_db);
+        }
+        return n;
+    }
+
+    const queue_counters& counters() const noexcept { return counters_; }
+    std::uint32_t sq_tail() const noexcept { return sq_tail_; }
+    std::uint32_t sq_head() const noexcept { return sq_head_; }
+    std::uint32_t cq_head() const noexcept { return cq_head_; }
+    std::uint32_t phase() const noexcept { return phase_; }
+
+private:
+    nvme::sqe* sq_ = nullptr;
+    nvme::cqe* cq_ = nullptr;
+    std::uint32_t depth_ = 0;
+    std::uint32_t sq_tail_ = 0, sq_head_ = 0, sq_rung_ = 0;
+    std::uint32_t cq_head_ = 0;
+    std::uint32_t phase_ = 1;
+    std::uint16_t qid_ = 0;
+    doorbell sq_db_, cq_db_;
+    queue_counters counters_;
+};
+
+}  // namespace convme::driver

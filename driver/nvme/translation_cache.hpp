@@ -1,0 +1,65 @@
+// Per-queue cache of host-page translations in front of pci_device::translate() (which takes a
+// lock and searches a map in both the VFIO and the simulated implementation). Direct-mapped by
+// virtual page number; valid because a mapping is linear within one host page. Every unmap the
+// driver does bumps dma_mapper::epoch(), which empties the cache on its next use, so a freed and
+// reused buffer address never sees a stale IOVA.
+#pragma once
+
+#include "driver/nvme/dma_mapper.hpp"
+#include "driver/nvme/pci_device.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace convme::driver {
+
+class translation_cache {
+public:
+    void init(pci_device& dev, const dma_mapper& mapper) noexcept {
+        dev_ = &dev;
+        mapper_ = &mapper;
+        shift_ = 0;
+        while ((std::size_t(1) << shift_) < dev.host_page_size()) ++shift_;
+        clear();
+    }
+
+    // prp_translate_fn-compatible: ctx is the translation_cache.
+    static int translate(void* ctx, const void* p, std::uint64_t& iova) noexcept {
+        auto* self = static_cast<translation_cache*>(ctx);
+        const std::uint64_t epoch = self->mapper_->epoch();
+        if (epoch != self->epoch_) [[unlikely]] {
+            self->clear();
+            self->epoch_ = epoch;
+        }
+        const auto va = reinterpret_cast<std::uintptr_t>(p);
+        const std::uintptr_t page = va >> self->shift_;
+        const std::uintptr_t offset = va & ((std::uintptr_t(1) << self->shift_) - 1);
+        entry& e = self->entries_[page % entries];
+        if (e.page == page) [[likely]] {
+            iova = e.iova_page + offset;
+            return 0;
+        }
+        if (int rc = self->dev_->translate(p, iova); rc != 0) return rc;
+        e.page = page;
+        e.iova_page = iova - offset;
+        return 0;
+    }
+
+    void clear() noexcept {
+        for (entry& e : entries_) e.page = ~std::uintptr_t(0);
+    }
+
+private:
+    static constexpr std::size_t entries = 64;
+    struct entry {
+        std::uintptr_t page = ~std::uintptr_t(0);
+        std::uint64_t iova_page = 0;
+    };
+    entry entries_[entries];
+    pci_device* dev_ = nullptr;
+    const dma_mapper* mapper_ = nullptr;
+    std::uint64_t epoch_ = 0;
+    unsigned shift_ = 12;
+};
+
+}  // namespace convme::driver

@@ -1,0 +1,121 @@
+// A simulated NVMe controller, seen from the driver exactly like a PCI function behind VFIO:
+// BAR0 registers in memory (doorbells included), DMA through an IOVA translation table, SQEs
+// fetched from host memory, PRPs walked, data moved, CQEs posted with phase bits. It runs either
+// on its own device thread or in inline-step mode (work happens in step(), deterministic, used by
+// tests and callgrind).
+//
+// The device thread behaves like hardware with interrupts rather than like a second spinning
+// core: it spins briefly after work, then sleeps until a doorbell write (the pci_device face traps
+// register writes, as a VMM traps MMIO) or its next delayed completion, and it notifies the host
+// after posting completions (pci_device::set_completion_notify, the MSI-X of the model), so the
+// host loop may sleep too while only the device has work.
+#pragma once
+
+#include "driver/nvme/pci_device.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace convme::sim {
+
+struct namespace_config {
+    std::uint64_t size_bytes = 1ull << 30;
+    std::uint32_t lba_size = 512;   // 512 or 4096
+};
+
+struct controller_config {
+    std::vector<namespace_config> namespaces{namespace_config{}};
+    std::string backing_file;       // empty: RAM; else namespaces persisted in this file
+    std::uint32_t mqes = 1023;      // CAP.MQES (0's based max queue entries)
+    std::uint8_t mdts = 5;          // Identify MDTS: max transfer 2^mdts * 2^(12+MPSMIN); 0 = none
+    std::uint32_t dstrd = 0;        // CAP.DSTRD
+    std::uint32_t mpsmin = 0;       // CAP.MPSMIN (4 KiB)
+    std::uint32_t mpsmax = 4;       // CAP.MPSMAX (64 KiB)
+    std::uint32_t timeout_500ms = 20;  // CAP.TO
+    bool dbbc = true;               // advertise Doorbell Buffer Config (OACS bit 8)
+    bool volatile_write_cache = true;
+    std::uint32_t max_io_queues = 64;
+    std::chrono::nanoseconds latency{0};  // added before each I/O completion is posted
+    bool inline_mode = false;       // no device thread: the host calls step()
+    std::size_t host_page_size = 4096;    // what the pci_device face reports (4096 or 65536)
+};
+
+// Faults the test can arm. Matching is on (admin?, opcode); `skip` matching commands pass first.
+struct fault {
+    enum class kind {
+        error_status,      // complete with `status` (SCT/SC as from nvme::make_status)
+        drop_completion,   // execute (or not, see `execute`) but never post the CQE
+    };
+    kind what = kind::error_status;
+    bool admin = false;
+    std::uint8_t opcode = 0;
+    std::uint32_t skip = 0;
+    std::uint32_t count = 1;        // how many matching commands are hit
+    std::uint16_t status = 0;
+    bool execute = false;           // drop_completion: still perform the data transfer?
+};
+
+struct controller_stats {
+    std::uint64_t commands = 0;          // all commands processed
+    std::uint64_t io_commands = 0;
+    std::uint64_t admin_commands = 0;
+    std::uint64_t doorbell_mmio_writes = 0;   // doorbell register writes observed
+    std::uint64_t shadow_doorbell_reads = 0;  // doorbell values taken from the shadow buffer
+    std::uint64_t resets = 0;                 // CC.EN 1 -> 0 transitions
+    std::uint64_t aborts = 0;                 // Abort commands received
+    std::uint64_t bytes_read = 0, bytes_written = 0;
+    std::uint64_t max_sq_occupancy = 0;
+    std::uint64_t device_sleeps = 0;          // times the device thread blocked while idle
+    bool device_dozing = false;               // snapshot: the device thread is (about to be) asleep
+};
+
+class controller {
+public:
+    explicit controller(controller_config cfg);
+    ~controller();
+    controller(const controller&) = delete;
+    controller& operator=(const controller&) = delete;
+
+    const controller_config& config() const noexcept;
+
+    // Process everything pending (inline mode; harmless with a device thread).
+    void step() noexcept;
+
+    void inject(const fault& f);
+    // Sets CSTS.CFS (controller fatal status).
+    void set_fatal() noexcept;
+    // Surprise removal: from now on every register reads all-ones and nothing is processed.
+    void remove() noexcept;
+
+    controller_stats stats() const noexcept;
+
+    // Direct access to namespace contents (tests verify data without going through the driver).
+    // nsid is 1-based. Returns -EINVAL if out of range.
+    int peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out, std::size_t len) const;
+
+    // The most recent diagnostic the device produced (DMA fault, invalid doorbell, fatal cause),
+    // empty if none. Also printed to stderr (first few only).
+    std::string last_diagnostic() const;
+    // Host memory committed to namespace data (RAM media is sparse; 0 for a backing file).
+    std::uint64_t resident_bytes() const;
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
+    friend std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<controller>);
+};
+
+// The driver-facing face of a controller (BAR0, DMA allocation and translation).
+std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<controller> ctrl);
+
+// Parse sim: URI parameters (size, lba, namespaces, mdts, latency_us, dbbc, qd..., inline,
+// host_page) into a controller_config. Returns false and fills why on a malformed value.
+bool parse_sim_config(const std::string& target, const std::map<std::string, std::string>& params,
+                      controller_config& out, std::string& why);
+
+}  // namespace convme::sim

@@ -1,0 +1,88 @@
+// NVM command set of the simulated controller: Read, Write, Flush, Write Zeroes and Dataset
+// Management (deallocate), with namespace, LBA range and MDTS checks.
+#include "driver/sim/sim_impl.hpp"
+
+#include <cstring>
+
+namespace convme::sim {
+
+std::uint16_t controller::impl::max_transfer_check(std::size_t bytes) const {
+    if (cfg.mdts == 0) return 0;
+    std::uint64_t limit = (std::uint64_t{1} << cfg.mdts) * (std::uint64_t{4096} << cfg.mpsmin);
+    return bytes > limit ? generic_status(nvme::sc::invalid_field) : 0;
+}
+
+std::uint16_t controller::impl::execute_io(const nvme::sqe& cmd) {
+    using namespace nvme::io_opcode;
+    if (cmd.flags & 0xc0) return generic_status(nvme::sc::invalid_field);  // SGLs not supported
+    if (cmd.opcode == flush) {
+        if (cmd.nsid != 0xffffffff && (cmd.nsid == 0 || cmd.nsid > ns.size()))
+            return generic_status(nvme::sc::invalid_namespace);
+        if (int rc = store->flush(); rc != 0) {
+            diag("Flush: fdatasync of the backing file failed: " + std::string(std::strerror(-rc)));
+            return nvme::make_status(nvme::sct::media, nvme::sc::write_fault);
+        }
+        return 0;
+    }
+    if (cmd.opcode != read && cmd.opcode != write && cmd.opcode != write_zeroes &&
+        cmd.opcode != dataset_management)
+        return generic_status(nvme::sc::invalid_opcode);
+    if (cmd.nsid == 0 || cmd.nsid > ns.size()) return generic_status(nvme::sc::invalid_namespace);
+    const namespace_layout& n = ns[cmd.nsid - 1];
+
+    if (cmd.opcode == dataset_management) {
+        std::uint32_t nr = (cmd.cdw10 & 0xff) + 1;
+        nvme::dsm_range ranges[256];
+        if (std::uint16_t s = from_host(cmd, ranges, nr * sizeof(nvme::dsm_range)); s != 0) return s;
+        if (!(cmd.cdw11 & nvme::dsm_deallocate)) return 0;  // hints only: nothing to do
+        for (std::uint32_t i = 0; i < nr; ++i)
+            if (ranges[i].slba > n.blocks || ranges[i].nlb > n.blocks - ranges[i].slba)
+                return generic_status(nvme::sc::lba_out_of_range);
+        for (std::uint32_t i = 0; i < nr; ++i) {
+            if (ranges[i].nlb == 0) continue;
+            int rc = store->zero(n.base + (ranges[i].slba << n.lba_shift),
+                                 std::uint64_t{ranges[i].nlb} << n.lba_shift);
+            if (rc != 0) return nvme::make_status(nvme::sct::media, nvme::sc::write_fault);
+        }
+        return 0;
+    }
+
+    std::uint64_t slba = cmd.cdw10 | std::uint64_t{cmd.cdw11} << 32;
+    std::uint64_t nlb = (cmd.cdw12 & 0xffff) + 1;
+    if (slba >= n.blocks || nlb > n.blocks - slba) return generic_status(nvme::sc::lba_out_of_range);
+    std::uint64_t offset = n.base + (slba << n.lba_shift);
+    std::size_t bytes = static_cast<std::size_t>(nlb << n.lba_shift);
+
+    if (cmd.opcode == write_zeroes) {
+        if (store->zero(offset, bytes) != 0) return nvme::make_status(nvme::sct::media, nvme::sc::write_fault);
+        return 0;
+    }
+    if (std::uint16_t s = max_transfer_check(bytes); s != 0) return s;
+    std::string why;
+    if (std::uint16_t s = map_prps(iova, cmd.prp1, cmd.prp2, bytes, mps, segs, why); s != 0) {
+        if (!why.empty())
+            diag(std::string(cmd.opcode == read ? "Read" : "Write") + " cid " + std::to_string(cmd.cid) +
+                 " lba " + std::to_string(slba) + ": " + why);
+        return s;
+    }
+    for (const dma_segment& seg : segs) {
+        int rc = cmd.opcode == read ? store->read(offset, seg.host, seg.len)
+                                    : store->write(offset, seg.host, seg.len);
+        if (rc != 0) {
+            diag(std::string("media ") + (cmd.opcode == read ? "read" : "write") + " failed: " + std::strerror(-rc));
+            return nvme::make_status(nvme::sct::media, cmd.opcode == read ? nvme::sc::unrecovered_read_error
+                                                                         : nvme::sc::write_fault);
+        }
+        offset += seg.len;
+    }
+    if (cmd.opcode == read) {
+        ++host_read_cmds;
+        st.bytes_read += bytes;
+    } else {
+        ++host_write_cmds;
+        st.bytes_written += bytes;
+    }
+    return 0;
+}
+
+}  // namespace convme::sim

@@ -1,0 +1,381 @@
+// Per-core event loop: ready queue, timers, pollers, a thread-safe post() inbox and adaptive idle.
+#include <convme/loop.hpp>
+
+#include "runtime/core/detached.hpp"
+#include "runtime/core/loop_internal.hpp"
+#include "runtime/core/ready_queue.hpp"
+#include "runtime/core/timer_heap.hpp"
+#include "runtime/core/tls_model.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <vector>
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace convme {
+
+namespace {
+
+constinit thread_local loop* tl_current CONVME_FAST_TLS = nullptr;
+// impl of tl_current, so library-internal hooks can reach it without a friend declaration.
+constinit thread_local loop::impl* tl_current_impl CONVME_FAST_TLS = nullptr;
+
+// Counters are written by the loop thread only and may be read from any thread: relaxed
+// load+store compiles to plain moves, no locked instruction on the hot path.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// Makes loop::current() answer `l` for the duration of a scope (nesting-safe).
+struct current_scope {
+    loop* saved;
+    loop::impl* saved_impl;
+    current_scope(loop* l, loop::impl* i) noexcept : saved(tl_current), saved_impl(tl_current_impl) {
+        tl_current = l;
+        tl_current_impl = i;
+    }
+    ~current_scope() {
+        tl_current = saved;
+        tl_current_impl = saved_impl;
+    }
+};
+
+[[noreturn]] void report_and_terminate(const char* where) noexcept {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "convme: exception escaped %s: %s\n", where, e.what());
+    } catch (...) {
+        std::fprintf(stderr, "convme: non-standard exception escaped %s\n", where);
+    }
+    std::terminate();
+}
+
+// Pins the calling thread to one CPU for the duration of loop::run(), restoring the previous mask.
+struct pin_scope {
+    cpu_set_t saved;
+    bool restore = false;
+    explicit pin_scope(int cpu) noexcept {
+        if (cpu < 0) return;
+        if (pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) != 0) return;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(static_cast<unsigned>(cpu), &one);
+        const int rc = pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+        if (rc != 0) {
+            static std::once_flag noted;
+            std::call_once(noted, [&] {
+                std::fprintf(stderr,
+                             "convme: pinning a loop thread to CPU %d failed (%s); continuing unpinned "
+                             "(check the process CPU affinity / cgroup cpuset)\n",
+                             cpu, std::strerror(rc));
+            });
+            return;
+        }
+        restore = true;
+    }
+    ~pin_scope() {
+        if (restore) pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    }
+};
+
+}  // namespace
+
+struct loop::impl {
+    loop_options opts;
+    detail::ready_queue ready;
+    detail::timer_heap timers;
+    std::vector<poller*> pollers;
+    bool polling = false;
+    bool pollers_dirty = false;
+    int efd = -1;
+
+    std::atomic<bool> stop{false};
+    std::atomic<bool> sleeping{false};
+    std::atomic<bool> wake_pending{false};
+    std::atomic<bool> has_posts{false};
+    std::mutex post_mu;
+    std::vector<std::function<void()>> posts;
+    std::vector<std::function<void()>> posts_running;
+
+    detail::detached_list spawned;
+
+    std::atomic<std::uint64_t> iterations{0}, resumed{0}, polls_with_work{0}, sleeps{0}, messages{0};
+
+    bool run_posts() {
+        if (!has_posts.load(std::memory_order_relaxed)) return false;
+        if (!has_posts.exchange(false, std::memory_order_acquire)) return false;
+        {
+            std::lock_guard lk(post_mu);
+            posts_running.swap(posts);
+        }
+        const std::size_t n = posts_running.size();
+        for (auto& fn : posts_running) {
+            try {
+                fn();
+            } catch (...) {
+                report_and_terminate("a function posted to a loop");
+            }
+        }
+        posts_running.clear();
+        bump(messages, n);
+        return n != 0;
+    }
+
+    void count_messages(std::uint64_t n) noexcept { bump(messages, n); }
+
+    bool any_in_flight() const noexcept {
+        for (poller* p : pollers)
+            if (p && p->in_flight() != 0) return true;
+        return false;
+    }
+
+    // How long the loop may block: nanoseconds::max() with nothing in flight, zero if an
+    // in-flight operation's device cannot wake the loop, else the smallest limit asked for.
+    std::chrono::nanoseconds block_limit() const noexcept {
+        auto limit = std::chrono::nanoseconds::max();
+        for (poller* p : pollers) {
+            if (!p || p->in_flight() == 0) continue;
+            limit = std::min<std::chrono::nanoseconds>(limit, p->max_block_in_flight());
+            if (limit.count() <= 0) return std::chrono::nanoseconds{0};
+        }
+        return limit;
+    }
+
+    // Lets in-flight pollers arm their completion notifications; false if one already has a
+    // completion waiting (polling again is then cheaper than a sleep that returns at once).
+    bool prepare_to_block() {
+        bool ok = true;
+        for (poller* p : pollers)
+            if (p && p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
+        return ok;
+    }
+
+    bool posts_pending() const noexcept { return has_posts.load(std::memory_order_acquire); }
+
+    void compact_pollers() {
+        if (!pollers_dirty) return;
+        std::erase(pollers, nullptr);
+        pollers_dirty = false;
+    }
+
+    // Block on the eventfd until woken, the next timer is due or `limit` passed.
+    void sleep(std::chrono::nanoseconds limit) noexcept {
+        sleeping.store(true, std::memory_order_seq_cst);
+        if (wake_pending.exchange(false, std::memory_order_seq_cst) || stop.load(std::memory_order_seq_cst)) {
+            sleeping.store(false, std::memory_order_relaxed);
+            return;
+        }
+        timespec ts{};
+        timespec* timeout = nullptr;
+        auto left = limit;
+        if (!timers.empty())
+            left = std::min<std::chrono::nanoseconds>(left, timers.next_deadline() - std::chrono::steady_clock::now());
+        if (left != std::chrono::nanoseconds::max()) {
+            const auto ns = std::max<std::int64_t>(0, left.count());
+            ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+            ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+            timeout = &ts;
+        }
+        pollfd pfd{efd, POLLIN, 0};
+        bump(sleeps);
+        const int ready = ::ppoll(&pfd, 1, timeout, nullptr);
+        sleeping.store(false, std::memory_order_relaxed);
+        // One read returns and clears the whole count. A count added after it (or after a timeout)
+        // only makes the next sleep return at once.
+        std::uint64_t v;
+        if (ready > 0 && (pfd.revents & POLLIN)) (void)!::read(efd, &v, sizeof v);
+        wake_pending.store(false, std::memory_order_relaxed);
+    }
+};
+
+loop::loop(loop_options opts) : impl_(std::make_unique<impl>()) {
+    impl_->opts = opts;
+    impl_->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (impl_->efd < 0) {
+        const int e = errno;
+        throw std::system_error(e, std::system_category(),
+                                "loop: eventfd() failed (raise the open-file limit with `ulimit -n` if it is EMFILE)");
+    }
+}
+
+loop::~loop() {
+    auto& I = *impl_;
+    // Frames still waiting in the queues are owned by someone else (a task or a spawned root);
+    // forget them without resuming, then destroy the spawned roots we own.
+    I.ready.clear();
+    I.timers.clear();
+    {
+        current_scope cs(this, impl_.get());
+        I.spawned.destroy_all();
+    }
+    I.pollers.clear();
+    if (I.efd >= 0) ::close(I.efd);
+}
+
+loop* loop::current() noexcept { return tl_current; }
+unsigned loop::core_id() const noexcept { return impl_->opts.core_id; }
+
+void loop::schedule(std::coroutine_handle<> h) noexcept {
+    // push() only allocates when the queue doubles; running out of memory there is fatal anyway.
+    impl_->ready.push(h);
+}
+
+void loop::spawn(task<void> t) {
+    if (!t.valid()) return;
+    auto h = detail::make_detached(std::move(t), impl_->spawned);
+    schedule(h);
+}
+
+void loop::add_poller(poller* p) {
+    if (!p) return;
+    impl_->pollers.push_back(p);
+}
+
+void loop::remove_poller(poller* p) {
+    auto& I = *impl_;
+    for (auto& slot : I.pollers) {
+        if (slot == p) {
+            slot = nullptr;
+            I.pollers_dirty = true;
+        }
+    }
+    if (!I.polling) I.compact_pollers();
+}
+
+void loop::add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h) {
+    impl_->timers.add(when, h);
+}
+
+void loop::post(std::function<void()> fn) {
+    auto& I = *impl_;
+    {
+        std::lock_guard lk(I.post_mu);
+        I.posts.push_back(std::move(fn));
+    }
+    I.has_posts.store(true, std::memory_order_seq_cst);
+    wake();
+}
+
+void loop::wake() noexcept {
+    auto& I = *impl_;
+    I.wake_pending.store(true, std::memory_order_seq_cst);
+    if (I.sleeping.load(std::memory_order_seq_cst)) {
+        const std::uint64_t one = 1;
+        (void)!::write(I.efd, &one, sizeof one);
+    }
+}
+
+int loop::notify_fd() const noexcept { return impl_->efd; }
+
+void loop::stop() noexcept {
+    impl_->stop.store(true, std::memory_order_seq_cst);
+    wake();
+}
+
+bool loop::stop_requested() const noexcept { return impl_->stop.load(std::memory_order_acquire); }
+
+bool loop::run_once() {
+    current_scope cs(this, impl_.get());
+    auto& I = *impl_;
+    bump(I.iterations);
+    bool progress = false;
+
+    if (!I.timers.empty()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (I.timers.pop_due(now, [&](std::coroutine_handle<> h) { I.ready.push(h); }) != 0) progress = true;
+    }
+    if (I.run_posts()) progress = true;
+
+    // Bounded batch: handles scheduled while this batch runs wait for the next iteration, so a
+    // yielding coroutine cannot starve timers and pollers.
+    if (const std::size_t n = I.ready.size()) {
+        for (std::size_t i = 0; i < n; ++i) I.ready.pop().resume();
+        bump(I.resumed, n);
+        progress = true;
+    }
+
+    I.polling = true;
+    for (std::size_t i = 0; i < I.pollers.size(); ++i) {
+        if (poller* p = I.pollers[i]; p && p->poll()) {
+            bump(I.polls_with_work);
+            progress = true;
+        }
+    }
+    for (std::size_t i = 0; i < I.pollers.size(); ++i) {
+        if (poller* p = I.pollers[i]) p->flush_submissions();
+    }
+    I.polling = false;
+    I.compact_pollers();
+    return progress;
+}
+
+void loop::run() {
+    current_scope cs(this, impl_.get());
+    pin_scope pin(impl_->opts.pin_cpu);
+    auto& I = *impl_;
+    using clock = std::chrono::steady_clock;
+    clock::time_point idle_since{};
+    bool idle = false;
+    for (;;) {
+        const bool progress = run_once();
+        if (I.stop.load(std::memory_order_acquire)) {
+            // Shutdown: keep going until nothing is runnable or in flight (timers are abandoned).
+            if (!progress && I.ready.empty() && !I.posts_pending() && !I.any_in_flight()) break;
+            continue;
+        }
+        if (progress || !I.ready.empty()) {
+            idle = false;
+            continue;
+        }
+        const auto limit = I.block_limit();
+        if (limit.count() == 0) {  // I/O outstanding on a device that cannot wake us: keep polling
+            idle = false;
+            continue;
+        }
+        const auto now = clock::now();
+        if (!idle) {
+            idle = true;
+            idle_since = now;
+            // Wake-ups that arrived before now are for work the next run_once() sees anyway (the
+            // exchange acquires what their senders published). Dropping them keeps a completion
+            // notice for I/O that was already reaped by polling from cancelling the next sleep.
+            // Load first: no read-modify-write of a line another thread writes when none is pending.
+            if (I.wake_pending.load(std::memory_order_relaxed)) I.wake_pending.exchange(false, std::memory_order_acq_rel);
+            continue;
+        }
+        const bool in_flight = limit != std::chrono::nanoseconds::max();
+        if (now - idle_since < (in_flight ? I.opts.spin_before_sleep_in_flight : I.opts.spin_before_sleep)) continue;
+        if (in_flight && !I.prepare_to_block()) {
+            idle = false;
+            continue;
+        }
+        I.sleep(limit);
+        idle = false;
+    }
+    I.stop.store(false, std::memory_order_release);
+}
+
+namespace detail {
+void count_messages(loop& l, std::uint64_t n) noexcept {
+    if (tl_current == &l && tl_current_impl) tl_current_impl->count_messages(n);
+}
+}  // namespace detail
+
+loop::stats loop::statistics() const noexcept {
+    const auto& I = *impl_;
+    constexpr auto r = std::memory_order_relaxed;
+    return {I.iterations.load(r), I.resumed.load(r), I.polls_with_work.load(r), I.sleeps.load(r), I.messages.load(r)};
+}
+
+}  // namespace convme
