@@ -25,7 +25,10 @@ nvme_device::~nvme_device() {
     loop* here = loop::current();
     for (unsigned i = 0; i < max_loops; ++i) {
         if (io_queue* q = owned_[i].get()) {
-            if (here && here->unique_id() == q->owner_id()) here->remove_poller(q);
+            if (here && here->unique_id() == q->owner_id()) {
+                here->remove_poller(q);
+                ctrl_->dev().loop_detached(*here);
+            }
             (void)q->destroy_sync();
             queues_[i].store(nullptr, std::memory_order_relaxed);
             owned_[i].reset();
@@ -99,7 +102,7 @@ int nvme_device::init(std::string& why) {
 
     const std::string dev_name = c.dev().name();
     info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) + (c.shadow_doorbells() ? " [dbbc]" : "");
-    info_.backend = dev_name.rfind("sim", 0) == 0 ? "sim" : "nvme";
+    info_.backend = std::string_view(c.dev().kind()) == "sim" ? "sim" : "nvme";
     info_.block_size = block;
     info_.capacity = id->nsze << lba_shift;
     info_.mem_alignment = 4;  // PRP1 may start at any dword; PRPs are built per memory page
@@ -177,6 +180,7 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
     io_queue* raw = q.get();
     owned_[core] = std::move(q);
     queues_[core].store(raw, std::memory_order_release);
+    ctrl_->dev().loop_attached(l);  // before the queue's poller: an inline device steps first
     l.add_poller(raw);
     return raw;
 }
@@ -246,6 +250,7 @@ task<void> nvme_device::drain() {
         std::fprintf(stderr, "convme: nvme %s: deleting I/O queue %u failed: %s\n", ctrl_->dev().name().c_str(),
                      static_cast<unsigned>(q->qid()), std::strerror(-rc));
     l->remove_poller(q);
+    ctrl_->dev().loop_detached(*l);
     queues_[core].store(nullptr, std::memory_order_relaxed);
     owned_[core].reset();
 }

@@ -49,6 +49,16 @@ public:
     // Called once per loop iteration after the ready queue ran: flush batched submissions
     // (ring one doorbell / one io_uring_submit for everything queued this iteration).
     virtual void flush_submissions() {}
+    // False for pollers that never batch (completion-only pollers, the inline simulator's): the
+    // loop then skips their flush_submissions() call every iteration.
+    bool batches_submissions() const noexcept { return batches_submissions_; }
+
+protected:
+    poller() = default;
+    explicit poller(bool batches_submissions) noexcept : batches_submissions_(batches_submissions) {}
+
+private:
+    bool batches_submissions_ = true;
 };
 
 // FIFO of requests linked through io_request::next, for one thread. A request is on at most one
