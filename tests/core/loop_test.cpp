@@ -123,7 +123,7 @@ public:
     std::size_t pending = 0;
 };
 
-struct completion_only_poller final : poller {
+struct completion_only_poller final : convme::poller {
     completion_only_poller() : poller(/*batches_submissions=*/false) {}
     bool poll() override { return ++polls, false; }
     void flush_submissions() override { ++flushes; }
