@@ -173,7 +173,7 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
         std::fprintf(stderr, "convme: nvme %s: creating the I/O queue for core %u failed: %s\n",
                      ctrl_->dev().name().c_str(), core, why.c_str());
         if (q) (void)q->destroy_sync();
-        ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+        ec = result_code(rc);
         if (rc != -ENODEV) create_error_[core] = ec;
         return nullptr;
     }
@@ -229,8 +229,7 @@ task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::
             co_await yield();
             continue;
         }
-        if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
-        if (rc != 0) co_return errno_code(rc);
+        if (rc != 0) co_return result_code(rc);
         co_return a.req.status;
     }
 }
@@ -321,20 +320,14 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
     if (rc != -ETIMEDOUT)  // after a timeout the controller may still write: keep the data out
         for (int i = 0; i < 2; ++i)
             if (part[i]) std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
-    if (rc == -EIO) co_return make_nvme_error(nvme::status_sct_sc(out.status));
-    if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
-    if (rc == -ECANCELED) co_return make_error_code(errc::aborted);
-    if (rc == -ETIMEDOUT) co_return make_error_code(errc::timeout);
-    co_return rc ? errno_code(rc) : std::error_code{};
+    co_return result_code(rc, nvme::status_sct_sc(out.status));
 }
 
 std::error_code nvme_smart_log(block_device& dev, nvme::smart_log& out) noexcept {
     controller* c = nvme_controller_of(dev);
     if (!c) return errc::unsupported;
     const int rc = c->get_smart_log(out);
-    if (rc == -EIO) return make_nvme_error(nvme::status_sct_sc(c->last_status()));
-    if (rc == -ENODEV) return errc::device_gone;
-    return rc ? errno_code(rc) : std::error_code{};
+    return result_code(rc, nvme::status_sct_sc(c->last_status()));
 }
 
 }  // namespace convme::driver
