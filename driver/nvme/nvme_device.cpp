@@ -277,7 +277,7 @@ nvme_driver_stats nvme_device::stats() const noexcept {
     return s;
 }
 
-// ------------------------------------------------------------------------------- nvme_stats.hpp
+// ------------------------------------------------------------------------------- <convme/nvme.hpp>
 
 bool get_nvme_stats(const block_device& dev, nvme_driver_stats& out) noexcept {
     const auto* d = dynamic_cast<const nvme_device*>(&dev);

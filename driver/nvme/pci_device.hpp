@@ -1,5 +1,5 @@
 // The seam between the NVMe driver and whatever provides the controller: a VFIO-bound PCI
-// function (driver/vfio/) or the in-process simulated controller (runtime/sim/). The driver only
+// function (driver/vfio/) or the in-process simulated controller (driver/sim/). The driver only
 // ever talks through this interface, so it runs unchanged on both.
 //
 // Every call returns 0 or -errno. `last_error()` holds a human-readable explanation of the most
