@@ -1,24 +1,15 @@
 // String commands: GET, SET (EX/PX/EXAT/PXAT/NX/XX/KEEPTTL/GET), SETNX, SETEX, MGET, MSET,
 // INCR/DECR/INCRBY/DECRBY, STRLEN.
 #include "command_table.hpp"
+#include "multi_shard.hpp"
 #include "resp_parser.hpp"
 
+#include <algorithm>
 #include <climits>
 
 namespace kv::cmd {
 
 namespace {
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-        if (x != y) return false;
-    }
-    return true;
-}
-
 // Relative seconds/milliseconds or absolute unix time to an absolute unix-ms expiry.
 bool to_expire_at(std::string_view arg, bool millis, bool absolute, std::int64_t& out) {
     long long v = 0;
@@ -161,18 +152,31 @@ convme::task<void> mset(command_context& ctx, args_t& a, std::string& out) {
         resp::error(out, "ERR wrong number of arguments for 'mset' command");
         co_return;
     }
-    std::string err;
-    for (std::size_t i = 1; i + 1 < a.size() && err.empty(); i += 2) {
-        const unsigned s = ctx.st().shard_of(a[i]);
-        auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
-            auto r = sh.put(a[i], std::move(a[i + 1]), 0);
-            if (r.ec) storage_error(err, r.ec);
-            return r.ticket;
-        });
-        ctx.depends_on(s, ticket);
+    // All or nothing: room for every pair is claimed on its shard before any is written.
+    auto parts = split_by_shard(ctx.st(), a, 1, 2, [&](std::size_t i) { return record_size(a[i].size(), a[i + 1].size()); });
+    for (auto& p : parts)
+        for (std::size_t i : p.items)
+            if (a[i].size() + a[i + 1].size() > ctx.st().at(p.shard).max_record_bytes()) {
+                storage_error(out, std::make_error_code(std::errc::value_too_large));
+                co_return;
+            }
+    std::error_code ec = co_await claim_all(ctx, parts, shard::room::data);
+    if (ec) {
+        storage_error(out, ec);
+        co_return;
     }
-    if (err.empty()) resp::ok(out);
-    else out += err;
+    std::error_code failed;
+    co_await apply_all(ctx, parts, [&](shard& sh, shard_part& p) -> std::uint64_t {
+        std::uint64_t t = 0;
+        for (std::size_t i : p.items) {
+            auto r = sh.put(a[i], std::move(a[i + 1]), 0, &p.claim);
+            if (r.ec && !failed) failed = r.ec;  // only a failed device: the reply is never sent
+            t = std::max(t, r.ticket);
+        }
+        return t;
+    });
+    if (failed) storage_error(out, failed);
+    else resp::ok(out);
 }
 
 namespace {

@@ -50,6 +50,18 @@ convme::task<void> select(command_context&, args_t&, std::string&);
 convme::task<void> client(command_context&, args_t&, std::string&);
 convme::task<void> time(command_context&, args_t&, std::string&);
 
+// ASCII case-insensitive comparison (command options).
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
+        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
 // Reply for a storage error (no space, value too large, failed device).
 void storage_error(std::string& out, std::error_code ec);
 inline void wrong_type_int(std::string& out) { resp::error(out, "ERR value is not an integer or out of range"); }
