@@ -8,18 +8,25 @@ namespace kv {
 
 namespace {
 using namespace cmd;
-constexpr std::array<spec, 31> kTable{{
-    {"get", 2, get},         {"set", -3, set},         {"setnx", 3, setnx},     {"setex", 4, setex},
-    {"mget", -2, mget},      {"mset", -3, mset},       {"incr", 2, incr},       {"decr", 2, decr},
-    {"incrby", 3, incrby},   {"decrby", 3, decrby},    {"strlen", 2, strlen},   {"del", -2, del},
-    {"unlink", -2, del},     {"exists", -2, exists},   {"expire", 3, expire},   {"pexpire", 3, pexpire},
-    {"ttl", 2, ttl},         {"pttl", 2, pttl},        {"persist", 2, persist}, {"dbsize", 1, dbsize},
-    {"flushdb", -1, flushdb}, {"flushall", -1, flushdb}, {"ping", -1, ping},    {"echo", 2, echo},
-    {"quit", -1, quit},      {"command", -1, command}, {"info", -1, info},      {"config", -2, config},
-    {"select", 2, select},   {"client", -2, client},   {"time", 1, time},
+constexpr keys K0 = keys::none, K1 = keys::one, KA = keys::all, KP = keys::pairs, KE = keys::every;
+constexpr std::array<spec, 34> kTable{{
+    {"get", 2, get, K1},          {"set", -3, set, K1},          {"setnx", 3, setnx, K1},
+    {"setex", 4, setex, K1},      {"mget", -2, mget, KA},        {"mset", -3, mset, KP},
+    {"incr", 2, incr, K1},        {"decr", 2, decr, K1},         {"incrby", 3, incrby, K1},
+    {"decrby", 3, decrby, K1},    {"strlen", 2, strlen, K1},     {"del", -2, del, KA},
+    {"unlink", -2, del, KA},      {"exists", -2, exists, KA},    {"expire", -3, expire, K1},
+    {"pexpire", -3, pexpire, K1}, {"ttl", 2, ttl, K1},           {"pttl", 2, pttl, K1},
+    {"persist", 2, persist, K1},  {"dbsize", 1, dbsize, KE},     {"flushdb", -1, flushdb, KE},
+    {"flushall", -1, flushdb, KE}, {"ping", -1, ping, K0},       {"echo", 2, echo, K0},
+    {"quit", -1, quit, K0},       {"command", -1, command, K0},  {"info", -1, info, K0},
+    {"config", -2, config, K0},   {"select", 2, select, K0},     {"client", -2, client, K0},
+    {"time", 1, time, K0},        {"multi", 1, multi, K0},       {"exec", 1, exec, K0},
+    {"discard", 1, discard, K0},
 }};
+}  // namespace
 
-const spec* lookup(std::string_view name) {
+namespace cmd {
+const spec* lookup(std::string_view name) noexcept {
     if (name.size() > 16) return nullptr;
     char low[16];
     for (std::size_t i = 0; i < name.size(); ++i)
@@ -29,7 +36,52 @@ const spec* lookup(std::string_view name) {
         if (s.name == key && s.fn != nullptr) return &s;
     return nullptr;
 }
+
+namespace {
+// What C's "%.*s" prints of `s`: at most `max` bytes, up to the first NUL.
+std::string_view c_prefix(std::string_view s, std::size_t max) {
+    s = s.substr(0, std::min(max, s.size()));
+    const std::size_t nul = s.find('\0');
+    return nul == std::string_view::npos ? s : s.substr(0, nul);
+}
 }  // namespace
+
+void unknown_command(std::string& out, const args_t& a) {
+    // Redis quotes arguments while what it quoted so far is under 128 bytes.
+    std::string quoted;
+    for (std::size_t i = 1; i < a.size() && quoted.size() < 128; ++i) {
+        quoted += '\'';
+        quoted += c_prefix(a[i], 128 - quoted.size());
+        quoted += "' ";
+    }
+    std::string msg = "ERR unknown command '";
+    msg += c_prefix(a[0], 128);
+    msg += "', with args beginning with: ";
+    msg += quoted;
+    resp::error(out, msg);
+}
+
+bool arity_ok(const spec& s, std::size_t argc) noexcept {
+    const long long n = static_cast<long long>(argc);
+    return s.arity > 0 ? n == s.arity : n >= -s.arity;
+}
+
+void wrong_arity(std::string& out, const spec& s) {
+    resp::error(out, "ERR wrong number of arguments for '" + std::string(s.name) + "' command");
+}
+
+convme::task<void> dispatch(command_context& ctx, const spec* s, args_t& a, std::string& out) {
+    if (s == nullptr) {
+        unknown_command(out, a);
+        co_return;
+    }
+    if (!arity_ok(*s, a.size())) {
+        wrong_arity(out, *s);
+        co_return;
+    }
+    co_await s->fn(ctx, a, out);
+}
+}  // namespace cmd
 
 std::size_t command_count() noexcept {
     return static_cast<std::size_t>(std::count_if(kTable.begin(), kTable.end(), [](const spec& s) { return s.fn != nullptr; }));
@@ -58,18 +110,11 @@ convme::task<std::error_code> command_context::wait_durable() {
 convme::task<void> execute(command_context& ctx, std::vector<std::string>& args, std::string& out) {
     if (args.empty()) co_return;
     const spec* s = lookup(args[0]);
-    if (s == nullptr) {
-        std::string msg = "ERR unknown command '" + args[0].substr(0, 128) + "', with args beginning with: ";
-        for (std::size_t i = 1; i < args.size() && i < 4; ++i) msg += "'" + args[i].substr(0, 64) + "' ";
-        resp::error(out, msg);
+    if (ctx.in_transaction() && !(s && (s->fn == multi || s->fn == exec || s->fn == discard || s->fn == quit))) {
+        queue_in_transaction(ctx, s, args, out);
         co_return;
     }
-    const int n = static_cast<int>(std::min<std::size_t>(args.size(), 1 << 30));
-    if ((s->arity > 0 && n != s->arity) || (s->arity < 0 && n < -s->arity)) {
-        resp::error(out, "ERR wrong number of arguments for '" + std::string(s->name) + "' command");
-        co_return;
-    }
-    co_await s->fn(ctx, args, out);
+    co_await dispatch(ctx, s, args, out);
 }
 
 bool glob_match(std::string_view p, std::string_view t) noexcept {

@@ -40,6 +40,16 @@ public:
 
     bool quit = false;  // QUIT: send the replies, then close
 
+    // MULTI ... EXEC (command_multi.cpp): commands are queued, then run together on one shard.
+    struct transaction {
+        bool active = false;
+        bool dirty = false;          // a command failed to queue: EXEC aborts
+        int shard = -1;              // the one shard the queued keys belong to, -1 = none yet
+        std::vector<std::vector<std::string>> queued;
+    };
+    bool in_transaction() const noexcept { return tx.active; }
+    transaction tx;
+
 private:
     store& st_;
     const server_facts* facts_;
