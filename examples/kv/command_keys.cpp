@@ -52,31 +52,69 @@ convme::task<void> exists(command_context& ctx, args_t& a, std::string& out) {
 }
 
 namespace {
+enum expire_flags : unsigned { nx = 1, xx = 2, gt = 4, lt = 8 };
+
+// EXPIRE/PEXPIRE options (Redis 7.0): NX XX GT LT, any case; false after replying an error.
+bool expire_options(const args_t& a, unsigned& flags, std::string& out) {
+    flags = 0;
+    for (std::size_t i = 3; i < a.size(); ++i) {
+        if (iequals(a[i], "NX")) flags |= nx;
+        else if (iequals(a[i], "XX")) flags |= xx;
+        else if (iequals(a[i], "GT")) flags |= gt;
+        else if (iequals(a[i], "LT")) flags |= lt;
+        else {
+            resp::error(out, "ERR Unsupported option " + a[i]);
+            return false;
+        }
+    }
+    if ((flags & nx) && (flags & (xx | gt | lt))) {
+        resp::error(out, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return false;
+    }
+    if ((flags & gt) && (flags & lt)) {
+        resp::error(out, "ERR GT and LT options at the same time are not compatible");
+        return false;
+    }
+    return true;
+}
+
+// Whether the options let a key whose expiry is `current` (0 = none, i.e. infinite) get `at`.
+bool expire_allowed(unsigned flags, std::int64_t current, std::int64_t at) {
+    if ((flags & nx) && current != 0) return false;
+    if ((flags & xx) && current == 0) return false;
+    if ((flags & gt) && (current == 0 || at <= current)) return false;
+    if ((flags & lt) && current != 0 && at >= current) return false;
+    return true;
+}
+
 convme::task<void> expire_common(command_context& ctx, args_t& a, bool millis, std::string& out) {
+    unsigned flags = 0;
+    if (!expire_options(a, flags, out)) co_return;
     long long v = 0;
     if (!resp::parse_int64(a[2], v)) {
         wrong_type_int(out);
         co_return;
     }
+    const char* invalid = millis ? "ERR invalid expire time in 'pexpire' command" : "ERR invalid expire time in 'expire' command";
     const std::int64_t now = now_ms();
     if (!millis) {
         if (v > LLONG_MAX / 1000 || v < LLONG_MIN / 1000) {
-            resp::error(out, "ERR invalid expire time in 'expire' command");
+            resp::error(out, invalid);
             co_return;
         }
         v *= 1000;
     }
-    if ((v > 0 && v > LLONG_MAX - now)) {
-        resp::error(out, millis ? "ERR invalid expire time in 'pexpire' command" : "ERR invalid expire time in 'expire' command");
+    if (v > LLONG_MAX - now) {
+        resp::error(out, invalid);
         co_return;
     }
     const std::int64_t at = v + now;
     const unsigned s = ctx.st().shard_of(a[1]);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
         entry* e = sh.find(a[1], now);
-        if (!e) {
+        if (!e || !expire_allowed(flags, e->expire_at, at)) {
             resp::integer(out, 0);
-            return sh.read_ticket(nullptr);
+            return sh.read_ticket(e);
         }
         // A time in the past deletes the key, as in Redis.
         auto r = at <= now ? sh.erase(a[1]) : sh.set_expire(a[1], at);

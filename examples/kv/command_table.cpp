@@ -9,23 +9,50 @@ namespace kv {
 namespace {
 using namespace cmd;
 constexpr keys K0 = keys::none, K1 = keys::one, KA = keys::all, KP = keys::pairs, KE = keys::every;
+// Flags and categories as convme-kv behaves (what COMMAND reports).
+constexpr std::string_view RO = "RO access", RW = "RW access update", OW = "OW update", RM = "RM delete",
+                           RWU = "RW update";
 constexpr std::array<spec, 34> kTable{{
-    {"get", 2, get, K1},          {"set", -3, set, K1},          {"setnx", 3, setnx, K1},
-    {"setex", 4, setex, K1},      {"mget", -2, mget, KA},        {"mset", -3, mset, KP},
-    {"incr", 2, incr, K1},        {"decr", 2, decr, K1},         {"incrby", 3, incrby, K1},
-    {"decrby", 3, decrby, K1},    {"strlen", 2, strlen, K1},     {"del", -2, del, KA},
-    {"unlink", -2, del, KA},      {"exists", -2, exists, KA},    {"expire", -3, expire, K1},
-    {"pexpire", -3, pexpire, K1}, {"ttl", 2, ttl, K1},           {"pttl", 2, pttl, K1},
-    {"persist", 2, persist, K1},  {"dbsize", 1, dbsize, KE},     {"flushdb", -1, flushdb, KE},
-    {"flushall", -1, flushdb, KE}, {"ping", -1, ping, K0},       {"echo", 2, echo, K0},
-    {"quit", -1, quit, K0},       {"command", -1, command, K0},  {"info", -1, info, K0},
-    {"config", -2, config, K0},   {"select", 2, select, K0},     {"client", -2, client, K0},
-    {"time", 1, time, K0},        {"multi", 1, multi, K0},       {"exec", 1, exec, K0},
-    {"discard", 1, discard, K0},
+    {"get", 2, get, K1, "readonly fast", "@read @string @fast", RO},
+    {"set", -3, set, K1, "write denyoom", "@write @string @slow", RW},
+    {"setnx", 3, setnx, K1, "write denyoom fast", "@write @string @fast", OW},
+    {"setex", 4, setex, K1, "write denyoom", "@write @string @slow", OW},
+    {"mget", -2, mget, KA, "readonly fast", "@read @string @fast", RO},
+    {"mset", -3, mset, KP, "write denyoom", "@write @string @slow", OW},
+    {"incr", 2, incr, K1, "write denyoom fast", "@write @string @fast", RW},
+    {"decr", 2, decr, K1, "write denyoom fast", "@write @string @fast", RW},
+    {"incrby", 3, incrby, K1, "write denyoom fast", "@write @string @fast", RW},
+    {"decrby", 3, decrby, K1, "write denyoom fast", "@write @string @fast", RW},
+    {"strlen", 2, strlen, K1, "readonly fast", "@read @string @fast", "RO"},
+    {"del", -2, del, KA, "write", "@keyspace @write @slow", RM},
+    {"unlink", -2, del, KA, "write fast", "@keyspace @write @fast", RM},
+    {"exists", -2, exists, KA, "readonly fast", "@keyspace @read @fast", "RO"},
+    {"expire", -3, expire, K1, "write fast", "@keyspace @write @fast", RWU},
+    {"pexpire", -3, pexpire, K1, "write fast", "@keyspace @write @fast", RWU},
+    {"ttl", 2, ttl, K1, "readonly fast", "@keyspace @read @fast", "RO access"},
+    {"pttl", 2, pttl, K1, "readonly fast", "@keyspace @read @fast", "RO access"},
+    {"persist", 2, persist, K1, "write fast", "@keyspace @write @fast", RWU},
+    {"dbsize", 1, dbsize, KE, "readonly fast", "@keyspace @read @fast", {}},
+    {"flushdb", -1, flushdb, KE, "write", "@keyspace @write @slow @dangerous", {}},
+    {"flushall", -1, flushdb, KE, "write", "@keyspace @write @slow @dangerous", {}},
+    {"ping", -1, ping, K0, "fast", "@fast @connection", {}},
+    {"echo", 2, echo, K0, "fast", "@fast @connection", {}},
+    {"quit", -1, quit, K0, "allow_busy fast no_auth", "@fast @connection", {}},
+    {"command", -1, command, K0, "loading stale", "@slow @connection", {}},
+    {"info", -1, info, K0, "loading stale", "@slow @dangerous", {}},
+    {"config", -2, config, K0, "admin noscript loading stale", "@admin @slow @dangerous", {}},
+    {"select", 2, select, K0, "loading stale fast", "@fast @connection", {}},
+    {"client", -2, client, K0, "noscript loading stale", "@slow @connection", {}},
+    {"time", 1, time, K0, "loading stale fast", "@fast", {}},
+    {"multi", 1, multi, K0, "noscript loading stale fast allow_busy", "@fast @transaction", {}},
+    {"exec", 1, exec, K0, "noscript loading stale skip_slowlog", "@slow @transaction", {}},
+    {"discard", 1, discard, K0, "noscript loading stale fast allow_busy", "@fast @transaction", {}},
 }};
 }  // namespace
 
 namespace cmd {
+std::span<const spec> all_commands() noexcept { return kTable; }
+
 const spec* lookup(std::string_view name) noexcept {
     if (name.size() > 16) return nullptr;
     char low[16];
@@ -50,8 +77,9 @@ void unknown_command(std::string& out, const args_t& a) {
     // Redis quotes arguments while what it quoted so far is under 128 bytes.
     std::string quoted;
     for (std::size_t i = 1; i < a.size() && quoted.size() < 128; ++i) {
+        const std::size_t room = 128 - quoted.size();
         quoted += '\'';
-        quoted += c_prefix(a[i], 128 - quoted.size());
+        quoted += c_prefix(a[i], room);
         quoted += "' ";
     }
     std::string msg = "ERR unknown command '";
@@ -83,6 +111,11 @@ convme::task<void> dispatch(command_context& ctx, const spec* s, args_t& a, std:
 }
 }  // namespace cmd
 
+server_counters& counters() noexcept {
+    static server_counters c;
+    return c;
+}
+
 std::size_t command_count() noexcept {
     return static_cast<std::size_t>(std::count_if(kTable.begin(), kTable.end(), [](const spec& s) { return s.fn != nullptr; }));
 }
@@ -109,6 +142,7 @@ convme::task<std::error_code> command_context::wait_durable() {
 
 convme::task<void> execute(command_context& ctx, std::vector<std::string>& args, std::string& out) {
     if (args.empty()) co_return;
+    counters().commands.fetch_add(1, std::memory_order_relaxed);
     const spec* s = lookup(args[0]);
     if (ctx.in_transaction() && !(s && (s->fn == multi || s->fn == exec || s->fn == discard || s->fn == quit))) {
         queue_in_transaction(ctx, s, args, out);

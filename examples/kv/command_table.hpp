@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "resp_writer.hpp"
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +27,14 @@ struct spec {
     int arity;              // Redis convention: n = exactly n args (with the name), -n = at least n
     handler fn;
     keys key_args = keys::none;  // which arguments are keys (MULTI needs their shards)
+    // For COMMAND / COMMAND INFO: space-separated command flags, ACL categories and key flags.
+    std::string_view flags = {};
+    std::string_view acl = {};
+    std::string_view key_flags = {};
 };
+
+// Every command, in table order (COMMAND lists them).
+std::span<const spec> all_commands() noexcept;
 
 // The table entry for a command name (any case), or nullptr.
 const spec* lookup(std::string_view name) noexcept;
