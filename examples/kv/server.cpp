@@ -30,13 +30,15 @@ convme::task<void> accept_loop(core_server& cs) {
             co_await convme::sleep_for(std::chrono::milliseconds(10));
             continue;
         }
+        cs.poller.watch(sock.native_handle());
         convme::loop::current()->spawn(serve_connection(cs, std::move(sock)));
     }
     cs.accept_done = true;
 }
 
-// Keeps an idle loop waking up every `tick` to poll the sockets, and drops expired keys of the
-// core's shards from memory a little at a time.
+// Drops expired keys of the core's shards from memory a little at a time, every 100 ms. Its
+// wake-ups also bound how late an idle core notices a signal (Asio's signal pipe is not in the
+// socket_poller's set); sockets wake the loop by themselves.
 convme::task<void> ticker(core_server& cs, std::chrono::microseconds tick) {
     cs.ticker_done = false;
     auto last_sweep = std::chrono::steady_clock::now();
@@ -60,6 +62,7 @@ std::error_code listen_on(core_server& cs, const asio::ip::tcp::endpoint& ep) {
     if (!ec) cs.acceptor.set_option(reuse_port(true), ec);
     if (!ec) cs.acceptor.bind(ep, ec);
     if (!ec) cs.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) cs.poller.watch(cs.acceptor.native_handle());
     return ec;
 }
 
