@@ -121,11 +121,22 @@ std::size_t command_count() noexcept {
 }
 
 bool command_context::has_pending() const noexcept {
-    return std::any_of(pending_.begin(), pending_.end(), [](std::uint64_t t) { return t != 0; });
+    return failure_ || std::any_of(pending_.begin(), pending_.end(), [](std::uint64_t t) { return t != 0; });
+}
+
+convme::task<std::error_code> command_context::wait_durable_on(unsigned core) {
+    std::error_code first;
+    for (unsigned s = 0; s < pending_.size(); ++s) {
+        if (st_.core_of(s) != core || pending_[s] == 0) continue;
+        const std::uint64_t t = std::exchange(pending_[s], 0);
+        std::error_code ec = co_await st_.at(s).wait_durable(t);
+        if (ec && !first) first = ec;
+    }
+    co_return first;
 }
 
 convme::task<std::error_code> command_context::wait_durable() {
-    std::error_code first;
+    std::error_code first = std::exchange(failure_, {});
     for (unsigned s = 0; s < pending_.size(); ++s) {
         const std::uint64_t t = std::exchange(pending_[s], 0);
         if (t == 0) continue;

@@ -54,6 +54,12 @@ public:
     bool has_pending() const noexcept;
     // Wait until every batch the buffered replies depend on is durable.
     convme::task<std::error_code> wait_durable();
+    // The same for the shards of `core` only; must run on that core.
+    convme::task<std::error_code> wait_durable_on(unsigned core);
+    // A forwarded batch could not be made durable: the next wait_durable() reports `ec`.
+    void note_storage_failure(std::error_code ec) noexcept {
+        if (!failure_) failure_ = ec;
+    }
 
     bool quit = false;  // QUIT: send the replies, then close
     std::uint64_t client_id = 0;  // CLIENT ID
@@ -73,6 +79,7 @@ private:
     store& st_;
     const server_facts* facts_;
     std::vector<std::uint64_t> pending_;
+    std::error_code failure_;
 };
 
 // Execute one command (args[0] is its name, any case). `args` may be moved from.
