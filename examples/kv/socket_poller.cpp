@@ -36,10 +36,16 @@ void socket_poller::drain() noexcept {
 }
 
 bool socket_poller::poll() {
-    if (io_.poll() > 0) return true;
-    // Nothing for Asio: the loop may go to sleep soon. Clear the events of our set first, then
-    // look once more, so an event that came after Asio's look is either handled now or still in
-    // the set (and ends the loop's sleep at once).
+    if (io_.poll() > 0) {
+        empty_polls_ = 0;
+        return true;
+    }
+    // Events left in our set only cost the loop one extra iteration (its sleep returns at once),
+    // so clear them only once the loop has been idle for a while, about to sleep, not on every
+    // empty poll of a busy loop. Clear first, then look once more: an event that came after
+    // Asio's look is either handled now or still in the set (and ends the sleep at once).
+    if (++empty_polls_ < kIdlePollsBeforeDrain) return false;
+    empty_polls_ = 0;
     drain();
     return io_.poll() > 0;
 }

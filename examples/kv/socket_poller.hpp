@@ -30,6 +30,8 @@ private:
     asio::io_context& io_;
     asio::executor_work_guard<asio::io_context::executor_type> guard_;
     int epfd_ = -1;
+    static constexpr unsigned kIdlePollsBeforeDrain = 32;
+    unsigned empty_polls_ = 0;  // polls in a row that found nothing
 };
 
 }  // namespace kv
