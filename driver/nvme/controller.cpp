@@ -573,6 +573,11 @@ int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std
     // cannot slip in between (it would leave a queue created in the new generation labelled with
     // the old one, or doorbells routed for the wrong Doorbell Buffer Config state).
     std::lock_guard lk(admin_mu_);
+    if (!enabled_ || broken()) {
+        why = "creating I/O queue " + std::to_string(qid) + ": the controller is not enabled (a reset failed: " +
+              "reopen the device)";
+        return -EIO;
+    }
     if (dbbc_active_.load(std::memory_order_relaxed)) {
         // A queue id can be reused (drain, then another loop): its shadow slots and EventIdx must
         // start from 0 again like the new queue's tail/head, or updates would look already seen.

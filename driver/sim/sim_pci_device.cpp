@@ -38,9 +38,14 @@ public:
             return;
         if (offset == nvme::reg::cc) {
             // CC is handled at once, so back-to-back writes (disable then enable) are never merged.
-            std::lock_guard lock(m_->mu);
-            m_->reg_store(offset, value);
-            m_->check_cc();
+            {
+                std::lock_guard lock(m_->mu);
+                m_->reg_store(offset, value);
+                m_->check_cc();
+            }
+            // A delayed transition (enable, disable, shutdown) is due later: the dozing device
+            // thread must learn its new wake-up time.
+            m_->doze.wake_if_asleep();
             return;
         }
         m_->reg_store(offset, value);
