@@ -509,7 +509,6 @@ task<int> controller::admin_async(nvme::sqe cmd, nvme::cqe& out, std::span<dma_b
     co_return (out.status >> 1) != 0 ? -EIO : 0;
 }
 
-queue_counters controller::admin_queue_counters() const noexcept { return admin_qp_.counters(); }
 
 // ------------------------------------------------------------------------------- namespaces, logs
 

@@ -169,7 +169,6 @@ public:
     void mark_gone() noexcept;
 
     controller_counters& counters() noexcept { return counters_; }
-    queue_counters admin_queue_counters() const noexcept;
 
 private:
     doorbell doorbell_at(std::uint32_t offset, std::uint16_t qid) noexcept;

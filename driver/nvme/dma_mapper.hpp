@@ -23,10 +23,6 @@ public:
     dma_mapper(const dma_mapper&) = delete;
     dma_mapper& operator=(const dma_mapper&) = delete;
 
-    // prp_translate_fn-compatible: ctx is the dma_mapper.
-    static int translate(void* ctx, const void* p, std::uint64_t& iova) noexcept {
-        return static_cast<dma_mapper*>(ctx)->dev_.translate(p, iova);
-    }
 
     // Map whatever part of [p, p+len) is not reachable yet. 0 or -errno.
     int ensure_mapped(const void* p, std::size_t len) noexcept;
