@@ -23,21 +23,9 @@ public:
     std::uint64_t owner_id() const noexcept { return owner_id_; }
 
     void submit(io_request& r) noexcept {
-        if (drained_) [[unlikely]] {
-            // Only queues the waiter on its loop; nothing resumes inline.
-            r.fail(make_error_code(errc::shutting_down));
-            r.complete();
+        if (!open_) [[unlikely]] {
+            submit_closed(r);
             return;
-        }
-        if (!registered_) [[unlikely]] {
-            try {
-                owner_->add_poller(this);
-            } catch (...) {
-                r.fail(errno_code(ENOMEM));
-                r.complete();
-                return;
-            }
-            registered_ = true;
         }
         r.backend_word[0] = 0;
         if (tail_)
@@ -67,19 +55,42 @@ public:
         if (registered_) owner_->remove_poller(this);
         registered_ = false;
         drained_ = true;
+        open_ = false;
     }
     // The owning loop is gone: forget it without touching it.
     void retire() noexcept {
         registered_ = false;
         drained_ = true;
+        open_ = false;
     }
 
 private:
+    // Not open: the first I/O registers the poller; after drain() every I/O fails.
+    [[gnu::noinline]] void submit_closed(io_request& r) noexcept {
+        if (drained_) {
+            // Only queues the waiter on its loop; nothing resumes inline.
+            r.fail(make_error_code(errc::shutting_down));
+            r.complete();
+            return;
+        }
+        try {
+            owner_->add_poller(this);
+        } catch (...) {
+            r.fail(errno_code(ENOMEM));
+            r.complete();
+            return;
+        }
+        registered_ = true;
+        open_ = true;
+        submit(r);
+    }
+
     loop* owner_;
     std::uint64_t owner_id_;
     io_request* head_ = nullptr;
     io_request* tail_ = nullptr;
     std::size_t in_flight_ = 0;
+    bool open_ = false;  // registered_ && !drained_: one test on the hot path
     bool registered_ = false;
     bool drained_ = false;
 };
