@@ -24,6 +24,7 @@
 //     handler). A signature with one argument gives that value; several give a std::tuple.
 #pragma once
 
+#include <convme/backend.hpp>
 #include <convme/block_device.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>

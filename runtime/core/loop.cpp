@@ -1,4 +1,5 @@
 // Per-core event loop: ready queue, timers, pollers, a thread-safe post() inbox and adaptive idle.
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include "runtime/core/detached.hpp"

@@ -3,7 +3,7 @@
 // completes them.
 #pragma once
 
-#include <convme/block_device.hpp>
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include <atomic>
@@ -45,7 +45,7 @@ private:
     bool registered_ = false;
     bool drained_ = false;
     std::size_t in_flight_ = 0;
-    std::atomic<io_request*> done_{nullptr};  // linked through backend_word[0], newest first
+    request_stack done_;  // finished by workers, completed by poll()
 };
 
 }  // namespace convme::backends

@@ -1,5 +1,6 @@
 // loop: ready-queue order, spawn, run_once, pollers, shutdown drain, cross-thread stop, idle sleep.
 #include <convme/detail/frame_pool.hpp>
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include <gtest/gtest.h>
