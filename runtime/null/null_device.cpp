@@ -4,6 +4,7 @@
 #include "runtime/core/channel_table.hpp"
 #include "runtime/core/uri_params.hpp"
 
+#include <convme/backend.hpp>
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
 
@@ -13,8 +14,8 @@
 namespace convme::null_backend {
 namespace {
 
-// One loop's side: the requests it submitted since its last poll, oldest first, linked through
-// backend_word[0]. poll() completes all of them.
+// One loop's side: the requests it submitted since its last poll, oldest first. poll() completes
+// all of them.
 class null_channel final : public poller {
 public:
     explicit null_channel(loop* owner) noexcept : owner_(owner), owner_id_(owner->unique_id()) {}
@@ -27,25 +28,19 @@ public:
             submit_closed(r);
             return;
         }
-        r.backend_word[0] = 0;
-        if (tail_)
-            tail_->backend_word[0] = reinterpret_cast<std::uintptr_t>(&r);
-        else
-            head_ = &r;
-        tail_ = &r;
+        queued_.push_back(r);
         ++in_flight_;
     }
 
     bool poll() override {
-        io_request* r = head_;
-        if (!r) return false;
-        head_ = tail_ = nullptr;
-        do {
-            auto* next = reinterpret_cast<io_request*>(r->backend_word[0]);
+        if (queued_.empty()) return false;
+        // complete() only schedules the waiter, so nothing can queue more while this runs; taking
+        // the list first keeps that true even if it could.
+        request_fifo done = queued_.take_all();
+        while (io_request* r = done.pop_front()) {
             --in_flight_;
             r->complete();
-            r = next;
-        } while (r);
+        }
         return true;
     }
     std::size_t in_flight() const override { return in_flight_; }
@@ -87,8 +82,7 @@ private:
 
     loop* owner_;
     std::uint64_t owner_id_;
-    io_request* head_ = nullptr;
-    io_request* tail_ = nullptr;
+    request_fifo queued_;
     std::size_t in_flight_ = 0;
     bool open_ = false;  // registered_ && !drained_: one test on the hot path
     bool registered_ = false;
