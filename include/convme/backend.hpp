@@ -46,8 +46,9 @@ public:
     // completion is already waiting: the loop then polls again instead of sleeping. Turning it
     // off again is up to the poller (its next poll()).
     virtual bool prepare_to_block() { return true; }
-    // Called once per loop iteration after the ready queue ran: flush batched submissions
-    // (ring one doorbell / one io_uring_submit for everything queued this iteration).
+    // Called each loop iteration after the ready queue ran, right before poll(), and again after
+    // a poll() that did work: flush batched submissions (ring one doorbell / one io_uring_submit
+    // for everything queued since the last flush). Cheap when nothing is queued.
     virtual void flush_submissions() {}
 };
 

@@ -304,15 +304,22 @@ bool loop::iterate() {
         progress = true;
     }
 
+    // Each poller flushes what the batch submitted (one doorbell / io_uring_submit) before it is
+    // polled, so a device that completes quickly (an inline or idle controller, a fast SSD) can
+    // have the completion ready in this same poll instead of one iteration later: at QD1 that is
+    // one loop iteration per I/O instead of two. What the poll itself submitted (requests that
+    // waited for a free command slot) is flushed right after it.
     I.polling = true;
     for (std::size_t i = 0; i < I.pollers.size(); ++i) {
-        if (poller* p = I.pollers[i]; p && p->poll()) {
+        poller* p = I.pollers[i];
+        if (!p) continue;
+        p->flush_submissions();
+        if (p->poll()) {
             bump(I.polls_with_work);
             progress = true;
+            // Unless it removed itself while polled.
+            if (I.pollers[i] == p) p->flush_submissions();
         }
-    }
-    for (std::size_t i = 0; i < I.pollers.size(); ++i) {
-        if (poller* p = I.pollers[i]) p->flush_submissions();
     }
     I.polling = false;
     I.compact_pollers();
