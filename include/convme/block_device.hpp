@@ -91,7 +91,11 @@ public:
     std::error_code validate(const io_request& r) const noexcept;
     // The same verdict for a read or write, with the common case (power-of-two block size and
     // alignment, request in range) decided inline; anything else goes to validate().
-    std::error_code validate_rw(const io_request& r) const noexcept;
+    std::error_code validate_rw(const io_request& r) const noexcept {
+        return rw_fast_ok(r) ? detail::no_error : validate(r);
+    }
+    // True if a read or write is valid by the inline check alone (false: ask validate()).
+    bool rw_fast_ok(const io_request& r) const noexcept;
 
 protected:
     device_info info_;
@@ -103,7 +107,7 @@ private:
     virtual void submit(io_request& r) noexcept = 0;
 };
 
-inline std::error_code block_device::validate_rw(const io_request& r) const noexcept {
+inline bool block_device::rw_fast_ok(const io_request& r) const noexcept {
     const std::uint64_t bs = info_.block_size, align = info_.mem_alignment, cap = info_.capacity;
     const auto addr = reinterpret_cast<std::uintptr_t>(r.data);
     // A block size or alignment of 0 (meaning 1) or not a power of two fails the mask tests and
@@ -111,8 +115,7 @@ inline std::error_code block_device::validate_rw(const io_request& r) const noex
     const bool ok = ((bs & (bs - 1)) | (align & (align - 1))) == 0 && r.length != 0 && addr != 0 &&
                     ((r.offset | r.length) & (bs - 1)) == 0 && (addr & (align - 1)) == 0 && r.offset <= cap &&
                     r.length <= cap - r.offset;
-    if (ok) [[likely]] return {};
-    return validate(r);
+    return ok;
 }
 
 inline io_awaitable::io_awaitable(block_device* dev, io_request req) noexcept : dev_(dev), req_(req) {}
@@ -125,7 +128,7 @@ inline io_awaitable::io_awaitable(block_device* dev, io_op op, std::uint64_t off
     req_.length = length;
     req_.data = data;
     if (op == io_op::read || op == io_op::write) {
-        if (std::error_code ec = dev->validate_rw(req_)) [[unlikely]] req_.status = ec;
+        if (!dev->rw_fast_ok(req_)) [[unlikely]] req_.status = dev->validate(req_);
     } else {
         req_.status = dev->validate(req_);
     }

@@ -25,6 +25,7 @@ namespace detail {
 // initial-exec: a fixed offset from the thread pointer (the library is linked statically), so a
 // read is one load. Defined in runtime/core/loop.cpp.
 extern constinit thread_local loop* tl_current_loop __attribute__((tls_model("initial-exec")));
+void count_messages(loop& l, std::uint64_t n) noexcept;  // runtime/core/loop_internal.hpp
 }  // namespace detail
 
 struct loop_options {
@@ -114,6 +115,7 @@ private:
     unsigned core_id_ = 0;
     std::uint64_t unique_id_ = next_unique_id();
     friend struct sleep_awaiter;
+    friend void detail::count_messages(loop& l, std::uint64_t n) noexcept;
 
 public:
     struct sleep_awaiter {

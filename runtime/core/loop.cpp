@@ -31,8 +31,6 @@ constinit thread_local loop* tl_current_loop CONVME_FAST_TLS = nullptr;
 namespace {
 
 using detail::tl_current_loop;
-// impl of tl_current_loop, so library-internal hooks can reach it without a friend declaration.
-constinit thread_local loop::impl* tl_current_impl CONVME_FAST_TLS = nullptr;
 
 // Counters are written by the loop thread only and may be read from any thread: relaxed
 // load+store compiles to plain moves, no locked instruction on the hot path.
@@ -43,15 +41,8 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
 // Makes loop::current() answer `l` for the duration of a scope (nesting-safe).
 struct current_scope {
     loop* saved;
-    loop::impl* saved_impl;
-    current_scope(loop* l, loop::impl* i) noexcept : saved(tl_current_loop), saved_impl(tl_current_impl) {
-        tl_current_loop = l;
-        tl_current_impl = i;
-    }
-    ~current_scope() {
-        tl_current_loop = saved;
-        tl_current_impl = saved_impl;
-    }
+    explicit current_scope(loop* l) noexcept : saved(tl_current_loop) { tl_current_loop = l; }
+    ~current_scope() { tl_current_loop = saved; }
 };
 
 [[noreturn]] void report_and_terminate(const char* where) noexcept {
@@ -219,7 +210,7 @@ loop::~loop() {
     ready_.clear();
     I.timers.clear();
     {
-        current_scope cs(this, impl_.get());
+        current_scope cs(this);
         I.spawned.destroy_all();
     }
     I.pollers.clear();
@@ -281,7 +272,7 @@ void loop::stop() noexcept {
 bool loop::stop_requested() const noexcept { return impl_->stop.load(std::memory_order_acquire); }
 
 bool loop::run_once() {
-    current_scope cs(this, impl_.get());
+    current_scope cs(this);
     return iterate();
 }
 
@@ -327,7 +318,7 @@ bool loop::iterate() {
 }
 
 void loop::run() {
-    current_scope cs(this, impl_.get());
+    current_scope cs(this);
     pin_scope pin(impl_->opts.pin_cpu);
     auto& I = *impl_;
     using clock = std::chrono::steady_clock;
@@ -374,7 +365,7 @@ void loop::run() {
 
 namespace detail {
 void count_messages(loop& l, std::uint64_t n) noexcept {
-    if (tl_current_loop == &l && tl_current_impl) tl_current_impl->count_messages(n);
+    if (tl_current_loop == &l) l.impl_->count_messages(n);
 }
 }  // namespace detail
 
