@@ -21,7 +21,8 @@
 #                                 and validation, the null backend's submit and poll
 #   sim.driver.qd1 / .qd32        sim:mem?inline=1, NVMe driver only: nvme_device::submit,
 #                                 io_queue::poll, io_queue::flush_submissions; the simulated
-#                                 controller (controller::step) and its IOVA table excluded
+#                                 controller (its own poller, controller::step) and its IOVA
+#                                 table excluded
 #   sim.stack.qd1 / .qd32         the same device, driver + loop + coroutine (loop::run_once),
 #                                 device model excluded as above
 #   runtime.task                  task create + co_await + destroy (bench/micro_callgrind_runtime.cpp)
@@ -61,8 +62,13 @@ done
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-model_excluded=(--toggle-collect='convme::sim::controller::step()'
-                --toggle-collect='convme::sim::iova_space::translate(*')
+# The device model: controller::step() (run by the simulator's own poller in inline mode, never by
+# the driver) and the sim's IOVA table behind pci_device::translate. Toggles flip collection, so
+# the driver-only count (collection on only inside the driver's entry points) excludes only the
+# IOVA table, which the driver calls; the whole-stack count excludes both.
+driver_model_excluded=(--toggle-collect='convme::sim::iova_space::translate(*')
+stack_model_excluded=(--toggle-collect='convme::sim::controller::step()'
+                      --toggle-collect='convme::sim::iova_space::translate(*')
 driver_entries=(--toggle-collect='convme::driver::nvme_device::submit(*'
                 --toggle-collect='convme::driver::io_queue::poll()'
                 --toggle-collect='convme::driver::io_queue::flush_submissions()')
@@ -85,10 +91,10 @@ if [[ -n $only ]]; then IFS=, read -r -a order <<<"$only"; fi
 # run_io <name> <uri> <qd> <driver|stack> <ios> -> callgrind output file
 run_io() {
     local name=$1 uri=$2 qd=$3 set=$4 ios=$5 out="$tmp/cg.$1.$5"
-    local entries=("${stack_entries[@]}")
-    [[ $set == driver ]] && entries=("${driver_entries[@]}")
+    local entries=("${stack_entries[@]}" "${stack_model_excluded[@]}")
+    [[ $set == driver ]] && entries=("${driver_entries[@]}" "${driver_model_excluded[@]}")
     valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no "${entries[@]}" \
-        "${model_excluded[@]}" "$bench" --callgrind --uri "$uri" --ios "$ios" --qd "$qd" --op read \
+        "$bench" --callgrind --uri "$uri" --ios "$ios" --qd "$qd" --op read \
         >/dev/null 2>"$out.log" || { echo "callgrind_guard: $name failed:" >&2; cat "$out.log" >&2; exit 1; }
     echo "$out"
 }

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/install-deps.sh
-cmake --preset default >/dev/null
-cmake --build --preset default -j "$(nproc)"
-exec bench/scripts/compare.sh --build-dir build/default "$@"
+# Only what the benchmark runs: the bench tool and the KV server (no tests, no lab).
+cmake --preset bench >/dev/null
+cmake --build --preset bench -j "$(nproc)" --target convme_bench convme_kv
+exec bench/scripts/compare.sh --build-dir build/bench "$@"

@@ -303,7 +303,6 @@ bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept
 }
 
 bool io_queue::poll() {
-    dev_.step();
     if (ctrl_.generation() != generation_ || failed_) [[unlikely]] {
         if (!failed_) recover();
         const bool any = !deferred_.empty();

@@ -31,7 +31,7 @@ public:
     void submit(io_request& r) noexcept override;
     task<void> drain() override;
 
-    // Raw I/O command on the calling loop's queue pair (see nvme_passthrough.hpp).
+    // Raw I/O command on the calling loop's queue pair (see nvme_io_passthrough in <convme/nvme.hpp>).
     task<std::error_code> io_passthrough(nvme::sqe cmd, std::span<std::byte> data, nvme::cqe& out);
 
     controller& ctrl() noexcept { return *ctrl_; }

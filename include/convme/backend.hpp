@@ -46,10 +46,21 @@ public:
     // completion is already waiting: the loop then polls again instead of sleeping. Turning it
     // off again is up to the poller (its next poll()).
     virtual bool prepare_to_block() { return true; }
-    // Called each loop iteration after the ready queue ran, right before poll(), and again after
-    // a poll() that did work: flush batched submissions (ring one doorbell / one io_uring_submit
-    // for everything queued since the last flush). Cheap when nothing is queued.
+    // Called each loop iteration after the ready queue ran, before the loop's pollers are polled,
+    // and again right after a poll() of this poller that did work: flush batched submissions (ring
+    // one doorbell / one io_uring_submit for everything queued since the last flush). Cheap when
+    // nothing is queued.
     virtual void flush_submissions() {}
+    // False for pollers that never batch (completion-only pollers, the inline simulator's): the
+    // loop then skips their flush_submissions() call every iteration.
+    bool batches_submissions() const noexcept { return batches_submissions_; }
+
+protected:
+    poller() = default;
+    explicit poller(bool batches_submissions) noexcept : batches_submissions_(batches_submissions) {}
+
+private:
+    bool batches_submissions_ = true;
 };
 
 // FIFO of requests linked through io_request::next, for one thread. A request is on at most one

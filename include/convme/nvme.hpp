@@ -1,6 +1,7 @@
-// Driver statistics, passthrough and controller access for an NVMe-backed block_device (tests, bench, lab,
-// `convme info`). Counters are summed over the device's I/O queue pairs; read them from a loop
-// thread of the device or while it is quiescent (they are plain per-queue counters).
+// The NVMe extras of a block_device opened on sim: or vfio: (the user API beyond read/write):
+// driver statistics, SMART / health, admin and I/O passthrough, and the controller behind it.
+// Counters are summed over the device's I/O queue pairs; read them from a loop thread of the
+// device or while it is quiescent (they are plain per-queue counters).
 #pragma once
 
 #include <convme/nvme_spec.hpp>

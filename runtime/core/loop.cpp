@@ -90,6 +90,7 @@ struct loop::impl {
     loop_options opts;
     detail::timer_heap timers;
     std::vector<poller*> pollers;
+    std::vector<poller*> flushers;  // the pollers that batch submissions (poller::batches_submissions())
     bool polling = false;
     bool pollers_dirty = false;
     int efd = -1;
@@ -160,6 +161,7 @@ struct loop::impl {
     void compact_pollers() {
         if (!pollers_dirty) return;
         std::erase(pollers, nullptr);
+        std::erase(flushers, nullptr);
         pollers_dirty = false;
     }
 
@@ -214,6 +216,7 @@ loop::~loop() {
         I.spawned.destroy_all();
     }
     I.pollers.clear();
+    I.flushers.clear();
     if (I.efd >= 0) ::close(I.efd);
 }
 
@@ -226,16 +229,25 @@ void loop::spawn(task<void> t) {
 void loop::add_poller(poller* p) {
     if (!p) return;
     impl_->pollers.push_back(p);
+    if (p->batches_submissions()) {
+        try {
+            impl_->flushers.push_back(p);
+        } catch (...) {
+            impl_->pollers.pop_back();
+            throw;
+        }
+    }
 }
 
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
-    for (auto& slot : I.pollers) {
-        if (slot == p) {
-            slot = nullptr;
-            I.pollers_dirty = true;
+    for (auto* list : {&I.pollers, &I.flushers})
+        for (auto& slot : *list) {
+            if (slot == p) {
+                slot = nullptr;
+                I.pollers_dirty = true;
+            }
         }
-    }
     if (!I.polling) I.compact_pollers();
 }
 
@@ -295,21 +307,22 @@ bool loop::iterate() {
         progress = true;
     }
 
-    // Each poller flushes what the batch submitted (one doorbell / io_uring_submit) before it is
-    // polled, so a device that completes quickly (an inline or idle controller, a fast SSD) can
-    // have the completion ready in this same poll instead of one iteration later: at QD1 that is
-    // one loop iteration per I/O instead of two. What the poll itself submitted (requests that
-    // waited for a free command slot) is flushed right after it.
+    // Flush what the batch submitted (one doorbell / io_uring_submit per batching poller) before
+    // polling, so a device that completes quickly (an inline or idle controller, a fast SSD) has
+    // the completion ready in this iteration's poll instead of the next one: at QD1 one loop
+    // iteration per I/O instead of two. What a poll itself submitted (requests that waited for a
+    // free command slot) is flushed right after that poll.
     I.polling = true;
+    for (std::size_t i = 0; i < I.flushers.size(); ++i) {
+        if (poller* p = I.flushers[i]) p->flush_submissions();
+    }
     for (std::size_t i = 0; i < I.pollers.size(); ++i) {
         poller* p = I.pollers[i];
-        if (!p) continue;
-        p->flush_submissions();
-        if (p->poll()) {
+        if (p && p->poll()) {
             bump(I.polls_with_work);
             progress = true;
             // Unless it removed itself while polled.
-            if (I.pollers[i] == p) p->flush_submissions();
+            if (I.pollers[i] == p && p->batches_submissions()) p->flush_submissions();
         }
     }
     I.polling = false;

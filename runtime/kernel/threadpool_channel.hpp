@@ -16,7 +16,7 @@ class threadpool_pool;
 class threadpool_channel final : public poller {
 public:
     threadpool_channel(threadpool_pool& pool, loop* owner) noexcept
-        : pool_(pool), owner_(owner), owner_id_(owner->unique_id()) {}
+        : poller(/*batches_submissions=*/false), pool_(pool), owner_(owner), owner_id_(owner->unique_id()) {}
     ~threadpool_channel() override = default;
 
     loop* owner() const noexcept { return owner_; }

@@ -18,7 +18,8 @@ namespace {
 // all of them.
 class null_channel final : public poller {
 public:
-    explicit null_channel(loop* owner) noexcept : owner_(owner), owner_id_(owner->unique_id()) {}
+    explicit null_channel(loop* owner) noexcept
+        : poller(/*batches_submissions=*/false), owner_(owner), owner_id_(owner->unique_id()) {}
 
     loop* owner() const noexcept { return owner_; }
     std::uint64_t owner_id() const noexcept { return owner_id_; }
