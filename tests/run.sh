@@ -2,6 +2,8 @@
 # The README's test command: installs the Debian dependencies, then builds and tests convme in
 # every configuration CI checks. Stages (default: all, in this order):
 #   gcc      gcc, warnings as errors, every test but the QEMU lab
+#   perf     the instruction-count guard (bench/callgrind_guard.sh, callgrind, deterministic) on the
+#            gcc build: fails when a main I/O path costs > 5 % above bench/callgrind_baseline.txt
 #   asan     gcc Debug with AddressSanitizer + UndefinedBehaviorSanitizer
 #   clang    clang, warnings as errors
 #   aarch64  cross-compiled with g++-aarch64-linux-gnu, tests run under qemu-user
@@ -10,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-STAGES=${CONVME_STAGES:-gcc asan clang aarch64 lab}
+STAGES=${CONVME_STAGES:-gcc perf asan clang aarch64 lab}
 JOBS=${JOBS:-$(nproc)}
 export CTEST_PARALLEL_LEVEL=${CTEST_PARALLEL_LEVEL:-$JOBS}
 export GTEST_COLOR=no
@@ -52,9 +54,28 @@ run_stage() {  # run_stage NAME PRESET [ctest args...]
   fi
 }
 
+run_guard_stage() {  # the callgrind guard: one check, counted as one test
+  local log=$log_dir/perf.log t0=$SECONDS
+  echo "=== stage perf (preset ci, bench/callgrind_guard.sh)"
+  {
+    cmake --preset ci >/dev/null &&
+    cmake --build --preset ci -j "$JOBS" --target convme-sim-bench convme_micro_callgrind_runtime &&
+    bench/callgrind_guard.sh --build build/ci
+  } >"$log" 2>&1
+  local rc=$?
+  sed -n '/^path /,$p' "$log" | sed 's/^/    /'
+  if [ $rc -ne 0 ]; then
+    total_fail=$((total_fail + 1)); failed_stages+=(perf)
+    echo "=== stage perf FAILED after $((SECONDS - t0)) s (log: $log)"; tail -30 "$log"
+  else
+    total_pass=$((total_pass + 1)); echo "=== stage perf ok in $((SECONDS - t0)) s"
+  fi
+}
+
 for stage in $STAGES; do
   case $stage in
     gcc) run_stage gcc ci -LE vfio-lab ;;
+    perf) run_guard_stage ;;
     asan) run_stage asan asan -LE 'vfio-lab|integration|install' ;;
     clang) run_stage clang clang -LE vfio-lab ;;
     aarch64)

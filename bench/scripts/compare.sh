@@ -6,6 +6,9 @@
 #              uring      convme's io_uring backend on a temp file (O_DIRECT)
 #              threadpool convme's thread-pool fallback on the same file
 #              fio        fio's io_uring engine on the same file (--direct=1), the outside reference
+#   path       the software path alone: convme's null: backend and sim:mem?inline=1 against fio's
+#              null engine (--ioengine=null --thread), 4 KiB randread at QD1 and QD32 on one core,
+#              and QD32 on 2 loops / 2 fio jobs (2 cores) for the scaling ratio
 #   KV         convme-kv vs redis-server (in memory, and appendonly+appendfsync always) under the
 #              same redis-benchmark load (SET/GET, pipelined)
 # Every configuration runs R times (interleaved); results.md shows medians and ratios (vs uring
@@ -24,11 +27,16 @@ usage: bench/scripts/compare.sh [options]
   --qds "1 32"         queue depths to test
   --workloads "randread randwrite"
   --engines "sim sim-inline uring threadpool fio"
+  --path-engines "null sim-inline fio-null"
+                       engines of the software-path table (4 KiB randread, QD1/QD32 on one core,
+                       QD32 on 2 cores)
+  --path-cores "1 2"   core counts of the software-path table (QD32 only for more than one)
   --kv-requests N      requests per redis-benchmark test (default 200000)
   --kv-clients N       redis-benchmark connections (default 50)
   --pipeline N         redis-benchmark -P (default 16)
   --kv-cores N         cores for convme-kv (default 1)
-  --no-kv | --no-block skip a part
+  --no-kv | --no-block | --no-path
+                       skip a part
   --tmp-dir DIR        where the temp file and server dirs go (default /var/tmp; must support
                        O_DIRECT: not tmpfs)
   --build-dir DIR      build tree holding the binaries (default build/default; built if missing)
@@ -40,7 +48,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SCRIPTS=$ROOT/bench/scripts
 REPS=3 TIME=3 WARMUP=0.5 SIZE=1G SIM_SIZE=512M QDS="1 32" WORKLOADS="randread randwrite"
 ENGINES="sim sim-inline uring threadpool fio" KV_REQUESTS=200000 KV_CLIENTS=50 PIPELINE=16 KV_CORES=1
-DO_KV=1 DO_BLOCK=1 TMP_BASE=/var/tmp BUILD_DIR=$ROOT/build/default OUT=$ROOT/build/bench-results
+PATH_ENGINES="null sim-inline fio-null" PATH_CORES="1 2"
+DO_KV=1 DO_BLOCK=1 DO_PATH=1 TMP_BASE=/var/tmp BUILD_DIR=$ROOT/build/default OUT=$ROOT/build/bench-results
 QUICK=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -59,6 +68,9 @@ while [ $# -gt 0 ]; do
     --kv-cores) KV_CORES=$2; shift ;;
     --no-kv) DO_KV=0 ;;
     --no-block) DO_BLOCK=0 ;;
+    --no-path) DO_PATH=0 ;;
+    --path-engines) PATH_ENGINES=$2; shift ;;
+    --path-cores) PATH_CORES=$2; shift ;;
     --tmp-dir) TMP_BASE=$2; shift ;;
     --build-dir) BUILD_DIR=$2; shift ;;
     --out) OUT=$2; shift ;;
@@ -215,6 +227,62 @@ if [ "$DO_BLOCK" = 1 ]; then
   rm -f "$FILE"
 fi
 
+# --- software path: null engines ---------------------------------------------------------------
+# 4 KiB randread with no medium behind the engine: what the I/O path itself costs. IOPS depend on
+# how much CPU the shared machine leaves the run; CPU ns per I/O is the figure to compare.
+run_path() {  # engine cores qd rep
+  local engine=$1 cores=$2 qd=$3 rep=$4 out="$OUT/raw/path__$1__c$2__qd$3__r$4.json" err=$WORK/err.txt uri
+  local common=(--rw randread --bs 4K --qd "$qd" --cores "$cores" --time "$TIME" --warmup "$WARMUP"
+                --output json --label "$engine")
+  case $engine in
+    null) uri="null:?size=1G&lba=512" ;;
+    sim-inline) uri="sim:mem?size=$SIM_SIZE&lba=512&inline=1"; common+=(--prefill) ;;
+    fio-null)
+      local ramp=()
+      [ "$(python3 -c "print(int(float('$WARMUP')*1000))")" -gt 0 ] &&
+        ramp=(--ramp_time="$(python3 -c "print(int(float('$WARMUP')*1000))")ms")
+      # One job per core, as convme runs one loop per core; no group_reporting: summarize.py adds
+      # the jobs up.
+      if fio --name="fio-null-c$cores-qd$qd" --ioengine=null --thread --size=1G --rw=randread --bs=4k \
+           --iodepth="$qd" --numjobs="$cores" --time_based --runtime="${TIME}s" "${ramp[@]}" \
+           --randrepeat=0 --output-format=json >"$out" 2>"$err"; then
+        return 0
+      fi
+      note "fio-null c$cores qd$qd rep $rep failed: $(tail -3 "$err" | tr '\n' ' ')"; rm -f "$out"; return 0 ;;
+    *) note "unknown path engine $engine"; return 0 ;;
+  esac
+  if ! "$BENCH" --uri "$uri" "${common[@]}" >"$out" 2>"$err"; then
+    note "$engine c$cores qd$qd rep $rep failed: $(grep -v '^\[' "$err" | tail -3 | tr '\n' ' ')"
+    rm -f "$out"
+  fi
+}
+
+if [ "$DO_PATH" = 1 ]; then
+  pengines=()
+  for e in $PATH_ENGINES; do
+    if [ "$e" = fio-null ] && ! command -v fio >/dev/null; then
+      note "fio is not installed: the fio-null rows are skipped (apt-get install -y fio)"
+      continue
+    fi
+    pengines+=("$e")
+  done
+  points=()
+  for c in $PATH_CORES; do
+    if [ "$c" = 1 ]; then for qd in $QDS; do points+=("1 $qd"); done; else points+=("$c 32"); fi
+  done
+  total=$(( REPS * ${#pengines[@]} * ${#points[@]} )); n=0
+  for rep in $(seq 1 "$REPS"); do
+    for pt in "${points[@]}"; do
+      read -r c qd <<<"$pt"
+      for e in "${pengines[@]}"; do
+        n=$((n + 1))
+        log "path $n/$total: $e cores $c qd$qd rep $rep"
+        run_path "$e" "$c" "$qd" "$rep"
+      done
+    done
+  done
+fi
+
 # --- KV: convme-kv vs redis-server ------------------------------------------------------------
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -290,7 +358,9 @@ fi
 # --- summary ----------------------------------------------------------------------------------
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 python3 "$SCRIPTS/summarize.py" "$OUT"  # tables for the plot
-"$SCRIPTS/plot.sh" "$OUT" || note "plot failed (see above)"
+if [ "$DO_BLOCK" = 1 ] || [ "$DO_KV" = 1 ]; then
+  "$SCRIPTS/plot.sh" "$OUT" || note "plot failed (see above)"
+fi
 python3 "$SCRIPTS/summarize.py" "$OUT" >/dev/null  # again: link the plot, include late notes
 log "results: $OUT/results.md"
 cat "$OUT/results.md"

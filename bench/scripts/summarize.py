@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Summarize a compare.sh results directory.
 
-Reads OUT/raw/block__<engine>__<rw>__qd<N>__r<rep>.json (convme-bench or fio JSON) and
+Reads OUT/raw/block__<engine>__<rw>__qd<N>__r<rep>.json (convme-bench or fio JSON),
+OUT/raw/path__<engine>__c<cores>__qd<N>__r<rep>.json (the software-path runs: null engines) and
 OUT/raw/kv__<server>__r<rep>.csv (redis-benchmark --csv), writes:
   block.csv / kv.csv                 one row per run
   block_summary.csv / kv_summary.csv medians over repetitions, with ratios
+  path.csv / path_summary.csv        the software-path runs and their medians
   plot_block.dat / plot_kv.dat       gnuplot tables for plot.sh
   results.md                         the markdown report (machine, tables, notes)
 """
@@ -83,6 +85,68 @@ def load_block(raw):
             continue
         rows.append({"engine": engine, "rw": rw, "qd": int(qd[2:]), "rep": int(rep[1:]), **m})
     return rows
+
+
+PATH_ORDER = ["null", "sim-inline", "fio-null"]
+PATH_TITLE = {
+    "null": "convme null:",
+    "sim-inline": "convme sim:mem?inline=1",
+    "fio-null": "fio --ioengine=null",
+}
+
+
+def parse_fio_jobs(d):
+    """All jobs of a fio run added up (one job per core, no group_reporting)."""
+    iops = ios = cpu_s = 0.0
+    for job in d["jobs"]:
+        side = job["read"]
+        iops += side["iops"]
+        ios += side.get("total_ios", 0)
+        cpu_s += (job.get("usr_cpu", 0) + job.get("sys_cpu", 0)) / 100.0 * job.get("job_runtime", 0) / 1000.0
+    return {"iops": iops, "cpu_ns_per_io": cpu_s * 1e9 / ios if ios else float("nan")}
+
+
+def load_path(raw):
+    rows = []
+    for name in sorted(os.listdir(raw)):
+        if not (name.startswith("path__") and name.endswith(".json")):
+            continue
+        engine, cores, qd, rep = name[len("path__"):-len(".json")].split("__")
+        try:
+            with open(os.path.join(raw, name)) as f:
+                d = json.load(f)
+            if d.get("tool") == "convme-bench":
+                m = {"iops": d["iops"], "cpu_ns_per_io": d["cpu"]["us_per_io"] * 1000.0}
+            else:
+                m = parse_fio_jobs(d)
+        except (ValueError, KeyError, IndexError) as e:
+            print(f"summarize: skipping {name}: {e}", file=sys.stderr)
+            continue
+        rows.append({"engine": engine, "cores": int(cores[1:]), "qd": int(qd[2:]), "rep": int(rep[1:]), **m})
+    return rows
+
+
+def summarize_path(rows):
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["cores"], r["qd"], r["engine"]), []).append(r)
+    out = []
+    for (cores, qd, engine), rs in groups.items():
+        out.append({
+            "cores": cores, "qd": qd, "engine": engine, "runs": len(rs),
+            "iops": med([r["iops"] for r in rs]),
+            "cpu_ns_per_io": med([r["cpu_ns_per_io"] for r in rs]),
+            "iops_spread_pct": spread_pct([r["iops"] for r in rs]),
+        })
+    by = {(s["cores"], s["qd"], s["engine"]): s for s in out}
+    for s in out:
+        f = by.get((s["cores"], s["qd"], "fio-null"))
+        s["iops_vs_fio"] = s["iops"] / f["iops"] if f and f["iops"] else float("nan")
+        s["cpu_vs_fio"] = s["cpu_ns_per_io"] / f["cpu_ns_per_io"] if f and f["cpu_ns_per_io"] else float("nan")
+        one = by.get((1, s["qd"], s["engine"]))
+        s["scaling"] = s["iops"] / one["iops"] if s["cores"] > 1 and one and one["iops"] else float("nan")
+    out.sort(key=lambda s: (s["cores"], s["qd"], order(s["engine"], PATH_ORDER)))
+    return out
 
 
 def load_kv(raw):
@@ -225,7 +289,7 @@ def write_plot_tables(out_dir, block, kv):
             f.write(f'"{t}" ' + " ".join(vals) + "\n")
 
 
-def write_markdown(out_dir, block, kv):
+def write_markdown(out_dir, block, kv, path=()):
     lines = ["# convme comparative benchmark", ""]
     mpath = os.path.join(out_dir, "machine.txt")
     if os.path.exists(mpath):
@@ -252,6 +316,29 @@ def write_markdown(out_dir, block, kv):
                 f"{fmt(s['iops'], 0)} | {fmt(s['mb_s'])} | {fmt(s['p50_us'])} | {fmt(s['p99_us'])} | "
                 f"{fmt(s['p999_us'])} | {fmt(s['cpu_us_per_io'], 2)} | {ratio(s['iops_vs_uring'])} | "
                 f"{ratio(s['p99_vs_uring'])} | {pct(s['iops_spread_pct'])} |")
+        lines.append("")
+    if path:
+        runs = max(s["runs"] for s in path)
+        lines += [
+            f"## Software path: 4 KiB randread with no medium, medians of {runs} run(s)",
+            "",
+            "convme's `null:` backend (request, validation, submit, poller, ready queue, coroutine) and",
+            "the simulated NVMe controller stepped inline (the whole NVMe driver plus the device model),",
+            "against fio's null engine (`--ioengine=null --thread`, one job per core). CPU ns/IO is",
+            "process CPU time (user + sys) over the I/O count: the figure to compare on a shared",
+            "machine, where IOPS also depend on how much CPU the neighbours leave. Per-CPU IOPS =",
+            "10⁹ / CPU ns/IO. Scaling: IOPS on that many cores / IOPS on one core, same engine and QD.",
+            "",
+            "| engine | cores | QD | IOPS | CPU ns/IO | per-CPU IOPS | IOPS vs fio null "
+            "| CPU/IO vs fio null | scaling | spread |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for s in path:
+            per_cpu = 1e9 / s["cpu_ns_per_io"] if s["cpu_ns_per_io"] == s["cpu_ns_per_io"] and s["cpu_ns_per_io"] else float("nan")
+            lines.append(
+                f"| {PATH_TITLE.get(s['engine'], s['engine'])} | {s['cores']} | {s['qd']} | {fmt(s['iops'], 0)} | "
+                f"{fmt(s['cpu_ns_per_io'], 0)} | {fmt(per_cpu, 0)} | {ratio(s['iops_vs_fio'])} | "
+                f"{ratio(s['cpu_vs_fio'])} | {ratio(s['scaling'])} | {pct(s['iops_spread_pct'])} |")
         lines.append("")
     if kv:
         runs = max(s["runs"] for s in kv)
@@ -292,15 +379,19 @@ def main():
     raw = os.path.join(out_dir, "raw")
     block_rows = load_block(raw) if os.path.isdir(raw) else []
     kv_rows = load_kv(raw) if os.path.isdir(raw) else []
+    path_rows = load_path(raw) if os.path.isdir(raw) else []
+    path = summarize_path(path_rows)
     block = summarize_block(block_rows)
     kv = summarize_kv(kv_rows)
     write_csv(os.path.join(out_dir, "block.csv"), block_rows)
     write_csv(os.path.join(out_dir, "kv.csv"), kv_rows)
     write_csv(os.path.join(out_dir, "block_summary.csv"), block)
     write_csv(os.path.join(out_dir, "kv_summary.csv"), kv)
+    write_csv(os.path.join(out_dir, "path.csv"), path_rows)
+    write_csv(os.path.join(out_dir, "path_summary.csv"), path)
     write_plot_tables(out_dir, block, kv)
-    write_markdown(out_dir, block, kv)
-    print(f"summarize: {len(block_rows)} block runs, {len(kv_rows)} KV rows -> {out_dir}/results.md")
+    write_markdown(out_dir, block, kv, path)
+    print(f"summarize: {len(block_rows)} block runs, {len(path_rows)} path runs, {len(kv_rows)} KV rows -> {out_dir}/results.md")
     return 0
 
 

@@ -2,7 +2,7 @@
 // real NVMe driver and the convme runtime, at queue depths 1, 2, 4, ..., 128 on one core, a fixed
 // number of I/Os per point. Prints IOPS and p50/p99/p99.9 latency per point.
 //
-//   convme-sim-bench [--uri sim:mem?size=1G] [--ios 200000] [--qd-max 128] [--qd N] [--op read|write|both]
+//   convme-sim-bench [--uri sim:mem?size=1G | null:] [--ios 200000] [--qd-max 128] [--qd N] [--op read|write|both]
 //   convme-sim-bench --callgrind --ios N --qd Q --op read   (instructions.sh: no timing, inline
 //                                                          controller, deterministic instruction count)
 #include "histogram.hpp"
@@ -40,7 +40,7 @@ struct options {
         "usage: convme-sim-bench [--uri URI] [--ios N] [--qd-max N] [--qd N] [--op read|write|both]\n"
         "                        [--callgrind]\n"
         "  --uri       sim: device URI (default sim:mem?size=1G); controller keys such as\n"
-        "              latency_us=, inline=, dbbc= go here\n"
+        "              latency_us=, inline=, dbbc= go here. Or null: (no medium: the runtime alone)\n"
         "  --ios       I/Os per queue-depth point (default 200000)\n"
         "  --qd-max    largest queue depth of the 1, 2, 4, ... sweep (default 128)\n"
         "  --qd        run this one queue depth only\n"
@@ -159,14 +159,17 @@ std::string us(std::uint64_t ns) { return fmt::format("{:.1f}", static_cast<doub
 int main(int argc, char** argv) {
     options o = parse(argc, argv);
     std::string uri = o.uri;
-    if (uri.rfind("sim:", 0) != 0) {
-        std::fprintf(stderr, "--uri must be a sim: URI (got %s)\n", uri.c_str());
+    const bool sim = uri.rfind("sim:", 0) == 0;
+    if (!sim && uri.rfind("null:", 0) != 0) {
+        std::fprintf(stderr, "--uri must be a sim: or null: URI (got %s)\n", uri.c_str());
         return 2;
     }
-    if (o.callgrind) uri = with_param(uri, "inline", "1");
     unsigned max_qd = o.qd_only ? o.qd_only : o.qd_max;
-    // Enough driver queue entries for the deepest point (one entry always stays free).
-    uri = with_param(uri, "qd", std::to_string(std::max(256u, max_qd * 2)));
+    if (sim) {
+        if (o.callgrind) uri = with_param(uri, "inline", "1");
+        // Enough driver queue entries for the deepest point (one entry always stays free).
+        uri = with_param(uri, "qd", std::to_string(std::max(256u, max_qd * 2)));
+    }
 
     std::error_code ec;
     std::string why;

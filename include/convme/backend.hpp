@@ -51,8 +51,10 @@ public:
     // waits on it too, next to its eventfd. -1 (the default): none. The loop never reads it; the
     // poller's poll() must clear whatever made it readable, or the loop will not sleep.
     virtual int wait_fd() const { return -1; }
-    // Called once per loop iteration after the ready queue ran: flush batched submissions
-    // (ring one doorbell / one io_uring_submit for everything queued this iteration).
+    // Called each loop iteration after the ready queue ran, before the loop's pollers are polled,
+    // and again right after a poll() of this poller that did work: flush batched submissions (ring
+    // one doorbell / one io_uring_submit for everything queued since the last flush). Cheap when
+    // nothing is queued.
     virtual void flush_submissions() {}
     // False for pollers that never batch (completion-only pollers, the inline simulator's): the
     // loop then skips their flush_submissions() call every iteration.

@@ -41,9 +41,14 @@ class block_device;
 
 class [[nodiscard]] io_awaitable {
 public:
-    io_awaitable(block_device* dev, io_request req) noexcept : dev_(dev), req_(req) {}
+    // A request checked with block_device::validate (its status is the verdict).
+    io_awaitable(block_device* dev, io_request req) noexcept;
+    // Built in place (in the awaiting coroutine's frame, nothing copied) and validated.
+    io_awaitable(block_device* dev, io_op op, std::uint64_t offset, std::uint64_t length, std::byte* data) noexcept;
     bool await_ready() const noexcept { return static_cast<bool>(req_.status); }  // invalid input
-    void await_suspend(std::coroutine_handle<> h) noexcept;
+    // Submits on the calling loop. Not on a loop: nobody could resume the waiter on completion,
+    // so the request fails with errc::unsupported and the caller resumes at once.
+    bool await_suspend(std::coroutine_handle<> h) noexcept;
     std::error_code await_resume() const noexcept { return req_.status; }
 
     // co_await dev.read(...).or_throw(): throws io_error naming the op, offset and length.
@@ -61,7 +66,7 @@ private:
 struct [[nodiscard]] io_awaitable::throwing {
     io_awaitable inner;
     bool await_ready() const noexcept { return inner.await_ready(); }
-    void await_suspend(std::coroutine_handle<> h) noexcept { inner.await_suspend(h); }
+    bool await_suspend(std::coroutine_handle<> h) noexcept { return inner.await_suspend(h); }
     void await_resume() const;
 };
 inline io_awaitable::throwing io_awaitable::or_throw() && noexcept { return throwing{*this}; }
@@ -84,6 +89,13 @@ public:
 
     // Checks an operation without submitting it; returns the error the awaitable would report.
     std::error_code validate(const io_request& r) const noexcept;
+    // The same verdict for a read or write, with the common case (power-of-two block size and
+    // alignment, request in range) decided inline; anything else goes to validate().
+    std::error_code validate_rw(const io_request& r) const noexcept {
+        return rw_fast_ok(r) ? detail::no_error : validate(r);
+    }
+    // True if a read or write is valid by the inline check alone (false: ask validate()).
+    bool rw_fast_ok(const io_request& r) const noexcept;
 
 protected:
     device_info info_;
@@ -94,6 +106,53 @@ private:
     // request on the submitting loop's thread, with r.owner set.
     virtual void submit(io_request& r) noexcept = 0;
 };
+
+inline bool block_device::rw_fast_ok(const io_request& r) const noexcept {
+    const std::uint64_t bs = info_.block_size, align = info_.mem_alignment, cap = info_.capacity;
+    const auto addr = reinterpret_cast<std::uintptr_t>(r.data);
+    // A block size or alignment of 0 (meaning 1) or not a power of two fails the mask tests and
+    // takes the full check, which knows those cases.
+    const bool ok = ((bs & (bs - 1)) | (align & (align - 1))) == 0 && r.length != 0 && addr != 0 &&
+                    ((r.offset | r.length) & (bs - 1)) == 0 && (addr & (align - 1)) == 0 && r.offset <= cap &&
+                    r.length <= cap - r.offset;
+    return ok;
+}
+
+inline io_awaitable::io_awaitable(block_device* dev, io_request req) noexcept : dev_(dev), req_(req) {}
+
+inline io_awaitable::io_awaitable(block_device* dev, io_op op, std::uint64_t offset, std::uint64_t length,
+                                  std::byte* data) noexcept
+    : dev_(dev) {
+    req_.op = op;
+    req_.offset = offset;
+    req_.length = length;
+    req_.data = data;
+    if (op == io_op::read || op == io_op::write) {
+        if (!dev->rw_fast_ok(req_)) [[unlikely]] req_.status = dev->validate(req_);
+    } else {
+        req_.status = dev->validate(req_);
+    }
+}
+
+inline bool io_awaitable::await_suspend(std::coroutine_handle<> h) noexcept {
+    req_.waiter = h;
+    req_.owner = loop::current();
+    if (!req_.owner) [[unlikely]] {
+        req_.status = errc::unsupported;
+        return false;
+    }
+    dev_->submit(req_);
+    return true;
+}
+
+inline io_awaitable block_device::read(std::uint64_t offset, std::span<std::byte> buf) noexcept {
+    return io_awaitable(this, io_op::read, offset, buf.size(), buf.data());
+}
+
+inline io_awaitable block_device::write(std::uint64_t offset, std::span<const std::byte> buf) noexcept {
+    // The request type is shared with reads; a write never stores through this pointer.
+    return io_awaitable(this, io_op::write, offset, buf.size(), const_cast<std::byte*>(buf.data()));
+}
 
 // Human-readable description of a failed request: "write of 4096 bytes at offset 8192 on
 // uring:/tmp/f: <error message>".

@@ -15,6 +15,8 @@
 //   sim:mem?size=1G&lba=512[&namespaces=1&mdts=5&latency_us=0&dbbc=1&queues=4&qd=128]
 //   sim:file=/path?size=1G&lba=512            simulated controller persisted to a file
 //   vfio:0000:01:00.0[?ns=1&qd=128]           real NVMe through VFIO
+//   null:?size=1G&lba=512                     no medium: every valid request completes on the
+//                                             loop's next poll, no data moves (the runtime's cost)
 // An unknown scheme, a malformed parameter or a missing file gives an error naming the part of the
 // URI at fault.
 #pragma once
@@ -30,7 +32,7 @@
 namespace convme {
 
 struct device_uri {
-    std::string scheme;                         // "uring", "threadpool", "sim", "vfio"
+    std::string scheme;                         // "uring", "threadpool", "sim", "vfio", "null"
     std::string target;                         // path, "mem", "file=/x", or a PCI BDF
     std::map<std::string, std::string> params;  // query parameters
 };

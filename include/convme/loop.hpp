@@ -3,6 +3,7 @@
 // from code running on it through loop::current().
 #pragma once
 
+#include <convme/detail/ready_queue.hpp>
 #include <convme/task.hpp>
 
 #include <atomic>
@@ -15,6 +16,17 @@
 namespace convme {
 
 class poller;  // <convme/backend.hpp>: what backends register to be polled
+
+class loop;
+
+namespace detail {
+// The loop running on this thread (loop::current()). constinit: no dynamic initialization, so
+// code outside the defining file reads it directly instead of through a TLS wrapper call;
+// initial-exec: a fixed offset from the thread pointer (the library is linked statically), so a
+// read is one load. Defined in runtime/core/loop.cpp.
+extern constinit thread_local loop* tl_current_loop __attribute__((tls_model("initial-exec")));
+void count_messages(loop& l, std::uint64_t n) noexcept;  // runtime/core/loop_internal.hpp
+}  // namespace detail
 
 struct loop_options {
     unsigned core_id = 0;        // logical index of this loop in its runtime (0..n-1)
@@ -36,14 +48,15 @@ public:
     loop& operator=(const loop&) = delete;
 
     // The loop running on the calling thread, or nullptr.
-    static loop* current() noexcept;
-    unsigned core_id() const noexcept;
+    static loop* current() noexcept { return detail::tl_current_loop; }
+    unsigned core_id() const noexcept { return core_id_; }
     // Process-unique id, never reused (unlike the address: a new loop may be built where a
     // destroyed one was). Backends key per-loop state (rings, queue pairs) by it.
     std::uint64_t unique_id() const noexcept { return unique_id_; }
 
-    // Ready queue (call from this loop's thread only).
-    void schedule(std::coroutine_handle<> h) noexcept;
+    // Ready queue (call from this loop's thread only). push() only allocates when the queue
+    // doubles; running out of memory there is fatal anyway.
+    void schedule(std::coroutine_handle<> h) noexcept { ready_.push(h); }
     // Start a detached task on this loop. Its frame is freed when it finishes; an exception
     // escaping it is reported on stderr and terminates the program (a detached task has no one
     // to rethrow to).
@@ -91,13 +104,18 @@ public:
 
 private:
     void add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h);
+    // run_once() without making this loop current (run() already did).
+    bool iterate();
     static std::uint64_t next_unique_id() noexcept {
         static std::atomic<std::uint64_t> counter{0};
         return counter.fetch_add(1, std::memory_order_relaxed) + 1;
     }
+    detail::ready_queue ready_;
     std::unique_ptr<impl> impl_;
+    unsigned core_id_ = 0;
     std::uint64_t unique_id_ = next_unique_id();
     friend struct sleep_awaiter;
+    friend void detail::count_messages(loop& l, std::uint64_t n) noexcept;
 
 public:
     struct sleep_awaiter {

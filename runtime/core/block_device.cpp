@@ -41,49 +41,15 @@ std::error_code block_device::validate(const io_request& r) const noexcept {
     return {};
 }
 
-namespace {
-// Inlined into each verb: out of line it costs a call and a second copy of the request per I/O.
-[[gnu::always_inline]] inline io_awaitable make(block_device* dev, io_op op, std::uint64_t offset, std::uint64_t length, std::byte* data) noexcept {
-    io_request r;
-    r.op = op;
-    r.offset = offset;
-    r.length = length;
-    r.data = data;
-    r.status = dev->validate(r);
-    return io_awaitable(dev, r);
-}
-}  // namespace
-
-io_awaitable block_device::read(std::uint64_t offset, std::span<std::byte> buf) noexcept {
-    return make(this, io_op::read, offset, buf.size(), buf.data());
-}
-
-io_awaitable block_device::write(std::uint64_t offset, std::span<const std::byte> buf) noexcept {
-    // The request type is shared with reads; a write never stores through this pointer.
-    return make(this, io_op::write, offset, buf.size(), const_cast<std::byte*>(buf.data()));
-}
-
-io_awaitable block_device::flush() noexcept { return make(this, io_op::flush, 0, 0, nullptr); }
+// read() and write() are inline in the header; the other verbs are rare enough to stay here.
+io_awaitable block_device::flush() noexcept { return io_awaitable(this, io_op::flush, 0, 0, nullptr); }
 
 io_awaitable block_device::write_zeroes(std::uint64_t offset, std::uint64_t length) noexcept {
-    return make(this, io_op::write_zeroes, offset, length, nullptr);
+    return io_awaitable(this, io_op::write_zeroes, offset, length, nullptr);
 }
 
 io_awaitable block_device::trim(std::uint64_t offset, std::uint64_t length) noexcept {
-    return make(this, io_op::trim, offset, length, nullptr);
-}
-
-void io_awaitable::await_suspend(std::coroutine_handle<> h) noexcept {
-    req_.waiter = h;
-    req_.owner = loop::current();
-    if (!req_.owner) {
-        // Not on a loop: nobody could resume the waiter on completion. Fail the request and
-        // resume right away instead of submitting.
-        req_.status = errc::unsupported;
-        h.resume();
-        return;
-    }
-    dev_->submit(req_);
+    return io_awaitable(this, io_op::trim, offset, length, nullptr);
 }
 
 void io_awaitable::throwing::await_resume() const {

@@ -27,13 +27,17 @@ class channel_table {
 public:
     static constexpr unsigned slot_count = 256;
 
+    // The channel of loop `l` from its core's slot, or nullptr (none yet, or not in the slot).
+    Channel* find_fast(loop* l) noexcept {
+        const unsigned core = l->core_id();
+        if (core >= slot_count) [[unlikely]] return nullptr;
+        Channel* c = slots_[core].load(std::memory_order_acquire);
+        return c && c->owner_id() == l->unique_id() ? c : nullptr;
+    }
+
     // The channel of loop `l`, or nullptr if it has none yet.
     Channel* find(loop* l) noexcept {
-        unsigned core = l->core_id();
-        if (core < slot_count) {
-            Channel* c = slots_[core].load(std::memory_order_acquire);
-            if (c && c->owner_id() == l->unique_id()) return c;
-        }
+        if (Channel* c = find_fast(l)) return c;
         std::lock_guard lock(mu_);
         for (auto& c : all_)
             if (c->owner_id() == l->unique_id()) return c.get();
@@ -60,8 +64,19 @@ public:
 
     // Hands `r` to its loop's channel, made by `make()` on the loop's first I/O. If the channel
     // cannot be made, `r` fails with ENOMEM.
+    // The fast path is inline and small (the slot lookup and the channel's submit); the rest,
+    // which locks and allocates, stays out of line so the hot path saves no registers for it.
     template <typename Make>
     void submit(io_request& r, Make&& make) noexcept {
+        if (Channel* c = find_fast(r.owner)) [[likely]] {
+            c->submit(r);
+            return;
+        }
+        submit_slow(r, make);
+    }
+
+    template <typename Make>
+    [[gnu::noinline]] void submit_slow(io_request& r, Make& make) noexcept {
         Channel* c = find(r.owner);
         if (!c) {
             try {

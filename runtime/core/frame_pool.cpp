@@ -77,11 +77,8 @@ thread_local exit_guard tl_guard;
 
 inline std::size_t class_of(std::size_t size) noexcept { return (size + kClassBytes - 1) / kClassBytes - 1; }
 
-}  // namespace
-
-void* frame_alloc(std::size_t size) {
-    thread_pool& p = tl_pool;
-    ++p.allocs;
+// Everything but a pool hit: heap allocations, size 0, frames above kMaxPooled.
+[[gnu::noinline]] void* alloc_slow(thread_pool& p, std::size_t size) {
     if (size == 0) size = 1;
     if (size <= kMaxPooled) {
         const std::size_t c = class_of(size);
@@ -98,9 +95,9 @@ void* frame_alloc(std::size_t size) {
     return ::operator new(size);
 }
 
-void frame_free(void* ptr, std::size_t size) noexcept {
+// Everything but a push onto an armed, live, not full list.
+[[gnu::noinline]] void free_slow(thread_pool& p, void* ptr, std::size_t size) noexcept {
     if (!ptr) return;
-    thread_pool& p = tl_pool;
     ++p.frees;
     if (size == 0) size = 1;
     if (size <= kMaxPooled) {
@@ -117,6 +114,38 @@ void frame_free(void* ptr, std::size_t size) noexcept {
         return;
     }
     ::operator delete(ptr);
+}
+
+}  // namespace
+
+// The hit paths are kept small enough to need no saved registers; the rest is out of line.
+void* frame_alloc(std::size_t size) {
+    thread_pool& p = tl_pool;
+    ++p.allocs;
+    if (size - 1 < kMaxPooled) [[likely]] {  // 1..kMaxPooled
+        const std::size_t c = (size - 1) / kClassBytes;
+        if (free_node* n = p.heads[c]) [[likely]] {
+            p.heads[c] = n->next;
+            --p.counts[c];
+            ++p.pool_hits;
+            return n;
+        }
+    }
+    return alloc_slow(p, size);
+}
+
+void frame_free(void* ptr, std::size_t size) noexcept {
+    thread_pool& p = tl_pool;
+    const std::size_t c = (size - 1) / kClassBytes;
+    if (ptr && size - 1 < kMaxPooled && p.armed && !p.dead && p.counts[c] < kMaxCachedPerClass) [[likely]] {
+        ++p.frees;
+        auto* n = static_cast<free_node*>(ptr);
+        n->next = p.heads[c];
+        p.heads[c] = n;
+        ++p.counts[c];
+        return;
+    }
+    free_slow(p, ptr, size);
 }
 
 frame_pool_stats frame_pool_thread_stats() noexcept {

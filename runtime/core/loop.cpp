@@ -4,7 +4,6 @@
 
 #include "runtime/core/detached.hpp"
 #include "runtime/core/loop_internal.hpp"
-#include "runtime/core/ready_queue.hpp"
 #include "runtime/core/timer_heap.hpp"
 #include "runtime/core/tls_model.hpp"
 
@@ -25,11 +24,13 @@
 
 namespace convme {
 
+namespace detail {
+constinit thread_local loop* tl_current_loop CONVME_FAST_TLS = nullptr;
+}  // namespace detail
+
 namespace {
 
-constinit thread_local loop* tl_current CONVME_FAST_TLS = nullptr;
-// impl of tl_current, so library-internal hooks can reach it without a friend declaration.
-constinit thread_local loop::impl* tl_current_impl CONVME_FAST_TLS = nullptr;
+using detail::tl_current_loop;
 
 // Counters are written by the loop thread only and may be read from any thread: relaxed
 // load+store compiles to plain moves, no locked instruction on the hot path.
@@ -40,15 +41,8 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
 // Makes loop::current() answer `l` for the duration of a scope (nesting-safe).
 struct current_scope {
     loop* saved;
-    loop::impl* saved_impl;
-    current_scope(loop* l, loop::impl* i) noexcept : saved(tl_current), saved_impl(tl_current_impl) {
-        tl_current = l;
-        tl_current_impl = i;
-    }
-    ~current_scope() {
-        tl_current = saved;
-        tl_current_impl = saved_impl;
-    }
+    explicit current_scope(loop* l) noexcept : saved(tl_current_loop) { tl_current_loop = l; }
+    ~current_scope() { tl_current_loop = saved; }
 };
 
 [[noreturn]] void report_and_terminate(const char* where) noexcept {
@@ -94,7 +88,6 @@ struct pin_scope {
 
 struct loop::impl {
     loop_options opts;
-    detail::ready_queue ready;
     detail::timer_heap timers;
     std::vector<poller*> pollers;
     std::vector<poller*> flushers;  // the pollers that batch submissions (poller::batches_submissions())
@@ -206,7 +199,7 @@ struct loop::impl {
     }
 };
 
-loop::loop(loop_options opts) : impl_(std::make_unique<impl>()) {
+loop::loop(loop_options opts) : impl_(std::make_unique<impl>()), core_id_(opts.core_id) {
     impl_->opts = opts;
     impl_->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (impl_->efd < 0) {
@@ -220,23 +213,15 @@ loop::~loop() {
     auto& I = *impl_;
     // Frames still waiting in the queues are owned by someone else (a task or a spawned root);
     // forget them without resuming, then destroy the spawned roots we own.
-    I.ready.clear();
+    ready_.clear();
     I.timers.clear();
     {
-        current_scope cs(this, impl_.get());
+        current_scope cs(this);
         I.spawned.destroy_all();
     }
     I.pollers.clear();
     I.flushers.clear();
     if (I.efd >= 0) ::close(I.efd);
-}
-
-loop* loop::current() noexcept { return tl_current; }
-unsigned loop::core_id() const noexcept { return impl_->opts.core_id; }
-
-void loop::schedule(std::coroutine_handle<> h) noexcept {
-    // push() only allocates when the queue doubles; running out of memory there is fatal anyway.
-    impl_->ready.push(h);
 }
 
 void loop::spawn(task<void> t) {
@@ -303,34 +288,46 @@ void loop::stop() noexcept {
 bool loop::stop_requested() const noexcept { return impl_->stop.load(std::memory_order_acquire); }
 
 bool loop::run_once() {
-    current_scope cs(this, impl_.get());
+    current_scope cs(this);
+    return iterate();
+}
+
+bool loop::iterate() {
     auto& I = *impl_;
     bump(I.iterations);
     bool progress = false;
 
     if (!I.timers.empty()) {
         const auto now = std::chrono::steady_clock::now();
-        if (I.timers.pop_due(now, [&](std::coroutine_handle<> h) { I.ready.push(h); }) != 0) progress = true;
+        if (I.timers.pop_due(now, [&](std::coroutine_handle<> h) { ready_.push(h); }) != 0) progress = true;
     }
     if (I.run_posts()) progress = true;
 
     // Bounded batch: handles scheduled while this batch runs wait for the next iteration, so a
     // yielding coroutine cannot starve timers and pollers.
-    if (const std::size_t n = I.ready.size()) {
-        for (std::size_t i = 0; i < n; ++i) I.ready.pop().resume();
+    if (const std::size_t n = ready_.size()) {
+        for (std::size_t i = 0; i < n; ++i) ready_.pop().resume();
         bump(I.resumed, n);
         progress = true;
     }
 
+    // Flush what the batch submitted (one doorbell / io_uring_submit per batching poller) before
+    // polling, so a device that completes quickly (an inline or idle controller, a fast SSD) has
+    // the completion ready in this iteration's poll instead of the next one: at QD1 one loop
+    // iteration per I/O instead of two. What a poll itself submitted (requests that waited for a
+    // free command slot) is flushed right after that poll.
     I.polling = true;
-    for (std::size_t i = 0; i < I.pollers.size(); ++i) {
-        if (poller* p = I.pollers[i]; p && p->poll()) {
-            bump(I.polls_with_work);
-            progress = true;
-        }
-    }
     for (std::size_t i = 0; i < I.flushers.size(); ++i) {
         if (poller* p = I.flushers[i]) p->flush_submissions();
+    }
+    for (std::size_t i = 0; i < I.pollers.size(); ++i) {
+        poller* p = I.pollers[i];
+        if (p && p->poll()) {
+            bump(I.polls_with_work);
+            progress = true;
+            // Unless it removed itself while polled.
+            if (I.pollers[i] == p && p->batches_submissions()) p->flush_submissions();
+        }
     }
     I.polling = false;
     I.compact_pollers();
@@ -338,20 +335,20 @@ bool loop::run_once() {
 }
 
 void loop::run() {
-    current_scope cs(this, impl_.get());
+    current_scope cs(this);
     pin_scope pin(impl_->opts.pin_cpu);
     auto& I = *impl_;
     using clock = std::chrono::steady_clock;
     clock::time_point idle_since{};
     bool idle = false;
     for (;;) {
-        const bool progress = run_once();
+        const bool progress = iterate();
         if (I.stop.load(std::memory_order_acquire)) {
             // Shutdown: keep going until nothing is runnable or in flight (timers are abandoned).
-            if (!progress && I.ready.empty() && !I.posts_pending() && !I.any_in_flight()) break;
+            if (!progress && ready_.empty() && !I.posts_pending() && !I.any_in_flight()) break;
             continue;
         }
-        if (progress || !I.ready.empty()) {
+        if (progress || !ready_.empty()) {
             idle = false;
             continue;
         }
@@ -385,7 +382,7 @@ void loop::run() {
 
 namespace detail {
 void count_messages(loop& l, std::uint64_t n) noexcept {
-    if (tl_current == &l && tl_current_impl) tl_current_impl->count_messages(n);
+    if (tl_current_loop == &l) l.impl_->count_messages(n);
 }
 }  // namespace detail
 

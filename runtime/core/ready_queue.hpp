@@ -1,42 +1,4 @@
-// FIFO of coroutine handles for one loop thread. A power-of-two ring that doubles when full, so
-// steady-state scheduling never allocates.
+// The loop's ready queue lives in the public detail header so that loop::schedule() inlines.
 #pragma once
 
-#include <coroutine>
-#include <cstddef>
-#include <memory>
-
-namespace convme::detail {
-
-class ready_queue {
-public:
-    explicit ready_queue(std::size_t initial = 256) : buf_(new std::coroutine_handle<>[initial]), mask_(initial - 1) {}
-
-    bool empty() const noexcept { return head_ == tail_; }
-    std::size_t size() const noexcept { return tail_ - head_; }
-
-    void push(std::coroutine_handle<> h) {
-        if (tail_ - head_ > mask_) grow();
-        buf_[tail_++ & mask_] = h;
-    }
-    std::coroutine_handle<> pop() noexcept { return buf_[head_++ & mask_]; }
-    void clear() noexcept { head_ = tail_ = 0; }
-
-private:
-    void grow() {
-        const std::size_t cap = mask_ + 1;
-        std::unique_ptr<std::coroutine_handle<>[]> bigger(new std::coroutine_handle<>[cap * 2]);
-        for (std::size_t i = 0; i < cap; ++i) bigger[i] = buf_[(head_ + i) & mask_];
-        buf_ = std::move(bigger);
-        head_ = 0;
-        tail_ = cap;
-        mask_ = cap * 2 - 1;
-    }
-
-    std::unique_ptr<std::coroutine_handle<>[]> buf_;
-    std::size_t mask_;
-    std::size_t head_ = 0;
-    std::size_t tail_ = 0;
-};
-
-}  // namespace convme::detail
+#include <convme/detail/ready_queue.hpp>

@@ -7,6 +7,7 @@
 #include "driver/vfio/vfio_device.hpp"
 #include "runtime/core/device_uri.hpp"
 #include "runtime/kernel/kernel_devices.hpp"
+#include "runtime/null/null_device.hpp"
 
 #include <array>
 
@@ -15,16 +16,17 @@ namespace {
 
 struct scheme_entry {
     std::string_view scheme;
-    std::string_view target_hint;  // for "missing target" errors
+    std::string_view target_hint;  // for "missing target" errors; empty: the target may be empty
     bool (*check_target)(device_uri& uri, std::string& why);
     std::unique_ptr<block_device> (*open)(const device_uri& uri, std::error_code& ec, std::string& why);
 };
 
-constexpr std::array<scheme_entry, 4> schemes{{
+constexpr std::array<scheme_entry, 5> schemes{{
     {"uring", "a file or block device path", backends::check_file_target, backends::open_uring_or_fallback},
     {"threadpool", "a file or block device path", backends::check_file_target, backends::make_threadpool_device},
     {"sim", "'mem' or 'file=/path'", sim::check_sim_target, sim::open_sim_device},
     {"vfio", "a PCI address like 0000:01:00.0", driver::vfio::check_vfio_target, driver::vfio::open_vfio_device},
+    {"null", "", null_backend::check_null_target, null_backend::open_null_device},
 }};
 
 std::string known_schemes() {
@@ -46,7 +48,7 @@ const scheme_entry* find_scheme(std::string_view name) noexcept {
 
 bool parse_device_uri(std::string_view uri, device_uri& out, std::string& why) noexcept try {
     if (!split_device_uri(uri, out, why)) {
-        if (uri.empty() || out.scheme.empty()) why += " (schemes: " + known_schemes() + "; e.g. uring:/path, sim:mem)";
+        if (uri.empty() || out.scheme.empty()) why += " (schemes: " + known_schemes() + "; e.g. uring:/path, sim:mem, null:)";
         return false;
     }
     const scheme_entry* e = find_scheme(out.scheme);
@@ -54,7 +56,7 @@ bool parse_device_uri(std::string_view uri, device_uri& out, std::string& why) n
         why = "unknown scheme '" + out.scheme + "' (known: " + known_schemes() + ")";
         return false;
     }
-    if (out.target.empty()) {
+    if (out.target.empty() && !e->target_hint.empty()) {
         why = out.scheme + ": missing target after '" + out.scheme + ":' (expected ";
         why.append(e->target_hint);
         why += ")";

@@ -12,6 +12,14 @@
 
 namespace convme {
 
+namespace detail {
+// A default std::error_code to copy: constructing one calls the out-of-line std::system_category()
+// each time, once per request on the I/O path. (Copied before this is initialized, i.e. during
+// another file's static initialization, a request would hold value 0 with no category: still
+// "no error".)
+inline const std::error_code no_error{};
+}  // namespace detail
+
 enum class io_op : std::uint8_t { read, write, flush, write_zeroes, trim };
 const char* io_op_name(io_op op) noexcept;
 
@@ -27,7 +35,7 @@ struct io_request {
     std::byte* data = nullptr;        // null for flush / write_zeroes / trim
     std::coroutine_handle<> waiter{};
     loop* owner = nullptr;            // loop that submitted it; completion resumes there
-    std::error_code status{};
+    std::error_code status = detail::no_error;
     // ---- Backend state.
     io_request* next = nullptr;       // link in one request_fifo / request_stack at a time
     union {

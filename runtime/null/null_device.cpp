@@ -1,0 +1,146 @@
+// null: backend (see null_device.hpp).
+#include "runtime/null/null_device.hpp"
+
+#include "runtime/core/channel_table.hpp"
+#include "runtime/core/uri_params.hpp"
+
+#include <convme/backend.hpp>
+#include <convme/error.hpp>
+#include <convme/loop.hpp>
+
+#include <bit>
+#include <cerrno>
+
+namespace convme::null_backend {
+namespace {
+
+// One loop's side: the requests it submitted since its last poll, oldest first. poll() completes
+// all of them.
+class null_channel final : public poller {
+public:
+    explicit null_channel(loop* owner) noexcept
+        : poller(/*batches_submissions=*/false), owner_(owner), owner_id_(owner->unique_id()) {}
+
+    loop* owner() const noexcept { return owner_; }
+    std::uint64_t owner_id() const noexcept { return owner_id_; }
+
+    void submit(io_request& r) noexcept {
+        if (!open_) [[unlikely]] {
+            submit_closed(r);
+            return;
+        }
+        queued_.push_back(r);
+        ++in_flight_;
+    }
+
+    bool poll() override {
+        if (queued_.empty()) return false;
+        // complete() only schedules the waiter, so nothing can queue more while this runs; taking
+        // the list first keeps that true even if it could.
+        request_fifo done = queued_.take_all();
+        while (io_request* r = done.pop_front()) {
+            --in_flight_;
+            r->complete();
+        }
+        return true;
+    }
+    std::size_t in_flight() const override { return in_flight_; }
+
+    // Owner thread, in_flight() == 0: unregister; later I/O gets errc::shutting_down.
+    void close() noexcept {
+        if (registered_) owner_->remove_poller(this);
+        registered_ = false;
+        drained_ = true;
+        open_ = false;
+    }
+    // The owning loop is gone: forget it without touching it.
+    void retire() noexcept {
+        registered_ = false;
+        drained_ = true;
+        open_ = false;
+    }
+
+private:
+    // Not open: the first I/O registers the poller; after drain() every I/O fails.
+    [[gnu::noinline]] void submit_closed(io_request& r) noexcept {
+        if (drained_) {
+            // Only queues the waiter on its loop; nothing resumes inline.
+            r.fail(make_error_code(errc::shutting_down));
+            r.complete();
+            return;
+        }
+        try {
+            owner_->add_poller(this);
+        } catch (...) {
+            r.fail(errno_code(ENOMEM));
+            r.complete();
+            return;
+        }
+        registered_ = true;
+        open_ = true;
+        submit(r);
+    }
+
+    loop* owner_;
+    std::uint64_t owner_id_;
+    request_fifo queued_;
+    std::size_t in_flight_ = 0;
+    bool open_ = false;  // registered_ && !drained_: one test on the hot path
+    bool registered_ = false;
+    bool drained_ = false;
+};
+
+class null_device final : public block_device {
+public:
+    null_device(std::uint64_t capacity, std::uint32_t block) {
+        info_.name = "null (" + std::to_string(capacity) + " bytes, " + std::to_string(block) + " B blocks)";
+        info_.backend = "null";
+        info_.block_size = block;
+        info_.capacity = capacity;
+        info_.mem_alignment = 4;  // like the NVMe driver: PRP1 may start at any dword
+        info_.max_transfer = 0;
+        info_.queue_depth = 0;  // no limit
+    }
+    ~null_device() override { channels_.release_all(); }
+
+    void submit(io_request& r) noexcept override {
+        channels_.submit(r, [&] { return std::make_unique<null_channel>(r.owner); });
+    }
+    task<void> drain() override { return channels_.drain_current(); }
+
+private:
+    backends::channel_table<null_channel> channels_;
+};
+
+}  // namespace
+
+bool check_null_target(device_uri& uri, std::string& why) {
+    if (uri.target.empty()) return true;
+    why = "null: takes no target, only parameters (got '" + uri.target + "'; e.g. null:?size=1G&lba=512)";
+    return false;
+}
+
+std::unique_ptr<block_device> open_null_device(const device_uri& uri, std::error_code& ec, std::string& why) {
+    auto fail = [&]() -> std::unique_ptr<block_device> {
+        ec = make_error_code(errc::bad_uri);
+        return nullptr;
+    };
+    if (!backends::check_known_params(uri, {"size", "lba"}, why)) return fail();
+    std::uint64_t size = 0, lba = 0;
+    if (!backends::param_size(uri, "size", std::uint64_t{1} << 30, size, why) ||
+        !backends::param_uint(uri, "lba", 512, 512, 65536, lba, why))
+        return fail();
+    if (!std::has_single_bit(lba)) {
+        why = "null: parameter lba='" + std::to_string(lba) + "' must be a power of two from 512 to 65536";
+        return fail();
+    }
+    if (size == 0 || size % lba != 0) {
+        why = "null: parameter size=" + std::to_string(size) + " must be a positive multiple of lba=" +
+              std::to_string(lba);
+        return fail();
+    }
+    ec.clear();
+    return std::make_unique<null_device>(size, static_cast<std::uint32_t>(lba));
+}
+
+}  // namespace convme::null_backend
