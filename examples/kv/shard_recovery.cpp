@@ -174,6 +174,8 @@ convme::task<std::error_code> shard::open() {
     seq_ = max_seq_seen_ + 1;
     opened_ = true;
     read_only_ = false;
+    marks_.clear();
+    if (hub_ != nullptr) hub_->join(this, home_);
     closing_ = false;
     home_->spawn(writer_loop());
 
