@@ -195,7 +195,7 @@ private:
     // Recovery helpers (shard_recovery.cpp).
     convme::task<std::error_code> read_headers(half_header (&h)[2], bool (&valid)[2]);
     convme::task<std::error_code> scan_half(std::uint8_t half, std::uint64_t base_epoch, std::uint64_t& end);
-    void apply(const record_view& r, std::uint8_t half, std::size_t bytes);
+    void apply(const record_view& r, std::uint8_t half, std::size_t bytes, std::int64_t now);
 
     convme::block_device& dev_;
     convme::loop* home_ = nullptr;  // the owner core's loop (set by open())
