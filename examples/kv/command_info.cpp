@@ -16,7 +16,7 @@ namespace {
 struct shard_facts {
     std::size_t keys = 0, expires = 0;
     std::uint64_t used = 0, half = 0, live = 0, bytes_written = 0, batches = 0, flushes = 0, compactions = 0,
-                  recovered = 0;
+                  recovered = 0, shared_flushes = 0;
     bool compacting = false, read_only = false;
 };
 
@@ -98,6 +98,7 @@ convme::task<std::vector<shard_facts>> gather(command_context& ctx) {
             r.bytes_written = sh.stats().bytes_written;
             r.batches = sh.stats().batches_written;
             r.flushes = sh.stats().flushes;
+            r.shared_flushes = sh.stats().shared_flushes;
             r.compactions = sh.stats().compactions;
             r.recovered = sh.stats().records_recovered;
             r.compacting = sh.compacting();
@@ -125,6 +126,7 @@ std::string storage_section(const std::vector<shard_facts>& shards) {
         const auto& f = shards[i];
         s += "shard" + num(i) + ":keys=" + num(f.keys) + ",log_used=" + num(f.used) + ",log_half=" + num(f.half) +
              ",live_bytes=" + num(f.live) + ",batches=" + num(f.batches) + ",flushes=" + num(f.flushes) +
+             ",shared_flushes=" + num(f.shared_flushes) +
              ",bytes_written=" + num(f.bytes_written) + ",compactions=" + num(f.compactions) +
              ",recovered_records=" + num(f.recovered) + ",compacting=" + (f.compacting ? "1" : "0") +
              ",read_only=" + (f.read_only ? "1" : "0") + "\r\n";

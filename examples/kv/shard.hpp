@@ -11,6 +11,7 @@
 #pragma once
 
 #include "commit_window.hpp"
+#include "flush_hub.hpp"
 #include "index.hpp"
 #include "io_buffer.hpp"
 #include "record.hpp"
@@ -60,6 +61,7 @@ struct shard_stats {
     std::uint64_t bytes_written = 0;
     std::uint64_t records_written = 0;
     std::uint64_t flushes = 0;  // flushes that made batches durable (half switches not counted)
+    std::uint64_t shared_flushes = 0;  // times another shard's flush made batches durable
     std::uint64_t compactions = 0;
     std::uint64_t records_copied = 0;
 };
@@ -129,6 +131,11 @@ public:
     // log needs no tombstone: the record carries its expiry). Returns keys dropped.
     std::size_t sweep_expired(std::int64_t now, std::size_t buckets);
 
+    // Share flushes with the other shards of the same device (store does this; before open()).
+    void set_flush_hub(flush_hub* hub) noexcept { hub_ = hub; }
+    // A flush by another shard of the device completed (or failed); owner core.
+    void on_shared_flush();
+
     // Start a compaction unless one runs; compact() runs one and waits for it (tests, tools).
     void start_compaction();
     convme::task<std::error_code> compact();
@@ -180,13 +187,15 @@ private:
     convme::task<void> batch_write(pending_op op);
     void maybe_flush();
     convme::task<void> flush_written();
+    void note_written();   // with a hub: remember which flush generation covers the writes so far
+    void apply_shared();   // with a hub: batches covered by completed flushes become durable
     void io_finished() noexcept;
     convme::task<void> compactor();
     convme::task<std::error_code> write_fresh_header(std::uint8_t half, std::uint64_t base_epoch);
     // Recovery helpers (shard_recovery.cpp).
     convme::task<std::error_code> read_headers(half_header (&h)[2], bool (&valid)[2]);
     convme::task<std::error_code> scan_half(std::uint8_t half, std::uint64_t base_epoch, std::uint64_t& end);
-    void apply(const record_view& r, std::uint8_t half, std::size_t bytes);
+    void apply(const record_view& r, std::uint8_t half, std::size_t bytes, std::int64_t now);
 
     convme::block_device& dev_;
     convme::loop* home_ = nullptr;  // the owner core's loop (set by open())
@@ -214,6 +223,12 @@ private:
     bool flush_running_ = false;
     std::uint64_t epoch_ticket_ = 0;  // batch holding this run's epoch record (see window_full)
     std::size_t claimed_ = 0;         // room held by claims (see claim_room)
+    flush_hub* hub_ = nullptr;
+    struct written_mark {
+        std::uint64_t through;  // batches <= this had completed their writes...
+        std::uint64_t gen;      // ...before any flush of this generation or later was issued
+    };
+    std::deque<written_mark> marks_;
     bool read_only_ = false;
     std::multimap<std::uint64_t, waiter> waiters_;
     std::error_code failed_;

@@ -49,9 +49,10 @@ convme::task<void> shard::batch_write(pending_op op) {
         stats_.bytes_written += op.buf.size();
         stats_.records_written += op.records;
         window_.written(op.ticket);
-        if (dev_.info().supports_flush)
+        if (dev_.info().supports_flush) {
+            note_written();
             maybe_flush();
-        else
+        } else
             mark_durable(window_.written_through());  // no volatile cache: written is durable
         if (!closing_) maybe_start_compaction();
     }
@@ -59,8 +60,45 @@ convme::task<void> shard::batch_write(pending_op op) {
     io_finished();
 }
 
+void shard::note_written() {
+    if (hub_ == nullptr) return;
+    const std::uint64_t through = window_.written_through();
+    if (through <= durable_ || (!marks_.empty() && marks_.back().through >= through)) return;
+    // Every batch <= through has completed: any flush issued from now on covers them.
+    marks_.push_back({through, hub_->issued() + 1});
+}
+
+void shard::apply_shared() {
+    if (hub_ == nullptr) return;
+    const std::uint64_t done = hub_->completed();
+    std::uint64_t through = 0;
+    while (!marks_.empty() && (marks_.front().gen <= done || marks_.front().through <= durable_)) {
+        if (marks_.front().gen <= done) through = std::max(through, marks_.front().through);
+        marks_.pop_front();
+    }
+    if (through > durable_) {
+        ++stats_.shared_flushes;
+        mark_durable(through);
+    }
+}
+
+void shard::on_shared_flush() {
+    if (!opened_ || failed_) return;
+    const std::uint64_t before = durable_;
+    apply_shared();
+    maybe_flush();  // the hub may be broken now, or writes may still wait for a flush
+    if (durable_ > before) wake_writer();  // the window has room again
+}
+
 void shard::maybe_flush() {
     if (flush_running_ || failed_ || window_.written_through() <= durable_) return;
+    if (hub_ != nullptr && !hub_->broken() && !closing_) {  // closing: the others may be gone
+        apply_shared();
+        if (window_.written_through() <= durable_) return;
+        // A flush issued (by any shard of the device) after our newest writes completed covers
+        // them: wait for it (on_shared_flush) instead of queueing a second one behind it.
+        if (!marks_.empty() && hub_->issued() >= marks_.back().gen) return;
+    }
     flush_running_ = true;
     ++io_in_flight_;
     home_->spawn(flush_written());
@@ -70,13 +108,19 @@ convme::task<void> shard::flush_written() {
     // A flush covers only writes that completed before it was issued: take the prefix now, in
     // the same step that submits the flush.
     const std::uint64_t covers = window_.written_through();
+    const std::uint64_t gen = hub_ != nullptr ? hub_->begin() : 0;
     std::error_code ec = co_await dev_.flush();
     flush_running_ = false;
     if (ec) {
+        if (hub_ != nullptr) hub_->failed(this);
         fail(ec);
     } else if (!failed_) {
         ++stats_.flushes;
         mark_durable(covers);
+        if (hub_ != nullptr) {
+            hub_->finished(gen, this);
+            apply_shared();
+        }
         maybe_flush();  // writes that completed while this flush ran need the next one
     }
     io_finished();

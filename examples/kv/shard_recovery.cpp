@@ -37,21 +37,19 @@ convme::task<std::error_code> shard::write_fresh_header(std::uint8_t half, std::
     co_return ec;
 }
 
-void shard::apply(const record_view& r, std::uint8_t half, std::size_t bytes) {
+void shard::apply(const record_view& r, std::uint8_t half, std::size_t bytes, std::int64_t now) {
     max_epoch_seen_ = std::max(max_epoch_seen_, r.epoch);
     max_seq_seen_ = std::max(max_seq_seen_, r.seq);
-    const std::int64_t now = now_ms();
     switch (r.type) {
         case record_type::put: {
-            auto it = index_.find(r.key);
             if (r.expire_at != 0 && r.expire_at <= now) {
+                auto it = index_.find(r.key);
                 if (it != index_.end()) drop_entry(it);
                 break;
             }
-            if (it == index_.end())
-                it = index_.emplace(std::string(r.key), entry{}).first;
-            else
-                live_half_[it->second.half] -= it->second.record_bytes;
+            // One hash lookup for both cases (most records of a log are new keys).
+            auto [it, inserted] = index_.try_emplace(std::string(r.key));
+            if (!inserted) live_half_[it->second.half] -= it->second.record_bytes;
             entry& e = it->second;
             e.value.assign(r.value);
             e.expire_at = r.expire_at;
@@ -91,6 +89,7 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
     std::uint64_t last_epoch = base_epoch;
     std::size_t need = 1;
     std::string reason = "reached the end of the half";
+    const std::int64_t now = now_ms();  // expiry of the replayed records is judged at scan time
     end = bs;
     for (;;) {
         while (pos + need > win_off + win.size()) {
@@ -117,7 +116,7 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
                         goto done;
                     }
                     last_epoch = r.epoch;
-                    apply(r, half, size);
+                    apply(r, half, size, now);
                     ++stats_.records_recovered;
                     pos += size;
                     end = pos;
@@ -174,6 +173,8 @@ convme::task<std::error_code> shard::open() {
     seq_ = max_seq_seen_ + 1;
     opened_ = true;
     read_only_ = false;
+    marks_.clear();
+    if (hub_ != nullptr) hub_->join(this, home_);
     closing_ = false;
     home_->spawn(writer_loop());
 

@@ -87,6 +87,8 @@ shard::writer_step shard::next_writer_step() {
         }
         if (open_.size() == 0) {
             if (!closing_) return writer_step::wait_for_work;
+            // Batches that waited for another shard's flush get one of their own now.
+            if (!failed_ && !flush_running_ && durable_ < window_.written_through()) maybe_flush();
             return io_in_flight_ > 0 ? writer_step::wait_for_io : writer_step::exit;
         }
         // The open batch keeps filling while the window is full, and also while a batch write is
@@ -146,6 +148,7 @@ convme::task<void> shard::close() {
         home_->schedule(w.h);
     }
     waiters_.clear();
+    if (hub_ != nullptr) hub_->leave(this);
     opened_ = false;
 }
 

@@ -82,6 +82,7 @@ convme::task<std::unique_ptr<store>> store::open_layout(convme::block_device& de
         g.block_size = static_cast<std::uint32_t>(bs);
         g.mem_alignment = info.mem_alignment;
         st->shards_.push_back(std::make_unique<shard>(dev, g, opts.shard));
+        st->shards_.back()->set_flush_hub(&st->hub_);
     }
     co_return st;
 }

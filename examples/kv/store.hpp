@@ -48,6 +48,7 @@ public:
 private:
     convme::block_device& dev_;
     unsigned cores_;
+    flush_hub hub_;  // the shards share their flushes (one device)
     superblock sb_;
     bool formatted_ = false;
     std::vector<std::unique_ptr<shard>> shards_;

@@ -32,12 +32,15 @@ def main():
         log("stored %d keys in %.1f s" % (keys, time.monotonic() - t))
     finally:
         srv.stop()
-    times = []
+    times, cpus = [], []
     for _ in range(rounds):
         srv = kvlib.Server(binary, data, device=device, cores=cores)
         t = time.monotonic()
         srv.start(timeout=120)
         times.append(time.monotonic() - t)
+        with open("/proc/%d/stat" % srv.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpus.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
         c = Client(srv.port)
         n = c.call("DBSIZE")
         c.close()
@@ -45,8 +48,10 @@ def main():
         if n != keys:
             raise AssertionError("recovered %r keys of %d" % (n, keys))
     times.sort()
-    log("recovery of %d keys on %d core(s), %d shard(s): median %.2f s (runs: %s)" %
-        (keys, cores, cores, times[len(times) // 2], ", ".join("%.2f" % x for x in times)))
+    cpus.sort()
+    log("recovery of %d keys on %d core(s), %d shard(s): median %.2f s wall, %.2f CPU-s (wall: %s; CPU: %s)" %
+        (keys, cores, cores, times[len(times) // 2], cpus[len(cpus) // 2], ", ".join("%.2f" % x for x in times),
+         ", ".join("%.2f" % x for x in cpus)))
     shutil.rmtree(data, ignore_errors=True)
     return 0
 
