@@ -395,6 +395,23 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
     co_return result_code(rc, nvme::status_sct_sc(out.status));
 }
 
+std::error_code nvme_reset(block_device& dev, std::string* why_out) noexcept {
+    controller* c = nvme_controller_of(dev);
+    if (!c) return errc::unsupported;
+    std::string why;
+    int rc;
+    try {
+        rc = c->reset(c->generation(), why);
+    } catch (const std::bad_alloc&) {
+        rc = -ENOMEM;
+        why = "out of memory";
+    }
+    if (why_out) *why_out = why;
+    if (rc == 0) return {};
+    if (rc == -ENODEV) return errc::device_gone;
+    return errc::controller_fatal;
+}
+
 std::error_code nvme_smart_log(block_device& dev, nvme::smart_log& out) noexcept {
     controller* c = nvme_controller_of(dev);
     if (!c) return errc::unsupported;

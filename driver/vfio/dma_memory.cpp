@@ -149,6 +149,13 @@ int allocate_locked(std::size_t size, bool prefer_huge, bool require_huge, page_
         why = "RLIMIT_MEMLOCK check: " + memlock_advice(memlock_limit(), len);
         return -ENOMEM;
     }
+    // Never copy-on-write under the device after a fork() (see the header).
+    if (::madvise(p, len, MADV_DONTFORK) != 0) {
+        int err = errno;
+        ::munmap(p, len);
+        why = "madvise(MADV_DONTFORK) of DMA memory: " + std::string(std::strerror(err));
+        return -err;
+    }
     if (::mlock(p, len) != 0) {
         int err = errno;
         ::munmap(p, len);
@@ -179,6 +186,19 @@ int lock_range(void* addr, std::size_t size, std::string& why) noexcept {
         return -ENOMEM;
     }
     if (::mlock(reinterpret_cast<void*>(start), end - start) != 0) return lock_failed(errno, end - start, why);
+    return 0;
+}
+
+int dontfork_range(void* addr, std::size_t size, std::string& why) noexcept {
+    const std::size_t page = base_page_size();
+    auto start = reinterpret_cast<std::uintptr_t>(addr) & ~(page - 1);
+    auto end = (reinterpret_cast<std::uintptr_t>(addr) + size + page - 1) & ~(page - 1);
+    if (::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTFORK) != 0) {
+        int err = errno;
+        why = "madvise(MADV_DONTFORK) of an I/O buffer: " + std::string(std::strerror(err)) +
+              (err == EINVAL ? " (the range is not ordinary anonymous or file memory)" : "");
+        return -err;
+    }
     return 0;
 }
 
@@ -219,6 +239,109 @@ int virt_to_phys(const void* addr, std::uint64_t& phys, std::string& why) noexce
     }
     phys = pfn * page + (va & (page - 1));
     return 0;
+}
+
+// ------------------------------------------------------------------------------ hugepage_pool
+
+namespace {
+int default_chunk(std::size_t size, page_block& out, std::uint64_t& phys, std::string& why) {
+    if (int rc = allocate_locked(size, true, true, out, why); rc != 0) return rc;
+    if (int rc = virt_to_phys(out.addr, phys, why); rc != 0) {
+        release_locked(out);
+        return rc;
+    }
+    return 0;
+}
+}  // namespace
+
+hugepage_pool::hugepage_pool(std::size_t hugepage, chunk_fn get, void (*put)(page_block&))
+    : huge_(hugepage), unit_(base_page_size()), get_(get ? get : &default_chunk),
+      put_(put ? put : &release_locked) {}
+
+hugepage_pool::~hugepage_pool() {
+    for (auto& c : chunks_)
+        if (c.block.addr) put_(c.block);
+}
+
+std::size_t hugepage_pool::chunks() const noexcept {
+    std::size_t n = 0;
+    for (const auto& c : chunks_) n += c.block.addr != nullptr;
+    return n;
+}
+
+int hugepage_pool::allocate(std::size_t size, std::size_t align, hugepage_piece& out, std::string& why) {
+    out = {};
+    if (align < unit_) align = unit_;
+    const std::size_t len = (size + unit_ - 1) / unit_ * unit_;
+    if (size == 0 || len > huge_ || align > huge_ || (align & (align - 1))) {
+        why = "no-IOMMU DMA allocation of " + std::to_string(size) + " bytes (align " + std::to_string(align) +
+              "): at most one hugepage (" + std::to_string(huge_ / 1024) + " KiB) is physically contiguous";
+        return -ENOMEM;
+    }
+    auto carve = [&](std::size_t index) {
+        chunk& c = chunks_[index];
+        for (auto it = c.free.begin(); it != c.free.end(); ++it) {
+            const std::size_t start = it->first, end = it->first + it->second;
+            const std::size_t base = (start + align - 1) / align * align;  // physical alignment too:
+            if (base + len > end) continue;                                // the chunk is hugepage aligned
+            c.free.erase(it);
+            if (base > start) c.free.emplace(start, base - start);
+            if (base + len < end) c.free.emplace(base + len, end - base - len);
+            c.used += len;
+            out.addr = static_cast<std::byte*>(c.block.addr) + base;
+            out.phys = c.phys + base;
+            out.size = len;
+            out.chunk = index;
+            std::memset(out.addr, 0, len);
+            return true;
+        }
+        return false;
+    };
+    std::size_t empty_slot = chunks_.size();
+    for (std::size_t i = 0; i < chunks_.size(); ++i) {
+        if (!chunks_[i].block.addr) {
+            empty_slot = std::min(empty_slot, i);
+            continue;
+        }
+        if (carve(i)) return 0;
+    }
+    chunk fresh;
+    if (int rc = get_(huge_, fresh.block, fresh.phys, why); rc != 0) {
+        why = "no-IOMMU DMA memory comes from hugetlbfs pages (never migrated, swapped or copied on fork): " + why;
+        return rc;
+    }
+    fresh.free.emplace(0, huge_);
+    if (empty_slot == chunks_.size()) chunks_.push_back(std::move(fresh));
+    else chunks_[empty_slot] = std::move(fresh);
+    carve(empty_slot);
+    return 0;
+}
+
+void hugepage_pool::release(const hugepage_piece& piece) noexcept {
+    if (!piece.addr || piece.chunk >= chunks_.size()) return;
+    chunk& c = chunks_[piece.chunk];
+    if (!c.block.addr) return;
+    std::size_t start = static_cast<std::size_t>(static_cast<std::byte*>(piece.addr) - static_cast<std::byte*>(c.block.addr));
+    std::size_t len = piece.size;
+    auto next = c.free.lower_bound(start);
+    if (next != c.free.begin()) {
+        auto prev = std::prev(next);
+        if (prev->first + prev->second == start) {
+            start = prev->first;
+            len += prev->second;
+            c.free.erase(prev);
+        }
+    }
+    if (next != c.free.end() && next->first == start + len) {
+        len += next->second;
+        c.free.erase(next);
+    }
+    c.free.emplace(start, len);
+    c.used -= piece.size;
+    if (c.used == 0) {  // give the hugepage back
+        put_(c.block);
+        c = chunk{};
+    }
 }
 
 }  // namespace convme::driver::vfio

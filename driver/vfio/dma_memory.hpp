@@ -1,11 +1,20 @@
 // Locked host memory for device DMA: anonymous pages (hugepages when the system has them and the
-// request is big enough), mlock'ed so the kernel never moves them while a device may write. Plus
-// the physical-address lookup (/proc/self/pagemap) that no-IOMMU mode needs.
+// request is big enough), mlock'ed and MADV_DONTFORK'ed, plus the physical-address lookup
+// (/proc/self/pagemap) that no-IOMMU mode needs.
+//
+// Why both: mlock keeps pages resident but does not stop migration (compaction moves mlocked
+// pages while vm.compact_unevictable_allowed=1, the default), and after a fork() the parent's next
+// store into a copy-on-write page moves it to a new physical page while the device keeps writing
+// the old one. With an IOMMU, VFIO's long-term pin protects mapped pages; without one nothing
+// does, so no-IOMMU DMA memory comes from hugetlbfs pages (never migrated by compaction, never
+// swapped) carved up by hugepage_pool, and every DMA mapping is MADV_DONTFORK in every mode.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace convme::driver::vfio {
 
@@ -28,6 +37,10 @@ int allocate_locked(std::size_t size, bool prefer_huge, bool require_huge, page_
                     std::string& why) noexcept;
 void release_locked(page_block& block) noexcept;
 
+// Exclude [addr, addr+size) (page-rounded) from fork(): the child gets no copy, so the parent's
+// pages are never turned copy-on-write under a device. 0 or -errno with why.
+int dontfork_range(void* addr, std::size_t size, std::string& why) noexcept;
+
 // Lock caller memory (page-rounded) for DMA, with the same RLIMIT_MEMLOCK explanation on failure.
 int lock_range(void* addr, std::size_t size, std::string& why) noexcept;
 void unlock_range(void* addr, std::size_t size) noexcept;
@@ -41,5 +54,43 @@ std::string memlock_advice(std::uint64_t limit_bytes, std::size_t wanted);
 // explanation when the kernel hides PFNs (reading PFNs needs CAP_SYS_ADMIN), -EFAULT when the page
 // is not present.
 int virt_to_phys(const void* addr, std::uint64_t& phys, std::string& why) noexcept;
+
+// Physically contiguous DMA memory for no-IOMMU mode, carved out of hugetlbfs pages (each
+// hugepage is one physically contiguous, unmovable chunk) in base-page units, first fit, so a
+// 4 KiB identify buffer does not take a whole 2 MiB page. Not thread-safe (the caller locks).
+struct hugepage_piece {
+    void* addr = nullptr;
+    std::uint64_t phys = 0;
+    std::size_t size = 0;   // rounded to the base page
+    std::size_t chunk = 0;  // index of the hugepage it came from
+};
+
+class hugepage_pool {
+public:
+    // Provides one chunk of `size` bytes (a hugepage) and its physical address. The default maps
+    // a locked, MADV_DONTFORK MAP_HUGETLB page; tests substitute ordinary memory.
+    using chunk_fn = int (*)(std::size_t size, page_block& out, std::uint64_t& phys, std::string& why);
+    explicit hugepage_pool(std::size_t hugepage, chunk_fn get = nullptr, void (*put)(page_block&) = nullptr);
+    ~hugepage_pool();
+    hugepage_pool(const hugepage_pool&) = delete;
+    hugepage_pool& operator=(const hugepage_pool&) = delete;
+
+    // size <= hugepage, align a power of two <= hugepage. 0 or -errno with why.
+    int allocate(std::size_t size, std::size_t align, hugepage_piece& out, std::string& why);
+    void release(const hugepage_piece& piece) noexcept;
+    std::size_t chunks() const noexcept;  // hugepages held now
+
+private:
+    struct chunk {
+        page_block block;
+        std::uint64_t phys = 0;
+        std::map<std::size_t, std::size_t> free;  // offset -> length
+        std::size_t used = 0;
+    };
+    std::size_t huge_, unit_;
+    chunk_fn get_;
+    void (*put_)(page_block&);
+    std::vector<chunk> chunks_;
+};
 
 }  // namespace convme::driver::vfio

@@ -136,6 +136,7 @@ int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
 
     hugepage_ = default_hugepage_size();
     hugepages_available_ = hugepage_ > base_page_size() && free_hugepages(hugepage_) > 0;
+    if (noiommu_group) pool_ = std::make_unique<hugepage_pool>(hugepage_ > base_page_size() ? hugepage_ : base_page_size());
     return 0;
 }
 
@@ -200,6 +201,8 @@ vfio_pci_device::~vfio_pci_device() {
     }
     for (auto& [cookie, block] : blocks_) release_locked(block);
     blocks_.clear();
+    pieces_.clear();
+    pool_.reset();
     // Members close in reverse order: device fd, group (detaches from the container), container.
 }
 
@@ -267,7 +270,8 @@ int vfio_pci_device::function_reset() noexcept {
 
 std::size_t vfio_pci_device::max_contiguous_dma() const noexcept {
     if (!noiommu()) return SIZE_MAX;
-    return hugepages_available_ ? hugepage_ : base_page_size();
+    // No-IOMMU DMA memory is carved out of hugepages (see dma_memory.hpp): one is contiguous.
+    return hugepage_ > base_page_size() ? hugepage_ : base_page_size();
 }
 
 int vfio_pci_device::map_block_iommu(std::uintptr_t start, std::size_t length, std::size_t align,
@@ -300,23 +304,23 @@ int vfio_pci_device::alloc_dma(std::size_t size, std::size_t align, dma_region& 
         std::size_t length = 0;
         std::uint64_t iova = 0;
         if (noiommu()) {
-            // The device sees physical addresses: the region must be physically contiguous.
-            bool fits_page = size <= page && align <= page;
-            bool fits_huge = hugepages_available_ && size <= hugepage_ && align <= hugepage_;
-            if (!fits_page && !fits_huge)
-                return fail(-ENOMEM,
-                            "alloc_dma(" + std::to_string(size) + "): no-IOMMU mode can only hand out "
-                            "physically contiguous memory up to " + std::to_string(max_contiguous_dma()) +
-                            " bytes (one page" + (hugepages_available_ ? "/hugepage" : "") +
-                            "); reserve hugepages (echo 64 > /proc/sys/vm/nr_hugepages) for larger queues");
-            if (int rc = allocate_locked(size, !fits_page, !fits_page, block, why); rc != 0)
-                return fail(rc, "alloc_dma: " + why);
-            if (int rc = virt_to_phys(block.addr, iova, why); rc != 0) {
-                release_locked(block);
-                return fail(rc, "alloc_dma: " + why);
+            // The device sees physical addresses: the region must be physically contiguous and
+            // must never move. Hugetlbfs pages are both (mlock'ed anonymous pages are neither
+            // contiguous beyond one page nor safe from compaction), so everything comes from them.
+            if (!pool_ || hugepage_ <= page) {
+                return fail(-ENOMEM, "alloc_dma(" + std::to_string(size) +
+                                         "): no-IOMMU mode needs hugepages for its DMA memory and this system "
+                                         "has none configured; reserve some: echo 64 > /proc/sys/vm/nr_hugepages");
             }
-            start = reinterpret_cast<std::uintptr_t>(block.addr);
-            length = block.length;
+            hugepage_piece piece;
+            if (int rc = pool_->allocate(size, align, piece, why); rc != 0) {
+                return fail(rc, "alloc_dma: " + why +
+                                    (rc == -ENOMEM ? "; reserve more: echo 64 > /proc/sys/vm/nr_hugepages" : ""));
+            }
+            start = reinterpret_cast<std::uintptr_t>(piece.addr);
+            length = piece.size;
+            iova = piece.phys;
+            pieces_.emplace(next_cookie_, piece);
         } else {
             const bool big = hugepages_available_ && size >= hugepage_ / 2;
             // When the IOMMU page is larger than the host page, over-allocate so the mapping can
@@ -366,6 +370,10 @@ void vfio_pci_device::free_dma(dma_region& region) noexcept {
             release_locked(it->second);
             blocks_.erase(it);
         }
+        if (auto it = pieces_.find(region.cookie); it != pieces_.end()) {
+            pool_->release(it->second);
+            pieces_.erase(it);
+        }
     } catch (...) {
     }
     region = {};
@@ -383,8 +391,12 @@ int vfio_pci_device::map_dma(void* vaddr, std::size_t size) noexcept {
         m.user_size = size;
         m.start = user & ~(unit - 1);
         m.length = ((user + size + unit - 1) & ~(unit - 1)) - m.start;
+        // In every mode: no copy-on-write of these pages after a fork() while the device uses them.
+        if (int rc = dontfork_range(vaddr, size, why); rc != 0) return fail(rc, "map_dma: " + why);
         if (noiommu()) {
-            // Lock so the physical pages stay put, then record each page's physical address.
+            // Lock so the physical pages stay resident, then record each page's physical
+            // address. Compaction may still migrate mlocked pages unless
+            // vm.compact_unevictable_allowed=0, which the doctor requires for no-IOMMU mode.
             if (int rc = lock_range(vaddr, size, why); rc != 0) return fail(rc, "map_dma: " + why);
             m.page = unit;
             m.pages.reserve(m.length / unit);

@@ -86,6 +86,8 @@ private:
     mutable std::shared_mutex lock_;  // table_ (shared for translate) and everything below
     dma_map_table table_;
     std::map<std::uint64_t, page_block> blocks_;  // alloc_dma cookie -> memory
+    std::unique_ptr<hugepage_pool> pool_;           // no-IOMMU: alloc_dma memory from hugepages
+    std::map<std::uint64_t, hugepage_piece> pieces_;  // no-IOMMU alloc_dma cookie -> piece
     std::uint64_t next_cookie_ = 1;
 };
 

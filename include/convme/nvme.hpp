@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <system_error>
 
 namespace convme::driver {
@@ -49,5 +50,13 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
 
 // SMART / Health log. Errors: not an NVMe device (errc::unsupported), NVMe status, errno.
 std::error_code nvme_smart_log(block_device& dev, nvme::smart_log& out) noexcept;
+
+// Reset the controller now (CC.EN=0, wait for CSTS.RDY=0, re-enable, redo the admin setup), as the
+// driver does after a timeout or a fatal status. Commands in flight on any loop fail with
+// errc::aborted; every loop's queue re-creates itself. Blocks the calling thread; call it from a
+// thread that is not one of the device's loops (those must keep running meanwhile). Errors: not an
+// NVMe device (errc::unsupported), errc::device_gone, errc::controller_fatal (the reset failed;
+// `why`, when given, says where and what to try).
+std::error_code nvme_reset(block_device& dev, std::string* why = nullptr) noexcept;
 
 }  // namespace convme::driver

@@ -1,6 +1,8 @@
 #!/bin/bash
 # lab-run.sh CASE: boot one lab case under QEMU (TCG) and judge it from the serial log.
-#   x86_64-iommu     q35 + intel-iommu, PVH-booted vmlinux; error cases + device test (lab.mode=iommu)
+#   x86_64-iommu     q35 + intel-iommu, PVH-booted vmlinux; error cases + device test (lab.mode=iommu);
+#                    a second controller (slot 6) with a metadata namespace (512+8, extended LBA)
+#                    and a zoned namespace, which the driver must refuse
 #   x86_64-noiommu   q35 without IOMMU, rebuilt vfio.ko (lab.mode=noiommu)
 #   aarch64-smmuv3   virt, GICv3 (ITS for MSI isolation) + SMMUv3
 #   x86_64-bench     like x86_64-iommu with ONE vCPU: ours (vfio) vs kernel nvme (uring), QD1/QD32;
@@ -47,6 +49,13 @@ case "$CASE" in
     ARGS=(-machine q35,accel=tcg -cpu max -device intel-iommu,intremap=on,caching-mode=on
           $(nvme nvm0 "$(disk nvme0.img 256M)" convme-lab0 addr=0x4))
     if [ "$CASE" = x86_64-iommu ]; then
+      # Namespaces the driver must refuse: nsid 1 with 8 bytes of metadata per 512-byte block,
+      # interleaved (ms=8,mset=1), nsid 2 zoned (4 MiB zones).
+      ARGS+=(-drive file="$(disk fmt-md.img 16M)",if=none,id=fmtmd,format=raw
+             -drive file="$(disk fmt-zns.img 32M)",if=none,id=fmtzns,format=raw
+             -device nvme,id=nvfmt,serial=convme-lab-fmt,addr=0x6
+             -device nvme-ns,drive=fmtmd,bus=nvfmt,nsid=1,ms=8,mset=1
+             -device nvme-ns,drive=fmtzns,bus=nvfmt,nsid=2,zoned=true,zoned.zone_size=4M,zoned.zone_capacity=4M)
       ARGS+=(-device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x5
              $(nvme nvm1 "$(disk nvme1.img 16M)" convme-lab1 bus=br1,addr=0x1)
              $(nvme nvm2 "$(disk nvme2.img 16M)" convme-lab2 bus=br1,addr=0x2))

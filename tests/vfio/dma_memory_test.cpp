@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +99,110 @@ TEST(DmaMemory, MemlockAdviceNamesLimitAndFixes) {
     EXPECT_NE(a.find("ulimit -l"), std::string::npos);
     EXPECT_NE(a.find("limits.conf"), std::string::npos);
     EXPECT_NE(a.find("LimitMEMLOCK"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace convme::driver::vfio
+
+namespace convme::driver::vfio {
+namespace {
+
+// VmFlags of the mapping that contains `p` (from /proc/self/smaps), empty if not found.
+std::string vm_flags_of(const void* p) {
+    std::FILE* f = std::fopen("/proc/self/smaps", "r");
+    if (!f) return {};
+    char line[512];
+    bool inside = false;
+    std::string flags;
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    while (std::fgets(line, sizeof line, f)) {
+        unsigned long lo = 0, hi = 0;
+        if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') < std::strchr(line, ' ')) {
+            inside = addr >= lo && addr < hi;
+            continue;
+        }
+        if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+            flags = line + 8;
+            break;
+        }
+    }
+    std::fclose(f);
+    return flags;
+}
+
+// Issue 11, bug 5: DMA memory must not become copy-on-write after a fork().
+TEST(DmaMemory, AllocatedDmaMemoryIsExcludedFromFork) {
+    page_block b;
+    std::string why;
+    int rc = allocate_locked(8192, false, false, b, why);
+    if (rc == -ENOMEM) GTEST_SKIP() << why;
+    ASSERT_EQ(rc, 0) << why;
+    const std::string flags = vm_flags_of(b.addr);
+    ASSERT_FALSE(flags.empty());
+    EXPECT_NE(flags.find(" dc"), std::string::npos) << "VmFlags:" << flags << " (no MADV_DONTFORK)";
+    // And for real: the child has no such mapping.
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        unsigned char vec = 0;
+        _exit(::mincore(b.addr, base_page_size(), &vec) == -1 && errno == ENOMEM ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child still has the DMA pages";
+    release_locked(b);
+}
+
+TEST(DmaMemory, MappedIoBuffersAreExcludedFromFork) {
+    const std::size_t page = base_page_size();
+    void* p = ::mmap(nullptr, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    std::string why;
+    ASSERT_EQ(dontfork_range(static_cast<char*>(p) + 100, 2 * page, why), 0) << why;
+    EXPECT_NE(vm_flags_of(p).find(" dc"), std::string::npos);
+    ::munmap(p, 4 * page);
+}
+
+// No-IOMMU DMA memory is carved out of hugepages; here "hugepages" are ordinary 64 KiB blocks
+// with made-up physical addresses, which is all the pool's bookkeeping sees.
+int fake_chunk(std::size_t size, page_block& out, std::uint64_t& phys, std::string&) {
+    static std::uint64_t next_phys = 0x4000'0000;
+    out.addr = std::aligned_alloc(size, size);
+    out.length = size;
+    out.page = size;
+    out.huge = true;
+    phys = next_phys;
+    next_phys += 0x100'0000;
+    return 0;
+}
+void fake_put(page_block& b) {
+    std::free(b.addr);
+    b = {};
+}
+
+TEST(HugepagePool, CarvesContiguousPiecesAndGivesEmptyHugepagesBack) {
+    const std::size_t huge = 64 * 1024, page = base_page_size();
+    hugepage_pool pool(huge, &fake_chunk, &fake_put);
+    std::string why;
+    hugepage_piece a, b, c, big;
+    ASSERT_EQ(pool.allocate(100, 0, a, why), 0) << why;          // rounded to one page
+    ASSERT_EQ(pool.allocate(2 * page, 2 * page, b, why), 0) << why;
+    EXPECT_EQ(pool.chunks(), 1u) << "small pieces share one hugepage";
+    EXPECT_EQ(a.size, page);
+    EXPECT_EQ(b.phys % (2 * page), 0u) << "alignment holds for the physical address too";
+    EXPECT_EQ(b.phys - a.phys,
+              static_cast<std::uint64_t>(static_cast<char*>(b.addr) - static_cast<char*>(a.addr)));
+    ASSERT_EQ(pool.allocate(huge, huge, big, why), 0) << why;    // a whole second hugepage
+    EXPECT_EQ(pool.chunks(), 2u);
+    EXPECT_NE(pool.allocate(huge + 1, 0, c, why), 0) << "more than one hugepage is not contiguous";
+    EXPECT_NE(why.find("at most one hugepage"), std::string::npos) << why;
+    pool.release(big);
+    EXPECT_EQ(pool.chunks(), 1u);
+    pool.release(a);
+    ASSERT_EQ(pool.allocate(page, 0, c, why), 0);
+    EXPECT_EQ(c.addr, a.addr) << "first fit reuses the freed piece";
+    pool.release(b);
+    pool.release(c);
+    EXPECT_EQ(pool.chunks(), 0u);
 }
 
 }  // namespace

@@ -92,15 +92,41 @@ void check_hugepages(context& c) {
         "(persistent: vm.nr_hugepages=64 in /etc/sysctl.d/, or hugepages=64 on the kernel command line)";
     if (total > 0 && free > 0) {
         c.add(finding::ok, "hugepages: " + sizes);
-    } else if (c.noiommu_enabled && c.real_groups == 0) {
-        c.add(finding::warning, total ? "hugepages: all reserved hugepages are in use" : "hugepages: none reserved",
-              "in no-IOMMU mode DMA regions must be physically contiguous; without hugepages only one "
-              "4 KiB page is, so queues are clamped to 64 entries (an SQ of 64-byte commands in 4 KiB)",
-              fix);
+    } else if (c.want_noiommu() || (c.noiommu_enabled && c.real_groups == 0)) {
+        c.add(finding::fatal, total ? "hugepages: all reserved hugepages are in use" : "hugepages: none reserved",
+              "no-IOMMU mode takes all its DMA memory (queues, PRP lists, identify and bounce buffers) from "
+              "hugetlbfs pages: without an IOMMU the device writes physical addresses, and only hugepages are "
+              "physically contiguous beyond 4 KiB and never moved by compaction, swapped or copied on fork",
+              fix, ENOMEM);
     } else {
         c.add(finding::info, total ? "hugepages: all reserved hugepages are in use" : "hugepages: none reserved",
               "large DMA buffers fall back to 4 KiB pages (more IOMMU mappings, more TLB misses)", fix);
     }
+}
+
+// No-IOMMU: I/O buffers are only mlock'ed (they are the application's memory), and compaction
+// migrates mlocked pages unless vm.compact_unevictable_allowed=0: the device would then write to
+// the old physical page.
+void check_noiommu_pinning(context& c) {
+    if (!(c.want_noiommu() || (c.noiommu_enabled && c.real_groups == 0))) return;
+    auto v = vfio::read_attr(c.proc("sys/vm/compact_unevictable_allowed"));
+    if (!v) {
+        c.add(finding::info, "vm.compact_unevictable_allowed: not present (kernel without compaction)",
+              "nothing migrates the mlock'ed I/O buffers no-IOMMU mode hands to the device");
+        return;
+    }
+    if (!v->empty() && (*v)[0] == '0') {
+        c.add(finding::ok, "vm.compact_unevictable_allowed=0: compaction leaves mlock'ed I/O buffers in place");
+        return;
+    }
+    c.add(finding::fatal, "vm.compact_unevictable_allowed=1: compaction may move I/O buffers under the device",
+          "in no-IOMMU mode the device writes the physical pages the driver looked up when it mapped an I/O "
+          "buffer; mlock keeps them resident but compaction still migrates mlocked pages while this is 1 "
+          "(the default), and a later DMA would land in whatever page took the old address (silent "
+          "corruption). MADV_DONTFORK already keeps fork() from copying them",
+          "sysctl -w vm.compact_unevictable_allowed=0\n"
+          "(persistent: vm.compact_unevictable_allowed=0 in /etc/sysctl.d/99-convme.conf)",
+          ENOTSUP);
 }
 
 }  // namespace convme::driver::doctor_detail

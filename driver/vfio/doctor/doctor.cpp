@@ -76,6 +76,7 @@ std::vector<finding> run_doctor(const doctor_options& opts) {
     doctor_detail::check_dev_nodes(c);
     doctor_detail::check_memlock(c);
     doctor_detail::check_hugepages(c);
+    doctor_detail::check_noiommu_pinning(c);
     return out;
 }
 

@@ -53,6 +53,7 @@ void check_group(context& c);
 void check_dev_nodes(context& c);
 void check_memlock(context& c);
 void check_hugepages(context& c);
+void check_noiommu_pinning(context& c);
 
 // True when a device-tree under <proc>/device-tree has a node whose "compatible" contains one of
 // `needles` (searched a few levels deep).

@@ -5,13 +5,23 @@
 //                                         trim, QD32, shadow doorbells, close + reopen)
 //   lab_guest bench URI QD COUNT [LABEL]  COUNT random 4 KiB reads at queue depth QD; prints one
 //                                         "BENCH ..." line that lab-run.sh turns into a table
+//   lab_guest reset URI [LOOPS] [RESETS]  LOOPS loops (threads, default 3) stream verified writes
+//                                         and reads while the main thread resets the controller
+//                                         RESETS times (default 4): no read may return data that
+//                                         was never written, every acknowledged write must read
+//                                         back, I/O must go on after each reset
 //
 // Everything goes through the public API: convme::open_device() and block_device on a convme::loop.
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
+#include <convme/error.hpp>
 #include <convme/loop.hpp>
+#include <convme/nvme.hpp>
 #include <convme/task.hpp>
+
+#include <atomic>
+#include <thread>
 
 #include <algorithm>
 #include <chrono>
@@ -375,6 +385,160 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label) {
     co_return errors ? 1 : 0;
 }
 
+// ---------------------------------------------------------------- multi-loop reset
+
+// One loop's share of the device: `units` 4 KiB units at `base`. Each unit's content is the
+// pattern of the last acknowledged write's tag, or of a later failed write's (which may or may
+// not have landed, so both are accepted until the next acknowledged write or a read settles it).
+struct reset_worker {
+    block_device& dev;
+    std::uint64_t base;
+    int units;
+    std::atomic<bool>& stop;
+    std::vector<std::vector<std::uint64_t>> possible;  // per unit: tags that may be on the medium
+    std::uint64_t next_tag;
+    std::atomic<long> ok{0}, failed{0}, bad{0}, odd_errors{0};
+    std::atomic<long> ok_mark{0};  // ok count when the last reset finished (set by main)
+
+    reset_worker(block_device& d, std::uint64_t b, int n, std::atomic<bool>& s, std::uint64_t first_tag)
+        : dev(d), base(b), units(n), stop(s), possible(static_cast<std::size_t>(n), std::vector<std::uint64_t>{0}),
+          next_tag(first_tag) {}
+
+    static bool lost_in_reset(const std::error_code& ec) {
+        return ec == make_error_code(convme::errc::aborted) || ec == make_error_code(convme::errc::timeout);
+    }
+
+    task<void> stream(int lane, int lanes, int& running) {
+        dma_buffer buf(4 * KiB);
+        rng r{0xabcd00ULL + base + static_cast<std::uint64_t>(lane)};
+        while (!stop.load(std::memory_order_relaxed)) {
+            // Lane k owns the units u with u % lanes == k: one I/O per unit in flight at a time.
+            const int u = static_cast<int>(r.next() % static_cast<std::uint64_t>(units / lanes)) * lanes + lane;
+            const std::uint64_t off = base + static_cast<std::uint64_t>(u) * 4 * KiB;
+            auto& maybe = possible[static_cast<std::size_t>(u)];
+            if (r.next() % 2) {
+                const std::uint64_t tag = next_tag++;
+                fill(buf.span(), off, tag);
+                std::error_code ec = co_await dev.write(off, buf.span());
+                if (!ec) {
+                    maybe.assign(1, tag);
+                    ++ok;
+                } else {
+                    maybe.push_back(tag);
+                    ++failed;
+                    if (!lost_in_reset(ec)) ++odd_errors;
+                }
+            } else {
+                std::memset(buf.data(), 0xee, buf.size());
+                std::error_code ec = co_await dev.read(off, buf.span());
+                if (!ec) {
+                    bool match = false;
+                    for (std::uint64_t t : maybe)
+                        if (first_mismatch(buf.span(), off, t) < 0) {
+                            maybe.assign(1, t);
+                            match = true;
+                            break;
+                        }
+                    if (!match) {
+                        ++bad;
+                        if (bad == 1) std::printf("  read of %" PRIu64 " returned data never written there\n", off);
+                    }
+                    ++ok;
+                } else {
+                    ++failed;
+                    if (!lost_in_reset(ec)) ++odd_errors;
+                }
+            }
+        }
+        --running;
+    }
+
+    // After the run: every unit must hold one of its possible patterns.
+    task<long> verify_all() {
+        dma_buffer buf(4 * KiB);
+        long wrong = 0;
+        for (int u = 0; u < units; ++u) {
+            const std::uint64_t off = base + static_cast<std::uint64_t>(u) * 4 * KiB;
+            if (co_await dev.read(off, buf.span())) {
+                ++wrong;
+                continue;
+            }
+            bool match = false;
+            for (std::uint64_t t : possible[static_cast<std::size_t>(u)]) match = match || first_mismatch(buf.span(), off, t) < 0;
+            wrong += !match;
+        }
+        co_return wrong;
+    }
+};
+
+int run_multiloop_reset(const std::string& uri, int loops, int resets) {
+    auto dev = open_or_report(uri);
+    if (!dev) return 1;
+    print_info(dev->info());
+    constexpr int units = 64, lanes = 4;
+    std::atomic<bool> stop{false};
+    std::vector<std::unique_ptr<reset_worker>> workers;
+    for (int i = 0; i < loops; ++i)
+        workers.push_back(std::make_unique<reset_worker>(*dev, 64 * MiB + static_cast<std::uint64_t>(i) * units * 4 * KiB,
+                                                         units, stop, 1000000ULL * static_cast<std::uint64_t>(i + 1)));
+    std::vector<long> wrong(static_cast<std::size_t>(loops), 0);
+    std::atomic<int> started{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < loops; ++i)
+        threads.emplace_back([&, i] {
+            convme::loop l(convme::loop_options{static_cast<unsigned>(i + 1)});
+            wrong[static_cast<std::size_t>(i)] = l.run_until_complete([](reset_worker& w, std::atomic<int>& started) -> task<long> {
+                // Known contents first (the device may hold anything from an earlier run).
+                dma_buffer buf(4 * KiB);
+                for (int u = 0; u < w.units; ++u) {
+                    const std::uint64_t off = w.base + static_cast<std::uint64_t>(u) * 4 * KiB;
+                    fill(buf.span(), off, w.next_tag);
+                    if (!co_await w.dev.write(off, buf.span())) w.possible[static_cast<std::size_t>(u)].assign(1, w.next_tag);
+                }
+                ++w.next_tag;
+                ++started;
+                int running = lanes;
+                for (int k = 0; k < lanes; ++k) convme::loop::current()->spawn(w.stream(k, lanes, running));
+                co_await wait_for_zero(running);
+                long bad = co_await w.verify_all();
+                co_await w.dev.drain();
+                co_return bad;
+            }(*workers[static_cast<std::size_t>(i)], started));
+        });
+    while (started.load() < loops) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    int reset_errors = 0;
+    for (int n = 0; n < resets; ++n) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        std::string why;
+        const auto t0 = clock_type::now();
+        std::error_code ec = convme::driver::nvme_reset(*dev, &why);
+        const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+        check(!ec, "controller reset %d of %d while %d loops stream I/O (%.1f ms)%s%s", n + 1, resets, loops, ms,
+              ec ? ": " : "", ec ? (ec.message() + ": " + why).c_str() : "");
+        reset_errors += ec ? 1 : 0;
+        for (auto& w : workers) w->ok_mark = w->ok.load();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    stop = true;
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < loops; ++i) {
+        reset_worker& w = *workers[static_cast<std::size_t>(i)];
+        check(w.bad == 0, "loop %d: %ld I/Os ok, %ld lost in resets, %ld reads returned data never written", i + 1,
+              w.ok.load(), w.failed.load(), w.bad.load());
+        check(w.odd_errors == 0, "loop %d: %ld errors other than aborted/timeout", i + 1, w.odd_errors.load());
+        check(w.ok > w.ok_mark, "loop %d: I/O went on after the last reset (%ld ok since)", i + 1,
+              w.ok.load() - w.ok_mark.load());
+        check(wrong[static_cast<std::size_t>(i)] == 0, "loop %d: %ld units do not hold an acknowledged write", i + 1,
+              wrong[static_cast<std::size_t>(i)]);
+    }
+    convme::driver::nvme_driver_stats st;
+    if (convme::driver::get_nvme_stats(*dev, st))
+        std::printf("  driver: %" PRIu64 " resets, %" PRIu64 " timeouts, %u queues\n", st.resets, st.timeouts, st.io_queues);
+    dev.reset();
+    std::printf("lab_guest reset: %s\n", g_failures == 0 ? "PASS" : "FAIL");
+    return g_failures == 0 && reset_errors == 0 ? 0 : 1;
+}
+
 task<int> run_open(std::string uri) {
     auto dev = open_or_report(uri);
     if (!dev) co_return 1;
@@ -386,7 +550,8 @@ int usage() {
     std::fprintf(stderr,
                  "usage: lab_guest open URI\n"
                  "       lab_guest test URI\n"
-                 "       lab_guest bench URI QD COUNT [LABEL]\n");
+                 "       lab_guest bench URI QD COUNT [LABEL]\n"
+                 "       lab_guest reset URI [LOOPS] [RESETS]\n");
     return 2;
 }
 
@@ -398,6 +563,12 @@ int main(int argc, char** argv) {
     std::string_view cmd = argv[1];
     std::string uri = argv[2];
     try {
+        if (cmd == "reset") {
+            const int loops = argc > 3 ? std::atoi(argv[3]) : 3;
+            const int resets = argc > 4 ? std::atoi(argv[4]) : 4;
+            if (loops < 1 || loops > 16 || resets < 1) return usage();
+            return run_multiloop_reset(uri, loops, resets);
+        }
         convme::loop lp;
         if (cmd == "open") return lp.run_until_complete(run_open(uri));
         if (cmd == "test") return lp.run_until_complete(device_test(uri).run());
