@@ -5,7 +5,7 @@
 //   convme-sim-bench [--uri sim:mem?size=1G] [--ios 200000] [--qd-max 128] [--qd N] [--op read|write|both]
 //   convme-sim-bench --callgrind --ios N --qd Q --op read   (instructions.sh: no timing, inline
 //                                                          controller, deterministic instruction count)
-#include "latency_histogram.hpp"
+#include "histogram.hpp"
 
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
@@ -99,7 +99,7 @@ struct point_state {
     std::uint64_t blocks = 0;  // 4 KiB blocks on the device
     std::uint64_t rng = 0x9e3779b97f4a7c15ull;
     unsigned running = 0;
-    simbench::latency_histogram hist;
+    bench::histogram hist;
     std::error_code first_error;
 };
 

@@ -109,16 +109,17 @@ int io_queue::destroy_sync() {
 // ------------------------------------------------------------------------------- submission
 
 void io_queue::submit(io_request& r) noexcept {
-    r.backend_word[0] = 0;
-    r.backend_word[1] = 0;
+    r.progress = 0;
+    r.outstanding = 0;
+    r.issue_done = false;
     ++in_flight_;
     if (failed_) [[unlikely]] {
         r.fail(failed_);
-        r.backend_word[0] = issue_done;
-        defer(r);
+        r.issue_done = true;
+        deferred_.push_back(r);
         return;
     }
-    if (pending_head_ || !issue(r)) push_pending(r);
+    if (!pending_.empty() || !issue(r)) pending_.push_back(r);
 }
 
 int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept {
@@ -145,8 +146,9 @@ int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::s
     *qp_.next_sqe() = e;
     slots_[cid] = slot{&r, scan_epoch_, slot_raw};
     qp_.commit();
-    r.backend_word[0] = issue_done | 1;
-    r.backend_word[1] = reinterpret_cast<std::uintptr_t>(out);
+    r.issue_done = true;
+    r.outstanding = 1;
+    r.context = out;
     ++in_flight_;
     return 0;
 }
@@ -229,13 +231,14 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
 }
 
 bool io_queue::issue(io_request& r) noexcept {
-    std::uintptr_t w = r.backend_word[0];
-    std::uint64_t unit = w >> 16;
+    std::uint64_t unit = r.progress;
+    std::uint16_t outstanding = r.outstanding;
     const std::uint64_t units = r.op == io_op::flush ? 1 : r.length >> p_.lba_shift;
     if (r.op == io_op::flush && !p_.volatile_write_cache) unit = units;  // nothing to make durable
     while (unit < units && !r.status) {
         if (cids_.empty() || qp_.sq_free() == 0) {
-            r.backend_word[0] = (unit << 16) | (w & 0xffff);
+            r.progress = unit;
+            r.outstanding = outstanding;
             return false;
         }
         const std::uint16_t cid = cids_.pop();
@@ -247,54 +250,25 @@ bool io_queue::issue(io_request& r) noexcept {
         slots_[cid] = slot{&r, scan_epoch_, 0};
         qp_.commit();
         unit += part;
-        ++w;
+        ++outstanding;
     }
-    w = (unit << 16) | (w & outstanding_mask) | issue_done;
-    r.backend_word[0] = w;
-    if ((w & outstanding_mask) == 0) [[unlikely]] defer(r);  // nothing on the queue: complete later
+    r.progress = unit;
+    r.outstanding = outstanding;
+    r.issue_done = true;
+    if (outstanding == 0) [[unlikely]] deferred_.push_back(r);  // nothing on the queue: complete later
     return true;
 }
 
-void io_queue::push_pending(io_request& r) noexcept {
-    r.backend_word[1] = 0;
-    if (pending_tail_)
-        pending_tail_->backend_word[1] = reinterpret_cast<std::uintptr_t>(&r);
-    else
-        pending_head_ = &r;
-    pending_tail_ = &r;
-}
-
-io_request* io_queue::pop_pending() noexcept {
-    io_request* r = pending_head_;
-    if (r) {
-        pending_head_ = reinterpret_cast<io_request*>(r->backend_word[1]);
-        if (!pending_head_) pending_tail_ = nullptr;
-    }
-    return r;
-}
-
 void io_queue::issue_pending() noexcept {
-    while (io_request* r = pending_head_) {
-        auto* next = reinterpret_cast<io_request*>(r->backend_word[1]);
+    while (io_request* r = pending_.front()) {
         if (!issue(*r)) break;  // out of command slots: keep it (and everything after it) waiting
-        pending_head_ = next;
-        if (!next) pending_tail_ = nullptr;
+        pending_.pop_front();
     }
-}
-
-void io_queue::defer(io_request& r) noexcept {
-    r.backend_word[1] = reinterpret_cast<std::uintptr_t>(deferred_);
-    deferred_ = &r;
 }
 
 void io_queue::run_deferred() noexcept {
-    io_request* r = deferred_;
-    deferred_ = nullptr;
-    while (r) {
-        auto* next = reinterpret_cast<io_request*>(r->backend_word[1]);
-        finish(*r);
-        r = next;
-    }
+    request_fifo ready = deferred_.take_all();
+    while (io_request* r = ready.pop_front()) finish(*r);
 }
 
 inline void io_queue::finish(io_request& r) noexcept {
@@ -303,15 +277,13 @@ inline void io_queue::finish(io_request& r) noexcept {
 }
 
 inline void io_queue::part_done(io_request& r) noexcept {
-    const std::uintptr_t w = r.backend_word[0] - 1;
-    r.backend_word[0] = w;
-    if ((w & 0xffff) == issue_done) finish(r);
+    if (--r.outstanding == 0 && r.issue_done) finish(r);
 }
 
 // ------------------------------------------------------------------------------- completion
 
 bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept {
-    if (s.flags & slot_raw) *reinterpret_cast<nvme::cqe*>(r.backend_word[1]) = c;
+    if (s.flags & slot_raw) *static_cast<nvme::cqe*>(r.context) = c;
     bool recycle = true;
     if ((s.flags & slot_abort_sent) && abort_pending_ && abort_cid_ == c.cid) {
         abort_cid_held_ = true;
@@ -331,10 +303,9 @@ bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept
 }
 
 bool io_queue::poll() {
-    dev_.step();
     if (ctrl_.generation() != generation_ || failed_) [[unlikely]] {
         if (!failed_) recover();
-        const bool any = deferred_ != nullptr;
+        const bool any = !deferred_.empty();
         if (any) run_deferred();
         if (failed_) return any;
     }
@@ -350,9 +321,9 @@ bool io_queue::poll() {
             cids_.push(c.cid);
         part_done(*r);
     });
-    if (n && pending_head_) issue_pending();
+    if (n && !pending_.empty()) issue_pending();
     bool progress = n != 0;
-    if (deferred_) [[unlikely]] {
+    if (!deferred_.empty()) [[unlikely]] {
         run_deferred();
         progress = true;
     }
@@ -470,10 +441,10 @@ void io_queue::recover() noexcept {
 void io_queue::fail_everything(std::error_code ec) noexcept {
     failed_ = ec;
     fail_on_queue(ec, ec);
-    while (io_request* r = pop_pending()) {
+    while (io_request* r = pending_.pop_front()) {
         r->fail(ec);
-        r->backend_word[0] |= issue_done;
-        if ((r->backend_word[0] & outstanding_mask) == 0) defer(*r);
+        r->issue_done = true;
+        if (r->outstanding == 0) deferred_.push_back(*r);
     }
     run_deferred();
 }

@@ -26,7 +26,7 @@
 #include "driver/nvme/queue_pair.hpp"
 #include "driver/nvme/translation_cache.hpp"
 
-#include <convme/block_device.hpp>
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include <chrono>
@@ -98,11 +98,10 @@ private:
     };
     static constexpr std::uint8_t slot_abort_sent = 1;
     static constexpr std::uint8_t slot_timed_out = 2;
-    static constexpr std::uint8_t slot_raw = 4;  // passthrough: backend_word[1] points at the cqe
+    static constexpr std::uint8_t slot_raw = 4;  // passthrough: io_request::context points at the cqe
 
-    // io_request::backend_word[0]: issued units << 16 | issue-finished bit 15 | outstanding parts.
-    static constexpr std::uintptr_t issue_done = 0x8000;
-    static constexpr std::uintptr_t outstanding_mask = 0x7fff;
+    // Per request: io_request::progress = blocks issued, outstanding = commands on the queue,
+    // issue_done = no more commands will be issued; it completes when both say so.
 
     bool issue(io_request& r) noexcept;
     bool fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid, nvme::sqe& e,
@@ -110,10 +109,7 @@ private:
     void issue_pending() noexcept;
     void part_done(io_request& r) noexcept;
     void finish(io_request& r) noexcept;
-    void defer(io_request& r) noexcept;
     void run_deferred() noexcept;
-    void push_pending(io_request& r) noexcept;
-    io_request* pop_pending() noexcept;
     // Returns false when the command id must not be reused yet (an Abort naming it is pending).
     bool on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept;
 
@@ -145,9 +141,8 @@ private:
     bool notified_ = false;     // the device wakes owner_ when it posts to our CQ
     std::error_code failed_{};  // set: the queue is unusable, every request fails with this
 
-    io_request* pending_head_ = nullptr;
-    io_request* pending_tail_ = nullptr;
-    io_request* deferred_ = nullptr;
+    request_fifo pending_;   // waiting for a command id or SQ room, in submission order
+    request_fifo deferred_;  // finished outside poll()'s reap (errors, nothing to issue): completed next poll
     std::size_t in_flight_ = 0;
 
     // Timeouts without a clock read per I/O: commands are stamped with the scan epoch, which

@@ -22,13 +22,13 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
     try {
         auto ctrl = std::make_unique<controller>(std::move(dev), options);
         if (int rc = ctrl->bring_up(why); rc != 0) {
-            ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+            ec = result_code(rc);
             why = "nvme " + name + ": controller bring-up: " + why;
             return nullptr;
         }
         auto blk = std::make_unique<nvme_device>(std::move(ctrl));
         if (int rc = blk->init(why); rc != 0) {
-            ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+            ec = result_code(rc);
             why = "nvme " + name + ": " + why;
             return nullptr;
         }

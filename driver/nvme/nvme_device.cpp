@@ -25,7 +25,10 @@ nvme_device::~nvme_device() {
     loop* here = loop::current();
     for (unsigned i = 0; i < max_loops; ++i) {
         if (io_queue* q = owned_[i].get()) {
-            if (here && here->unique_id() == q->owner_id()) here->remove_poller(q);
+            if (here && here->unique_id() == q->owner_id()) {
+                here->remove_poller(q);
+                ctrl_->dev().loop_detached(*here);
+            }
             (void)q->destroy_sync();
             queues_[i].store(nullptr, std::memory_order_relaxed);
             owned_[i].reset();
@@ -99,7 +102,7 @@ int nvme_device::init(std::string& why) {
 
     const std::string dev_name = c.dev().name();
     info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) + (c.shadow_doorbells() ? " [dbbc]" : "");
-    info_.backend = dev_name.rfind("sim", 0) == 0 ? "sim" : "nvme";
+    info_.backend = std::string_view(c.dev().kind()) == "sim" ? "sim" : "nvme";
     info_.block_size = block;
     info_.capacity = id->nsze << lba_shift;
     info_.mem_alignment = 4;  // PRP1 may start at any dword; PRPs are built per memory page
@@ -170,13 +173,14 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
         std::fprintf(stderr, "convme: nvme %s: creating the I/O queue for core %u failed: %s\n",
                      ctrl_->dev().name().c_str(), core, why.c_str());
         if (q) (void)q->destroy_sync();
-        ec = rc == -ENODEV ? make_error_code(errc::device_gone) : errno_code(rc);
+        ec = result_code(rc);
         if (rc != -ENODEV) create_error_[core] = ec;
         return nullptr;
     }
     io_queue* raw = q.get();
     owned_[core] = std::move(q);
     queues_[core].store(raw, std::memory_order_release);
+    ctrl_->dev().loop_attached(l);  // before the queue's poller: an inline device steps first
     l.add_poller(raw);
     return raw;
 }
@@ -225,8 +229,7 @@ task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::
             co_await yield();
             continue;
         }
-        if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
-        if (rc != 0) co_return errno_code(rc);
+        if (rc != 0) co_return result_code(rc);
         co_return a.req.status;
     }
 }
@@ -246,6 +249,7 @@ task<void> nvme_device::drain() {
         std::fprintf(stderr, "convme: nvme %s: deleting I/O queue %u failed: %s\n", ctrl_->dev().name().c_str(),
                      static_cast<unsigned>(q->qid()), std::strerror(-rc));
     l->remove_poller(q);
+    ctrl_->dev().loop_detached(*l);
     queues_[core].store(nullptr, std::memory_order_relaxed);
     owned_[core].reset();
 }
@@ -316,20 +320,14 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
     if (rc != -ETIMEDOUT)  // after a timeout the controller may still write: keep the data out
         for (int i = 0; i < 2; ++i)
             if (part[i]) std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
-    if (rc == -EIO) co_return make_nvme_error(nvme::status_sct_sc(out.status));
-    if (rc == -ENODEV) co_return make_error_code(errc::device_gone);
-    if (rc == -ECANCELED) co_return make_error_code(errc::aborted);
-    if (rc == -ETIMEDOUT) co_return make_error_code(errc::timeout);
-    co_return rc ? errno_code(rc) : std::error_code{};
+    co_return result_code(rc, nvme::status_sct_sc(out.status));
 }
 
 std::error_code nvme_smart_log(block_device& dev, nvme::smart_log& out) noexcept {
     controller* c = nvme_controller_of(dev);
     if (!c) return errc::unsupported;
     const int rc = c->get_smart_log(out);
-    if (rc == -EIO) return make_nvme_error(nvme::status_sct_sc(c->last_status()));
-    if (rc == -ENODEV) return errc::device_gone;
-    return rc ? errno_code(rc) : std::error_code{};
+    return result_code(rc, nvme::status_sct_sc(c->last_status()));
 }
 
 }  // namespace convme::driver

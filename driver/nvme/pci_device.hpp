@@ -6,6 +6,8 @@
 // recent failure (step, errno, fix to try).
 #pragma once
 
+#include <convme/loop.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,6 +29,8 @@ public:
 
     // "0000:01:00.0 (vfio type1v2)" or "sim:mem".
     virtual std::string name() const = 0;
+    // What provides the controller: "vfio" or "sim" (device_info::backend: "nvme" or "sim").
+    virtual const char* kind() const noexcept = 0;
 
     // ---- BAR0 register space.
     // Base of the mmapped BAR0, or nullptr when registers are only reachable through
@@ -85,8 +89,14 @@ public:
         return false;
     }
 
-    // Called by the driver's pollers each iteration. The simulated controller uses it in
-    // inline-step mode to process doorbells deterministically; real devices do nothing.
+    // ---- Loops. `l` starts / stops polling one of this device's I/O queues (attached before the
+    // queue's poller is registered, detached after it was removed, on l's thread). A device whose
+    // work the host must do (the inline simulator) registers its own poller on `l` here; real
+    // devices do nothing, so the driver's hot path carries no simulator hook.
+    virtual void loop_attached(loop& l) { (void)l; }
+    virtual void loop_detached(loop& l) noexcept { (void)l; }
+    // Synchronous waits outside any loop (admin commands at bring-up, register polls) call this
+    // while they spin: the inline simulator does its work here; real devices do nothing.
     virtual void step() noexcept {}
 
     virtual const std::string& last_error() const noexcept { return last_error_; }

@@ -2,7 +2,12 @@
 // in memory, DMA memory with IOVAs, bus mastering, function reset), backed by the model.
 #include "driver/sim/sim_impl.hpp"
 
+#include <convme/backend.hpp>
+
 #include <cerrno>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include <sched.h>
 
@@ -15,6 +20,7 @@ public:
         : ctrl_(std::move(ctrl)), m_(m) {}
 
     std::string name() const override { return m_->display_name; }
+    const char* kind() const noexcept override { return "sim"; }
 
     // With a device thread the BAR is not handed out: every register write then goes through
     // write32(), which wakes the dozing device thread on doorbell writes (a VMM traps MMIO to an
@@ -108,7 +114,45 @@ public:
         if (m_->cfg.inline_mode) ctrl_->step();
     }
 
+    // Inline mode: each loop polling one of our queues also runs the model, through a poller
+    // registered before the queue's own, so a doorbell rung in one iteration is served before the
+    // queue reaps in the next.
+    void loop_attached(loop& l) override {
+        if (!m_->cfg.inline_mode) return;
+        std::lock_guard lock(steppers_mu_);
+        for (auto& s : steppers_)
+            if (s->home == &l) {
+                ++s->users;
+                return;
+            }
+        auto s = std::make_unique<stepper>(*ctrl_, l);
+        l.add_poller(s.get());
+        steppers_.push_back(std::move(s));
+    }
+    void loop_detached(loop& l) noexcept override {
+        std::lock_guard lock(steppers_mu_);
+        for (auto it = steppers_.begin(); it != steppers_.end(); ++it) {
+            if ((*it)->home != &l || --(*it)->users != 0) continue;
+            l.remove_poller(it->get());
+            steppers_.erase(it);
+            return;
+        }
+    }
+
 private:
+    struct stepper final : poller {
+        stepper(controller& c, loop& l) : poller(/*batches_submissions=*/false), ctrl(c), home(&l) {}
+        bool poll() override {
+            ctrl.step();
+            return false;  // the queue's own poller reports the progress it reaps
+        }
+        controller& ctrl;
+        loop* home;
+        unsigned users = 1;
+    };
+    std::mutex steppers_mu_;  // loops on several threads attach and detach
+    std::vector<std::unique_ptr<stepper>> steppers_;  // one per loop polling us
+
     std::shared_ptr<controller> ctrl_;
     controller::impl* m_;
 };

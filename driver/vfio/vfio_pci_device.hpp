@@ -38,6 +38,7 @@ public:
     ~vfio_pci_device() override;
 
     std::string name() const override;
+    const char* kind() const noexcept override { return "vfio"; }
     volatile std::uint32_t* bar0() noexcept override { return bar_; }
     std::size_t bar0_size() const noexcept override { return static_cast<std::size_t>(bar_size_); }
     std::uint32_t read32(std::uint32_t offset) noexcept override;

@@ -24,6 +24,7 @@
 //     handler). A signature with one argument gives that value; several give a std::tuple.
 #pragma once
 
+#include <convme/backend.hpp>
 #include <convme/block_device.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
@@ -52,7 +53,8 @@ namespace convme {
 
 class asio_poller final : public poller {
 public:
-    explicit asio_poller(asio::io_context& io) : io_(io), guard_(asio::make_work_guard(io)) {}
+    explicit asio_poller(asio::io_context& io)
+        : poller(/*batches_submissions=*/false), io_(io), guard_(asio::make_work_guard(io)) {}
     asio::io_context& context() noexcept { return io_; }
 
     bool poll() override { return io_.poll() > 0; }

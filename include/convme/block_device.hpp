@@ -1,5 +1,5 @@
-// One block-device interface for every backend (nvme over VFIO, simulated NVMe, io_uring,
-// thread-pool fallback).
+// The user's block-device interface, the same for every backend (NVMe over VFIO, simulated NVMe,
+// io_uring, thread-pool fallback). Writing a backend: <convme/backend.hpp>.
 //
 //   std::error_code ec = co_await dev.read(offset, buf);      // error_code result
 //   co_await dev.write(offset, buf).or_throw();               // or an io_error exception
@@ -9,6 +9,7 @@
 // an I/O allocates nothing.
 #pragma once
 
+#include <convme/detail/io_request.hpp>
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
@@ -22,8 +23,6 @@
 
 namespace convme {
 
-enum class io_op : std::uint8_t { read, write, flush, write_zeroes, trim };
-const char* io_op_name(io_op op) noexcept;
 
 struct device_info {
     std::string name;                 // e.g. "uring:/tmp/x (O_DIRECT)", "nvme 0000:01:00.0 ns1"
@@ -36,26 +35,6 @@ struct device_info {
     bool supports_flush = true;
     bool supports_write_zeroes = true;
     bool supports_trim = true;
-};
-
-// One in-flight operation. Backends fill `result` (0 or -errno) or `status` (an error_code from a
-// device category, e.g. an NVMe status) and call complete() on the loop that submitted it.
-struct io_request {
-    io_op op = io_op::read;
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-    std::byte* data = nullptr;        // null for flush / write_zeroes / trim
-    std::coroutine_handle<> waiter{};
-    loop* owner = nullptr;            // loop that submitted it; completion resumes there
-    std::error_code status{};
-    // Scratch space for the backend (sub-request counters, command ids...).
-    std::uintptr_t backend_word[2] = {0, 0};
-
-    void fail(std::error_code ec) noexcept {
-        if (!status) status = ec;
-    }
-    // Make the waiter runnable on its loop. Must be called on the owner loop's thread.
-    void complete() noexcept { owner->schedule(waiter); }
 };
 
 class block_device;
@@ -106,12 +85,14 @@ public:
     // Checks an operation without submitting it; returns the error the awaitable would report.
     std::error_code validate(const io_request& r) const noexcept;
 
-    // Submit a validated request. Called on the submitting loop's thread, with r.owner set.
-    // The backend completes it (r.complete()) later on the same loop, never inline.
-    virtual void submit(io_request& r) noexcept = 0;
-
 protected:
     device_info info_;
+
+private:
+    friend class io_awaitable;
+    // Implemented by backends (<convme/backend.hpp> describes the contract): takes a validated
+    // request on the submitting loop's thread, with r.owner set.
+    virtual void submit(io_request& r) noexcept = 0;
 };
 
 // Human-readable description of a failed request: "write of 4096 bytes at offset 8192 on

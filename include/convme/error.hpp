@@ -2,6 +2,7 @@
 // category) or a convme::errc / an NVMe status (their own categories, below).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,24 @@ inline std::error_code make_nvme_error(std::uint16_t sct_sc) noexcept {
 // -errno (as returned inside convme) to an error_code.
 inline std::error_code errno_code(int neg_errno) noexcept {
     return {neg_errno < 0 ? -neg_errno : neg_errno, std::system_category()};
+}
+
+// The one mapping from an internal result to what users see. Internal calls return 0 or -errno,
+// where a few errnos carry a meaning of their own: -ENODEV the device is gone (surprise removal),
+// -ETIMEDOUT a command timed out, -ECANCELED a command was lost in a controller reset, and -EIO
+// with an NVMe status (SCT << 8 | SC, non-zero) that status. Everything else stays an errno.
+inline std::error_code result_code(int rc, std::uint16_t nvme_sct_sc = 0) noexcept {
+    switch (rc) {
+        case 0: return {};
+        case -ENODEV: return make_error_code(errc::device_gone);
+        case -ETIMEDOUT: return make_error_code(errc::timeout);
+        case -ECANCELED: return make_error_code(errc::aborted);
+        case -EIO:
+            if (nvme_sct_sc != 0) return make_nvme_error(nvme_sct_sc);
+            break;
+        default: break;
+    }
+    return errno_code(rc);
 }
 
 // Exception thrown by the throwing variants; what() names the operation and its arguments.

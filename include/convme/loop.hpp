@@ -14,34 +14,7 @@
 
 namespace convme {
 
-// Something the loop polls each iteration (an NVMe completion queue, an io_uring CQ...).
-class poller {
-public:
-    virtual ~poller() = default;
-    // Reap completions / make progress. Returns true if it did any work.
-    virtual bool poll() = 0;
-    // Number of operations submitted through this poller that have not completed yet. The loop
-    // does not finish shutdown while this is non-zero, and sleeps on its eventfd meanwhile only
-    // as max_block_in_flight() allows.
-    virtual std::size_t in_flight() const { return 0; }
-    // How long the loop may block on its eventfd while this poller has operations in flight.
-    // Zero (the default): not at all, the loop keeps polling, because nothing would tell it that
-    // a completion arrived (NVMe through VFIO runs without interrupts). Positive: the device
-    // calls loop::wake() after it completes something (an interrupt; io_uring signals
-    // loop::notify_fd() instead), so the loop may block after
-    // loop_options::spin_before_sleep_in_flight, for at most this long at a time so that the
-    // poller still runs its timeout checks if a completion never comes.
-    virtual std::chrono::microseconds max_block_in_flight() const { return std::chrono::microseconds{0}; }
-    // Called right before the loop blocks while this poller has operations in flight (only when
-    // max_block_in_flight() allowed it). A poller whose completions signal loop::notify_fd() only
-    // while asked to (io_uring's CQ eventfd toggle) turns that on here. Return false if a
-    // completion is already waiting: the loop then polls again instead of sleeping. Turning it
-    // off again is up to the poller (its next poll()).
-    virtual bool prepare_to_block() { return true; }
-    // Called once per loop iteration after the ready queue ran: flush batched submissions
-    // (ring one doorbell / one io_uring_submit for everything queued this iteration).
-    virtual void flush_submissions() {}
-};
+class poller;  // <convme/backend.hpp>: what backends register to be polled
 
 struct loop_options {
     unsigned core_id = 0;        // logical index of this loop in its runtime (0..n-1)

@@ -1,4 +1,5 @@
 // Per-core event loop: ready queue, timers, pollers, a thread-safe post() inbox and adaptive idle.
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include "runtime/core/detached.hpp"
@@ -96,6 +97,7 @@ struct loop::impl {
     detail::ready_queue ready;
     detail::timer_heap timers;
     std::vector<poller*> pollers;
+    std::vector<poller*> flushers;  // the pollers that batch submissions (poller::batches_submissions())
     bool polling = false;
     bool pollers_dirty = false;
     int efd = -1;
@@ -166,6 +168,7 @@ struct loop::impl {
     void compact_pollers() {
         if (!pollers_dirty) return;
         std::erase(pollers, nullptr);
+        std::erase(flushers, nullptr);
         pollers_dirty = false;
     }
 
@@ -220,6 +223,7 @@ loop::~loop() {
         I.spawned.destroy_all();
     }
     I.pollers.clear();
+    I.flushers.clear();
     if (I.efd >= 0) ::close(I.efd);
 }
 
@@ -240,16 +244,25 @@ void loop::spawn(task<void> t) {
 void loop::add_poller(poller* p) {
     if (!p) return;
     impl_->pollers.push_back(p);
+    if (p->batches_submissions()) {
+        try {
+            impl_->flushers.push_back(p);
+        } catch (...) {
+            impl_->pollers.pop_back();
+            throw;
+        }
+    }
 }
 
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
-    for (auto& slot : I.pollers) {
-        if (slot == p) {
-            slot = nullptr;
-            I.pollers_dirty = true;
+    for (auto* list : {&I.pollers, &I.flushers})
+        for (auto& slot : *list) {
+            if (slot == p) {
+                slot = nullptr;
+                I.pollers_dirty = true;
+            }
         }
-    }
     if (!I.polling) I.compact_pollers();
 }
 
@@ -312,8 +325,8 @@ bool loop::run_once() {
             progress = true;
         }
     }
-    for (std::size_t i = 0; i < I.pollers.size(); ++i) {
-        if (poller* p = I.pollers[i]) p->flush_submissions();
+    for (std::size_t i = 0; i < I.flushers.size(); ++i) {
+        if (poller* p = I.flushers[i]) p->flush_submissions();
     }
     I.polling = false;
     I.compact_pollers();

@@ -1,4 +1,5 @@
 // runtime: one loop per core, cores linked by SPSC rings (one per ordered pair of cores).
+#include <convme/backend.hpp>
 #include <convme/runtime.hpp>
 
 #include "runtime/core/loop_internal.hpp"

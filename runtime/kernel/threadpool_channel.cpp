@@ -23,7 +23,7 @@ void threadpool_channel::submit(io_request& r) noexcept {
         }
         registered_ = true;
     }
-    r.backend_word[1] = reinterpret_cast<std::uintptr_t>(this);
+    r.context = this;
     ++in_flight_;
     pool_.enqueue(r);
 }
@@ -33,28 +33,15 @@ void threadpool_channel::push_done(io_request& r) noexcept {
     // loop must not be touched afterwards. No wake-up is lost: a loop with in_flight() > 0 never
     // sleeps, it keeps polling until it sees the push.
     owner_->wake();
-    io_request* head = done_.load(std::memory_order_relaxed);
-    do {
-        r.backend_word[0] = reinterpret_cast<std::uintptr_t>(head);
-    } while (!done_.compare_exchange_weak(head, &r, std::memory_order_release, std::memory_order_relaxed));
+    done_.push(r);
 }
 
 bool threadpool_channel::poll() {
-    io_request* list = done_.exchange(nullptr, std::memory_order_acquire);
-    if (!list) return false;
-    // The list is newest first: reverse it so requests complete in the order they finished.
-    io_request* ordered = nullptr;
-    while (list) {
-        io_request* next = reinterpret_cast<io_request*>(list->backend_word[0]);
-        list->backend_word[0] = reinterpret_cast<std::uintptr_t>(ordered);
-        ordered = list;
-        list = next;
-    }
-    while (ordered) {
-        io_request* next = reinterpret_cast<io_request*>(ordered->backend_word[0]);
+    if (done_.empty()) return false;
+    request_fifo finished = done_.take_all();  // in the order they finished
+    while (io_request* r = finished.pop_front()) {
         --in_flight_;
-        ordered->complete();
-        ordered = next;
+        r->complete();
     }
     return true;
 }

@@ -3,7 +3,7 @@
 // completes them.
 #pragma once
 
-#include <convme/block_device.hpp>
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include <atomic>
@@ -16,7 +16,7 @@ class threadpool_pool;
 class threadpool_channel final : public poller {
 public:
     threadpool_channel(threadpool_pool& pool, loop* owner) noexcept
-        : pool_(pool), owner_(owner), owner_id_(owner->unique_id()) {}
+        : poller(/*batches_submissions=*/false), pool_(pool), owner_(owner), owner_id_(owner->unique_id()) {}
     ~threadpool_channel() override = default;
 
     loop* owner() const noexcept { return owner_; }
@@ -45,7 +45,7 @@ private:
     bool registered_ = false;
     bool drained_ = false;
     std::size_t in_flight_ = 0;
-    std::atomic<io_request*> done_{nullptr};  // linked through backend_word[0], newest first
+    request_stack done_;  // finished by workers, completed by poll()
 };
 
 }  // namespace convme::backends

@@ -8,7 +8,7 @@
 namespace convme::backends {
 namespace {
 void return_to_loop(io_request& r) noexcept {
-    reinterpret_cast<threadpool_channel*>(r.backend_word[1])->push_done(r);
+    static_cast<threadpool_channel*>(r.context)->push_done(r);
 }
 }  // namespace
 

@@ -1,11 +1,6 @@
 #include "runtime/kernel/threadpool_pool.hpp"
 
 namespace convme::backends {
-namespace {
-io_request* next_of(io_request& r) noexcept { return reinterpret_cast<io_request*>(r.backend_word[0]); }
-void set_next(io_request& r, io_request* n) noexcept { r.backend_word[0] = reinterpret_cast<std::uintptr_t>(n); }
-}  // namespace
-
 threadpool_pool::threadpool_pool(const file_target& target, unsigned threads, done_fn done)
     : target_(target), done_(done) {
     workers_.reserve(threads);
@@ -32,12 +27,9 @@ threadpool_pool::~threadpool_pool() {
 }
 
 void threadpool_pool::enqueue(io_request& r) noexcept {
-    set_next(r, nullptr);
     {
         std::lock_guard lock(mu_);
-        if (tail_) set_next(*tail_, &r);
-        else head_ = &r;
-        tail_ = &r;
+        queue_.push_back(r);
     }
     cv_.notify_one();
 }
@@ -47,11 +39,9 @@ void threadpool_pool::work() {
         io_request* r = nullptr;
         {
             std::unique_lock lock(mu_);
-            cv_.wait(lock, [this] { return head_ != nullptr || stopping_; });
-            if (!head_) return;  // stopping and nothing left
-            r = head_;
-            head_ = next_of(*r);
-            if (!head_) tail_ = nullptr;
+            cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+            r = queue_.pop_front();
+            if (!r) return;  // stopping and nothing left
         }
         std::error_code ec = execute_sync(target_, r->op, r->offset, r->length, r->data);
         if (ec) r->fail(ec);

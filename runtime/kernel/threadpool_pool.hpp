@@ -2,7 +2,7 @@
 // fsync/fallocate) and hand each finished request to a callback that returns it to its loop.
 #pragma once
 
-#include <convme/block_device.hpp>
+#include <convme/backend.hpp>
 
 #include "runtime/kernel/file_target.hpp"
 
@@ -23,7 +23,7 @@ public:
     threadpool_pool(const threadpool_pool&) = delete;
     threadpool_pool& operator=(const threadpool_pool&) = delete;
 
-    // Any thread. Uses r.backend_word[0] as the queue link.
+    // Any thread.
     void enqueue(io_request& r) noexcept;
     unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
 
@@ -34,8 +34,7 @@ private:
     done_fn done_;
     std::mutex mu_;
     std::condition_variable cv_;
-    io_request* head_ = nullptr;
-    io_request* tail_ = nullptr;
+    request_fifo queue_;  // guarded by mu_
     bool stopping_ = false;
     std::vector<std::thread> workers_;
 };

@@ -13,8 +13,6 @@ namespace {
 constexpr std::uint64_t max_sqe_bytes = 1u << 30;
 constexpr unsigned reap_batch = 32;
 
-io_request* next_of(io_request& r) noexcept { return reinterpret_cast<io_request*>(r.backend_word[1]); }
-void set_next(io_request& r, io_request* n) noexcept { r.backend_word[1] = reinterpret_cast<std::uintptr_t>(n); }
 
 void warn_once(std::atomic<bool>& flag, const std::string& msg) {
     if (!flag.exchange(true)) std::fprintf(stderr, "convme uring: %s\n", msg.c_str());
@@ -117,18 +115,15 @@ void uring_channel::submit(io_request& r) noexcept {
         r.complete();
         return;
     }
-    r.backend_word[0] = 0;  // bytes done (read/write) or fallocate stage (write_zeroes)
-    set_next(r, nullptr);
+    r.progress = 0;  // bytes done (read/write)
+    r.stage = 0;     // write_zeroes: 0 = ZERO_RANGE, 1 = punch a hole
     ++in_flight_;
     enqueue(r);
 }
 
 void uring_channel::enqueue(io_request& r) noexcept {
-    if (overflow_head_ == nullptr && try_prepare(ring_for(r.op), r)) return;
-    set_next(r, nullptr);
-    if (overflow_tail_) set_next(*overflow_tail_, &r);
-    else overflow_head_ = &r;
-    overflow_tail_ = &r;
+    if (overflow_.empty() && try_prepare(ring_for(r.op), r)) return;
+    overflow_.push_back(r);
     bump(overflowed_);
 }
 
@@ -151,7 +146,7 @@ void uring_channel::prepare_sqe(io_uring_sqe* sqe, ring& g, io_request& r) noexc
     switch (r.op) {
         case io_op::read:
         case io_op::write: {
-            std::uint64_t done = r.backend_word[0];
+            std::uint64_t done = r.progress;
             std::byte* p = r.data + done;
             auto len = static_cast<unsigned>(std::min(r.length - done, max_sqe_bytes));
             std::uint64_t off = r.offset + done;
@@ -169,7 +164,7 @@ void uring_channel::prepare_sqe(io_uring_sqe* sqe, ring& g, io_request& r) noexc
         }
         case io_op::flush: io_uring_prep_fsync(sqe, fd, 0); break;  // full fsync: data and metadata
         case io_op::write_zeroes:
-            io_uring_prep_fallocate(sqe, fd, write_zeroes_mode(r.backend_word[0] != 0), r.offset, r.length);
+            io_uring_prep_fallocate(sqe, fd, write_zeroes_mode(r.stage != 0), r.offset, r.length);
             break;
         case io_op::trim: io_uring_prep_fallocate(sqe, fd, trim_mode(), r.offset, r.length); break;
     }
@@ -239,11 +234,9 @@ void uring_channel::submit_ring(ring& g) noexcept {
 }
 
 void uring_channel::drain_overflow() noexcept {
-    while (overflow_head_) {
-        io_request& r = *overflow_head_;
-        if (!try_prepare(ring_for(r.op), r)) return;
-        overflow_head_ = next_of(r);
-        if (!overflow_head_) overflow_tail_ = nullptr;
+    while (io_request* r = overflow_.front()) {
+        if (!try_prepare(ring_for(r->op), *r)) return;
+        overflow_.pop_front();
     }
 }
 
@@ -283,7 +276,7 @@ bool uring_channel::poll() {
     if (notify_armed_) disarm_notify();  // the loop is awake: no eventfd signals until it sleeps
     bool work = reap(main_);
     work = reap(aux_) || work;
-    if (overflow_head_) drain_overflow();
+    if (!overflow_.empty()) drain_overflow();
     return work;
 }
 
@@ -319,8 +312,8 @@ void uring_channel::handle(io_request& r, int res, bool from_polled_ring) noexce
                 finish(r, errno_code(EIO));
                 return;
             }
-            r.backend_word[0] += static_cast<std::uint64_t>(res);
-            if (r.backend_word[0] < r.length) {
+            r.progress += static_cast<std::uint64_t>(res);
+            if (r.progress < r.length) {
                 bump(short_retries_);
                 enqueue(r);  // short transfer: continue with the remainder
                 return;
@@ -330,8 +323,8 @@ void uring_channel::handle(io_request& r, int res, bool from_polled_ring) noexce
         }
         case io_op::flush: finish(r, res < 0 ? errno_code(res) : std::error_code{}); return;
         case io_op::write_zeroes:
-            if ((res == -EOPNOTSUPP || res == -EINVAL) && r.backend_word[0] == 0 && !target_.is_block_device) {
-                r.backend_word[0] = 1;  // filesystem without ZERO_RANGE: punch a hole instead
+            if ((res == -EOPNOTSUPP || res == -EINVAL) && r.stage == 0 && !target_.is_block_device) {
+                r.stage = 1;  // filesystem without ZERO_RANGE: punch a hole instead
                 enqueue(r);
                 return;
             }

@@ -3,7 +3,7 @@
 // overflow list of requests that found the SQ or the CQ budget full.
 #pragma once
 
-#include <convme/block_device.hpp>
+#include <convme/backend.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
 
@@ -105,8 +105,7 @@ private:
     bool poll_refused_ = false;       // the device answered a polled I/O with EOPNOTSUPP
     bool notify_armed_ = false;       // CQ eventfd notifications on (between prepare_to_block and poll)
     std::size_t in_flight_ = 0;
-    io_request* overflow_head_ = nullptr;  // linked through backend_word[1]
-    io_request* overflow_tail_ = nullptr;
+    request_fifo overflow_;  // found the SQ or the CQ budget full
 
     static constexpr unsigned fixed_slots = 64;
     std::mutex fixed_mu_;             // forget_buffer() comes from the thread freeing the buffer

@@ -3,7 +3,7 @@
 // Internal header: tests include it to read the counters.
 #pragma once
 
-#include <convme/block_device.hpp>
+#include <convme/backend.hpp>
 #include <convme/dma_buffer.hpp>
 
 #include "runtime/core/channel_table.hpp"

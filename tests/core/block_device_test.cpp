@@ -1,6 +1,6 @@
 // block_device front end: validation of every rule, error descriptions, or_throw, completion on
 // the owner loop, using a small in-memory device defined here.
-#include <convme/block_device.hpp>
+#include <convme/backend.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
 

@@ -68,3 +68,15 @@ TEST(ErrorCategory, IoOpNamesAndErrnoCodes) {
 }
 
 }  // namespace
+
+TEST(ErrorCategory, ResultCodeIsTheOneMappingFromInternalResults) {
+    using convme::errc;
+    using convme::result_code;
+    EXPECT_FALSE(result_code(0));
+    EXPECT_EQ(result_code(-ENODEV), convme::make_error_code(errc::device_gone));
+    EXPECT_EQ(result_code(-ETIMEDOUT), convme::make_error_code(errc::timeout));
+    EXPECT_EQ(result_code(-ECANCELED), convme::make_error_code(errc::aborted));
+    EXPECT_EQ(result_code(-EIO, 0x0281), convme::make_nvme_error(0x0281));  // media: unrecovered read
+    EXPECT_EQ(result_code(-EIO), std::error_code(EIO, std::system_category()));
+    EXPECT_EQ(result_code(-ENOMEM, 0x0281), std::error_code(ENOMEM, std::system_category()));
+}

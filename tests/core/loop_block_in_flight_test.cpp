@@ -2,6 +2,7 @@
 // (poller::max_block_in_flight() > 0): the loop blocks instead of spinning, a wake() gets the
 // completion reaped, the block is bounded when no wake-up ever comes, and a pure-polling poller
 // next to it still keeps the loop spinning.
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include <gtest/gtest.h>

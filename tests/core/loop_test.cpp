@@ -1,5 +1,6 @@
 // loop: ready-queue order, spawn, run_once, pollers, shutdown drain, cross-thread stop, idle sleep.
 #include <convme/detail/frame_pool.hpp>
+#include <convme/backend.hpp>
 #include <convme/loop.hpp>
 
 #include <gtest/gtest.h>
@@ -121,6 +122,26 @@ public:
     int flushes = 0;
     std::size_t pending = 0;
 };
+
+struct completion_only_poller final : convme::poller {
+    completion_only_poller() : poller(/*batches_submissions=*/false) {}
+    bool poll() override { return ++polls, false; }
+    void flush_submissions() override { ++flushes; }
+    int polls = 0;
+    int flushes = 0;
+};
+
+TEST(Loop, PollersThatDoNotBatchAreNeverFlushed) {
+    loop l;
+    completion_only_poller p;
+    l.add_poller(&p);
+    for (int i = 0; i < 3; ++i) l.run_once();
+    EXPECT_EQ(p.polls, 3);
+    EXPECT_EQ(p.flushes, 0);
+    l.remove_poller(&p);
+    l.run_once();
+    EXPECT_EQ(p.polls, 3);
+}
 
 TEST(Loop, PollersArePolledAndFlushedEachIteration) {
     loop l;

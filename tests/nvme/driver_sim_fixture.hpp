@@ -7,6 +7,7 @@
 #include <convme/nvme.hpp>
 #include "driver/sim/sim_controller.hpp"
 
+#include <convme/backend.hpp>
 #include <convme/block_device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>

@@ -4,6 +4,7 @@
 
 #include "driver/nvme/controller.hpp"
 
+#include <convme/backend.hpp>
 #include <convme/runtime.hpp>
 
 #include <vector>

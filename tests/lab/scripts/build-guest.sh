@@ -9,7 +9,7 @@ BUILD=$WORK/build-$ARCH
 OUT=$WORK/$ARCH/bin
 ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
 [ "$ARCH" = aarch64 ] && ARGS+=(-DCMAKE_TOOLCHAIN_FILE="$REPO_DIR/cmake/aarch64-linux-gnu.cmake")
-# Configure every time (a few seconds): the source globs may have gained files, e.g. driver/cli/.
+# Configure every time (a few seconds): the test and bench globs may have gained files.
 log "configuring the static $ARCH guest build in $BUILD"
 mkdir -p "$BUILD"
 cmake -S "$LAB_DIR/guest" -B "$BUILD" "${ARGS[@]}" > "$BUILD/lab-configure.log" 2>&1 ||

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// The interface for backend authors. Users need none of this: <convme/block_device.hpp> and
+// <convme/device.hpp> are their API.
+//
+// A backend derives from block_device and implements
+//   void submit(io_request& r) noexcept override;   // called on the submitting loop, r.owner set
+//   task<void> drain() override;
+// submit() receives a request block_device already validated (alignment, range, supported op).
+// It fills r.status on failure and calls r.complete() on r.owner's thread, later, never inside
+// submit() (the awaiting coroutine has not suspended yet). Requests are linked through
+// io_request::next into the one request_fifo (one loop) or request_stack (any thread to one loop);
+// a backend keeps per-loop state in a channel_table-like structure and registers a poller on each
+// loop it serves.
+#pragma once
+
+#include <convme/block_device.hpp>
+#include <convme/loop.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+
+namespace convme {
+
+// Something the loop polls each iteration (an NVMe completion queue, an io_uring CQ...).
+class poller {
+public:
+    virtual ~poller() = default;
+    // Reap completions / make progress. Returns true if it did any work.
+    virtual bool poll() = 0;
+    // Number of operations submitted through this poller that have not completed yet. The loop
+    // does not finish shutdown while this is non-zero, and sleeps on its eventfd meanwhile only
+    // as max_block_in_flight() allows.
+    virtual std::size_t in_flight() const { return 0; }
+    // How long the loop may block on its eventfd while this poller has operations in flight.
+    // Zero (the default): not at all, the loop keeps polling, because nothing would tell it that
+    // a completion arrived (NVMe through VFIO runs without interrupts). Positive: the device
+    // calls loop::wake() after it completes something (an interrupt; io_uring signals
+    // loop::notify_fd() instead), so the loop may block after
+    // loop_options::spin_before_sleep_in_flight, for at most this long at a time so that the
+    // poller still runs its timeout checks if a completion never comes.
+    virtual std::chrono::microseconds max_block_in_flight() const { return std::chrono::microseconds{0}; }
+    // Called right before the loop blocks while this poller has operations in flight (only when
+    // max_block_in_flight() allowed it). A poller whose completions signal loop::notify_fd() only
+    // while asked to (io_uring's CQ eventfd toggle) turns that on here. Return false if a
+    // completion is already waiting: the loop then polls again instead of sleeping. Turning it
+    // off again is up to the poller (its next poll()).
+    virtual bool prepare_to_block() { return true; }
+    // Called once per loop iteration after the ready queue ran: flush batched submissions
+    // (ring one doorbell / one io_uring_submit for everything queued this iteration).
+    virtual void flush_submissions() {}
+    // False for pollers that never batch (completion-only pollers, the inline simulator's): the
+    // loop then skips their flush_submissions() call every iteration.
+    bool batches_submissions() const noexcept { return batches_submissions_; }
+
+protected:
+    poller() = default;
+    explicit poller(bool batches_submissions) noexcept : batches_submissions_(batches_submissions) {}
+
+private:
+    bool batches_submissions_ = true;
+};
+
+// FIFO of requests linked through io_request::next, for one thread. A request is on at most one
+// list at a time.
+class request_fifo {
+public:
+    bool empty() const noexcept { return head_ == nullptr; }
+    io_request* front() const noexcept { return head_; }
+    void push_back(io_request& r) noexcept {
+        r.next = nullptr;
+        if (tail_) tail_->next = &r;
+        else head_ = &r;
+        tail_ = &r;
+    }
+    void push_front(io_request& r) noexcept {
+        r.next = head_;
+        head_ = &r;
+        if (!tail_) tail_ = &r;
+    }
+    io_request* pop_front() noexcept {
+        io_request* r = head_;
+        if (r) {
+            head_ = r->next;
+            if (!head_) tail_ = nullptr;
+        }
+        return r;
+    }
+    // Moves every request out, leaving this list empty (for "run what is queued now" loops whose
+    // steps may queue more).
+    request_fifo take_all() noexcept {
+        request_fifo out = *this;
+        head_ = tail_ = nullptr;
+        return out;
+    }
+
+private:
+    io_request* head_ = nullptr;
+    io_request* tail_ = nullptr;
+};
+
+// Requests pushed from any thread, taken by one: worker threads hand finished requests back to
+// their loop. Lock-free; take_all() returns them in push order.
+class request_stack {
+public:
+    // Returns true if the stack was empty (the taker may need a wake-up).
+    bool push(io_request& r) noexcept {
+        io_request* head = head_.load(std::memory_order_relaxed);
+        do r.next = head;
+        while (!head_.compare_exchange_weak(head, &r, std::memory_order_release, std::memory_order_relaxed));
+        return head == nullptr;
+    }
+    bool empty() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
+    request_fifo take_all() noexcept {
+        io_request* newest = head_.exchange(nullptr, std::memory_order_acquire);
+        request_fifo out;
+        while (newest) {  // newest first -> push order
+            io_request* next = newest->next;
+            out.push_front(*newest);
+            newest = next;
+        }
+        return out;
+    }
+
+private:
+    std::atomic<io_request*> head_{nullptr};
+};
+
+}  // namespace convme
