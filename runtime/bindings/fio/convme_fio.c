@@ -109,13 +109,18 @@ static void on_complete(convme_req *req, int result, void *arg) {
         io_u->error = 0;
         io_u->resid = 0;
     }
-    ct->events[ct->nevents++] = io_u;
+    if (ct->nevents < ct->cap)
+        ct->events[ct->nevents++] = io_u;
+    else
+        log_err("convme: more completions than fio's iodepth allows; one dropped\n");
 }
 
 static int convme_fio_init(struct thread_data *td) {
     struct cthread *ct = calloc(1, sizeof *ct);
     if (!ct) return 1;
-    ct->cap = td->o.iodepth + 1;
+    /* What getevents handed to fio stays here until its next call, while up to iodepth newly
+     * completed I/Os queue behind it (fio requeues before it polls again). */
+    ct->cap = 2 * td->o.iodepth + 2;
     ct->events = calloc(ct->cap, sizeof *ct->events);
     if (!ct->events) {
         free(ct);
