@@ -91,7 +91,7 @@ rw=randread
 iodepth=16
 stonewall
 EOF
-fio --output-format=json --output="$work/out.json" "$work/jobs.fio" >"$work/fio.log" 2>&1 || {
+(cd "$work" && fio --output-format=json --output="$work/out.json" "$work/jobs.fio") >"$work/fio.log" 2>&1 || {
   cat "$work/fio.log"; echo "FAIL: fio exited non-zero"; exit 1; }
 python3 - "$work/out.json" "$report" <<'EOF'
 import json, sys
