@@ -18,9 +18,26 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && { echo "install-deps: all ${#want[@]} packages present"; exit 0; }
+# fio's headers for the convme fio engine (runtime/bindings/fio): Debian has no fio -dev package,
+# so the source of the installed fio is unpacked into build/fio-src (a deb-src entry for the
+# mirror already in use is added if there is none). Failure only skips the engine.
+fio_source() {
+  local here; here=$(cd "$(dirname "$0")/.." && pwd)
+  if src=$("$here/runtime/bindings/fio/fetch-fio-source.sh" 2>/tmp/convme-fio-source.log); then
+    echo "install-deps: fio source for the ioengine in $src"
+  else
+    echo "install-deps: WARNING: no fio source (the convme fio engine will be skipped):" >&2
+    tail -3 /tmp/convme-fio-source.log >&2
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  fio_source
+  exit 0
+fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fio_source
 echo "install-deps: done"

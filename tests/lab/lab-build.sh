@@ -41,6 +41,17 @@ for ARCH in "${ARCHES[@]}"; do
     "$S/build-vfio-noiommu.sh" "$ARCH"
     MOD_OVERRIDE_DIR=$WORK/$ARCH/vfio-noiommu "$S/mkinitramfs.sh" "$KROOT" "$KVER" "$BUSYBOX" \
       "$WORK/$ARCH/initramfs-noiommu.cpio.gz" "${BINS[@]}"
+    # fio: Debian's binary and its libraries plus the convme engine, for the lab_fio case.
+    rc=0; ENGINE=$("$S/build-fio-engine.sh") || rc=$?
+    if [ $rc = 0 ]; then
+      "$S/fio-bundle.sh" "$WORK/$ARCH/fio-root" "$ENGINE"
+      LAB_EXTRA_ROOT=$WORK/$ARCH/fio-root "$S/mkinitramfs.sh" "$KROOT" "$KVER" "$BUSYBOX" \
+        "$WORK/$ARCH/initramfs-fio.cpio.gz" "${BINS[@]}"
+    elif [ $rc = 3 ]; then
+      rm -f "$WORK/$ARCH/initramfs-fio.cpio.gz"; log "no fio engine: lab_fio will be skipped"
+    else
+      die "the fio engine build failed"
+    fi
   fi
 done
 log "lab build done: ${ARCHES[*]}"

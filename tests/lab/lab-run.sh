@@ -7,6 +7,9 @@
 #   aarch64-smmuv3   virt, GICv3 (ITS for MSI isolation) + SMMUv3
 #   x86_64-bench     like x86_64-iommu with ONE vCPU: ours (vfio) vs kernel nvme (uring), QD1/QD32;
 #                    writes $WORK/bench-table.md
+#   x86_64-fio       the same one-vCPU machine: Debian's fio with the convme engine on vfio: and
+#                    fio's io_uring on the kernel nvme driver, one job file (fio/lab.fio), rounds
+#                    alternating; writes $WORK/fio-table.md. Skipped (77) without the fio image.
 # Exit: 0 when the log ends with "LAB RESULT: PASS", 77 (skip) when QEMU cannot run at all on this
 # host, 1 otherwise. Run lab-build.sh first. Env: LAB_TIMEOUT (seconds), LAB_SHELL=1 (interactive),
 # LAB_EXTRA_APPEND (more kernel arguments), LAB_BENCH_COUNT (I/Os per bench run),
@@ -15,9 +18,9 @@ set -uo pipefail
 source "$(dirname "$0")/scripts/common.sh"
 CASE=${1:-}
 case "$CASE" in
-  x86_64-iommu|x86_64-noiommu|x86_64-bench) ARCH=x86_64 ;;
+  x86_64-iommu|x86_64-noiommu|x86_64-bench|x86_64-fio) ARCH=x86_64 ;;
   aarch64-smmuv3) ARCH=aarch64 ;;
-  *) die "usage: lab-run.sh x86_64-iommu|x86_64-noiommu|aarch64-smmuv3|x86_64-bench" ;;
+  *) die "usage: lab-run.sh x86_64-iommu|x86_64-noiommu|aarch64-smmuv3|x86_64-bench|x86_64-fio" ;;
 esac
 QEMU=qemu-system-$ARCH
 if ! command -v "$QEMU" >/dev/null || ! "$QEMU" -version >/dev/null 2>&1; then
@@ -28,6 +31,11 @@ if ! command -v "$QEMU" >/dev/null || ! "$QEMU" -version >/dev/null 2>&1; then
   exit 77
 fi
 KVER=$(cat "$WORK/$ARCH/KVER" 2>/dev/null) || die "no guest kernel in $WORK/$ARCH: run tests/lab/lab-build.sh"
+if [ "$CASE" = x86_64-fio ] && [ ! -f "$WORK/x86_64/initramfs-fio.cpio.gz" ]; then
+  echo "## SKIP: no fio image ($WORK/x86_64/initramfs-fio.cpio.gz): the convme fio engine could not be" >&2
+  echo "## built on this host (see lab-build.sh's output; needs fio and its Debian source)." >&2
+  exit 77
+fi
 
 RUN=$WORK/run/$CASE
 LOG=$WORK/logs/$CASE.log
@@ -39,11 +47,11 @@ nvme() {  # id image serial [extra device options]
   echo "-drive file=$2,if=none,id=$1,format=raw,discard=unmap -device nvme,drive=$1,serial=$3${4:+,$4}"
 }
 
-APPEND="rdinit=/init quiet panic=-1 lab.bench_count=${LAB_BENCH_COUNT:-20000} lab.bench_rounds=${LAB_BENCH_ROUNDS:-3} ${LAB_EXTRA_APPEND:-}"
+APPEND="rdinit=/init quiet panic=-1 lab.bench_count=${LAB_BENCH_COUNT:-20000} lab.bench_rounds=${LAB_BENCH_ROUNDS:-3} lab.fio_runtime=${LAB_FIO_RUNTIME:-5} ${LAB_EXTRA_APPEND:-}"
 [ "${LAB_SHELL:-0}" = 1 ] && APPEND="$APPEND lab.shell=1"
 SMP=2
 case "$CASE" in
-  x86_64-iommu|x86_64-bench)
+  x86_64-iommu|x86_64-bench|x86_64-fio)
     # intel-iommu first: it must exist before the PCI devices it translates. The two NVMes behind
     # the conventional PCI bridge share one IOMMU group (the non-viable group case).
     ARGS=(-machine q35,accel=tcg -cpu max -device intel-iommu,intremap=on,caching-mode=on
@@ -63,9 +71,12 @@ case "$CASE" in
     else
       SMP=1  # one vCPU: under TCG the kernel timer check then fails through the remapped IO-APIC
       APPEND="$APPEND no_timer_check"
-      APPEND="$APPEND lab.mode=iommu lab.scenario=bench"
+      if [ "$CASE" = x86_64-fio ]; then APPEND="$APPEND lab.mode=iommu lab.scenario=fio"
+      else APPEND="$APPEND lab.mode=iommu lab.scenario=bench"; fi
     fi
-    ARGS+=(-kernel "$WORK/x86_64/vmlinux" -initrd "$WORK/x86_64/initramfs.cpio.gz")
+    INITRD=$WORK/x86_64/initramfs.cpio.gz
+    [ "$CASE" = x86_64-fio ] && INITRD=$WORK/x86_64/initramfs-fio.cpio.gz
+    ARGS+=(-kernel "$WORK/x86_64/vmlinux" -initrd "$INITRD")
     APPEND="console=ttyS0 intel_iommu=on $APPEND" ;;
   x86_64-noiommu)
     ARGS=(-machine q35,accel=tcg -cpu max $(nvme nvm0 "$(disk nvme0.img 256M)" convme-lab0 addr=0x4)
@@ -97,9 +108,13 @@ T1=$(date +%s.%N)
 WALL=$(echo "$T1 - $T0" | bc)
 echo "=== host wall time QEMU start -> exit: ${WALL} s (qemu exit code $QRC)" >> "$LOG"
 
-grep -E '^(LAB CHECK|BENCH|lab_guest test)' "$LOG" | tr -d '\r' >&2
+grep -E '^(LAB CHECK|BENCH|lab_guest test|FIO )' "$LOG" | tr -d '\r' >&2
 [ $QRC = 124 ] && echo "QEMU killed after ${TIMEOUT}s; tail of the log:" >&2 && tail -20 "$LOG" >&2
 if [ "$CASE" = x86_64-bench ]; then "$LAB_DIR/scripts/bench-table.sh" "$LOG" > "$WORK/bench-table.md" && cat "$WORK/bench-table.md" >&2; fi
+if [ "$CASE" = x86_64-fio ]; then
+  BENCH_TITLE="fio 4 KiB random reads (tests/lab/fio/lab.fio): the convme engine on vfio: (convme-vfio) vs fio's io_uring on the kernel nvme driver (kernel-nvme), one vCPU, QEMU TCG, emulated NVMe." \
+    "$LAB_DIR/scripts/bench-table.sh" "$LOG" > "$WORK/fio-table.md" && cat "$WORK/fio-table.md" >&2
+fi
 if tr -d '\r' < "$LOG" | grep -x 'LAB RESULT: PASS' >/dev/null; then
   log "$CASE: PASS in ${WALL}s"
   exit 0

@@ -5,7 +5,7 @@
 # median over rounds, then per QD the ours/kernel ratio of each round, their median, min and max.
 set -euo pipefail
 LOG=$1
-tr -d '\r' < "$LOG" | awk '
+tr -d '\r' < "$LOG" | awk -v title="${BENCH_TITLE:-}" '
   function median(list,   a, n, i, j, t) {
     n = split(list, a, " ")
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
@@ -31,7 +31,8 @@ tr -d '\r' < "$LOG" | awk '
   /^=== host:/ { host = substr($0, 5) }
   END {
     if (!n) { print "no BENCH lines in the log" > "/dev/stderr"; exit 1 }
-    print "4 KiB random reads, QEMU TCG guest with one vCPU (-smp 1), emulated NVMe (raw sparse file)."
+    if (title == "") title = "4 KiB random reads, QEMU TCG guest with one vCPU (-smp 1), emulated NVMe (raw sparse file)."
+    print title
     if (host != "") print "Host " substr(host, 7) " (TCG timings move with host load)."
     print ""
     print "| path | QD | rounds | I/Os per round | IOPS (median) | median latency (us, median) | p99 latency (us, median) |"

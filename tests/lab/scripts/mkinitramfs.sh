@@ -6,6 +6,7 @@
 # guest can start with the device on the kernel driver and run the kernel-driver baseline).
 # MOD_OVERRIDE_DIR=<dir>: a <name>.ko there replaces the distro module of that name (the vfio.ko
 # rebuilt with CONFIG_VFIO_NOIOMMU).
+# LAB_EXTRA_ROOT=<dir>: a tree copied into the image's root as is (the fio bundle).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 KROOT=$1 KVER=$2 BUSYBOX=$3 OUT=$4
@@ -21,6 +22,7 @@ mkdir -p "$STAGE"/{bin,dev,proc,sys,tmp,etc,lib/modules}
 install -m 755 "$BUSYBOX" "$STAGE/bin/busybox"
 install -m 755 "$LAB_DIR/init" "$STAGE/init"
 for b in "$@"; do install -m 755 "$b" "$STAGE/bin/$(basename "$b")"; done
+[ -n "${LAB_EXTRA_ROOT:-}" ] && cp -a "$LAB_EXTRA_ROOT/." "$STAGE/"
 
 declare -A seen=()
 order=()
