@@ -21,7 +21,8 @@ io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& 
       epoch_(std::chrono::steady_clock::now()) {}
 
 io_queue::~io_queue() {
-    if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
+    if (irq_) (void)dev_.bind_irq_eventfd(qid_, -1);
+    else if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
     if (abort_pending_ && !abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_forget(abort_waiter_);
     if (qid_ != 0) ctrl_.release_qid(qid_);
 }
@@ -82,8 +83,12 @@ int io_queue::create(std::string& why) {
     timeout_epochs_ = (timeout_ms + health_interval_ - 1) / health_interval_ + 1;
 
     generation_ = ctrl_.generation();
-    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), why); rc != 0) return rc;
+    if (p_.mode != completion_mode::poll)
+        if (int rc = setup_irq(why); rc != 0) return rc;
+    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), why, irq_vector()); rc != 0)
+        return rc;
     created_ = true;
+    if (irq_) return 0;  // the health scan runs in prepare_to_block(), before each sleep
     // Completion "interrupts" where the device has them (the threaded simulator): the loop can
     // then sleep instead of spinning on the CPU the device thread needs.
     notified_ = dev_.set_completion_notify(
@@ -429,7 +434,8 @@ void io_queue::recover() noexcept {
     qp_.cq_doorbell() = ctrl_.cq_doorbell(qid_);
     qp_.reset();
     std::string why;
-    if (int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), why); rc != 0) {
+    if (int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), why, irq_vector());
+        rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: re-creating I/O queue %u after reset failed: %s\n",
                      dev_.name().c_str(), static_cast<unsigned>(qid_), why.c_str());
         fail_everything(rc == -ENODEV ? make_error_code(errc::device_gone) : make_error_code(errc::controller_fatal));

@@ -46,6 +46,8 @@ struct io_queue_params {
     std::uint32_t prp_area_bytes = 4096;      // per-slot PRP list / DSM range area
     bool volatile_write_cache = true;
     std::chrono::milliseconds timeout{5000};
+    completion_mode mode = completion_mode::poll;  // interrupt/hybrid: the CQ signals vector qid
+    std::chrono::microseconds hybrid_spin{100};
 };
 
 struct io_queue_counters {
@@ -86,6 +88,12 @@ public:
                          : std::chrono::microseconds(0);
     }
     void flush_submissions() override { qp_.ring_sq(); }
+    // interrupt / hybrid (io_queue_irq.cpp): runs the health scan, then says whether the loop may
+    // sleep now (no completion already waiting, hybrid's spin window over).
+    bool prepare_to_block() override;
+
+    bool irq() const noexcept { return irq_; }
+    std::uint64_t irq_sleeps() const noexcept { return irq_sleeps_; }
 
     const queue_counters& counters() const noexcept { return qp_.counters(); }
     const io_queue_counters& io_counters() const noexcept { return io_counters_; }
@@ -113,6 +121,10 @@ private:
     // Returns false when the command id must not be reused yet (an Abort naming it is pending).
     bool on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept;
 
+    // interrupt / hybrid: bind vector qid_ to the owner loop's eventfd (io_queue_irq.cpp).
+    int setup_irq(std::string& why) noexcept;
+    int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
+
     void health_tick() noexcept;
     void reset_controller() noexcept;
     void recover() noexcept;
@@ -139,6 +151,10 @@ private:
     std::uint32_t generation_ = 0;
     bool created_ = false;
     bool notified_ = false;     // the device wakes owner_ when it posts to our CQ
+    bool irq_ = false;          // ... through MSI-X vector qid_ bound to owner_.notify_fd()
+    std::uint64_t spin_seen_ = ~std::uint64_t(0);  // hybrid: submitted+completed when the spin began
+    std::chrono::steady_clock::time_point spin_start_{};
+    std::uint64_t irq_sleeps_ = 0;
     std::error_code failed_{};  // set: the queue is unusable, every request fails with this
 
     request_fifo pending_;   // waiting for a command id or SQ room, in submission order

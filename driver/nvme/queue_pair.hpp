@@ -111,6 +111,11 @@ public:
         return n;
     }
 
+    // A completion is waiting at the head (a peek: nothing is consumed).
+    bool cq_ready() const noexcept {
+        return (device_load<std::uint16_t>(&cq_[cq_head_].status) & 1u) == phase_;
+    }
+
     const queue_counters& counters() const noexcept { return counters_; }
     std::uint32_t sq_tail() const noexcept { return sq_tail_; }
     std::uint32_t sq_head() const noexcept { return sq_head_; }

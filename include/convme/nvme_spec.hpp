@@ -194,6 +194,8 @@ inline constexpr std::uint32_t active_ns_list = 0x02;
 namespace feature {
 inline constexpr std::uint32_t number_of_queues = 0x07;
 inline constexpr std::uint32_t volatile_write_cache = 0x06;
+// CDW11: bits 7:0 aggregation threshold (0's based), bits 15:8 aggregation time (100 us units).
+inline constexpr std::uint32_t interrupt_coalescing = 0x08;
 }  // namespace feature
 
 // Log page identifiers.

@@ -37,7 +37,7 @@ nvme() {  # id image serial [extra device options]
   echo "-drive file=$2,if=none,id=$1,format=raw,discard=unmap -device nvme,drive=$1,serial=$3${4:+,$4}"
 }
 
-APPEND="rdinit=/init quiet panic=-1 lab.bench_count=${LAB_BENCH_COUNT:-20000} lab.bench_rounds=${LAB_BENCH_ROUNDS:-3} ${LAB_EXTRA_APPEND:-}"
+APPEND="rdinit=/init quiet panic=-1 lab.bench_count=${LAB_BENCH_COUNT:-10000} lab.bench_rounds=${LAB_BENCH_ROUNDS:-2} ${LAB_EXTRA_APPEND:-}"
 [ "${LAB_SHELL:-0}" = 1 ] && APPEND="$APPEND lab.shell=1"
 SMP=2
 case "$CASE" in
@@ -50,9 +50,15 @@ case "$CASE" in
       ARGS+=(-device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x5
              $(nvme nvm1 "$(disk nvme1.img 16M)" convme-lab1 bus=br1,addr=0x1)
              $(nvme nvm2 "$(disk nvme2.img 16M)" convme-lab2 bus=br1,addr=0x2))
+      # A second controller on the root bus that grants one I/O queue pair: fewer queues than loops.
+      ARGS+=($(nvme nvm3 "$(disk nvme3.img 64M)" convme-lab3 addr=0x6,max_ioqpairs=1))
+      SMP=4  # runtimes of 2 and 4 loops
       APPEND="$APPEND lab.mode=iommu lab.scenario=test"
     else
-      SMP=1  # one vCPU: under TCG the kernel timer check then fails through the remapped IO-APIC
+      # Two vCPUs (1 and 2 loops); a second controller QEMU throttles to 10 IOPS, so an I/O is
+      # always in flight there (the idle-CPU row).
+      ARGS+=(-drive file="$(disk nvme3.img 64M)",if=none,id=nvm3,format=raw,throttling.iops-total=10
+             -device nvme,drive=nvm3,serial=convme-lab3,addr=0x6)
       APPEND="$APPEND no_timer_check"
       APPEND="$APPEND lab.mode=iommu lab.scenario=bench"
     fi
@@ -69,7 +75,9 @@ case "$CASE" in
     # refuses VFIO_SET_IOMMU (EPERM, "No interrupt remapping support").
     ARGS=(-machine virt,gic-version=3,iommu=smmuv3 -cpu "${LAB_ARM_CPU:-max,pauth-impdef=on}"
           $(nvme nvm0 "$(disk nvme0.img 256M)" convme-lab0)
+          $(nvme nvm3 "$(disk nvme3.img 64M)" convme-lab3 max_ioqpairs=1)
           -kernel "$WORK/aarch64/kernel/boot/vmlinuz-$KVER" -initrd "$WORK/aarch64/initramfs.cpio.gz")
+    SMP=4
     APPEND="console=ttyAMA0 $APPEND lab.mode=iommu lab.scenario=test" ;;
 esac
 CMD=("$QEMU" "${ARGS[@]}" -m 1G -smp $SMP -nographic -no-reboot -append "$APPEND")

@@ -1,8 +1,8 @@
 #!/bin/bash
-# bench-table.sh LOG: turn the guest's "BENCH label=... qd=... iops=... median_us=..." lines from a
-# lab_bench serial log into markdown tables. The guest runs several rounds, each ours then the
-# kernel's; the n-th line of a (label, QD) pair belongs to round n. Reported: per (label, QD) the
-# median over rounds, then per QD the ours/kernel ratio of each round, their median, min and max.
+# bench-table.sh LOG: turn the guest's "BENCH label=... qd=... loops=... iops=..." and
+# "BENCH-IDLE label=... cpu_pct=..." lines from a lab_bench serial log into markdown tables: per
+# (label, QD, loops) the median over rounds of IOPS, p50/p99 latency and CPU time per I/O, with the
+# IOPS spread over rounds as the noise; then the idle rows (CPU of one loop, % of a core).
 set -euo pipefail
 LOG=$1
 tr -d '\r' < "$LOG" | awk '
@@ -16,47 +16,49 @@ tr -d '\r' < "$LOG" | awk '
     for (i = 2; i <= n; i++) if ((want_max && a[i] + 0 > m) || (!want_max && a[i] + 0 < m)) m = a[i] + 0
     return m
   }
-  /^BENCH / {
+  function parse(   i, kv) {
     delete v
     for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
-    key = v["label"] SUBSEP v["qd"]
-    r = ++rounds[key]
-    iops[key, r] = v["iops"]; med[key, r] = v["median_us"]
-    all_iops[key] = all_iops[key] " " v["iops"]; all_med[key] = all_med[key] " " v["median_us"]
-    all_p99[key] = all_p99[key] " " v["p99_us"]; cnt[key] = v["count"]
-    if (!(v["qd"] in seenqd)) { seenqd[v["qd"]] = 1; qds[++nq] = v["qd"] }
-    if (!(v["label"] in seenl)) { seenl[v["label"]] = 1; labels[++nl] = v["label"] }
+  }
+  /^BENCH / {
+    parse()
+    key = v["qd"] SUBSEP v["loops"] SUBSEP v["label"]
+    if (!(key in rounds)) keys[++nk] = key
+    rounds[key]++
+    iops[key] = iops[key] " " v["iops"]; p50[key] = p50[key] " " v["median_us"]
+    p99[key] = p99[key] " " v["p99_us"]; cpu[key] = cpu[key] " " v["cpu_us_per_io"]; cnt[key] = v["count"]
     n++
+  }
+  /^BENCH-IDLE / {
+    parse()
+    key = v["label"] SUBSEP v["rate"]
+    if (!(key in irounds)) ikeys[++ni] = key
+    irounds[key]++
+    ipct[key] = ipct[key] " " v["cpu_pct"]; imed[key] = imed[key] " " v["median_us"]
   }
   /^=== host:/ { host = substr($0, 5) }
   END {
     if (!n) { print "no BENCH lines in the log" > "/dev/stderr"; exit 1 }
-    print "4 KiB random reads, QEMU TCG guest with one vCPU (-smp 1), emulated NVMe (raw sparse file)."
+    print "4 KiB random reads, QEMU TCG guest with two vCPUs, emulated NVMe (raw sparse file), all rows from one boot."
     if (host != "") print "Host " substr(host, 7) " (TCG timings move with host load)."
     print ""
-    print "| path | QD | rounds | I/Os per round | IOPS (median) | median latency (us, median) | p99 latency (us, median) |"
-    print "|---|---:|---:|---:|---:|---:|---:|"
-    for (l = 1; l <= nl; l++) for (q = 1; q <= nq; q++) {
-      k = labels[l] SUBSEP qds[q]
-      if (k in rounds)
-        printf "| %s | %s | %d | %s | %.0f | %.1f | %.1f |\n", labels[l], qds[q], rounds[k], cnt[k],
-               median(all_iops[k]), median(all_med[k]), median(all_p99[k])
+    print "| QD | loops | path | rounds | I/Os per loop | IOPS (median) | IOPS min..max (noise) | p50 us | p99 us | CPU us per I/O |"
+    print "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= nk; i++) {
+      k = keys[i]; split(k, part, SUBSEP)
+      printf "| %s | %s | %s | %d | %s | %.0f | %.0f..%.0f | %.1f | %.1f | %.1f |\n", part[1], part[2], part[3],
+             rounds[k], cnt[k], median(iops[k]), minmax(iops[k], 0), minmax(iops[k], 1), median(p50[k]),
+             median(p99[k]), median(cpu[k])
     }
-    a = "convme-vfio"; b = "kernel-nvme"
-    print ""
-    print "| QD | IOPS ratio convme-vfio / kernel-nvme: median [min..max] of rounds | median latency ratio: median [min..max] |"
-    print "|---:|---:|---:|"
-    for (q = 1; q <= nq; q++) {
-      ka = a SUBSEP qds[q]; kb = b SUBSEP qds[q]
-      if (!(ka in rounds) || !(kb in rounds)) continue
-      ri = ""; rl = ""
-      nr = rounds[ka] < rounds[kb] ? rounds[ka] : rounds[kb]
-      for (r = 1; r <= nr; r++) {
-        if (iops[kb, r] > 0) ri = ri " " iops[ka, r] / iops[kb, r]
-        if (med[kb, r] > 0) rl = rl " " med[ka, r] / med[kb, r]
+    if (ni) {
+      print ""
+      print "| idle load | path | rounds | CPU % of a core (median) | min..max | p50 us |"
+      print "|---|---|---:|---:|---:|---:|"
+      for (i = 1; i <= ni; i++) {
+        k = ikeys[i]; split(k, part, SUBSEP)
+        what = part[1] ~ /inflight/ ? "always 1 in flight (throttled to 10 IOPS)" : part[2] " reads/s"
+        printf "| %s | %s | %d | %.1f | %.1f..%.1f | %.0f |\n", what, part[1], irounds[k], median(ipct[k]),
+               minmax(ipct[k], 0), minmax(ipct[k], 1), median(imed[k])
       }
-      if (ri == "" || rl == "") continue
-      printf "| %s | %.2f [%.2f..%.2f] | %.2f [%.2f..%.2f] |\n", qds[q],
-             median(ri), minmax(ri, 0), minmax(ri, 1), median(rl), minmax(rl, 0), minmax(rl, 1)
     }
   }'
