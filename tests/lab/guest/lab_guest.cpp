@@ -528,8 +528,8 @@ task<int> run_loops(std::string uri, unsigned n) {
         std::error_code lec = co_await dev->read(off, in.span());
         check(!lec && first_mismatch(in.span(), off, 0xc0de) < 0, "core 0 reads back core 1's write");
     }
-    convme::nvme_driver_stats st{};
-    if (convme::get_nvme_stats(*dev, st))
+    convme::driver::nvme_driver_stats st{};
+    if (convme::driver::get_nvme_stats(*dev, st))
         std::printf("  driver: %u I/O queues for %u loops (%u interrupt-driven), %llu requests forwarded to a loop with a queue\n",
                     st.io_queues, n, st.irq_queues, static_cast<unsigned long long>(st.forwarded));
     co_await on_all_cores(n, [&](unsigned) -> task<int> {
