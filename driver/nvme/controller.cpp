@@ -40,17 +40,19 @@ std::string describe_nvme_status(std::uint16_t status) {
 }
 
 controller::controller(std::unique_ptr<pci_device> dev, const nvme_options& options)
-    : dev_(std::move(dev)), opts_(options), id_ctrl_(std::make_unique<nvme::identify_controller>()) {
+    : dev_(std::move(dev)), opts_(options), id_ctrl_(std::make_unique<nvme::identify_controller>()),
+      id_ctrl_nvm_(std::make_unique<nvme::identify_controller_nvm>()) {
     std::memset(static_cast<void*>(id_ctrl_.get()), 0, sizeof *id_ctrl_);
+    std::memset(static_cast<void*>(id_ctrl_nvm_.get()), 0, sizeof *id_ctrl_nvm_);
 }
 
 controller::~controller() {
     std::string why;
     if (enabled_ && !gone()) {
         (void)shutdown(why);
-        // Quiesce DMA completely before the queue memory below is freed.
-        dev_->write32(nvme::reg::cc, 0);
-        (void)wait_ready(false, why);
+        // Quiesce DMA completely before the queue memory below (admin rings, orphaned and
+        // retired buffers) is freed.
+        (void)disable(why);
     }
 }
 
@@ -154,8 +156,15 @@ int controller::bring_up(std::string& why) {
     }
     admin_waiters_.assign(admin_depth_, nullptr);
     admin_busy_.assign(admin_depth_, false);
+    admin_orphans_.clear();
+    admin_orphans_.resize(admin_depth_);
 
     std::lock_guard lk(admin_mu_);
+    if (read_reg(nvme::reg::csts) == all_ones) {
+        why = "controller registers read all-ones: device gone";
+        return -ENODEV;
+    }
+    if (int rc = disable_locked(why); rc != 0) return rc;
     if (int rc = enable_locked(why); rc != 0) return rc;
 
     // Identify Controller.
@@ -165,16 +174,32 @@ int controller::bring_up(std::string& why) {
         return rc;
     }
     nvme::cqe c{};
-    if (int rc = admin_sync_locked(admin::identify(nvme::cns::controller, 0, buf.iova()), c, opts_.admin_timeout);
+    if (int rc = admin_sync_locked(admin::identify(nvme::cns::controller, 0, buf.iova()), c, opts_.admin_timeout,
+                                   {&buf, 1});
         rc != 0) {
         why = "Identify Controller failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::strerror(-rc));
         return rc;
     }
     std::memcpy(static_cast<void*>(id_ctrl_.get()), buf.data(), sizeof *id_ctrl_);
 
+    // NVM Command Set specific limits (Write Zeroes / Dataset Management sizes). Optional: an
+    // error status means the controller predates CNS 06h and states no limits.
+    if (vs_ >= 0x00010300) {
+        std::memset(buf.data(), 0, 4096);
+        nvme::sqe idc = admin::identify(nvme::cns::csi_controller, 0, buf.iova());
+        idc.cdw11 = std::uint32_t{nvme::csi::nvm} << 24;
+        const int rc = admin_sync_locked(idc, c, opts_.admin_timeout, {&buf, 1});
+        if (rc == 0) std::memcpy(static_cast<void*>(id_ctrl_nvm_.get()), buf.data(), sizeof *id_ctrl_nvm_);
+        else if (rc != -EIO) {
+            why = std::string("Identify (I/O Command Set specific controller, NVM) failed: ") + std::strerror(-rc);
+            return rc;
+        }
+    }
+
     // Active namespace list (nsids > 0 ascending, zero-terminated).
     std::memset(buf.data(), 0, 4096);
-    if (int rc = admin_sync_locked(admin::identify(nvme::cns::active_ns_list, 0, buf.iova()), c, opts_.admin_timeout);
+    if (int rc = admin_sync_locked(admin::identify(nvme::cns::active_ns_list, 0, buf.iova()), c, opts_.admin_timeout,
+                                   {&buf, 1});
         rc == 0) {
         const auto* ids = buf.as<const std::uint32_t>();
         for (std::size_t i = 0; i < 1024 && ids[i] != 0; ++i) namespaces_.push_back(ids[i]);
@@ -198,19 +223,49 @@ int controller::bring_up(std::string& why) {
     return 0;
 }
 
-int controller::enable_locked(std::string& why) {
-    if (read_reg(nvme::reg::csts) == all_ones) {
+// Disable (also clears a fatal status) and wait until the controller reports not ready: from
+// then on it neither fetches commands nor posts completions nor moves data.
+int controller::disable_locked(std::string& why) {
+    const std::uint32_t cc = read_reg(nvme::reg::cc);
+    const std::uint32_t csts = read_reg(nvme::reg::csts);
+    if (cc == all_ones || csts == all_ones) {
         why = "controller registers read all-ones: device gone";
         return -ENODEV;
     }
-    // Disable (also clears a fatal status) and wait until the controller reports not ready.
+    // Clearing CC.EN while the controller is still enabling (CC.EN=1, CSTS.RDY=0) is undefined
+    // (NVMe 3.5.1; Linux waits too): let the enable finish, or fail (CFS, CAP.TO), first.
+    if ((cc & nvme::cc::en) && !(csts & nvme::csts::rdy) && !(csts & nvme::csts::cfs)) {
+        std::string ignored;
+        if (wait_ready(true, ignored) == -ENODEV) {
+            why = "waiting for a pending enable to finish before disabling: device gone";
+            return -ENODEV;
+        }
+    }
     dev_->write32(nvme::reg::cc, 0);
     enabled_ = false;
     if (int rc = wait_ready(false, why); rc != 0) {
         why = "disabling the controller (CC.EN=0): " + why;
         return rc;
     }
+    return 0;
+}
 
+int controller::disable(std::string& why) {
+    std::lock_guard lk(admin_mu_);
+    if (gone()) return -ENODEV;
+    const int rc = disable_locked(why);
+    if (rc == 0) {
+        cancel_admin_waiters_locked(-ECANCELED);
+        release_orphans_locked();
+    }
+    return rc;
+}
+
+int controller::enable_locked(std::string& why) {
+    if (read_reg(nvme::reg::csts) == all_ones) {
+        why = "controller registers read all-ones: device gone";
+        return -ENODEV;
+    }
     doorbell sq_db = sq_doorbell(0), cq_db = cq_doorbell(0);
     sq_db.clear_shadow();
     cq_db.clear_shadow();
@@ -218,7 +273,7 @@ int controller::enable_locked(std::string& why) {
     admin_cids_.reset(admin_depth_ - 1);
     std::fill(admin_waiters_.begin(), admin_waiters_.end(), nullptr);
     std::fill(admin_busy_.begin(), admin_busy_.end(), false);
-    dbbc_active_ = false;
+    dbbc_active_.store(false, std::memory_order_release);
 
     dev_->write32(nvme::reg::aqa, ((admin_depth_ - 1) << 16) | (admin_depth_ - 1));
     dev_->write64(nvme::reg::asq, admin_sq_mem_.iova());
@@ -252,7 +307,7 @@ int controller::configure_locked(std::string& why) {
         const int rc = admin_sync_locked(admin::doorbell_buffer_config(shadow_mem_.iova(), eventidx_mem_.iova()), c,
                                          opts_.admin_timeout);
         if (rc == 0) {
-            dbbc_active_ = true;
+            dbbc_active_.store(true, std::memory_order_release);
             setup_shadow_admin_locked();
         } else if (rc != -EIO) {
             why = std::string("Doorbell Buffer Config failed: ") + std::strerror(-rc);
@@ -297,7 +352,7 @@ doorbell controller::cq_doorbell(std::uint16_t qid) noexcept {
 doorbell controller::doorbell_at(std::uint32_t off, std::uint16_t qid) noexcept {
     volatile std::uint32_t* bar = dev_->bar0();
     doorbell d(bar && off + 4 <= dev_->bar0_size() ? bar + off / 4 : nullptr, dev_.get(), off);
-    if (dbbc_active_) {
+    if (dbbc_active_.load(std::memory_order_relaxed)) {
         const std::uint32_t index = (off - nvme::reg::doorbell_base) / 4;
         d.set_shadow(shadow_mem_.as<std::uint32_t>() + index, eventidx_mem_.as<std::uint32_t>() + index, qid == 0);
     }
@@ -307,9 +362,14 @@ doorbell controller::doorbell_at(std::uint32_t off, std::uint16_t qid) noexcept 
 // ------------------------------------------------------------------------------- admin queue
 
 int controller::admin_submit_locked(const nvme::sqe& cmd, admin_waiter* w) noexcept {
+    std::uint16_t cid = 0;
+    return admin_submit_locked(cmd, w, cid);
+}
+
+int controller::admin_submit_locked(const nvme::sqe& cmd, admin_waiter* w, std::uint16_t& out_cid) noexcept {
     if (gone()) return -ENODEV;
     if (!enabled_) return -EIO;
-    if (admin_cids_.empty() || admin_qp_.sq_free() == 0) return -EAGAIN;
+    if (admin_cids_.empty()) return -EAGAIN;  // ids (depth - 1) bound the SQ: SQHD is not needed
     const std::uint16_t cid = admin_cids_.pop();
     admin_waiters_[cid] = w;
     admin_busy_[cid] = true;
@@ -319,6 +379,7 @@ int controller::admin_submit_locked(const nvme::sqe& cmd, admin_waiter* w) noexc
     admin_qp_.commit();
     admin_qp_.ring_sq();
     counters_.admin_commands.fetch_add(1, std::memory_order_relaxed);
+    out_cid = cid;
     return 0;
 }
 
@@ -328,6 +389,7 @@ void controller::admin_reap_locked() noexcept {
         admin_waiter* w = admin_waiters_[c.cid];
         admin_busy_[c.cid] = false;
         admin_waiters_[c.cid] = nullptr;
+        admin_orphans_[c.cid].clear();  // a late completion: its memory may be reused now
         admin_cids_.push(c.cid);
         if (w) {
             w->cqe = c;
@@ -367,15 +429,33 @@ bool controller::admin_poll() noexcept {
     return admin_qp_.counters().completed != before;
 }
 
-void controller::admin_forget(admin_waiter& w) noexcept {
+void controller::admin_forget(admin_waiter& w) noexcept { admin_forget(w, {}); }
+
+void controller::admin_forget(admin_waiter& w, std::span<dma_block> dma) noexcept {
     std::lock_guard lk(admin_mu_);
-    for (auto& p : admin_waiters_)
-        if (p == &w) p = nullptr;
+    for (std::size_t cid = 0; cid < admin_waiters_.size(); ++cid) {
+        if (admin_waiters_[cid] != &w) continue;
+        admin_waiters_[cid] = nullptr;
+        for (dma_block& b : dma)
+            if (b.valid()) admin_orphans_[cid].push_back(std::move(b));
+    }
 }
 
-int controller::admin_sync_locked(const nvme::sqe& cmd, nvme::cqe& out, std::chrono::milliseconds timeout) {
+void controller::release_orphans_locked() noexcept {
+    for (auto& v : admin_orphans_) v.clear();
+    retired_.clear();
+}
+
+void controller::retire(std::vector<dma_block> blocks) noexcept {
+    std::lock_guard lk(admin_mu_);
+    retired_.push_back(std::move(blocks));
+}
+
+int controller::admin_sync_locked(const nvme::sqe& cmd, nvme::cqe& out, std::chrono::milliseconds timeout,
+                                  std::span<dma_block> dma) {
     admin_waiter w;
-    if (int rc = admin_submit_locked(cmd, &w); rc != 0) return rc;
+    std::uint16_t cid = 0;
+    if (int rc = admin_submit_locked(cmd, &w, cid); rc != 0) return rc;
     const auto deadline = clock::now() + timeout;
     for (unsigned i = 0; !w.done.load(std::memory_order_acquire); ++i) {
         dev_->step();
@@ -386,8 +466,12 @@ int controller::admin_sync_locked(const nvme::sqe& cmd, nvme::cqe& out, std::chr
             const bool dead = csts == all_ones;
             if (dead) mark_gone();
             if (dead || (csts & nvme::csts::cfs) || clock::now() > deadline) {
-                for (auto& p : admin_waiters_)
-                    if (p == &w) p = nullptr;
+                // Given up, but the controller may still execute it: the id stays busy and the
+                // memory it points at stays allocated until its completion or a reset.
+                admin_waiters_[cid] = nullptr;
+                for (dma_block& b : dma)
+                    if (b.valid()) admin_orphans_[cid].push_back(std::move(b));
+                if (!dead && !(csts & nvme::csts::cfs)) counters_.admin_timeouts.fetch_add(1, std::memory_order_relaxed);
                 return dead ? -ENODEV : (csts & nvme::csts::cfs) ? -EIO : -ETIMEDOUT;
             }
         }
@@ -399,12 +483,13 @@ int controller::admin_sync_locked(const nvme::sqe& cmd, nvme::cqe& out, std::chr
     return (out.status >> 1) != 0 ? -EIO : 0;
 }
 
-int controller::admin_sync(const nvme::sqe& cmd, nvme::cqe& out, std::chrono::milliseconds timeout) {
+int controller::admin_sync(const nvme::sqe& cmd, nvme::cqe& out, std::chrono::milliseconds timeout,
+                           std::span<dma_block> dma) {
     std::lock_guard lk(admin_mu_);
-    return admin_sync_locked(cmd, out, timeout);
+    return admin_sync_locked(cmd, out, timeout, dma);
 }
 
-task<int> controller::admin_async(nvme::sqe cmd, nvme::cqe& out) {
+task<int> controller::admin_async(nvme::sqe cmd, nvme::cqe& out, std::span<dma_block> dma) {
     admin_waiter w;
     int rc = admin_submit(cmd, w);
     for (unsigned spins = 0; rc == -EAGAIN; ++spins) {  // admin queue full: wait for a slot
@@ -422,8 +507,9 @@ task<int> controller::admin_async(nvme::sqe cmd, nvme::cqe& out) {
         if (w.done.load(std::memory_order_acquire)) break;
         if ((i & 63) == 63) {
             if (gone() || clock::now() > deadline) {
-                admin_forget(w);
+                admin_forget(w, dma);
                 if (w.done.load(std::memory_order_acquire)) break;  // answered just in time
+                counters_.admin_timeouts.fetch_add(1, std::memory_order_relaxed);
                 co_return gone() ? -ENODEV : -ETIMEDOUT;
             }
         }
@@ -444,7 +530,8 @@ int controller::identify_namespace(std::uint32_t nsid, nvme::identify_namespace&
         return rc;
     }
     nvme::cqe c{};
-    if (int rc = admin_sync(admin::identify(nvme::cns::ns, nsid, buf.iova()), c); rc != 0) {
+    if (int rc = admin_sync(admin::identify(nvme::cns::ns, nsid, buf.iova()), c, opts_.admin_timeout, {&buf, 1});
+        rc != 0) {
         why = "Identify Namespace " + std::to_string(nsid) +
               " failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
         return rc;
@@ -460,7 +547,8 @@ int controller::get_log_page(std::uint32_t lid, void* out, std::uint32_t bytes) 
         rc != 0)
         return rc;
     nvme::cqe c{};
-    if (int rc = admin_sync(admin::get_log_page(lid, bytes, buf.iova()), c); rc != 0) return rc;
+    if (int rc = admin_sync(admin::get_log_page(lid, bytes, buf.iova()), c, opts_.admin_timeout, {&buf, 1}); rc != 0)
+        return rc;
     std::memcpy(out, buf.data(), bytes);
     return 0;
 }
@@ -489,8 +577,18 @@ void controller::release_qid(std::uint16_t qid) noexcept {
 }
 
 int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std::uint64_t sq_iova,
-                                     std::uint64_t cq_iova, std::string& why, int irq_vector) {
-    if (dbbc_active_) {
+                                     std::uint64_t cq_iova, queue_link& link, created_queue& out,
+                                     std::string& why, int irq_vector) {
+    // One hold of the admin lock for both commands, the generation and the doorbells: a reset
+    // cannot slip in between (it would leave a queue created in the new generation labelled with
+    // the old one, or doorbells routed for the wrong Doorbell Buffer Config state).
+    std::lock_guard lk(admin_mu_);
+    if (!enabled_ || broken()) {
+        why = "creating I/O queue " + std::to_string(qid) + ": the controller is not enabled (a reset failed: " +
+              "reopen the device)";
+        return -EIO;
+    }
+    if (dbbc_active_.load(std::memory_order_relaxed)) {
         // A queue id can be reused (drain, then another loop): its shadow slots and EventIdx must
         // start from 0 again like the new queue's tail/head, or updates would look already seen.
         const std::uint32_t sq_index = (nvme::reg::sq_tail_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
@@ -501,19 +599,62 @@ int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std
         }
     }
     nvme::cqe c{};
-    if (int rc = admin_sync(admin::create_io_cq(qid, depth, cq_iova, irq_vector), c); rc != 0) {
+    if (int rc = admin_sync_locked(admin::create_io_cq(qid, depth, cq_iova, irq_vector), c, opts_.admin_timeout); rc != 0) {
         why = "Create I/O Completion Queue " + std::to_string(qid) + " (depth " + std::to_string(depth) +
               (irq_vector >= 0 ? ", interrupt vector " + std::to_string(irq_vector) : std::string()) + ") failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
         return rc;
     }
-    if (int rc = admin_sync(admin::create_io_sq(qid, depth, sq_iova, qid), c); rc != 0) {
+    if (int rc = admin_sync_locked(admin::create_io_sq(qid, depth, sq_iova, qid), c, opts_.admin_timeout); rc != 0) {
         why = "Create I/O Submission Queue " + std::to_string(qid) + " (depth " + std::to_string(depth) +
               ") failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
         nvme::cqe ignored{};
-        (void)admin_sync(admin::delete_io_cq(qid), ignored);
+        (void)admin_sync_locked(admin::delete_io_cq(qid), ignored, opts_.admin_timeout);
         return rc;
     }
+    out.generation = generation_.load(std::memory_order_relaxed);
+    out.sq_db = sq_doorbell(qid);
+    out.cq_db = cq_doorbell(qid);
+    link.acked.store(out.generation, std::memory_order_release);
+    std::lock_guard ll(links_mu_);
+    if (std::find(links_.begin(), links_.end(), &link) == links_.end()) links_.push_back(&link);
     return 0;
+}
+
+void controller::detach(queue_link& link) noexcept {
+    std::lock_guard ll(links_mu_);
+    std::erase(links_, &link);
+}
+
+// After CSTS.RDY=0 and the generation bump: wake every attached queue's loop and wait until each
+// one has absorbed the reset (wiped its rings, rings no doorbell) or is parked. Bounded: a loop
+// that stopped running without draining must not hold resets up for ever.
+void controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
+    std::lock_guard ll(links_mu_);
+    for (queue_link* l : links_)
+        if (l->owner && !l->parked.load(std::memory_order_acquire)) l->owner->wake();
+    const auto deadline = clock::now() + std::chrono::seconds(2);
+    for (unsigned i = 0;; ++i) {
+        bool all = true;
+        for (queue_link* l : links_) {
+            if (l->parked.load(std::memory_order_acquire)) continue;
+            if (static_cast<std::int32_t>(l->acked.load(std::memory_order_acquire) - gen) < 0) {
+                all = false;
+                break;
+            }
+        }
+        if (all) return;
+        if (clock::now() > deadline) {
+            counters_.quiesce_timeouts.fetch_add(1, std::memory_order_relaxed);
+            std::fprintf(stderr,
+                         "convme: nvme %s: reset: an I/O queue's loop did not acknowledge within 2 s (is it "
+                         "still running? drain() every loop before it stops); re-enabling anyway\n",
+                         dev_->name().c_str());
+            return;
+        }
+        dev_->step();
+        if (i > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        else std::this_thread::yield();
+    }
 }
 
 int controller::delete_io_queue_pair(std::uint16_t qid) {
@@ -549,13 +690,37 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
         why = "controller reset: device gone";
         return -ENODEV;
     }
-    generation_.fetch_add(1, std::memory_order_acq_rel);
     counters_.resets.fetch_add(1, std::memory_order_relaxed);
+    // 1. Disable and wait for CSTS.RDY=0 (CAP.TO). Until then the controller may fetch from
+    //    every SQ, post into every CQ and move data: nothing may be wiped or freed before.
+    int rc = disable_locked(why);
+    if (rc != 0) {
+        // Not quiesced: keep all memory (orphans, retired blocks, rings); queues fail their
+        // requests without touching their rings and the controller stays unusable.
+        if (rc != -ENODEV) broken_.store(true, std::memory_order_relaxed);
+        else mark_gone();
+        cancel_admin_waiters_locked(rc == -ENODEV ? -ENODEV : -ECANCELED);
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+        return rc;
+    }
+    // 2. Quiesced: admin commands in flight are lost; their memory and ids may be reused now.
     cancel_admin_waiters_locked(-ECANCELED);
-    int rc = enable_locked(why);
+    release_orphans_locked();
+    // 3. Tell the I/O queues, and wait until none of them touches its old rings or doorbells.
+    const std::uint32_t gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    quiesce_queues_locked(gen);
+    // 4. Re-enable and redo the admin setup; queues re-create themselves once we release the lock.
+    rc = enable_locked(why);
     if (rc == 0) rc = configure_locked(why);
     if (rc != 0 && rc != -ENODEV) broken_.store(true, std::memory_order_relaxed);
     return rc;
+}
+
+// Linux's rule: RTD3E (microseconds) when the controller reports it, clamped to 5..60 s; else 5 s.
+std::chrono::milliseconds controller::shutdown_timeout() const noexcept {
+    const std::uint64_t rtd3e_ms = (std::uint64_t{id_ctrl_->rtd3e} + 999) / 1000;
+    if (rtd3e_ms == 0) return std::chrono::milliseconds(5000);
+    return std::chrono::milliseconds(std::clamp<std::uint64_t>(rtd3e_ms, 5000, 60000));
 }
 
 int controller::shutdown(std::string& why) {
@@ -564,7 +729,8 @@ int controller::shutdown(std::string& why) {
     const std::uint32_t cc = read_reg(nvme::reg::cc);
     if (cc == all_ones) return -ENODEV;
     dev_->write32(nvme::reg::cc, (cc & ~nvme::cc::shn_mask) | nvme::cc::shn_normal);
-    const auto deadline = clock::now() + std::max(ready_timeout_, std::chrono::milliseconds(1000));
+    const auto limit = shutdown_timeout();
+    const auto deadline = clock::now() + limit;
     for (unsigned i = 0;; ++i) {
         dev_->step();
         const std::uint32_t csts = dev_->read32(nvme::reg::csts);
@@ -574,12 +740,45 @@ int controller::shutdown(std::string& why) {
         }
         if ((csts & nvme::csts::shst_mask) == nvme::csts::shst_complete) break;
         if ((i & 15) == 15 && clock::now() > deadline) {
-            why = "shutdown: CSTS.SHST did not report completion in time (CSTS=" + hex(csts) + ")";
+            why = "shutdown: CSTS.SHST did not report completion within " + std::to_string(limit.count()) +
+                  " ms (RTD3E " + std::to_string(id_ctrl_->rtd3e) + " us, clamped to 5..60 s; CSTS=" + hex(csts) +
+                  "); data in the volatile write cache may be lost";
             return -ETIMEDOUT;
         }
         backoff(i);
+        if (i > 4096) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     shut_down_ = true;
+    return 0;
+}
+
+int controller::namespace_csi(std::uint32_t nsid, std::uint8_t& csi, std::string& why) {
+    csi = nvme::csi::nvm;
+    if (vs_ < 0x00010300) return 0;  // Namespace Identification Descriptors are NVMe 1.3
+    dma_block buf;
+    if (int rc = buf.allocate(*dev_, 4096, std::max<std::size_t>(page_size_, 4096)); rc != 0) {
+        why = "allocating the identify buffer: " + dev_->last_error();
+        return rc;
+    }
+    nvme::cqe c{};
+    const int rc = admin_sync(admin::identify(nvme::cns::ns_id_descriptors, nsid, buf.iova()), c, opts_.admin_timeout,
+                              {&buf, 1});
+    if (rc == -EIO) return 0;  // not supported: an NVM namespace
+    if (rc != 0) {
+        why = "Identify Namespace " + std::to_string(nsid) + " descriptors failed: " + std::strerror(-rc);
+        return rc;
+    }
+    const auto* p = buf.as<const std::uint8_t>();
+    for (std::size_t off = 0; off + 4 <= 4096;) {
+        const std::uint8_t type = p[off], len = p[off + 1];
+        if (type == 0) break;
+        if (off + 4 + len > 4096) break;
+        if (type == nvme::nidt_csi && len >= 1) {
+            csi = p[off + 4];
+            return 0;
+        }
+        off += 4 + len;
+    }
     return 0;
 }
 

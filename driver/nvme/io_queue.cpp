@@ -11,11 +11,6 @@
 
 namespace convme::driver {
 
-namespace {
-constexpr std::uint64_t max_write_zeroes_blocks = 65536;     // NLB is 16 bits, 0's based
-constexpr std::uint64_t max_dsm_range_blocks = 0xffffffffu;  // 32-bit range length
-}  // namespace
-
 io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& params, loop& owner)
     : ctrl_(ctrl), mapper_(mapper), p_(params), owner_(owner), owner_id_(owner.unique_id()), dev_(ctrl.dev()),
       epoch_(std::chrono::steady_clock::now()) {}
@@ -23,7 +18,17 @@ io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& 
 io_queue::~io_queue() {
     if (irq_) (void)dev_.bind_irq_eventfd(qid_, -1);
     else if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
+    ctrl_.detach(link_);
     if (abort_pending_ && !abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_forget(abort_waiter_);
+    if (dma_unsafe_ && !ctrl_.gone()) {
+        // The controller may still have this queue (a Delete failed or timed out): its rings and
+        // PRP lists stay allocated until the controller has been disabled.
+        std::vector<dma_block> keep;
+        keep.push_back(std::move(sq_mem_));
+        keep.push_back(std::move(cq_mem_));
+        for (auto& b : prp_mem_) keep.push_back(std::move(b));
+        ctrl_.retire(std::move(keep));
+    }
     if (qid_ != 0) ctrl_.release_qid(qid_);
 }
 
@@ -82,11 +87,18 @@ int io_queue::create(std::string& why) {
     health_interval_ = std::clamp<std::uint32_t>(timeout_ms / 8, 1, 100);
     timeout_epochs_ = (timeout_ms + health_interval_ - 1) / health_interval_ + 1;
 
-    generation_ = ctrl_.generation();
     if (p_.mode != completion_mode::poll)
         if (int rc = setup_irq(why); rc != 0) return rc;
-    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), why, irq_vector()); rc != 0)
+    link_.owner = &owner_;
+    created_queue made;
+    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why,
+                                              irq_vector()); rc != 0) {
+        if (rc != -EIO && rc != -ENODEV) dma_unsafe_ = true;  // the Create may still happen
         return rc;
+    }
+    generation_ = made.generation;
+    qp_.sq_doorbell() = made.sq_db;
+    qp_.cq_doorbell() = made.cq_db;
     created_ = true;
     if (irq_) return 0;  // the health scan runs in prepare_to_block(), before each sleep
     // Completion "interrupts" where the device has them (the threaded simulator): the loop can
@@ -99,14 +111,20 @@ int io_queue::create(std::string& why) {
 
 task<int> io_queue::destroy_async() {
     int rc = 0;
+    link_.parked.store(true, std::memory_order_release);  // rings nothing any more
     if (created_ && !ctrl_.gone() && !ctrl_.broken()) rc = co_await ctrl_.delete_io_queue_pair_async(qid_);
+    if (created_ && rc != 0 && rc != -ENODEV) dma_unsafe_ = true;
+    if (created_ && ctrl_.broken()) dma_unsafe_ = true;  // never deleted, never proven quiet
     created_ = false;
     co_return rc;
 }
 
 int io_queue::destroy_sync() {
     int rc = 0;
+    link_.parked.store(true, std::memory_order_release);
     if (created_ && !ctrl_.gone() && !ctrl_.broken()) rc = ctrl_.delete_io_queue_pair(qid_);
+    if (created_ && rc != 0 && rc != -ENODEV) dma_unsafe_ = true;
+    if (created_ && ctrl_.broken()) dma_unsafe_ = true;
     created_ = false;
     return rc;
 }
@@ -129,7 +147,7 @@ void io_queue::submit(io_request& r) noexcept {
 
 int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept {
     if (failed_) return failed_ == make_error_code(errc::device_gone) ? -ENODEV : -EIO;
-    if (cids_.empty() || qp_.sq_free() == 0) return -EAGAIN;
+    if (cids_.empty()) return -EAGAIN;  // ids bound the SQ (see the header)
     const std::uint16_t cid = cids_.pop();
     nvme::sqe e = cmd;
     e.cid = cid;
@@ -206,20 +224,20 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
             e.cdw10 = e.cdw11 = 0;
             break;
         case io_op::write_zeroes:
-            part = std::min(left, max_write_zeroes_blocks);
+            part = std::min<std::uint64_t>(left, p_.max_write_zeroes_blocks);
             e.opcode = nvme::io_opcode::write_zeroes;
             e.cdw12 = static_cast<std::uint32_t>(part - 1);
             break;
         case io_op::trim: {
             // Dataset Management / deallocate: ranges of up to 2^32-1 blocks in the slot's area.
             const prp_list_segment& area = prp_areas_[cid];
-            const std::uint32_t max_ranges = std::min<std::uint32_t>(256, area.entries / 2);
+            const std::uint32_t max_ranges = std::min<std::uint32_t>(p_.max_dsm_ranges, area.entries / 2);
             auto* ranges = reinterpret_cast<nvme::dsm_range*>(area.vaddr);
             std::uint32_t nr = 0;
             std::uint64_t lba = slba;
             part = 0;
             while (part < left && nr < max_ranges) {
-                const std::uint64_t n = std::min(left - part, max_dsm_range_blocks);
+                const std::uint64_t n = std::min<std::uint64_t>(left - part, p_.max_dsm_range_blocks);
                 ranges[nr++] = nvme::dsm_range{0, static_cast<std::uint32_t>(n), lba};
                 lba += n;
                 part += n;
@@ -241,7 +259,7 @@ bool io_queue::issue(io_request& r) noexcept {
     const std::uint64_t units = r.op == io_op::flush ? 1 : r.length >> p_.lba_shift;
     if (r.op == io_op::flush && !p_.volatile_write_cache) unit = units;  // nothing to make durable
     while (unit < units && !r.status) {
-        if (cids_.empty() || qp_.sq_free() == 0) {
+        if (cids_.empty()) {  // ids bound the SQ (see the header)
             r.progress = unit;
             r.outstanding = outstanding;
             return false;
@@ -314,18 +332,7 @@ bool io_queue::poll() {
         if (any) run_deferred();
         if (failed_) return any;
     }
-    const unsigned n = qp_.reap([this](const nvme::cqe& c) {
-        if (c.cid >= slots_.size()) [[unlikely]] return;  // not ours: ignore rather than corrupt
-        slot& s = slots_[c.cid];
-        io_request* r = s.req;
-        if (!r) [[unlikely]] return;
-        s.req = nullptr;
-        if (((c.status >> 1) | s.flags) == 0) [[likely]]
-            cids_.push(c.cid);
-        else if (on_error_cqe(c, s, *r))
-            cids_.push(c.cid);
-        part_done(*r);
-    });
+    const unsigned n = qp_.reap([this](const nvme::cqe& c) { on_cqe(c); });
     if (n && !pending_.empty()) issue_pending();
     bool progress = n != 0;
     if (!deferred_.empty()) [[unlikely]] {
@@ -334,6 +341,19 @@ bool io_queue::poll() {
     }
     if ((++polls_ & health_poll_mask_) == 0 && in_flight_) [[unlikely]] health_tick();
     return progress;
+}
+
+inline void io_queue::on_cqe(const nvme::cqe& c) noexcept {
+    if (c.cid >= slots_.size()) [[unlikely]] return;  // not ours: ignore rather than corrupt
+    slot& s = slots_[c.cid];
+    io_request* r = s.req;
+    if (!r) [[unlikely]] return;
+    s.req = nullptr;
+    if (((c.status >> 1) | s.flags) == 0) [[likely]]
+        cids_.push(c.cid);
+    else if (on_error_cqe(c, s, *r))
+        cids_.push(c.cid);
+    part_done(*r);
 }
 
 // ------------------------------------------------------------------------------- errors
@@ -389,6 +409,8 @@ void io_queue::health_tick() noexcept {
 
 void io_queue::reset_controller() noexcept {
     std::string why;
+    // Inside poll(): this queue rings nothing until it has recovered, so the reset need not wait.
+    link_.parked.store(true, std::memory_order_release);
     const int rc = ctrl_.reset(generation_, why);
     if (rc == -ENODEV) {
         fail_everything(errc::device_gone);
@@ -417,35 +439,49 @@ void io_queue::fail_on_queue(std::error_code timed_out, std::error_code others) 
 }
 
 void io_queue::recover() noexcept {
+    // The generation moved, and it moves only after the controller reported CSTS.RDY=0 (or the
+    // reset gave up on it: broken): it no longer fetches from our SQ or posts into our CQ.
     if (ctrl_.gone()) {
         fail_everything(errc::device_gone);
         return;
     }
     if (ctrl_.broken()) {
+        // Possibly still running: fail everything but leave the rings alone.
         fail_everything(errc::controller_fatal);
         return;
     }
-    generation_ = ctrl_.generation();
-    // The reset destroyed our queues: whatever was on them is lost (see the header for why
-    // nothing is replayed). Requests still waiting for a slot were never sent and go on below.
+    // What the controller posted before it stopped is genuine: complete it (no CQ doorbell to a
+    // disabled controller). Whatever is left was lost (see the header for why it is not replayed).
+    qp_.reap_quiet([this](const nvme::cqe& c) { on_cqe(c); });
     fail_on_queue(errc::timeout, errc::aborted);
     abort_pending_ = false;
-    qp_.sq_doorbell() = ctrl_.sq_doorbell(qid_);
-    qp_.cq_doorbell() = ctrl_.cq_doorbell(qid_);
     qp_.reset();
+    link_.acked.store(ctrl_.generation(), std::memory_order_release);
+    // Blocks until the reset has finished (it holds the admin lock); parked meanwhile, so that a
+    // second reset need not wait for us either.
+    link_.parked.store(true, std::memory_order_release);
+    created_queue made;
     std::string why;
-    if (int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), why, irq_vector());
-        rc != 0) {
+    const int rc =
+        ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why, irq_vector());
+    if (rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: re-creating I/O queue %u after reset failed: %s\n",
                      dev_.name().c_str(), static_cast<unsigned>(qid_), why.c_str());
+        if (rc != -EIO && rc != -ENODEV) dma_unsafe_ = true;
+        created_ = false;
         fail_everything(rc == -ENODEV ? make_error_code(errc::device_gone) : make_error_code(errc::controller_fatal));
         return;
     }
+    generation_ = made.generation;
+    qp_.sq_doorbell() = made.sq_db;
+    qp_.cq_doorbell() = made.cq_db;
+    link_.parked.store(false, std::memory_order_release);
     issue_pending();
 }
 
 void io_queue::fail_everything(std::error_code ec) noexcept {
     failed_ = ec;
+    link_.parked.store(true, std::memory_order_release);  // a failed queue never rings again
     fail_on_queue(ec, ec);
     while (io_request* r = pending_.pop_front()) {
         r->fail(ec);

@@ -6,6 +6,13 @@
 // Failure handling (see also controller.hpp):
 //  * NVMe error status: the request fails with make_nvme_error((SCT << 8) | SC); for a split
 //    request the first error wins and the remaining parts are not issued.
+//  * Flow control: each command holds its command id until its completion, and a completion
+//    implies the controller fetched the entry, so SQ entries in use <= ids in use <= depth - 1: the
+//    SQ cannot overflow and the CQE SQ Head Pointer is not needed (a controller that reports it
+//    late or wrong cannot wedge the queue).
+//  * Controller reset (see controller.hpp): the queue learns of it from the generation, which moves
+//    only once the controller is disabled. It then reaps what was posted before, fails the rest,
+//    wipes its rings, acknowledges, and re-creates itself when the reset has finished.
 //  * Timeout (checked every few hundred polls against a coarse clock): an Abort is sent for the
 //    command; if it is still outstanding one timeout later, the controller is reset. After a reset
 //    every command that was on the queue fails: the timed-out ones with errc::timeout, the rest
@@ -46,6 +53,9 @@ struct io_queue_params {
     std::uint32_t prp_area_bytes = 4096;      // per-slot PRP list / DSM range area
     bool volatile_write_cache = true;
     std::chrono::milliseconds timeout{5000};
+    std::uint32_t max_write_zeroes_blocks = 65536;    // WZSL, else the 16-bit NLB
+    std::uint32_t max_dsm_range_blocks = 0xffffffffu;  // DMRSL, else the 32-bit range length
+    std::uint32_t max_dsm_ranges = 256;                // DMRL
     completion_mode mode = completion_mode::poll;  // interrupt/hybrid: the CQ signals vector qid
     std::chrono::microseconds hybrid_spin{100};
 };
@@ -130,6 +140,8 @@ private:
     void recover() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
     void fail_everything(std::error_code ec) noexcept;
+    // Completion of one CQE (the reap callback of poll(), also used for leftovers in recover()).
+    void on_cqe(const nvme::cqe& c) noexcept;
     std::uint32_t now_ms() const noexcept;
 
     controller& ctrl_;
@@ -150,6 +162,10 @@ private:
     std::size_t page_size_ = 4096;
     std::uint32_t generation_ = 0;
     bool created_ = false;
+    // Ring / PRP memory the controller may still use (a Create or Delete that did not complete):
+    // handed to the controller at destruction, freed once it has been disabled.
+    bool dma_unsafe_ = false;
+    queue_link link_;
     bool notified_ = false;     // the device wakes owner_ when it posts to our CQ
     bool irq_ = false;          // ... through MSI-X vector qid_ bound to owner_.notify_fd()
     std::uint64_t spin_seen_ = ~std::uint64_t(0);  // hybrid: submitted+completed when the spin began

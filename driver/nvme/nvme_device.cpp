@@ -30,15 +30,33 @@ nvme_device::~nvme_device() {
                 ctrl_->dev().loop_detached(*here);
             }
             (void)q->destroy_sync();
-            queues_[i].store(nullptr, std::memory_order_relaxed);
-            owned_[i].reset();
         }
     }
     std::string why;
     if (int rc = ctrl_->shutdown(why); rc != 0 && rc != -ENODEV)
         std::fprintf(stderr, "convme: nvme %s: graceful shutdown failed: %s\n", ctrl_->dev().name().c_str(),
                      why.c_str());
+    // Disable before anything the controller was given goes away: queue rings and PRP lists
+    // (freed below; kept by the controller when a Delete failed) and the I/O buffers mapper_
+    // unmaps when it is destroyed after this body.
+    if (!ctrl_->gone()) {
+        if (int rc = ctrl_->disable(why); rc != 0 && rc != -ENODEV)
+            std::fprintf(stderr, "convme: nvme %s: disabling the controller at close failed: %s\n",
+                         ctrl_->dev().name().c_str(), why.c_str());
+    }
+    for (unsigned i = 0; i < max_loops; ++i) {
+        queues_[i].store(nullptr, std::memory_order_relaxed);
+        owned_[i].reset();
+    }
 }
+
+namespace {
+std::string lba_format_text(const nvme::lba_format& f) {
+    std::string t = std::to_string(1u << f.lbads) + " B data";
+    if (f.ms) t += " + " + std::to_string(f.ms) + " B metadata";
+    return t;
+}
+}  // namespace
 
 int nvme_device::init(std::string& why) {
     controller& c = *ctrl_;
@@ -57,13 +75,53 @@ int nvme_device::init(std::string& why) {
     }
     auto id = std::make_unique<nvme::identify_namespace>();
     if (int rc = c.identify_namespace(nsid_, *id, why); rc != 0) return rc;
-    const auto& fmt = id->lbaf[id->flbas & 0xf];
+    // The I/O command set: only plain NVM namespaces are driven (CC.CSS selects NVM only).
+    std::uint8_t csi = nvme::csi::nvm;
+    if (int rc = c.namespace_csi(nsid_, csi, why); rc != 0) return rc;
+    if (csi != nvme::csi::nvm) {
+        const char* set = csi == nvme::csi::zoned ? "the Zoned Namespace command set (CSI 02h)"
+                          : csi == nvme::csi::key_value ? "the Key Value command set (CSI 01h)"
+                                                        : "an unknown I/O command set";
+        why = "namespace " + std::to_string(nsid_) + " uses " + set + " (CSI " + std::to_string(csi) +
+              "); convme drives only NVM command set namespaces" +
+              (csi == nvme::csi::zoned ? ": a zoned namespace accepts writes only at each zone's write pointer, "
+                                         "so ordinary random writes would fail with Zone Invalid Write"
+                                       : std::string()) +
+              ". Open a conventional (NVM) namespace instead (ns=N), or create one with `nvme create-ns --csi=0`";
+        return -ENOTSUP;
+    }
+    const unsigned fmt_index = id->flbas & 0xf;
+    const auto& fmt = id->lbaf[fmt_index];
     if (fmt.lbads < 9 || fmt.lbads > 16) {
         why = "namespace " + std::to_string(nsid_) + " reports an unsupported LBA size 2^" + std::to_string(fmt.lbads);
         return -ENOTSUP;
     }
-    if (fmt.ms != 0 && (id->flbas & 0x10) == 0) {
-        why = "namespace " + std::to_string(nsid_) + " uses separate metadata buffers (format with ms=0 to use it)";
+    if (fmt.ms != 0) {
+        // Neither interleaved (extended LBA) nor separate metadata is transferred by this driver:
+        // with an extended LBA the controller moves data+metadata per block, so data would land
+        // in the wrong places and PRP lists would be short.
+        const bool extended = id->flbas & 0x10;
+        int pick = -1;
+        for (unsigned i = 0; i <= std::min<unsigned>(id->nlbaf, 15); ++i) {
+            const auto& f = id->lbaf[i];
+            if (f.ms != 0 || f.lbads < 9 || f.lbads > 16) continue;
+            if (pick < 0 || f.lbads == fmt.lbads) pick = static_cast<int>(i);
+            if (f.lbads == fmt.lbads) break;
+        }
+        why = "namespace " + std::to_string(nsid_) + " is formatted with metadata (LBA format " +
+              std::to_string(fmt_index) + ": " + lba_format_text(fmt) + ", " +
+              (extended ? "interleaved with the data as extended LBAs" : "in a separate buffer") +
+              "); convme transfers no metadata" +
+              (extended ? ", so the controller would move " + std::to_string((1u << fmt.lbads) + fmt.ms) +
+                              " B per block and data would land in the wrong places"
+                        : std::string(", and the controller needs a metadata pointer with every command")) +
+              ". " +
+              (pick >= 0 ? "Reformat it with LBA format " + std::to_string(pick) + " (" +
+                               lba_format_text(id->lbaf[pick]) + "), e.g. `nvme format /dev/nvmeXn" +
+                               std::to_string(nsid_) + " --lbaf=" + std::to_string(pick) +
+                               "` under the kernel driver (this erases the namespace)"
+                         : std::string("The namespace lists no metadata-free LBA format; use another namespace")) +
+              ", or open a namespace without metadata (ns=N)";
         return -ENOTSUP;
     }
     const std::uint32_t lba_shift = fmt.lbads;
@@ -98,6 +156,20 @@ int nvme_device::init(std::string& why) {
     params_.max_rw_blocks = static_cast<std::uint32_t>(max_transfer >> lba_shift);
     params_.prp_area_bytes = static_cast<std::uint32_t>(area);
     params_.volatile_write_cache = c.identity().vwc & 1u;
+    // Write Zeroes / Dataset Management limits (NVM Command Set specific Identify Controller):
+    // WZSL in units of the minimum memory page, DMRSL blocks per range, DMRL ranges per command.
+    // Without them: the 16-bit NLB, a range of at most 2^32-1 blocks, 256 ranges.
+    {
+        const auto& nvm = c.identity_nvm();
+        std::uint64_t wz = 65536;
+        if (nvm.wzsl != 0 && nvm.wzsl < 40) {
+            const std::uint64_t bytes = (std::uint64_t(1) << nvm.wzsl) * (std::uint64_t(4096) << c.cap().mpsmin());
+            wz = std::clamp<std::uint64_t>(bytes >> lba_shift, 1, wz);
+        }
+        params_.max_write_zeroes_blocks = static_cast<std::uint32_t>(wz);
+        params_.max_dsm_range_blocks = nvm.dmrsl != 0 ? nvm.dmrsl : 0xffffffffu;
+        params_.max_dsm_ranges = nvm.dmrl != 0 ? nvm.dmrl : 256;
+    }
     params_.timeout = o.io_timeout;
     params_.mode = o.completion;
     params_.hybrid_spin = o.hybrid_spin;
@@ -413,7 +485,7 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
     if (data.size() > 2 * page) co_return make_error_code(std::errc::message_size);
     // Admin data goes through DMA bounce pages: one page each, so PRP1 + PRP2 suffice and no
     // more than one page has to be contiguous (VFIO no-IOMMU mode).
-    dma_block bounce[2];
+    dma_block bounce[2];  // kept by the controller if the command times out (late DMA)
     const std::size_t part[2] = {std::min(data.size(), page), data.size() > page ? data.size() - page : 0};
     cmd.prp1 = cmd.prp2 = 0;
     for (int i = 0; i < 2; ++i) {
@@ -423,10 +495,10 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
         (i == 0 ? cmd.prp1 : cmd.prp2) = bounce[i].iova();
     }
     cmd.flags &= 0x3f;
-    const int rc = co_await c->admin_async(cmd, out);
-    if (rc != -ETIMEDOUT)  // after a timeout the controller may still write: keep the data out
+    const int rc = co_await c->admin_async(cmd, out, bounce);
+    if (rc != -ETIMEDOUT && rc != -ENODEV)  // after a timeout the controller may still write: keep the data out
         for (int i = 0; i < 2; ++i)
-            if (part[i]) std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
+            if (part[i] && bounce[i].valid()) std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
     co_return result_code(rc, nvme::status_sct_sc(out.status));
 }
 

@@ -116,6 +116,29 @@ public:
         return (device_load<std::uint16_t>(&cq_[cq_head_].status) & 1u) == phase_;
     }
 
+    // After the controller was disabled: consume the CQEs it posted before it stopped, without a
+    // CQ head doorbell (there is no queue to tell any more). Returns the number consumed.
+    template <typename F>
+    unsigned reap_quiet(F&& on_cqe) {
+        unsigned n = 0;
+        while (n < depth_) {
+            const nvme::cqe* e = &cq_[cq_head_];
+            const auto status = device_load<std::uint16_t>(&e->status);
+            if ((status & 1u) != phase_) break;
+            barrier_after_phase();
+            nvme::cqe c = *e;
+            c.status = status;
+            if (++cq_head_ == depth_) {
+                cq_head_ = 0;
+                phase_ ^= 1u;
+            }
+            ++n;
+            on_cqe(c);
+        }
+        counters_.completed += n;
+        return n;
+    }
+
     const queue_counters& counters() const noexcept { return counters_; }
     std::uint32_t sq_tail() const noexcept { return sq_tail_; }
     std::uint32_t sq_head() const noexcept { return sq_head_; }

@@ -59,6 +59,11 @@ std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     std::uint32_t size = qsize_of(cmd);
     if (qid == 0 || qid > cfg.max_io_queues || cqs[qid].live) return specific_status(nvme::sc::invalid_qid);
+    // Only as many queues as Set Features (Number of Queues) granted.
+    if (queues_feature_set && qid > granted_cq) {
+        diag("Create I/O CQ " + std::to_string(qid) + ": beyond the " + std::to_string(granted_cq) + " granted");
+        return specific_status(nvme::sc::invalid_qid);
+    }
     if (size < 2 || size > cfg.mqes + 1) return specific_status(nvme::sc::invalid_queue_size);
     if (!(cmd.cdw11 & nvme::queue_phys_contig)) return generic_status(nvme::sc::invalid_field);  // CAP.CQR=1
     if (cmd.prp1 == 0 || (cmd.prp1 & (mps - 1))) return generic_status(nvme::sc::invalid_prp_offset);
@@ -68,6 +73,8 @@ std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
         diag("Create I/O CQ " + std::to_string(qid) + ": " + why);
         return generic_status(nvme::sc::data_transfer_error);
     }
+    if ((cmd.cdw11 & nvme::cq_irq_enabled) && (cmd.cdw11 >> 16) > cfg.max_io_queues)
+        return specific_status(0x08);  // Invalid Interrupt Vector
     cq_state& cq = cqs[qid];
     cq = cq_state{};
     cq.live = true;
@@ -76,8 +83,9 @@ std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
     cq.ring = ring;
     cq.ien = (cmd.cdw11 & nvme::cq_irq_enabled) != 0;
     cq.iv = static_cast<std::uint16_t>(cmd.cdw11 >> 16);
-    if (cq.ien && cq.iv > cfg.max_io_queues) return specific_status(0x08);  // Invalid Interrupt Vector
-    reg_store(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), doorbell_idle);
+    // A doorbell written before the queue existed (while the controller was ready) is invalid.
+    if (std::uint32_t v = 0; take_doorbell(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), v))
+        invalid_doorbell(qid, false, v);
     cq.shadow = shadow_db != nullptr;
     live_cqs.push_back(qid);
     return 0;
@@ -88,6 +96,10 @@ std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
     std::uint32_t size = qsize_of(cmd);
     std::uint16_t cqid = static_cast<std::uint16_t>(cmd.cdw11 >> 16);
     if (qid == 0 || qid > cfg.max_io_queues || sqs[qid].live) return specific_status(nvme::sc::invalid_qid);
+    if (queues_feature_set && qid > granted_sq) {
+        diag("Create I/O SQ " + std::to_string(qid) + ": beyond the " + std::to_string(granted_sq) + " granted");
+        return specific_status(nvme::sc::invalid_qid);
+    }
     if (cqid == 0 || cqid > cfg.max_io_queues || !cqs[cqid].live) return specific_status(nvme::sc::cq_invalid);
     if (size < 2 || size > cfg.mqes + 1) return specific_status(nvme::sc::invalid_queue_size);
     if (!(cmd.cdw11 & nvme::queue_phys_contig)) return generic_status(nvme::sc::invalid_field);
@@ -105,7 +117,8 @@ std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
     sq.size = size;
     sq.base = cmd.prp1;
     sq.ring = ring;
-    reg_store(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), doorbell_idle);
+    if (std::uint32_t v = 0; take_doorbell(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), v))
+        invalid_doorbell(qid, true, v);
     sq.shadow = shadow_db != nullptr;
     ++cqs[cqid].sq_refs;
     live_sqs.push_back(qid);
@@ -157,6 +170,7 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
         id.mdts = cfg.mdts;
         id.cntlid = 1;
         id.ver = 0x00010400;
+        id.rtd3e = cfg.rtd3e_us;
         id.oacs = cfg.dbbc ? nvme::oacs_doorbell_buffer_config : 0;
         id.acl = 3;
         id.aerl = 3;
@@ -177,10 +191,38 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
         nvme::identify_namespace id{};
         id.nsze = id.ncap = id.nuse = n.blocks;
         id.nsfeat = 0x01;            // thin provisioning (deallocate supported)
-        id.nlbaf = 0;
-        id.flbas = 0;
         id.reserved_32[33 - 32] = 0x01;  // DLFEAT: deallocated blocks read as zeroes
-        id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
+        if (n.ms == 0) {
+            id.nlbaf = 0;
+            id.flbas = 0;
+            id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
+        } else {
+            // Format 0: no metadata (what a host should pick); format 1, in use: with metadata.
+            id.nlbaf = 1;
+            id.flbas = static_cast<std::uint8_t>(1u | (n.extended ? 0x10u : 0u));
+            id.mc = n.extended ? 0x01 : 0x02;  // metadata as part of an extended LBA / separate buffer
+            id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
+            id.lbaf[1].lbads = static_cast<std::uint8_t>(n.lba_shift);
+            id.lbaf[1].ms = n.ms;
+        }
+        return to_host(cmd, &id, sizeof id);
+    }
+    if (cns == nvme::cns::ns_id_descriptors) {
+        if (cmd.nsid == 0 || cmd.nsid > ns.size()) return generic_status(nvme::sc::invalid_namespace);
+        // One descriptor: Command Set Identifier (NIDT 04h, NIDL 1).
+        std::uint8_t list[4096] = {};
+        list[0] = nvme::nidt_csi;
+        list[1] = 1;
+        list[4] = ns[cmd.nsid - 1].csi;
+        return to_host(cmd, list, sizeof list);
+    }
+    if (cns == nvme::cns::csi_controller) {
+        const std::uint8_t csi = static_cast<std::uint8_t>(cmd.cdw11 >> 24);
+        if (csi != nvme::csi::nvm) return generic_status(nvme::sc::invalid_field);
+        nvme::identify_controller_nvm id{};
+        id.wzsl = cfg.wzsl;
+        id.dmrl = cfg.dmrl;
+        id.dmrsl = cfg.dmrsl;
         return to_host(cmd, &id, sizeof id);
     }
     if (cns == nvme::cns::active_ns_list) {
@@ -298,6 +340,7 @@ std::uint16_t controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_
     // Still waiting for its completion time?
     for (auto it = delayed.begin(); it != delayed.end(); ++it) {
         if (it->sqid != sqid || it->cmd.cid != cid) continue;
+        if (!it->abortable) return 0;  // already executing: not aborted, completes later
         nvme::sqe victim = it->cmd;
         delayed.erase(it);
         complete(sqid, cid, aborted, 0, &victim);

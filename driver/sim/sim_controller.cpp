@@ -21,6 +21,10 @@ void validate(const controller_config& c) {
     if (c.namespaces.empty() || c.namespaces.size() > 1024) fail("namespaces must be 1..1024");
     for (const auto& n : c.namespaces) {
         if (n.lba_size != 512 && n.lba_size != 4096) fail("lba size must be 512 or 4096");
+        if (n.metadata_size > 128) fail("metadata size must be 0..128");
+        if (n.csi != nvme::csi::nvm && n.csi != nvme::csi::zoned) fail("csi must be 0 (NVM) or 2 (zoned)");
+        if (n.csi == nvme::csi::zoned && (n.zone_bytes < n.lba_size || n.zone_bytes % n.lba_size != 0))
+            fail("zone size must be a multiple of the lba size");
         if (n.size_bytes < n.lba_size || n.size_bytes % n.lba_size != 0)
             fail("namespace size " + std::to_string(n.size_bytes) +
                  " must be a non-zero multiple of the lba size " + std::to_string(n.lba_size));
@@ -33,6 +37,10 @@ void validate(const controller_config& c) {
     if (c.host_page_size != 4096 && c.host_page_size != 65536) fail("host_page must be 4096 or 65536");
     if (c.timeout_500ms < 1 || c.timeout_500ms > 255) fail("timeout_500ms must be 1..255");
     if (c.latency.count() < 0) fail("latency must not be negative");
+    const auto cap_to = std::chrono::milliseconds(500) * c.timeout_500ms;
+    if (c.disable_delay.count() < 0 || c.disable_delay >= cap_to || c.enable_delay.count() < 0 ||
+        c.enable_delay >= cap_to)
+        fail("disable/enable delays must be below CAP.TO (" + std::to_string(cap_to.count()) + " ms)");
 }
 
 std::uint64_t cap_value(const controller_config& c) {
@@ -55,7 +63,16 @@ controller::impl::impl(controller_config c)
     std::uint64_t total = 0;
     for (const auto& n : cfg.namespaces) {
         std::uint32_t shift = n.lba_size == 512 ? 9 : 12;
-        ns.push_back({total, n.size_bytes >> shift, shift});
+        namespace_layout l{total, n.size_bytes >> shift, shift};
+        l.ms = n.metadata_size;
+        l.extended = n.extended_lba;
+        l.csi = n.csi;
+        if (n.csi == nvme::csi::zoned) {
+            l.zone_blocks = n.zone_bytes >> shift;
+            l.write_pointer.resize((l.blocks + l.zone_blocks - 1) / l.zone_blocks);
+            for (std::size_t z = 0; z < l.write_pointer.size(); ++z) l.write_pointer[z] = z * l.zone_blocks;
+        }
+        ns.push_back(std::move(l));
         total += n.size_bytes;
     }
     if (cfg.backing_file.empty()) {
@@ -143,16 +160,71 @@ void controller::impl::check_cc() {
     if (cc == cc_seen) return;
     std::uint32_t old = cc_seen;
     cc_seen = cc;
-    if ((old & nvme::cc::en) && !(cc & nvme::cc::en)) reset_controller();
-    else if (!(old & nvme::cc::en) && (cc & nvme::cc::en)) enable_controller(cc);
+    const bool en = cc & nvme::cc::en, was_en = old & nvme::cc::en;
+    if (was_en && !en) {
+        if (enabling) {
+            // Undefined in the spec (CC.EN cleared while CC.EN=1 and CSTS.RDY=0); this model
+            // latches a fatal status that only a clean disable (from RDY=1 or CFS) clears.
+            enabling = false;
+            fatal_latched = true;
+            go_fatal("CC.EN cleared while the controller was still enabling (CC.EN=1, CSTS.RDY=0); "
+                     "the host must wait for CSTS.RDY=1 (up to CAP.TO) before disabling");
+        } else if (ready && cfg.disable_delay.count() > 0) {
+            // The controller goes on fetching and posting until RDY=0 (finish_transitions).
+            disabling = true;
+            disable_due = clock_type::now() + cfg.disable_delay;
+        } else {
+            reset_controller();
+        }
+    } else if (!was_en && en) {
+        if (disabling) {
+            disabling = false;
+            reset_controller();
+            fatal_latched = true;
+            go_fatal("CC.EN set to 1 before CSTS.RDY reached 0 after a disable");
+        } else if (fatal_latched) {
+            diag("CC.EN=1 refused: fatal status latched (clear CC.EN first)");
+        } else if (cfg.enable_delay.count() > 0) {
+            enabling = true;
+            enable_due = clock_type::now() + cfg.enable_delay;
+            enable_cc = cc;
+        } else {
+            enable_controller(cc);
+        }
+    }
     std::uint32_t shn = cc & nvme::cc::shn_mask, old_shn = old & nvme::cc::shn_mask;
     if (shn && !old_shn) {
-        // Shutdown: make everything written so far durable, then report completion.
+        if (cfg.shutdown_delay.count() > 0) {
+            shutting_down = true;
+            shutdown_due = clock_type::now() + cfg.shutdown_delay;
+            set_csts((csts & ~nvme::csts::shst_mask) | nvme::csts::shst_occurring);
+        } else {
+            // Shutdown: make everything written so far durable, then report completion.
+            if (int rc = store->flush(); rc != 0)
+                diag("flushing the backing file at shutdown failed: " + std::string(std::strerror(-rc)));
+            set_csts((csts & ~nvme::csts::shst_mask) | nvme::csts::shst_complete);
+        }
+    } else if (!shn && old_shn) {
+        shutting_down = false;
+        set_csts(csts & ~nvme::csts::shst_mask);
+    }
+}
+
+void controller::impl::finish_transitions() {
+    const auto now = clock_type::now();
+    if (disabling && now >= disable_due) {
+        disabling = false;
+        reset_controller();
+    }
+    if (enabling && now >= enable_due) {
+        enabling = false;
+        enable_controller(enable_cc);
+    }
+    if (shutting_down && now >= shutdown_due) {
+        shutting_down = false;
         if (int rc = store->flush(); rc != 0)
             diag("flushing the backing file at shutdown failed: " + std::string(std::strerror(-rc)));
         set_csts((csts & ~nvme::csts::shst_mask) | nvme::csts::shst_complete);
-    } else if (!shn && old_shn) {
-        set_csts(csts & ~nvme::csts::shst_mask);
     }
 }
 
@@ -196,7 +268,9 @@ void controller::impl::enable_controller(std::uint32_t cc) {
     sqs[0].ring = sq_ring;
     live_sqs.assign(1, 0);
     live_cqs.assign(1, 0);
-    arm_doorbells(0);
+    // Doorbell writes made while the controller was not ready are dropped with the reset.
+    for (std::size_t off = nvme::reg::doorbell_base; off < bar_bytes; off += 4)
+        reg_store(static_cast<std::uint32_t>(off), doorbell_idle);
     ready = true;
     set_csts((csts & ~nvme::csts::cfs) | nvme::csts::rdy);
 }
@@ -218,6 +292,8 @@ void controller::impl::reset_controller() {
     async_event_config = 0;
     ready = false;
     fatal = false;
+    fatal_latched = false;
+    disabling = enabling = shutting_down = false;
     ++st.resets;
     // Doorbells of dropped queues: pending writes are discarded with the queues.
     for (std::size_t off = nvme::reg::doorbell_base; off < bar_bytes; off += 4)
@@ -245,12 +321,42 @@ bool controller::impl::revalidate_queues() {
     return true;
 }
 
+// ------------------------------------------------------------------ DMA lifetime checks
+
+void controller::impl::check_free(std::uint64_t lo, std::size_t size, const char* what) {
+    if (!ready || removed.load(std::memory_order_relaxed)) return;  // a disabled controller does no DMA
+    const std::uint64_t hi = lo + size;
+    auto overlaps = [&](std::uint64_t a, std::uint64_t len) { return a < hi && a + len > lo; };
+    std::string hit;
+    for (std::uint16_t q : live_sqs)
+        if (overlaps(sqs[q].base, std::uint64_t{sqs[q].size} * 64)) hit = "the ring of SQ " + std::to_string(q);
+    for (std::uint16_t q : live_cqs)
+        if (overlaps(cqs[q].base, std::uint64_t{cqs[q].size} * 16)) hit = "the ring of CQ " + std::to_string(q);
+    if (shadow_db && (overlaps(shadow_db_iova, mps) || overlaps(event_idx_iova, mps)))
+        hit = "the shadow doorbell / EventIdx buffers";
+    const std::uint64_t page_mask = ~std::uint64_t{mps - 1};
+    for (const delayed_cmd& d : delayed) {
+        if ((d.cmd.prp1 && overlaps(d.cmd.prp1 & page_mask, mps)) || (d.cmd.prp2 && overlaps(d.cmd.prp2 & page_mask, mps)))
+            hit = "command cid " + std::to_string(d.cmd.cid) + " (opcode " + std::to_string(d.cmd.opcode) +
+                  (d.sqid == 0 ? ", admin" : ", SQ " + std::to_string(d.sqid)) + ") the device still holds";
+    }
+    if (hit.empty()) return;
+    ++st.dma_lifetime_violations;
+    char range[64];
+    std::snprintf(range, sizeof range, " (IOVA 0x%llx+%zu)", static_cast<unsigned long long>(lo), size);
+    diag(std::string(what) + range + " while the controller may still use it for " + hit +
+         ": a real device would corrupt whatever reuses it");
+}
+
 // ------------------------------------------------------------------ the processing pass
 
 bool controller::impl::process() {
     if (removed.load(std::memory_order_relaxed)) return false;
     check_cc();
+    if (disabling || enabling || shutting_down) [[unlikely]] finish_transitions();
     if (!ready || fatal) return false;
+    // Doorbell writes to queues that do not exist: looked for now and then, and at creation.
+    if ((++passes & 63) == 0) [[unlikely]] scan_absent_doorbells();
     if (iova.generation() != iova_generation && !revalidate_queues()) return true;
     bool work = false;
     for (std::size_t i = 0; i < live_cqs.size(); ++i) work |= scan_cq(live_cqs[i]);
@@ -259,7 +365,18 @@ bool controller::impl::process() {
     return work;
 }
 
+void controller::impl::scan_absent_doorbells() {
+    for (std::uint32_t q = 1; q < sqs.size(); ++q) {
+        std::uint32_t v = 0;
+        if (!sqs[q].live && take_doorbell(nvme::reg::sq_tail_doorbell(static_cast<std::uint16_t>(q), cfg.dstrd), v))
+            invalid_doorbell(static_cast<std::uint16_t>(q), true, v);
+        if (!cqs[q].live && take_doorbell(nvme::reg::cq_head_doorbell(static_cast<std::uint16_t>(q), cfg.dstrd), v))
+            invalid_doorbell(static_cast<std::uint16_t>(q), false, v);
+    }
+}
+
 void controller::impl::invalid_doorbell(std::uint16_t qid, bool sq, std::uint32_t value) {
+    ++st.invalid_doorbell_writes;
     diag(std::string("invalid doorbell write: ") + (sq ? "SQ " : "CQ ") + std::to_string(qid) +
          (sq ? " tail " : " head ") + std::to_string(value) + " (ignored)");
     // Asynchronous event: Error status (0), Invalid Doorbell Write Value (1), log page 01h.
@@ -342,13 +459,14 @@ void controller::impl::fetch(std::uint16_t qid) {
         std::memcpy(&cmd, &sq.ring[sq.head], sizeof cmd);
         sq.head = (sq.head + 1) % sq.size;
         ++sq.outstanding;
+        ++sq.fetched;
         dispatch(qid, cmd);
     }
 }
 
-bool controller::impl::match_fault(bool admin, std::uint8_t opcode, fault& hit) {
+bool controller::impl::match_fault(bool admin, std::uint8_t opcode, std::uint32_t nsid, fault& hit) {
     for (auto it = faults.begin(); it != faults.end(); ++it) {
-        if (it->admin != admin || it->opcode != opcode) continue;
+        if (it->admin != admin || it->opcode != opcode || (it->nsid != 0 && it->nsid != nsid)) continue;
         if (it->skip > 0) {
             --it->skip;
             return false;
@@ -373,7 +491,13 @@ void controller::impl::dispatch(std::uint16_t sqid, const nvme::sqe& cmd) {
         }
     }
     fault f;
-    bool has_fault = !faults.empty() && match_fault(sqid == 0, cmd.opcode, f);
+    bool has_fault = !faults.empty() && match_fault(sqid == 0, cmd.opcode, cmd.nsid, f);
+    if (has_fault && f.what == fault::kind::late_completion) {
+        delayed_cmd d{clock_type::now() + f.delay, sqid, cmd, true, f};
+        d.abortable = false;
+        delayed.push_back(d);
+        return;
+    }
     if (sqid != 0 && cfg.latency.count() > 0) {
         delayed.push_back({clock_type::now() + cfg.latency, sqid, cmd, has_fault, f});
         return;
@@ -382,6 +506,10 @@ void controller::impl::dispatch(std::uint16_t sqid, const nvme::sqe& cmd) {
 }
 
 void controller::impl::run_command(std::uint16_t sqid, const nvme::sqe& cmd, const fault* f) {
+    if (f && f->what == fault::kind::late_completion) {
+        ++st.late_completions;
+        f = nullptr;  // the delay was the fault: execute normally now
+    }
     if (f && f->what == fault::kind::error_status) {
         complete(sqid, cmd.cid, f->status, 0, &cmd);
         return;
@@ -404,15 +532,32 @@ void controller::impl::run_command(std::uint16_t sqid, const nvme::sqe& cmd, con
 
 bool controller::impl::run_delayed() {
     auto now = clock_type::now();
-    bool work = false;
-    while (!delayed.empty() && delayed.front().due <= now && ready && !fatal) {
-        delayed_cmd d = delayed.front();
-        delayed.pop_front();
-        work = true;
+    // Due times are not monotonic (late completions among latency-delayed ones): take every due
+    // command out first, then run them (an Abort among them may edit `delayed`).
+    std::vector<delayed_cmd> due;
+    for (auto it = delayed.begin(); it != delayed.end();) {
+        if (it->due <= now) {
+            due.push_back(*it);
+            it = delayed.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const delayed_cmd& d : due) {
+        if (!ready || fatal) break;
         if (!sqs[d.sqid].live) continue;
         run_command(d.sqid, d.cmd, d.has_fault ? &d.hit : nullptr);
     }
-    return work;
+    return !due.empty();
+}
+
+clock_type::time_point controller::impl::next_due() const noexcept {
+    auto t = clock_type::time_point::max();
+    for (const delayed_cmd& d : delayed) t = std::min(t, d.due);
+    if (disabling) t = std::min(t, disable_due);
+    if (enabling) t = std::min(t, enable_due);
+    if (shutting_down) t = std::min(t, shutdown_due);
+    return t;
 }
 
 void controller::impl::drop(std::uint16_t sqid) {
@@ -461,7 +606,7 @@ bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
         nvme::cqe* e = &cq.ring[cq.tail];
         e->dw0 = c.dw0;
         e->dw1 = 0;
-        e->sqhd = static_cast<std::uint16_t>(sqs[c.sqid].head);
+        e->sqhd = static_cast<std::uint16_t>(reported_sq_head(sqs[c.sqid], c.sqid));
         e->sqid = c.sqid;
         e->cid = c.cid;
         // The phase tag is written last: once the host sees it, the rest of the entry is valid.
@@ -474,6 +619,13 @@ bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
         posted = true;
     }
     return posted;
+}
+
+std::uint32_t controller::impl::reported_sq_head(const sq_state& sq, std::uint16_t sqid) const noexcept {
+    if (cfg.sqhd_lag == 0 || sqid == 0) return sq.head;
+    // The head as it was `sqhd_lag` fetches ago (a controller whose SQHD trails its real head).
+    const std::uint64_t lag = std::min<std::uint64_t>(cfg.sqhd_lag, sq.fetched) % sq.size;
+    return static_cast<std::uint32_t>((sq.head + sq.size - lag) % sq.size);
 }
 
 void controller::impl::raise_event(std::uint32_t dw0) {
@@ -561,7 +713,7 @@ bool controller::impl::process_locked(clock_type::time_point& next_due) {
     std::lock_guard lock(mu);
     const bool worked = process();
     notify_completions();
-    next_due = delayed.empty() ? clock_type::time_point::max() : delayed.front().due;
+    next_due = this->next_due();
     return worked;
 }
 
@@ -630,6 +782,9 @@ void controller::remove() noexcept {
 controller_stats controller::stats() const noexcept {
     std::lock_guard lock(impl_->mu);
     controller_stats s = impl_->st;
+    s.disabling = impl_->disabling;
+    s.enabling = impl_->enabling;
+    s.fatal = impl_->fatal;
     s.device_sleeps = impl_->doze.sleeps();
     s.device_dozing = impl_->doze.asleep();
     return s;

@@ -25,6 +25,15 @@ namespace convme::sim {
 struct namespace_config {
     std::uint64_t size_bytes = 1ull << 30;
     std::uint32_t lba_size = 512;   // 512 or 4096
+    // Metadata bytes per block of the current LBA format (0: none). `extended_lba`: interleaved
+    // with the data (FLBAS bit 4, 512+ms bytes per block on the wire), else a separate buffer.
+    // The model reports the format; it moves no metadata (the driver must refuse such namespaces).
+    std::uint16_t metadata_size = 0;
+    bool extended_lba = false;
+    // I/O command set (Namespace Identification Descriptor CSI): 0 NVM, 2 Zoned Namespace. A
+    // zoned namespace accepts writes only at its zones' write pointers (Zone Invalid Write else).
+    std::uint8_t csi = 0;
+    std::uint64_t zone_bytes = 1u << 20;
 };
 
 struct controller_config {
@@ -42,6 +51,22 @@ struct controller_config {
     std::chrono::nanoseconds latency{0};  // added before each I/O completion is posted
     bool inline_mode = false;       // no device thread: the host calls step()
     std::size_t host_page_size = 4096;    // what the pci_device face reports (4096 or 65536)
+    // ---- hostile timing (each bounded by CAP.TO): after CC.EN 1->0 the controller keeps fetching
+    // commands and posting completions for `disable_delay` before CSTS.RDY goes 0 and the queues
+    // are dropped; after CC.EN 0->1 it takes `enable_delay` to report CSTS.RDY=1. Clearing CC.EN
+    // while an enable is in progress (CC.EN=1, RDY=0) latches CSTS.CFS until the next clean disable.
+    std::chrono::nanoseconds disable_delay{0};
+    std::chrono::nanoseconds enable_delay{0};
+    // CQE SQ Head Pointer reported this many fetches behind the real head (a lagging controller).
+    std::uint32_t sqhd_lag = 0;
+    // Identify Controller limits (0: not reported): WZSL / DMRSL / DMRL of the NVM command set
+    // specific Identify Controller (CNS 06h), RTD3E (us) of Identify Controller. Commands beyond
+    // WZSL/DMRSL/DMRL fail with Invalid Field; a shutdown takes `shutdown_delay`.
+    std::uint8_t wzsl = 0;
+    std::uint32_t dmrsl = 0;
+    std::uint8_t dmrl = 0;
+    std::uint32_t rtd3e_us = 0;
+    std::chrono::nanoseconds shutdown_delay{0};
 };
 
 // Faults the test can arm. Matching is on (admin?, opcode); `skip` matching commands pass first.
@@ -49,6 +74,8 @@ struct fault {
     enum class kind {
         error_status,      // complete with `status` (SCT/SC as from nvme::make_status)
         drop_completion,   // execute (or not, see `execute`) but never post the CQE
+        late_completion,   // execute and post only `delay` after the fetch; an Abort answers
+                           // "not aborted" meanwhile (the command has left the abortable stage)
     };
     kind what = kind::error_status;
     bool admin = false;
@@ -57,6 +84,8 @@ struct fault {
     std::uint32_t count = 1;        // how many matching commands are hit
     std::uint16_t status = 0;
     bool execute = false;           // drop_completion: still perform the data transfer?
+    std::chrono::nanoseconds delay{0};  // late_completion
+    std::uint32_t nsid = 0;         // match only this namespace (0: any)
 };
 
 struct controller_stats {
@@ -71,6 +100,15 @@ struct controller_stats {
     std::uint64_t max_sq_occupancy = 0;
     std::uint64_t device_sleeps = 0;          // times the device thread blocked while idle
     bool device_dozing = false;               // snapshot: the device thread is (about to be) asleep
+    std::uint64_t invalid_doorbell_writes = 0;  // doorbell writes to absent queues / bad values
+    // The host freed DMA memory (alloc_dma) under a live queue or a command the device still
+    // holds, or unmapped an I/O buffer a held command points at: a real device would now corrupt
+    // whatever reuses that memory (the model does: freed IOVAs are reused first-fit).
+    std::uint64_t dma_lifetime_violations = 0;
+    std::uint64_t late_completions = 0;       // late_completion commands posted
+    bool disabling = false;                   // CC.EN=0 written, CSTS.RDY still 1 (disable_delay)
+    bool enabling = false;                    // CC.EN=1 written, CSTS.RDY still 0 (enable_delay)
+    bool fatal = false;                       // CSTS.CFS
 };
 
 class controller {

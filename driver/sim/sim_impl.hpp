@@ -32,6 +32,7 @@ struct sq_state {
     std::uint32_t head = 0, tail = 0;
     std::uint32_t outstanding = 0;   // fetched, completion not yet posted
     bool shadow = false;             // tail comes from the shadow doorbell buffer
+    std::uint64_t fetched = 0;       // commands fetched since creation (SQ head lag model)
 };
 
 struct completion {
@@ -70,6 +71,7 @@ struct delayed_cmd {
     nvme::sqe cmd;
     bool has_fault = false;            // fault to apply at execution time
     fault hit{};
+    bool abortable = true;             // false: a late_completion (Abort answers "not aborted")
 };
 
 struct error_entry {
@@ -83,6 +85,11 @@ struct namespace_layout {
     std::uint64_t base;     // byte offset in the media
     std::uint64_t blocks;
     std::uint32_t lba_shift;
+    std::uint16_t ms = 0;
+    bool extended = false;
+    std::uint8_t csi = 0;
+    std::uint64_t zone_blocks = 0;
+    std::vector<std::uint64_t> write_pointer;  // zoned: per zone, next writable block
 };
 
 struct controller::impl {
@@ -114,6 +121,12 @@ struct controller::impl {
     std::uint32_t csts = 0;
     bool ready = false;                // CSTS.RDY
     bool fatal = false;
+    bool fatal_latched = false;        // CFS that only a clean disable clears
+    bool disabling = false;            // CC.EN 1->0 seen, RDY=0 at disable_due
+    bool enabling = false;             // CC.EN 0->1 seen, RDY=1 at enable_due
+    clock_type::time_point disable_due{}, enable_due{}, shutdown_due{};
+    bool shutting_down = false;
+    std::uint32_t enable_cc = 0;
     std::size_t mps = 4096;            // memory page size from CC.MPS
     std::vector<sq_state> sqs;         // index = qid
     std::vector<cq_state> cqs;
@@ -166,6 +179,11 @@ struct controller::impl {
     bool sharing_cpu_with_host() const noexcept;
     void enable_controller(std::uint32_t cc);
     void reset_controller();
+    void finish_transitions();         // disable / enable / shutdown delays that came due
+    // DMA lifetime checks of the pci_device face (under mu).
+    void check_free(std::uint64_t iova, std::size_t size, const char* what);
+    bool zoned_write_check(namespace_layout& n, std::uint8_t opcode, std::uint64_t slba, std::uint64_t nlb,
+                           std::uint16_t& status);
     void go_fatal(const std::string& why);
     void diag(const std::string& msg);
     bool revalidate_queues();
@@ -186,7 +204,11 @@ struct controller::impl {
     void event_idx_store(std::uint32_t index, std::uint32_t v) noexcept;
     std::uint32_t sq_db_index(std::uint16_t qid) const noexcept { return 2u * qid * (stride_bytes / 4); }
     std::uint32_t cq_db_index(std::uint16_t qid) const noexcept { return (2u * qid + 1) * (stride_bytes / 4); }
-    bool match_fault(bool admin, std::uint8_t opcode, fault& hit);
+    bool match_fault(bool admin, std::uint8_t opcode, std::uint32_t nsid, fault& hit);
+    clock_type::time_point next_due() const noexcept;
+    std::uint32_t reported_sq_head(const sq_state& sq, std::uint16_t sqid) const noexcept;
+    void scan_absent_doorbells();
+    std::uint32_t passes = 0;
 
     // ---- data movement through PRPs (status 0 or an NVMe status field)
     std::uint16_t to_host(const nvme::sqe& cmd, const void* src, std::size_t len);

@@ -27,10 +27,40 @@ iova_space::~iova_space() {
 }
 
 std::uint64_t iova_space::reserve(std::size_t size, std::size_t align, std::size_t offset_in_page) {
-    std::uint64_t base = round_up(next_iova_, align);
     // One unmapped guard page after every mapping: an overrun faults instead of hitting a neighbour.
-    next_iova_ = base + round_up(offset_in_page + size, page_) + page_;
+    const std::uint64_t need = round_up(offset_in_page + size, page_) + page_;
+    if (align == 0) align = page_;
+    // First fit among freed ranges (lowest address first), as IOVA allocators reuse addresses.
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+        const std::uint64_t start = it->first, end = it->second;
+        const std::uint64_t base = round_up(start, align);
+        if (base + need > end) continue;
+        free_.erase(it);
+        if (base > start) free_.emplace(start, base);
+        if (base + need < end) free_.emplace(base + need, end);
+        return base + offset_in_page;
+    }
+    std::uint64_t base = round_up(next_iova_, align);
+    if (base > next_iova_) release(next_iova_, base - next_iova_);
+    next_iova_ = base + need;
     return base + offset_in_page;
+}
+
+void iova_space::release(std::uint64_t base, std::size_t bytes) {
+    std::uint64_t start = base, end = base + bytes;
+    auto next = free_.lower_bound(start);
+    if (next != free_.begin()) {
+        auto prev = std::prev(next);
+        if (prev->second == start) {
+            start = prev->first;
+            free_.erase(prev);
+        }
+    }
+    if (next != free_.end() && next->first == end) {
+        end = next->second;
+        free_.erase(next);
+    }
+    free_.emplace(start, end);
 }
 
 int iova_space::alloc(std::size_t size, std::size_t align, driver::dma_region& out) noexcept {
@@ -59,6 +89,7 @@ void iova_space::free(driver::dma_region& region) noexcept {
     if (it == by_iova_.end() || !it->second.owned || it->second.host != region.vaddr) return;
     by_host_.erase(reinterpret_cast<std::uintptr_t>(it->second.host));
     std::free(it->second.host);
+    release(it->second.iova, it->second.size + page_);  // the range and its guard page
     by_iova_.erase(it);
     ++generation_;
     region = driver::dma_region{};

@@ -2,6 +2,11 @@
 // and a table maps them to host memory. Because an IOVA is never equal to the virtual address of
 // the same byte, a driver that hands the device virtual addresses is caught (the device sees an
 // unmapped address and reports a Data Transfer Error) instead of silently working.
+//
+// Like a real IOVA allocator (VFIO users, the kernel's iova rcache), DMA memory released with
+// free() returns its IOVA range to a first-fit free list, so the next allocation usually gets the
+// same device address: a device that still writes to a freed buffer corrupts whatever took its
+// place, silently, as hardware would.
 #pragma once
 
 #include "driver/nvme/pci_device.hpp"
@@ -49,6 +54,8 @@ private:
     const mapping* find_iova(std::uint64_t iova) const;
     const mapping* find_host(const void* p) const;
     std::uint64_t reserve(std::size_t size, std::size_t align, std::size_t offset_in_page);
+    void release(std::uint64_t base, std::size_t bytes);  // back to the free list (merged)
+    std::map<std::uint64_t, std::uint64_t> free_;        // freed IOVA ranges: start -> end
 
     std::size_t page_;
     mutable std::shared_mutex mu_;

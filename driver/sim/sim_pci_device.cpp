@@ -44,9 +44,14 @@ public:
             return;
         if (offset == nvme::reg::cc) {
             // CC is handled at once, so back-to-back writes (disable then enable) are never merged.
-            std::lock_guard lock(m_->mu);
-            m_->reg_store(offset, value);
-            m_->check_cc();
+            {
+                std::lock_guard lock(m_->mu);
+                m_->reg_store(offset, value);
+                m_->check_cc();
+            }
+            // A delayed transition (enable, disable, shutdown) is due later: the dozing device
+            // thread must learn its new wake-up time.
+            m_->doze.wake_if_asleep();
             return;
         }
         m_->reg_store(offset, value);
@@ -92,7 +97,13 @@ public:
         if (rc != 0) last_error_ = "sim: alloc_dma of " + std::to_string(size) + " bytes failed (errno " + std::to_string(-rc) + ")";
         return rc;
     }
-    void free_dma(driver::dma_region& region) noexcept override { m_->iova.free(region); }
+    void free_dma(driver::dma_region& region) noexcept override {
+        if (region.vaddr) {
+            std::lock_guard lock(m_->mu);
+            m_->check_free(region.iova, region.size, "DMA memory freed");
+        }
+        m_->iova.free(region);
+    }
 
     int map_dma(void* vaddr, std::size_t size) noexcept override {
         int rc = m_->iova.map(vaddr, size);
@@ -101,6 +112,16 @@ public:
         return rc;
     }
     int unmap_dma(void* vaddr, std::size_t size) noexcept override {
+        {
+            std::lock_guard lock(m_->mu);
+            const std::size_t page = m_->cfg.host_page_size;
+            const auto start = reinterpret_cast<std::uintptr_t>(vaddr);
+            for (std::uintptr_t pg = start / page * page; pg < start + size; pg += page) {
+                std::uint64_t iova = 0;
+                if (m_->iova.translate(reinterpret_cast<const void*>(pg), iova) == 0)
+                    m_->check_free(iova, page, "I/O buffer unmapped");
+            }
+        }
         int rc = m_->iova.unmap(vaddr, size);
         if (rc != 0) last_error_ = "sim: unmap_dma: no mapping starts at this address with this size";
         return rc;

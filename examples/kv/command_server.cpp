@@ -1,7 +1,8 @@
-// Connection and server commands: PING, ECHO, QUIT, COMMAND, INFO, CONFIG GET, SELECT, CLIENT, TIME.
+// Connection and server commands: PING, ECHO, QUIT, CONFIG GET, SELECT, CLIENT, TIME
+// (COMMAND is in command_docs.cpp, INFO in command_info.cpp).
 #include "command_table.hpp"
 
-#include <unistd.h>
+#include "resp_parser.hpp"
 
 #include <chrono>
 
@@ -25,27 +26,50 @@ convme::task<void> quit(command_context& ctx, args_t&, std::string& out) {
     co_return;
 }
 
-// COMMAND: no command docs are served (clients such as redis-cli fall back to plain behaviour);
-// COMMAND COUNT answers the table size.
-convme::task<void> command(command_context&, args_t& a, std::string& out) {
-    if (a.size() >= 2 && (a[1] == "COUNT" || a[1] == "count")) resp::integer(out, static_cast<long long>(command_count()));
-    else resp::array_header(out, 0);
-    co_return;
-}
-
 convme::task<void> select(command_context&, args_t& a, std::string& out) {
-    if (a[1] == "0") resp::ok(out);
-    else resp::error(out, "ERR DB index is out of range");
+    long long db = 0;
+    if (!resp::parse_int64(a[1], db)) wrong_type_int(out);
+    else if (db != 0) resp::error(out, "ERR DB index is out of range");  // one database
+    else resp::ok(out);
     co_return;
 }
 
-convme::task<void> client(command_context&, args_t& a, std::string& out) {
-    std::string sub = a[1];
-    for (auto& c : sub) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (sub == "setname" || sub == "setinfo" || sub == "no-evict" || sub == "no-touch") resp::ok(out);
-    else if (sub == "getname") resp::null_bulk(out);
-    else if (sub == "id") resp::integer(out, 1);
-    else resp::error(out, "ERR unknown subcommand '" + a[1].substr(0, 64) + "'. Try CLIENT SETNAME/GETNAME/ID.");
+namespace {
+// Redis allows client names of printable ASCII without spaces ('!'..'~').
+bool valid_client_name(std::string_view n) {
+    for (char c : n)
+        if (c < '!' || c > '~') return false;
+    return true;
+}
+}  // namespace
+
+convme::task<void> client(command_context& ctx, args_t& a, std::string& out) {
+    const std::string& sub = a[1];
+    auto arity = [&](std::size_t n, const char* name) {
+        if (a.size() == n) return true;
+        resp::error(out, std::string("ERR wrong number of arguments for 'client|") + name + "' command");
+        return false;
+    };
+    if (iequals(sub, "SETNAME")) {
+        if (!arity(3, "setname")) co_return;
+        if (!valid_client_name(a[2])) {
+            resp::error(out, "ERR Client names cannot contain spaces, newlines or special characters.");
+            co_return;
+        }
+        ctx.client_name = a[2];  // an empty name removes it
+        resp::ok(out);
+    } else if (iequals(sub, "GETNAME")) {
+        if (!arity(2, "getname")) co_return;
+        if (ctx.client_name.empty()) resp::null_bulk(out);
+        else resp::bulk(out, ctx.client_name);
+    } else if (iequals(sub, "ID")) {
+        if (!arity(2, "id")) co_return;
+        resp::integer(out, static_cast<long long>(ctx.client_id));
+    } else if (iequals(sub, "SETINFO") || iequals(sub, "NO-EVICT") || iequals(sub, "NO-TOUCH")) {
+        resp::ok(out);  // accepted and ignored (clients send them on connect)
+    } else {
+        resp::error(out, "ERR unknown subcommand '" + sub.substr(0, 128) + "'. Try CLIENT HELP.");
+    }
     co_return;
 }
 
@@ -94,61 +118,9 @@ convme::task<void> config(command_context&, args_t& a, std::string& out) {
     } else if (sub == "set") {
         resp::error(out, "ERR CONFIG SET is not supported by convme-kv (configure it with command line flags)");
     } else {
-        resp::error(out, "ERR unknown subcommand '" + a[1].substr(0, 64) + "'. Try CONFIG GET.");
+        resp::error(out, "ERR unknown subcommand '" + a[1].substr(0, 128) + "'. Try CONFIG HELP.");
     }
     co_return;
-}
-
-convme::task<void> info(command_context& ctx, args_t&, std::string& out) {
-    struct shard_facts {
-        std::size_t keys = 0, expires = 0;
-        std::uint64_t used = 0, half = 0, live = 0, bytes_written = 0, batches = 0, flushes = 0, compactions = 0, recovered = 0;
-        bool compacting = false;
-    };
-    std::string body;
-    const server_facts* f = ctx.facts();
-    const std::int64_t now = now_ms();
-    body += "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nconvme_kv:1\r\narch_bits:64\r\n";
-    body += "process_id:" + std::to_string(::getpid()) + "\r\n";
-    if (f) {
-        body += "tcp_port:" + std::to_string(f->port) + "\r\n";
-        body += "uptime_in_seconds:" + std::to_string((now - f->started_ms) / 1000) + "\r\n";
-        body += "io_threads_active:0\r\nconvme_cores:" + std::to_string(f->cores) + "\r\n";
-        body += "convme_device:" + f->device_uri + "\r\n";
-    }
-    body += "\r\n# Persistence\r\nloading:0\r\naof_enabled:1\r\nrdb_bgsave_in_progress:0\r\n";
-    std::size_t keys = 0, expires = 0;
-    std::string shards;
-    for (unsigned s = 0; s < ctx.st().shard_count(); ++s) {
-        shard_facts sf = co_await on_shard(ctx.st(), s, [&](shard& sh) {
-            shard_facts r;
-            r.keys = sh.size();
-            for (const auto& [k, e] : sh.index())
-                if (e.expire_at != 0) ++r.expires;
-            r.used = sh.used_bytes();
-            r.half = sh.half_size();
-            r.live = sh.live_bytes();
-            r.bytes_written = sh.stats().bytes_written;
-            r.batches = sh.stats().batches_written;
-            r.flushes = sh.stats().flushes;
-            r.compactions = sh.stats().compactions;
-            r.recovered = sh.stats().records_recovered;
-            r.compacting = sh.compacting();
-            return r;
-        });
-        keys += sf.keys;
-        expires += sf.expires;
-        shards += "shard" + std::to_string(s) + ":keys=" + std::to_string(sf.keys) + ",log_used=" +
-                  std::to_string(sf.used) + ",log_half=" + std::to_string(sf.half) + ",live_bytes=" +
-                  std::to_string(sf.live) + ",batches=" + std::to_string(sf.batches) + ",flushes=" +
-                  std::to_string(sf.flushes) + ",bytes_written=" + std::to_string(sf.bytes_written) + ",compactions=" + std::to_string(sf.compactions) +
-                  ",recovered_records=" + std::to_string(sf.recovered) + ",compacting=" +
-                  (sf.compacting ? "1" : "0") + "\r\n";
-    }
-    body += "\r\n# Storage\r\nshards:" + std::to_string(ctx.st().shard_count()) + "\r\n" + shards;
-    body += "\r\n# Keyspace\r\n";
-    if (keys) body += "db0:keys=" + std::to_string(keys) + ",expires=" + std::to_string(expires) + ",avg_ttl=0\r\n";
-    resp::bulk(out, body);
 }
 
 }  // namespace kv::cmd

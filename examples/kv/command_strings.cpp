@@ -1,38 +1,36 @@
 // String commands: GET, SET (EX/PX/EXAT/PXAT/NX/XX/KEEPTTL/GET), SETNX, SETEX, MGET, MSET,
 // INCR/DECR/INCRBY/DECRBY, STRLEN.
 #include "command_table.hpp"
+#include "multi_shard.hpp"
 #include "resp_parser.hpp"
 
+#include <algorithm>
 #include <climits>
 
 namespace kv::cmd {
 
 namespace {
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-        if (x != y) return false;
-    }
-    return true;
-}
-
-// Relative seconds/milliseconds or absolute unix time to an absolute unix-ms expiry.
-bool to_expire_at(std::string_view arg, bool millis, bool absolute, std::int64_t& out) {
+// An expiry argument to an absolute unix-ms time, with Redis's errors: not an integer, or not
+// positive / overflowing ("invalid expire time in '<command>' command").
+bool to_expire_at(std::string_view arg, bool millis, bool absolute, const char* command, std::int64_t& out_at,
+                  std::string& out) {
     long long v = 0;
-    if (!resp::parse_int64(arg, v) || v <= 0) return false;
-    if (!millis) {
-        if (v > LLONG_MAX / 1000) return false;
-        v *= 1000;
+    if (!resp::parse_int64(arg, v)) {
+        wrong_type_int(out);
+        return false;
     }
-    if (!absolute) {
+    bool ok = v > 0 && (millis || v <= LLONG_MAX / 1000);
+    if (ok && !millis) v *= 1000;
+    if (ok && !absolute) {
         const std::int64_t now = now_ms();
-        if (v > LLONG_MAX - now) return false;
-        v += now;
+        ok = v <= LLONG_MAX - now;
+        if (ok) v += now;
     }
-    out = v;
+    if (!ok) {
+        resp::error(out, std::string("ERR invalid expire time in '") + command + "' command");
+        return false;
+    }
+    out_at = v;
     return true;
 }
 
@@ -81,33 +79,44 @@ convme::task<void> get(command_context& ctx, args_t& a, std::string& out) {
 }
 
 convme::task<void> set(command_context& ctx, args_t& a, std::string& out) {
+    // Options are checked first, the expiry number after (as Redis does). An option may repeat;
+    // the last expiry wins. NX/XX and the expiry kinds exclude each other.
     set_request rq;
-    bool have_expiry = false;
+    enum { none, ex, px, exat, pxat } kind = none;
+    const std::string* expire_arg = nullptr;
     for (std::size_t i = 3; i < a.size(); ++i) {
         const std::string& opt = a[i];
-        const bool last = i + 1 == a.size();
+        const bool has_next = i + 1 < a.size();
+        const bool keepttl_ok = kind == none;
+        auto expiry_ok = [&](decltype(kind) k) { return !rq.keepttl && (kind == none || kind == k) && has_next; };
         if (iequals(opt, "NX") && !rq.xx) {
             rq.nx = true;
         } else if (iequals(opt, "XX") && !rq.nx) {
             rq.xx = true;
         } else if (iequals(opt, "GET")) {
             rq.get = true;
-        } else if (iequals(opt, "KEEPTTL") && !have_expiry) {
+        } else if (iequals(opt, "KEEPTTL") && keepttl_ok) {
             rq.keepttl = true;
-        } else if (!last && !rq.keepttl && !have_expiry &&
-                   (iequals(opt, "EX") || iequals(opt, "PX") || iequals(opt, "EXAT") || iequals(opt, "PXAT"))) {
-            const bool millis = iequals(opt, "PX") || iequals(opt, "PXAT");
-            const bool absolute = iequals(opt, "EXAT") || iequals(opt, "PXAT");
-            if (!to_expire_at(a[++i], millis, absolute, rq.expire_at)) {
-                resp::error(out, "ERR invalid expire time in 'set' command");
-                co_return;
-            }
-            have_expiry = true;
+        } else if (iequals(opt, "EX") && expiry_ok(ex)) {
+            kind = ex;
+            expire_arg = &a[++i];
+        } else if (iequals(opt, "PX") && expiry_ok(px)) {
+            kind = px;
+            expire_arg = &a[++i];
+        } else if (iequals(opt, "EXAT") && expiry_ok(exat)) {
+            kind = exat;
+            expire_arg = &a[++i];
+        } else if (iequals(opt, "PXAT") && expiry_ok(pxat)) {
+            kind = pxat;
+            expire_arg = &a[++i];
         } else {
             resp::error(out, "ERR syntax error");
             co_return;
         }
     }
+    if (expire_arg != nullptr &&
+        !to_expire_at(*expire_arg, kind == px || kind == pxat, kind == exat || kind == pxat, "set", rq.expire_at, out))
+        co_return;
     // A GET reply built before a storage error must not stay in the buffer: build into a scratch.
     std::string reply;
     co_await do_set(ctx, a[1], a[2], rq, reply);
@@ -135,10 +144,7 @@ convme::task<void> setnx(command_context& ctx, args_t& a, std::string& out) {
 
 convme::task<void> setex(command_context& ctx, args_t& a, std::string& out) {
     set_request rq;
-    if (!to_expire_at(a[2], false, false, rq.expire_at)) {
-        resp::error(out, "ERR invalid expire time in 'setex' command");
-        co_return;
-    }
+    if (!to_expire_at(a[2], false, false, "setex", rq.expire_at, out)) co_return;
     co_await do_set(ctx, a[1], a[3], rq, out);
 }
 
@@ -161,18 +167,31 @@ convme::task<void> mset(command_context& ctx, args_t& a, std::string& out) {
         resp::error(out, "ERR wrong number of arguments for 'mset' command");
         co_return;
     }
-    std::string err;
-    for (std::size_t i = 1; i + 1 < a.size() && err.empty(); i += 2) {
-        const unsigned s = ctx.st().shard_of(a[i]);
-        auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
-            auto r = sh.put(a[i], std::move(a[i + 1]), 0);
-            if (r.ec) storage_error(err, r.ec);
-            return r.ticket;
-        });
-        ctx.depends_on(s, ticket);
+    // All or nothing: room for every pair is claimed on its shard before any is written.
+    auto parts = split_by_shard(ctx.st(), a, 1, 2, [&](std::size_t i) { return record_size(a[i].size(), a[i + 1].size()); });
+    for (auto& p : parts)
+        for (std::size_t i : p.items)
+            if (a[i].size() + a[i + 1].size() > ctx.st().at(p.shard).max_record_bytes()) {
+                storage_error(out, std::make_error_code(std::errc::value_too_large));
+                co_return;
+            }
+    std::error_code ec = co_await claim_all(ctx, parts, shard::room::data);
+    if (ec) {
+        storage_error(out, ec);
+        co_return;
     }
-    if (err.empty()) resp::ok(out);
-    else out += err;
+    std::error_code failed;
+    co_await apply_all(ctx, parts, [&](shard& sh, shard_part& p) -> std::uint64_t {
+        std::uint64_t t = 0;
+        for (std::size_t i : p.items) {
+            auto r = sh.put(a[i], std::move(a[i + 1]), 0, &p.claim);
+            if (r.ec && !failed) failed = r.ec;  // only a failed device: the reply is never sent
+            t = std::max(t, r.ticket);
+        }
+        return t;
+    });
+    if (failed) storage_error(out, failed);
+    else resp::ok(out);
 }
 
 namespace {
@@ -216,8 +235,12 @@ convme::task<void> incrby(command_context& ctx, args_t& a, std::string& out) {
 
 convme::task<void> decrby(command_context& ctx, args_t& a, std::string& out) {
     long long d = 0;
-    if (!resp::parse_int64(a[2], d) || d == LLONG_MIN) {
+    if (!resp::parse_int64(a[2], d)) {
         wrong_type_int(out);
+        co_return;
+    }
+    if (d == LLONG_MIN) {
+        resp::error(out, "ERR decrement would overflow");
         co_return;
     }
     co_await add_to(ctx, a[1], -d, out);

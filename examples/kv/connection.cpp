@@ -1,6 +1,7 @@
 // One client connection: a convme task on the core that accepted it. Requests are parsed as they
 // arrive; every complete command in a read is executed (pipelining), then the replies wait for the
 // batches they depend on to be durable and go out in one write.
+#include "pipeline_exec.hpp"
 #include "resp_parser.hpp"
 #include "resp_writer.hpp"
 #include "server_core.hpp"
@@ -34,12 +35,16 @@ convme::task<bool> send_replies(asio::ip::tcp::socket& sock, command_context& ct
 }  // namespace
 
 namespace {
+// Commands executed together (one pipeline_exec run) at most: bounds the replies held at once.
+constexpr std::size_t kMaxBatch = 64;
+
 convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
     auto rbuf = std::make_unique<char[]>(kReadSize);
     std::string carry;  // bytes of an incomplete header line kept for the next read
     std::string out;
     resp::parser parser;
     command_context ctx(cs.st, &cs.facts);
+    std::vector<request> batch;
     bool open = true;
 
     while (open && !cs.stopping) {
@@ -52,22 +57,36 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
         }
         std::size_t pos = 0;
         bool close_after = false;
-        while (!close_after) {
-            auto r = parser.feed(input.substr(pos));
-            pos += r.consumed;
-            if (r.status == resp::parse_status::need_more) break;
-            if (r.status == resp::parse_status::error) {
-                resp::error(out, "ERR " + parser.error());
-                close_after = true;  // like Redis: the stream cannot be re-synchronised
-                break;
+        bool more = true;
+        while (more && open) {
+            // Parse what this read holds (up to kMaxBatch commands), then run them together.
+            batch.clear();
+            std::string protocol_error;
+            while (batch.size() < kMaxBatch) {
+                auto r = parser.feed(input.substr(pos));
+                pos += r.consumed;
+                if (r.status == resp::parse_status::need_more) {
+                    more = false;
+                    break;
+                }
+                if (r.status == resp::parse_status::error) {
+                    protocol_error = "ERR " + parser.error();
+                    more = false;
+                    break;
+                }
+                if (!parser.args().empty()) batch.push_back({std::move(parser.args()), {}});
+                parser.next();
             }
-            co_await execute(ctx, parser.args(), out);
-            parser.next();
-            if (ctx.quit) close_after = true;
-            if (out.size() >= kFlushAt && !(co_await send_replies(sock, ctx, out))) {
-                open = false;
-                break;
+            co_await execute_pipeline(ctx, batch);
+            for (auto& r : batch) out += r.reply;
+            if (ctx.quit) {
+                close_after = true;
+                more = false;
+            } else if (!protocol_error.empty()) {
+                resp::error(out, protocol_error);  // like Redis: the stream cannot be re-synchronised
+                close_after = true;
             }
+            if (more && out.size() >= kFlushAt && !(co_await send_replies(sock, ctx, out))) open = false;
         }
         if (!open) break;
         std::string rest(input.substr(pos));

@@ -16,7 +16,7 @@
 int main(int argc, char** argv) {
     kv::server_options opts;
     std::string dir = "kv-data";
-    unsigned idle_tick_us = 1000;
+    unsigned idle_tick_us = 100000;
     CLI::App app{"convme-kv: Redis-protocol key-value server on convme storage (durable, shard-per-core)"};
     app.add_option("--port,-p", opts.port, "TCP port (0 = any free port, printed at startup)")->capture_default_str();
     app.add_option("--bind", opts.bind, "IP address to listen on")->capture_default_str();
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
                    "convme device URI (default: uring:<dir>/kv.log?create_size=256M; e.g. sim:file=/tmp/kv.sim?size=1G, "
                    "vfio:0000:01:00.0)");
     app.add_option("--shards", opts.store.shards, "shards when creating a new store (default: one per core)");
-    app.add_option("--idle-tick-us", idle_tick_us, "an idle loop wakes this often to poll its sockets")
+    app.add_option("--idle-tick-us", idle_tick_us, "an idle loop also wakes this often (expiry sweep, signals); sockets wake it at once")
         ->capture_default_str()->check(CLI::Range(50u, 1000000u));
     app.add_option("--compact-at", opts.store.shard.compact_at_percent,
                    "compact when the active log half is this full (percent)")

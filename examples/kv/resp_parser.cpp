@@ -7,10 +7,15 @@
 namespace kv::resp {
 
 bool parse_int64(std::string_view s, long long& out) noexcept {
+    // As Redis reads integers: no sign but '-', no leading zeros, no "-0", at most 20 characters.
     if (s.empty() || s.size() > 20) return false;
+    if (s == "0") {
+        out = 0;
+        return true;
+    }
     bool neg = s[0] == '-';
     std::size_t i = neg ? 1 : 0;
-    if (i == s.size()) return false;
+    if (i == s.size() || s[i] < '1' || s[i] > '9') return false;
     unsigned long long v = 0;
     const unsigned long long limit = neg ? 9223372036854775808ull : 9223372036854775807ull;
     for (; i < s.size(); ++i) {
@@ -39,6 +44,12 @@ parse_result parser::fail(std::string msg, std::size_t consumed) {
 namespace {
 // Position of the '\n' ending the first line, or npos.
 std::size_t find_eol(std::string_view in) { return in.find('\n'); }
+// Multibulk and bulk headers end at the first CR; like Redis, the byte after it is skipped
+// unread. Position of that CR, or npos while it (or the byte after it) has not arrived.
+std::size_t find_header_end(std::string_view in) {
+    const std::size_t cr = in.find('\r');
+    return cr == std::string_view::npos || cr + 1 >= in.size() ? std::string_view::npos : cr;
+}
 std::string_view strip_cr(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     return line;
@@ -147,16 +158,15 @@ parse_result parser::feed(std::string_view input) {
                     auto r = parse_inline(in);
                     return {r.status, pos + r.consumed};
                 }
-                std::size_t eol = find_eol(in);
+                std::size_t eol = find_header_end(in);
                 if (eol == std::string_view::npos) {
                     if (in.size() > limits_.max_inline) return fail("too big mbulk count string", pos);
                     return {parse_status::need_more, pos};
                 }
                 long long n = 0;
-                if (!parse_int64(strip_cr(in.substr(1, eol - 1)), n) ||
-                    n > static_cast<long long>(limits_.max_args))
-                    return fail("invalid multibulk length", pos + eol + 1);
-                pos += eol + 1;
+                if (!parse_int64(in.substr(1, eol - 1), n) || n > static_cast<long long>(limits_.max_args))
+                    return fail("invalid multibulk length", pos + eol + 2);
+                pos += eol + 2;
                 if (n <= 0) {  // "*0" and "*-1" are empty commands: skipped, like Redis
                     state_ = state::done;
                     break;
@@ -174,16 +184,16 @@ parse_result parser::feed(std::string_view input) {
                 if (in.empty()) return {parse_status::need_more, pos};
                 if (in[0] != '$')
                     return fail(std::string("expected '$', got '") + in[0] + "'", pos);
-                std::size_t eol = find_eol(in);
+                std::size_t eol = find_header_end(in);
                 if (eol == std::string_view::npos) {
                     if (in.size() > limits_.max_inline) return fail("too big bulk count string", pos);
                     return {parse_status::need_more, pos};
                 }
                 long long len = 0;
-                if (!parse_int64(strip_cr(in.substr(1, eol - 1)), len) || len < 0 ||
+                if (!parse_int64(in.substr(1, eol - 1), len) || len < 0 ||
                     static_cast<unsigned long long>(len) > limits_.max_bulk)
-                    return fail("invalid bulk length", pos + eol + 1);
-                pos += eol + 1;
+                    return fail("invalid bulk length", pos + eol + 2);
+                pos += eol + 2;
                 bulk_left_ = static_cast<std::size_t>(len);
                 args_.emplace_back();
                 // Reserve up front only for modest sizes: a client announcing 512 MiB and then
@@ -202,8 +212,8 @@ parse_result parser::feed(std::string_view input) {
                 break;
             }
             case state::bulk_crlf: {
+                // The two bytes after a payload are its CRLF; Redis skips them without looking.
                 if (in.size() < 2) return {parse_status::need_more, pos};
-                if (in[0] != '\r' || in[1] != '\n') return fail("bulk not terminated by CRLF", pos);
                 pos += 2;
                 state_ = state::bulk_header;
                 break;

@@ -59,7 +59,8 @@ private:
 // \n \r \t \b \a \\ \" \xHH escapes, 'single quotes' with \'. Returns false on unbalanced quotes.
 bool split_inline(std::string_view line, std::vector<std::string>& out);
 
-// Strict decimal integer (optional '-', no spaces, no overflow).
+// Decimal integer as Redis reads one: optional '-', no leading zeros, no "-0", no spaces, no
+// overflow.
 bool parse_int64(std::string_view s, long long& out) noexcept;
 
 }  // namespace kv::resp

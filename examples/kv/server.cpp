@@ -30,13 +30,15 @@ convme::task<void> accept_loop(core_server& cs) {
             co_await convme::sleep_for(std::chrono::milliseconds(10));
             continue;
         }
+        cs.poller.watch(sock.native_handle());
         convme::loop::current()->spawn(serve_connection(cs, std::move(sock)));
     }
     cs.accept_done = true;
 }
 
-// Keeps an idle loop waking up every `tick` to poll the sockets, and drops expired keys of the
-// core's shards from memory a little at a time.
+// Drops expired keys of the core's shards from memory a little at a time, every 100 ms. Its
+// wake-ups also bound how late an idle core notices a signal (Asio's signal pipe is not in the
+// socket_poller's set); sockets wake the loop by themselves.
 convme::task<void> ticker(core_server& cs, std::chrono::microseconds tick) {
     cs.ticker_done = false;
     auto last_sweep = std::chrono::steady_clock::now();
@@ -60,6 +62,7 @@ std::error_code listen_on(core_server& cs, const asio::ip::tcp::endpoint& ep) {
     if (!ec) cs.acceptor.set_option(reuse_port(true), ec);
     if (!ec) cs.acceptor.bind(ep, ec);
     if (!ec) cs.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) cs.poller.watch(cs.acceptor.native_handle());
     return ec;
 }
 
@@ -71,14 +74,35 @@ struct server_state {
     std::vector<std::unique_ptr<core_server>> cores;
 };
 
-// Runs on core `c`: recover its shards and start serving.
-convme::task<std::string> start_core(server_state& s, unsigned c, asio::ip::tcp::endpoint ep) {
+// Runs on core `c`: recover its shards.
+convme::task<std::string> recover_core(server_state& s, unsigned c) {
     std::string why;
     std::error_code ec = co_await s.st->open_core(c, why);
-    if (ec) co_return why;
+    co_return ec ? why : std::string{};
+}
+
+// Recover every core's shards at once; no core listens before all of them are done, so no
+// client ever sees a store that is only partly loaded. Returns the first error, or "".
+convme::task<std::string> recover_all(server_state& s) {
+    const unsigned cores = s.opts.cores;
+    std::vector<std::string> errors(cores);
+    unsigned pending = cores;
+    auto one = [](server_state& st, unsigned c, std::string& err, unsigned& left) -> convme::task<void> {
+        err = co_await convme::run_on(c, [&st, c] { return recover_core(st, c); });
+        --left;
+    };
+    for (unsigned c = 0; c < cores; ++c) convme::loop::current()->spawn(one(s, c, errors[c], pending));
+    while (pending > 0) co_await convme::sleep_for(std::chrono::milliseconds(1));
+    for (unsigned c = 0; c < cores; ++c)
+        if (!errors[c].empty()) co_return "core " + std::to_string(c) + ": " + errors[c];
+    co_return std::string{};
+}
+
+// Runs on core `c` once every shard is ready: start serving.
+convme::task<std::string> start_core(server_state& s, unsigned c, asio::ip::tcp::endpoint ep) {
     auto cs = std::make_unique<core_server>(c, *s.st, s.facts);
     convme::loop::current()->add_poller(&cs->poller);
-    ec = listen_on(*cs, ep);
+    std::error_code ec = listen_on(*cs, ep);
     if (ec) {
         convme::loop::current()->remove_poller(&cs->poller);
         co_return "listening on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
@@ -134,7 +158,9 @@ convme::task<int> server_main(server_state& s) {
         co_return 2;
     }
     asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(s.opts.port));
-    bool ok = true;
+    std::string err = co_await recover_all(s);
+    bool ok = err.empty();
+    if (!ok) std::fprintf(stderr, "kv: %s\n", err.c_str());
     unsigned started = 0;
     for (unsigned c = 0; c < cores && ok; ++c) {
         // Core 0 binds first so that with --port 0 the others join the port it got.

@@ -16,9 +16,9 @@ struct server_options {
     unsigned cores = 1;
     bool pin_threads = false;
     std::string device_uri;           // convme device URI
-    // The loop may sleep while sockets are idle (Asio's epoll is not visible to its eventfd);
-    // a timer this often bounds the wake-up latency of an idle core.
-    std::chrono::microseconds idle_tick{1000};
+    // An idle loop sleeps until a socket, another core or the device wakes it (socket_poller);
+    // it also wakes this often for the expiry sweep and to notice signals.
+    std::chrono::microseconds idle_tick{100000};
     std::chrono::microseconds spin_before_sleep{200};
     store_options store;
 };

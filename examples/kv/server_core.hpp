@@ -2,6 +2,7 @@
 #pragma once
 
 #include "commands.hpp"
+#include "socket_poller.hpp"
 #include "store.hpp"
 
 #include <convme/asio.hpp>
@@ -17,7 +18,7 @@ struct core_server {
     store& st;
     const server_facts& facts;
     asio::io_context io{1};
-    convme::asio_poller poller{io};
+    socket_poller poller{io};
     asio::ip::tcp::acceptor acceptor{io};
     std::list<asio::ip::tcp::socket*> connections;  // open sockets, closed at shutdown
     bool stopping = false;

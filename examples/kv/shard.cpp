@@ -110,20 +110,55 @@ void shard::request_switch() {
     wake_writer();
 }
 
+bool shard::fits(std::size_t bytes, room kind) const noexcept {
+    const std::uint64_t limit = kind == room::freeing ? geo_.half_size : geo_.half_size - reserve_bytes();
+    return next_pos_ + open_.size() + claimed_ + bytes <= limit;
+}
+
+std::error_code shard::make_room(std::size_t bytes, room kind) {
+    if (failed_) return failed_;
+    if (!opened_) return std::make_error_code(std::errc::not_connected);
+    if (read_only_) return std::make_error_code(std::errc::no_space_on_device);
+    if (fits(bytes, kind)) return {};
+    // The half is full: switching to the other half frees space if the live data is small.
+    // Forced compaction: worth it while the live data leaves a quarter of a half free.
+    if (!compacting_ && (live_bytes() + bytes) * 4 < geo_.half_size * 3) start_compaction();
+    if (fits(bytes, kind)) return {};
+    return std::make_error_code(std::errc::no_space_on_device);
+}
+
+std::error_code shard::claim_room(std::size_t record_bytes, room kind, claim& c) {
+    // Sealing a batch pads it to a block: allow for the seals that may happen meanwhile.
+    const std::size_t want = record_bytes + geo_.block_size * (2 + record_bytes / opts_.max_batch_bytes);
+    std::error_code ec = make_room(want, kind);
+    if (ec) return ec;
+    claimed_ += want;
+    c.held += want;
+    return {};
+}
+
+void shard::release(claim& c) noexcept {
+    claimed_ -= std::min(claimed_, c.held);
+    c.held = 0;
+}
+
 shard::write_result shard::append(record_type type, std::string_view key, std::string_view value,
-                                  std::int64_t expire_at) {
-    if (failed_) return {failed_, 0};
-    if (!opened_) return {std::make_error_code(std::errc::not_connected), 0};
+                                  std::int64_t expire_at, claim* c, bool copy) {
     const std::size_t rs = record_size(key.size(), value.size());
     if (key.size() + value.size() > max_record_bytes())
         return {std::make_error_code(std::errc::value_too_large), 0};
     if (open_.size() > 0 && open_.size() + rs > opts_.max_batch_bytes) seal_open();
-    if (next_pos_ + open_.size() + rs > geo_.half_size) {
-        // The half is full: switching to the other half frees space if the live data is small.
-        // Forced compaction: worth it while the live data leaves a quarter of a half free.
-        if (!compacting_ && (live_bytes() + rs) * 4 < geo_.half_size * 3) start_compaction();
-        if (next_pos_ + open_.size() + rs > geo_.half_size)
-            return {std::make_error_code(std::errc::no_space_on_device), 0};
+    if (c != nullptr && c->held >= rs) {
+        if (failed_) return {failed_, 0};
+        if (!opened_) return {std::make_error_code(std::errc::not_connected), 0};
+        c->held -= rs;  // the claim's room becomes this record's
+        claimed_ -= std::min(claimed_, rs);
+    } else {
+        // Compaction copies may use the reserve too: a compaction must always be able to finish.
+        const bool frees = copy || type == record_type::del || type == record_type::expire ||
+                           type == record_type::flush || type == record_type::epoch;
+        std::error_code ec = make_room(rs, frees ? room::freeing : room::data);
+        if (ec) return {ec, 0};
     }
     const std::size_t at = open_.size();
     open_.resize(at + rs);
@@ -141,8 +176,8 @@ shard::write_result shard::append(record_type type, std::string_view key, std::s
     return {{}, sealed_ + 1};
 }
 
-shard::write_result shard::put(std::string_view key, std::string value, std::int64_t expire_at) {
-    auto res = append(record_type::put, key, value, expire_at);
+shard::write_result shard::put(std::string_view key, std::string value, std::int64_t expire_at, claim* c) {
+    auto res = append(record_type::put, key, value, expire_at, c);
     if (res.ec) return res;
     auto it = index_.find(key);
     if (it == index_.end())
@@ -159,10 +194,10 @@ shard::write_result shard::put(std::string_view key, std::string value, std::int
     return res;
 }
 
-shard::write_result shard::erase(std::string_view key) {
+shard::write_result shard::erase(std::string_view key, claim* c) {
     auto it = index_.find(key);
     if (it == index_.end()) return {{}, read_ticket(nullptr)};
-    auto res = append(record_type::del, key, {}, 0);
+    auto res = append(record_type::del, key, {}, 0, c);
     if (res.ec) return res;
     drop_entry(it);
     return res;
@@ -178,8 +213,8 @@ shard::write_result shard::set_expire(std::string_view key, std::int64_t expire_
     return res;
 }
 
-shard::write_result shard::flush_all() {
-    auto res = append(record_type::flush, {}, {}, 0);
+shard::write_result shard::flush_all(claim* c) {
+    auto res = append(record_type::flush, {}, {}, 0, c);
     if (res.ec) return res;
     index_.clear();
     live_half_[0] = live_half_[1] = 0;

@@ -87,10 +87,23 @@ public:
         std::error_code ec;
         std::uint64_t ticket = 0;
     };
-    write_result put(std::string_view key, std::string value, std::int64_t expire_at);
-    write_result erase(std::string_view key);  // appends a tombstone; no-op result if absent
+    // Room held for a command that writes several records (two-phase: claim on every shard it
+    // touches, then write them all, or give the room back): a command either fits as a whole or
+    // changes nothing. Pass the claim to the writes; release() returns what they did not use.
+    struct claim {
+        std::size_t held = 0;
+    };
+    // Writes that free space (tombstones, expirations, FLUSHDB, the epoch record of a start) may
+    // use the last reserve_bytes() of a half; new data may not. So a full store can always be
+    // emptied, restarted and compacted.
+    enum class room { data, freeing };
+    std::error_code claim_room(std::size_t record_bytes, room kind, claim& c);
+    void release(claim& c) noexcept;
+
+    write_result put(std::string_view key, std::string value, std::int64_t expire_at, claim* c = nullptr);
+    write_result erase(std::string_view key, claim* c = nullptr);  // appends a tombstone; no-op if absent
     write_result set_expire(std::string_view key, std::int64_t expire_at);  // key must exist
-    write_result flush_all();
+    write_result flush_all(claim* c = nullptr);
 
     // Ticket a reply that observed `e` (or a miss, e == nullptr) must wait for.
     std::uint64_t read_ticket(const entry* e) const noexcept;
@@ -99,6 +112,11 @@ public:
 
     // Largest key+value this shard accepts (a quarter of a half, so compaction always has room).
     std::size_t max_record_bytes() const noexcept { return geo_.half_size / 4; }
+    // The end of each half kept for writes that free space (an eighth of a half).
+    std::uint64_t reserve_bytes() const noexcept { return align_up(geo_.half_size / 8); }
+    // True if the last start found the log too full even for its epoch record and could not
+    // compact: the shard serves reads and refuses every write.
+    bool read_only() const noexcept { return read_only_; }
     std::uint64_t half_size() const noexcept { return geo_.half_size; }
     std::uint64_t used_bytes() const noexcept { return next_pos_; }
     std::uint64_t live_bytes() const noexcept { return live_half_[0] + live_half_[1]; }
@@ -136,7 +154,12 @@ private:
         return (v + geo_.block_size - 1) / geo_.block_size * geo_.block_size;
     }
     // Append one record to the open batch; returns its ticket or an error (no space / failed).
-    write_result append(record_type type, std::string_view key, std::string_view value, std::int64_t expire_at);
+    // With a claim the room was checked already; without, `kind` says which room it may use.
+    // `copy`: a compaction copy (may use the reserve).
+    write_result append(record_type type, std::string_view key, std::string_view value, std::int64_t expire_at,
+                        claim* c = nullptr, bool copy = false);
+    bool fits(std::size_t bytes, room kind) const noexcept;
+    std::error_code make_room(std::size_t bytes, room kind);  // forces a compaction if that helps
     void seal_open();            // move the open batch to the write queue
     void request_switch();       // seal, then queue a half header for the other half
     void wake_writer() noexcept;  // resume the writer if it is parked
@@ -190,6 +213,8 @@ private:
     unsigned io_in_flight_ = 0;  // batch writes and flushes not completed yet
     bool flush_running_ = false;
     std::uint64_t epoch_ticket_ = 0;  // batch holding this run's epoch record (see window_full)
+    std::size_t claimed_ = 0;         // room held by claims (see claim_room)
+    bool read_only_ = false;
     std::multimap<std::uint64_t, waiter> waiters_;
     std::error_code failed_;
 

@@ -51,7 +51,7 @@ convme::task<void> shard::compactor() {
             continue;
         }
         entry& e = it->second;
-        auto r = append(record_type::put, k, e.value, e.expire_at);
+        auto r = append(record_type::put, k, e.value, e.expire_at, nullptr, true);
         if (r.ec) {
             ec = r.ec;
             break;

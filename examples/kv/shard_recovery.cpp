@@ -173,12 +173,31 @@ convme::task<std::error_code> shard::open() {
     epoch_ = std::max({max_epoch_seen_, h[0].base_epoch, h[1].base_epoch}) + 1;
     seq_ = max_seq_seen_ + 1;
     opened_ = true;
+    read_only_ = false;
     closing_ = false;
     home_->spawn(writer_loop());
 
     // A durable record of the new epoch: whatever a crash left after it is older, so it can
     // never be mistaken for data written in this run.
+    // It may use the reserve (an eighth of a half that new data cannot take), so a full store
+    // starts. Should even that be used up, a compaction's half header carries the new epoch
+    // instead; and if the live data is too big to compact, this run writes nothing at all, so it
+    // needs no epoch of its own.
     auto r = append(record_type::epoch, {}, {}, 0);
+    if (r.ec == std::errc::no_space_on_device) {
+        if (live_half_[older] == 0 && live_bytes() * 4 < geo_.half_size * 3) {
+            start_compaction();  // the switch header is written (and flushed) before anything else
+            co_return std::error_code{};
+        }
+        read_only_ = true;
+        std::fprintf(stderr,
+                     "kv: shard %u: the log is full (%llu bytes of live data in %llu-byte halves) and has no "
+                     "room for a start record; serving reads only, every write answers out of space. "
+                     "Restart on a bigger --device to write again.\n",
+                     geo_.index, static_cast<unsigned long long>(live_bytes()),
+                     static_cast<unsigned long long>(geo_.half_size));
+        co_return std::error_code{};
+    }
     if (r.ec) co_return r.ec;
     epoch_ticket_ = r.ticket;  // no batch of this run is written before this one is durable
     ec = co_await wait_durable(r.ticket);

@@ -46,6 +46,11 @@ public:
     // completion is already waiting: the loop then polls again instead of sleeping. Turning it
     // off again is up to the poller (its next poll()).
     virtual bool prepare_to_block() { return true; }
+    // A file descriptor that becomes readable when this poller has work that arrives without
+    // waking the loop (e.g. an epoll set of sockets another library reads): a sleeping loop then
+    // waits on it too, next to its eventfd. -1 (the default): none. The loop never reads it; the
+    // poller's poll() must clear whatever made it readable, or the loop will not sleep.
+    virtual int wait_fd() const { return -1; }
     // Called once per loop iteration after the ready queue ran: flush batched submissions
     // (ring one doorbell / one io_uring_submit for everything queued this iteration).
     virtual void flush_submissions() {}

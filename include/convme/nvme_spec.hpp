@@ -155,6 +155,7 @@ inline constexpr std::uint16_t invalid_qid = 0x01;
 inline constexpr std::uint16_t invalid_queue_size = 0x02;
 inline constexpr std::uint16_t abort_limit_exceeded = 0x03;
 inline constexpr std::uint16_t invalid_queue_deletion = 0x0c;
+inline constexpr std::uint16_t zone_invalid_write = 0xbc;
 // media (sct 2)
 inline constexpr std::uint16_t write_fault = 0x80;
 inline constexpr std::uint16_t unrecovered_read_error = 0x81;
@@ -188,7 +189,29 @@ namespace cns {
 inline constexpr std::uint32_t ns = 0x00;
 inline constexpr std::uint32_t controller = 0x01;
 inline constexpr std::uint32_t active_ns_list = 0x02;
+inline constexpr std::uint32_t ns_id_descriptors = 0x03;  // Namespace Identification Descriptor list
+inline constexpr std::uint32_t csi_controller = 0x06;     // I/O Command Set specific Identify Controller
 }  // namespace cns
+
+// Command Set Identifiers (Namespace Identification Descriptor type 04h, CDW11 CSI of Identify).
+namespace csi {
+inline constexpr std::uint8_t nvm = 0x00;
+inline constexpr std::uint8_t key_value = 0x01;
+inline constexpr std::uint8_t zoned = 0x02;
+}  // namespace csi
+inline constexpr std::uint8_t nidt_csi = 0x04;  // descriptor type: Command Set Identifier (1 byte)
+
+// NVM Command Set specific Identify Controller (CNS 06h, CSI 00h), the fields the driver uses.
+struct identify_controller_nvm {
+    std::uint8_t vsl;     // Verify Size Limit
+    std::uint8_t wzsl;    // Write Zeroes Size Limit: 2^n units of CAP.MPSMIN pages; 0 = none
+    std::uint8_t wusl;
+    std::uint8_t dmrl;    // Dataset Management Ranges Limit; 0 = none (256)
+    std::uint32_t dmrsl;  // Dataset Management Range Size Limit (blocks per range); 0 = none
+    std::uint64_t dmsl;
+    std::uint8_t reserved_16[4096 - 16];
+};
+static_assert(sizeof(identify_controller_nvm) == 4096);
 
 // Feature identifiers.
 namespace feature {
@@ -230,7 +253,9 @@ struct identify_controller {
     std::uint8_t mdts;            // 77: max data transfer size, 2^n units of CAP.MPSMIN; 0 = no limit
     std::uint16_t cntlid;
     std::uint32_t ver;
-    std::uint8_t reserved_84[172];
+    std::uint32_t rtd3r;          // 84: RTD3 resume latency (us)
+    std::uint32_t rtd3e;          // 88: RTD3 entry latency (us): how long a shutdown may take; 0 = not reported
+    std::uint8_t reserved_92[164];
     std::uint16_t oacs;           // 256: optional admin command support (bit 8: Doorbell Buffer Config)
     std::uint8_t acl;
     std::uint8_t aerl;
@@ -252,6 +277,7 @@ struct identify_controller {
 static_assert(sizeof(identify_controller) == 4096);
 static_assert(offsetof(identify_controller, mdts) == 77);
 static_assert(offsetof(identify_controller, oacs) == 256);
+static_assert(offsetof(identify_controller, rtd3e) == 88);
 static_assert(offsetof(identify_controller, sqes) == 512);
 static_assert(offsetof(identify_controller, nn) == 516);
 static_assert(offsetof(identify_controller, oncs) == 520);

@@ -97,11 +97,19 @@ constexpr status_name generic_status[] = {
     {0x20, "Namespace is Write Protected"},
     {0x21, "Command Interrupted"},
     {0x22, "Transient Transport Error"},
+    {0x23, "Command Prohibited by Command and Feature Lockdown"},
+    {0x24, "Admin Command Media Not Ready"},
+    // I/O command set specific generic status (80h-BFh): NVM, then Key Value.
     {0x80, "LBA Out of Range"},
     {0x81, "Capacity Exceeded"},
     {0x82, "Namespace Not Ready"},
     {0x83, "Reservation Conflict"},
     {0x84, "Format In Progress"},
+    {0x85, "Invalid Value Size"},
+    {0x86, "Invalid Key Size"},
+    {0x87, "KV Key Does Not Exist"},
+    {0x88, "Unrecovered Error"},
+    {0x89, "Key Exists"},
 };
 
 // "Command Specific Status" (SCT 1), admin commands and the NVM command set.
@@ -139,9 +147,31 @@ constexpr status_name command_specific_status[] = {
     {0x20, "Invalid Secondary Controller State"},
     {0x21, "Invalid Number of Controller Resources"},
     {0x22, "Invalid Resource Identifier"},
+    {0x23, "Sanitize Prohibited While Persistent Memory Region is Enabled"},
+    {0x24, "ANA Group Identifier Invalid"},
+    {0x25, "ANA Attach Failed"},
+    {0x26, "Insufficient Capacity"},
+    {0x27, "Namespace Attachment Limit Exceeded"},
+    {0x28, "Prohibition of Command Execution Not Supported"},
+    {0x29, "I/O Command Set Not Supported"},
+    {0x2A, "I/O Command Set Not Enabled"},
+    {0x2B, "I/O Command Set Combination Rejected"},
+    {0x2C, "Invalid I/O Command Set"},
+    {0x2D, "Identifier Unavailable"},
+    // NVM command set specific (80h-83h).
     {0x80, "Conflicting Attributes"},
     {0x81, "Invalid Protection Information"},
     {0x82, "Attempted Write to Read Only Range"},
+    {0x83, "Command Size Limit Exceeded"},
+    // Zoned Namespace command set specific (B8h-BFh).
+    {0xB8, "Zoned Boundary Error"},
+    {0xB9, "Zone Is Full"},
+    {0xBA, "Zone Is Read Only"},
+    {0xBB, "Zone Is Offline"},
+    {0xBC, "Zone Invalid Write"},
+    {0xBD, "Too Many Active Zones"},
+    {0xBE, "Too Many Open Zones"},
+    {0xBF, "Invalid Zone State Transition"},
 };
 
 // "Media and Data Integrity Errors" (SCT 2).
@@ -154,6 +184,7 @@ constexpr status_name media_status[] = {
     {0x85, "Compare Failure"},
     {0x86, "Access Denied"},
     {0x87, "Deallocated or Unwritten Logical Block"},
+    {0x88, "End-to-end Storage Tag Check Error"},
 };
 
 // "Path Related Status" (SCT 3).

@@ -98,6 +98,7 @@ struct loop::impl {
     detail::timer_heap timers;
     std::vector<poller*> pollers;
     std::vector<poller*> flushers;  // the pollers that batch submissions (poller::batches_submissions())
+    std::vector<pollfd> wait_fds;   // what sleep() waits on (reused)
     bool polling = false;
     bool pollers_dirty = false;
     int efd = -1;
@@ -190,14 +191,17 @@ struct loop::impl {
             ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
             timeout = &ts;
         }
-        pollfd pfd{efd, POLLIN, 0};
+        // The eventfd, then every poller's wait_fd() (see poller::wait_fd).
+        wait_fds.assign(1, pollfd{efd, POLLIN, 0});
+        for (poller* p : pollers)
+            if (p && p->wait_fd() >= 0) wait_fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
         bump(sleeps);
-        const int ready = ::ppoll(&pfd, 1, timeout, nullptr);
+        const int ready = ::ppoll(wait_fds.data(), wait_fds.size(), timeout, nullptr);
         sleeping.store(false, std::memory_order_relaxed);
         // One read returns and clears the whole count. A count added after it (or after a timeout)
         // only makes the next sleep return at once.
         std::uint64_t v;
-        if (ready > 0 && (pfd.revents & POLLIN)) (void)!::read(efd, &v, sizeof v);
+        if (ready > 0 && (wait_fds[0].revents & POLLIN)) (void)!::read(efd, &v, sizeof v);
         wake_pending.store(false, std::memory_order_relaxed);
     }
 };

@@ -49,7 +49,6 @@ TEST_F(Commands, PingEchoQuitCommandSelect) {
     EXPECT_EQ(exec({"PING"}), "+PONG\r\n");
     EXPECT_EQ(exec({"ping", "hi"}), "$2\r\nhi\r\n");
     EXPECT_EQ(exec({"ECHO", "x y"}), "$3\r\nx y\r\n");
-    EXPECT_EQ(exec({"COMMAND"}), "*0\r\n");
     EXPECT_EQ(exec({"COMMAND", "DOCS"}), "*0\r\n");
     EXPECT_EQ(exec({"SELECT", "0"}), "+OK\r\n");
     EXPECT_EQ(exec({"SELECT", "1"}), "-ERR DB index is out of range\r\n");

@@ -18,8 +18,9 @@ def log(*args):
 class Server:
     """convme-kv on a free loopback port (--port 0; the port is read from its 'ready' line)."""
 
-    def __init__(self, binary, datadir, device=None, cores=2, extra=()):
+    def __init__(self, binary, datadir, device=None, cores=2, extra=(), port=0):
         self.binary = binary
+        self.fixed_port = port
         self.datadir = datadir
         self.device = device
         self.cores = cores
@@ -28,13 +29,19 @@ class Server:
         self.port = None
         self.banner = ""
 
-    def start(self, timeout=30.0):
-        cmd = [self.binary, "--port", "0", "--bind", "127.0.0.1", "--cores", str(self.cores), "--dir", self.datadir]
+    def launch(self):
+        """Start the process without waiting for its ready line (see start())."""
+        cmd = [self.binary, "--port", str(self.fixed_port), "--bind", "127.0.0.1", "--cores", str(self.cores), "--dir", self.datadir]
         if self.device:
             cmd += ["--device", self.device]
         cmd += self.extra
         log("starting:", " ".join(cmd))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
+        return self
+
+    def start(self, timeout=30.0):
+        if self.proc is None:
+            self.launch()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
@@ -135,3 +142,38 @@ class Client:
 
 class Error(str):
     pass
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fill(port, count, prefix="key:", value_size=20, per_command=1000):
+    """MSET `count` keys prefix0..prefixN (value = the key, padded), pipelined."""
+    c = Client(port, timeout=120)
+    sent = 0
+    window = []
+    while sent < count:
+        n = min(per_command, count - sent)
+        args = ["MSET"]
+        for i in range(sent, sent + n):
+            k = "%s%d" % (prefix, i)
+            args += [k, k.ljust(value_size, "v")]
+        c.send_raw(encode(*args))
+        window.append(n)
+        sent += n
+        if len(window) >= 8:
+            window.pop(0)
+            r = c.reply()
+            if r != "OK":
+                raise RuntimeError("MSET failed: %r" % r)
+    for _ in window:
+        r = c.reply()
+        if r != "OK":
+            raise RuntimeError("MSET failed: %r" % r)
+    c.close()

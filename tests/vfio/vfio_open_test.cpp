@@ -192,3 +192,46 @@ TEST(VfioPciDevice, DeviceWithoutGroupGetsBindCommands) {
 
 }  // namespace
 }  // namespace convme::test
+
+namespace convme::driver::testing_uri_keys {
+namespace {
+using driver::vfio::parse_vfio_uri;
+using driver::vfio::vfio_uri_options;
+
+device_uri uri_with(std::map<std::string, std::string> params) {
+    device_uri u;
+    u.scheme = "vfio";
+    u.target = "0000:01:00.0";
+    u.params = std::move(params);
+    return u;
+}
+
+// Issue 11, bug 8: a mistyped key used to be ignored (vfio:BDF?nsid=2 opened namespace 1).
+TEST(VfioUri, RejectsUnknownKeysNamingTheKnownOnes) {
+    vfio_uri_options o;
+    std::string why;
+    EXPECT_FALSE(parse_vfio_uri(uri_with({{"nsid", "2"}}), o, why));
+    EXPECT_NE(why.find("unknown parameter 'nsid'"), std::string::npos) << why;
+    EXPECT_NE(why.find(" ns"), std::string::npos) << why;  // the key that was meant is listed
+    EXPECT_NE(why.find(" mode"), std::string::npos) << why;
+    why.clear();
+    EXPECT_FALSE(parse_vfio_uri(uri_with({{"queue_depth", "8"}}), o, why));
+    EXPECT_NE(why.find("unknown parameter 'queue_depth'"), std::string::npos) << why;
+    EXPECT_NE(why.find(" qd"), std::string::npos) << why;
+    why.clear();
+    EXPECT_TRUE(parse_vfio_uri(uri_with({{"ns", "2"}, {"qd", "8"}}), o, why)) << why;
+    EXPECT_EQ(o.nvme.nsid, 2u);
+    EXPECT_EQ(o.nvme.queue_depth, 8u);
+}
+
+TEST(VfioOpen, UnknownKeyIsABadUriBeforeAnyDeviceAccess) {
+    std::error_code ec;
+    std::string why;
+    auto dev = driver::vfio::open_vfio_device(uri_with({{"nsid", "2"}, {"root", "/nonexistent"}}), ec, why);
+    EXPECT_EQ(dev, nullptr);
+    EXPECT_EQ(ec, make_error_code(errc::bad_uri));
+    EXPECT_NE(why.find("nsid"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace convme::driver::testing_uri_keys
