@@ -30,12 +30,24 @@ inline nvme::sqe set_number_of_queues(std::uint32_t sqs, std::uint32_t cqs) noex
     return s;
 }
 
-// Polled completion queue: physically contiguous, interrupts disabled.
-inline nvme::sqe create_io_cq(std::uint16_t qid, std::uint32_t depth, std::uint64_t iova) noexcept {
+// Completion queue, physically contiguous. irq_vector < 0: polled (IEN=0); else IEN=1 and
+// IV (CDW11 bits 31:16) = the MSI-X vector the controller signals after posting entries.
+inline nvme::sqe create_io_cq(std::uint16_t qid, std::uint32_t depth, std::uint64_t iova,
+                              int irq_vector = -1) noexcept {
     nvme::sqe s = make(nvme::admin_op::create_io_cq);
     s.prp1 = iova;
     s.cdw10 = ((depth - 1) << 16) | qid;
     s.cdw11 = nvme::queue_phys_contig;
+    if (irq_vector >= 0) s.cdw11 |= nvme::cq_irq_enabled | (static_cast<std::uint32_t>(irq_vector) << 16);
+    return s;
+}
+
+// Set Features, Interrupt Coalescing (FID 08h): interrupt after `threshold` entries (1..256) or
+// `time_100us` x 100 us since the first unsignalled one, whichever comes first.
+inline nvme::sqe set_interrupt_coalescing(std::uint32_t threshold, std::uint32_t time_100us) noexcept {
+    nvme::sqe s = make(nvme::admin_op::set_features);
+    s.cdw10 = nvme::feature::interrupt_coalescing;
+    s.cdw11 = ((time_100us & 0xff) << 8) | ((threshold - 1) & 0xff);
     return s;
 }
 

@@ -315,6 +315,17 @@ int controller::configure_locked(std::string& why) {
         }
         // An error status just means no shadow doorbells: plain MMIO doorbells keep working.
     }
+    if (opts_.coalesce_threshold != 0) {
+        // Features do not survive a reset: this runs at bring-up and after every reset. A refusal
+        // only costs the aggregation, so it is reported (device_info), not fatal.
+        const std::uint32_t t100 = (opts_.coalesce_time_us + 99) / 100;
+        const int rc = admin_sync_locked(admin::set_interrupt_coalescing(opts_.coalesce_threshold, t100), c,
+                                         opts_.admin_timeout);
+        coalescing_ = rc == 0 ? "coalescing thr=" + std::to_string(opts_.coalesce_threshold) +
+                                    " time=" + std::to_string(t100 * 100) + "us"
+                              : "coalescing refused: " +
+                                    (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
+    }
     return 0;
 }
 
@@ -567,7 +578,7 @@ void controller::release_qid(std::uint16_t qid) noexcept {
 
 int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std::uint64_t sq_iova,
                                      std::uint64_t cq_iova, queue_link& link, created_queue& out,
-                                     std::string& why) {
+                                     std::string& why, int irq_vector) {
     // One hold of the admin lock for both commands, the generation and the doorbells: a reset
     // cannot slip in between (it would leave a queue created in the new generation labelled with
     // the old one, or doorbells routed for the wrong Doorbell Buffer Config state).
@@ -588,9 +599,9 @@ int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std
         }
     }
     nvme::cqe c{};
-    if (int rc = admin_sync_locked(admin::create_io_cq(qid, depth, cq_iova), c, opts_.admin_timeout); rc != 0) {
+    if (int rc = admin_sync_locked(admin::create_io_cq(qid, depth, cq_iova, irq_vector), c, opts_.admin_timeout); rc != 0) {
         why = "Create I/O Completion Queue " + std::to_string(qid) + " (depth " + std::to_string(depth) +
-              ") failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
+              (irq_vector >= 0 ? ", interrupt vector " + std::to_string(irq_vector) : std::string()) + ") failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
         return rc;
     }
     if (int rc = admin_sync_locked(admin::create_io_sq(qid, depth, sq_iova, qid), c, opts_.admin_timeout); rc != 0) {

@@ -136,14 +136,19 @@ public:
     void release_qid(std::uint16_t qid) noexcept;
     doorbell sq_doorbell(std::uint16_t qid) noexcept;
     doorbell cq_doorbell(std::uint16_t qid) noexcept;
-    // Create CQ then SQ (polled, contiguous) under one hold of the admin lock, attach `link` to
+    // Create CQ then SQ (contiguous; the CQ polled, or with irq_vector >= 0 signalling that MSI-X
+    // vector: IEN=1, IV=irq_vector) under one hold of the admin lock, attach `link` to
     // the reset handshake, and report the generation and doorbells. 0 or -errno with why.
     int create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std::uint64_t sq_iova,
-                             std::uint64_t cq_iova, queue_link& link, created_queue& out, std::string& why);
+                             std::uint64_t cq_iova, queue_link& link, created_queue& out, std::string& why,
+                             int irq_vector = -1);
     void detach(queue_link& link) noexcept;
     // Keeps DMA memory a queue could not prove unused (its Delete SQ/CQ failed) until the
     // controller has been disabled (next reset, or destruction).
     void retire(std::vector<dma_block> blocks) noexcept;
+    // Interrupt coalescing as configured (nvme_options::coalesce_*): "" when not asked for, else
+    // "coalescing thr=N time=Tus" or why the controller refused it.
+    const std::string& coalescing() const noexcept { return coalescing_; }
     int delete_io_queue_pair(std::uint16_t qid);
     task<int> delete_io_queue_pair_async(std::uint16_t qid);
 
@@ -217,6 +222,7 @@ private:
     bool dbbc_wanted_ = false;
     std::atomic<bool> dbbc_active_{false};  // written under admin_mu_; read there (doorbells) or as a hint
     dma_block shadow_mem_, eventidx_mem_;
+    std::string coalescing_;
 
     std::mutex qid_mu_;
     std::vector<bool> qid_used_;

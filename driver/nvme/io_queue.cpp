@@ -16,7 +16,8 @@ io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& 
       epoch_(std::chrono::steady_clock::now()) {}
 
 io_queue::~io_queue() {
-    if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
+    if (irq_) (void)dev_.bind_irq_eventfd(qid_, -1);
+    else if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
     ctrl_.detach(link_);
     if (abort_pending_ && !abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_forget(abort_waiter_);
     if (dma_unsafe_ && !ctrl_.gone()) {
@@ -86,9 +87,12 @@ int io_queue::create(std::string& why) {
     health_interval_ = std::clamp<std::uint32_t>(timeout_ms / 8, 1, 100);
     timeout_epochs_ = (timeout_ms + health_interval_ - 1) / health_interval_ + 1;
 
+    if (p_.mode != completion_mode::poll)
+        if (int rc = setup_irq(why); rc != 0) return rc;
     link_.owner = &owner_;
     created_queue made;
-    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why); rc != 0) {
+    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why,
+                                              irq_vector()); rc != 0) {
         if (rc != -EIO && rc != -ENODEV) dma_unsafe_ = true;  // the Create may still happen
         return rc;
     }
@@ -96,6 +100,7 @@ int io_queue::create(std::string& why) {
     qp_.sq_doorbell() = made.sq_db;
     qp_.cq_doorbell() = made.cq_db;
     created_ = true;
+    if (irq_) return 0;  // the health scan runs in prepare_to_block(), before each sleep
     // Completion "interrupts" where the device has them (the threaded simulator): the loop can
     // then sleep instead of spinning on the CPU the device thread needs.
     notified_ = dev_.set_completion_notify(
@@ -457,7 +462,8 @@ void io_queue::recover() noexcept {
     link_.parked.store(true, std::memory_order_release);
     created_queue made;
     std::string why;
-    const int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why);
+    const int rc =
+        ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why, irq_vector());
     if (rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: re-creating I/O queue %u after reset failed: %s\n",
                      dev_.name().c_str(), static_cast<unsigned>(qid_), why.c_str());

@@ -56,6 +56,8 @@ struct io_queue_params {
     std::uint32_t max_write_zeroes_blocks = 65536;    // WZSL, else the 16-bit NLB
     std::uint32_t max_dsm_range_blocks = 0xffffffffu;  // DMRSL, else the 32-bit range length
     std::uint32_t max_dsm_ranges = 256;                // DMRL
+    completion_mode mode = completion_mode::poll;  // interrupt/hybrid: the CQ signals vector qid
+    std::chrono::microseconds hybrid_spin{100};
 };
 
 struct io_queue_counters {
@@ -96,6 +98,12 @@ public:
                          : std::chrono::microseconds(0);
     }
     void flush_submissions() override { qp_.ring_sq(); }
+    // interrupt / hybrid (io_queue_irq.cpp): runs the health scan, then says whether the loop may
+    // sleep now (no completion already waiting, hybrid's spin window over).
+    bool prepare_to_block() override;
+
+    bool irq() const noexcept { return irq_; }
+    std::uint64_t irq_sleeps() const noexcept { return irq_sleeps_; }
 
     const queue_counters& counters() const noexcept { return qp_.counters(); }
     const io_queue_counters& io_counters() const noexcept { return io_counters_; }
@@ -122,6 +130,10 @@ private:
     void run_deferred() noexcept;
     // Returns false when the command id must not be reused yet (an Abort naming it is pending).
     bool on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept;
+
+    // interrupt / hybrid: bind vector qid_ to the owner loop's eventfd (io_queue_irq.cpp).
+    int setup_irq(std::string& why) noexcept;
+    int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
 
     void health_tick() noexcept;
     void reset_controller() noexcept;
@@ -155,6 +167,10 @@ private:
     bool dma_unsafe_ = false;
     queue_link link_;
     bool notified_ = false;     // the device wakes owner_ when it posts to our CQ
+    bool irq_ = false;          // ... through MSI-X vector qid_ bound to owner_.notify_fd()
+    std::uint64_t spin_seen_ = ~std::uint64_t(0);  // hybrid: submitted+completed when the spin began
+    std::chrono::steady_clock::time_point spin_start_{};
+    std::uint64_t irq_sleeps_ = 0;
     std::error_code failed_{};  // set: the queue is unusable, every request fails with this
 
     request_fifo pending_;   // waiting for a command id or SQ room, in submission order

@@ -41,11 +41,33 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
     }
 }
 
+const char* completion_mode_name(completion_mode m) noexcept {
+    switch (m) {
+        case completion_mode::interrupt: return "interrupt";
+        case completion_mode::hybrid: return "hybrid";
+        case completion_mode::poll: break;
+    }
+    return "poll";
+}
+
 bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& why) {
     using backends::param_bool;
     using backends::param_uint;
     nvme_options o = out;
-    std::uint64_t ns, qd, queues, timeout;
+    std::uint64_t ns, qd, queues, timeout, spin, thr, thr_us;
+    std::string mode;
+    if (!backends::param_choice(uri, "completion", {"poll", "interrupt", "hybrid"}, completion_mode_name(o.completion),
+                                mode, why) ||
+        !param_uint(uri, "spin_us", static_cast<std::uint64_t>(o.hybrid_spin.count()), 0, 1'000'000, spin, why) ||
+        !param_uint(uri, "irq_coalesce", o.coalesce_threshold, 0, 256, thr, why) ||
+        !param_uint(uri, "irq_coalesce_us", o.coalesce_time_us, 0, 25500, thr_us, why))
+        return false;
+    o.completion = mode == "interrupt" ? completion_mode::interrupt
+                   : mode == "hybrid"  ? completion_mode::hybrid
+                                       : completion_mode::poll;
+    o.hybrid_spin = std::chrono::microseconds(spin);
+    o.coalesce_threshold = static_cast<std::uint32_t>(thr);
+    o.coalesce_time_us = static_cast<std::uint32_t>(thr_us);
     if (!param_uint(uri, "ns", o.nsid, 1, 0xfffffffeu, ns, why) ||
         !param_uint(uri, "qd", o.queue_depth, 2, 65536, qd, why) ||
         !param_uint(uri, "queues", o.max_io_queues, 1, 65535, queues, why) ||

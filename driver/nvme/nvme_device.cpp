@@ -171,9 +171,34 @@ int nvme_device::init(std::string& why) {
         params_.max_dsm_ranges = nvm.dmrl != 0 ? nvm.dmrl : 256;
     }
     params_.timeout = o.io_timeout;
+    params_.mode = o.completion;
+    params_.hybrid_spin = o.hybrid_spin;
+
+    // Completion mode and how queues map to loops, for device_info.name.
+    const unsigned vectors = c.dev().irq_vectors();
+    std::uint32_t queues = c.io_queues_granted();
+    std::string irq_note;
+    if (o.completion != completion_mode::poll) {
+        if (vectors < 2) {
+            why = std::string("completion=") + completion_mode_name(o.completion) +
+                  " needs MSI-X interrupt vectors: " + c.dev().irq_unavailable() + " (use completion=poll)";
+            return -ENOTSUP;
+        }
+        irq_note = ", msix " + std::to_string(vectors) + " vectors";
+        if (vectors - 1 < queues) {
+            irq_note += " for " + std::to_string(queues) + " queues";
+            queues = vectors - 1;
+        }
+        if (o.completion == completion_mode::hybrid)
+            irq_note += ", spin " + std::to_string(o.hybrid_spin.count()) + "us";
+    }
+    if (!c.coalescing().empty()) irq_note += ", " + c.coalescing();
 
     const std::string dev_name = c.dev().name();
-    info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) + (c.shadow_doorbells() ? " [dbbc]" : "");
+    info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) + (c.shadow_doorbells() ? " [dbbc]" : "") +
+                 " [completion=" + completion_mode_name(o.completion) + irq_note + "] [io queues " +
+                 std::to_string(queues) + ": one per loop for the first " + std::to_string(queues) +
+                 " loops doing I/O, later loops forward to them]";
     info_.backend = std::string_view(c.dev().kind()) == "sim" ? "sim" : "nvme";
     info_.block_size = block;
     info_.capacity = id->nsze << lba_shift;
@@ -241,6 +266,13 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
         rc = -ENOMEM;
         why = "out of memory";
     }
+    if (rc == -EBUSY) {
+        // No queue (or no interrupt vector) left for this loop: its I/O runs on a loop that has one.
+        if (q) (void)q->destroy_sync();
+        forwarding_[core].store(true, std::memory_order_relaxed);
+        ec = make_error_code(std::errc::resource_unavailable_try_again);
+        return nullptr;
+    }
     if (rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: creating the I/O queue for core %u failed: %s\n",
                      ctrl_->dev().name().c_str(), core, why.c_str());
@@ -258,11 +290,80 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
 }
 
 void nvme_device::submit_slow(io_request& r) noexcept {
+    const unsigned core = r.owner->core_id();
+    if (core < max_loops && forwarding_[core].load(std::memory_order_relaxed)) {
+        forward(r);
+        return;
+    }
     std::error_code ec;
     if (io_queue* q = queue_for(*r.owner, ec))
         q->submit(r);
+    else if (core < max_loops && forwarding_[core].load(std::memory_order_relaxed))
+        forward(r);
     else
         fail_later(r, ec);
+}
+
+// ------------------------------------------------------------------------------- forwarding
+//
+// A loop without a queue hands each request to a "home" loop that has one (round robin over the
+// live queues): a message posts a relay coroutine there, which submits a copy of the request on
+// the home loop's queue like any local I/O, then posts the status back, and the request completes
+// on its own loop. This costs two messages and a coroutine frame per I/O, only on those loops;
+// loops with a queue keep the lock-free per-core path untouched. The home loop must keep running
+// its loop (a runtime's loops do until shutdown).
+
+namespace {
+struct relay_awaiter {
+    nvme_device* dev;
+    const io_request* orig;
+    io_request copy{};
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+        copy.op = orig->op;
+        copy.offset = orig->offset;
+        copy.length = orig->length;
+        copy.data = orig->data;
+        copy.waiter = h;
+        copy.owner = loop::current();
+        dev->submit(copy);
+    }
+    std::error_code await_resume() const noexcept { return copy.status; }
+};
+}  // namespace
+
+task<void> nvme_device::relay(io_request* r, loop* from) {
+    relay_awaiter a{this, r};
+    const std::error_code ec = co_await a;
+    r->status = ec;
+    from->post([this, r] {
+        forwarded_in_flight_[r->owner->core_id()].fetch_sub(1, std::memory_order_relaxed);
+        r->complete();
+    });
+}
+
+void nvme_device::forward(io_request& r) noexcept {
+    loop* home = nullptr;
+    const unsigned start = next_home_.fetch_add(1, std::memory_order_relaxed);
+    for (unsigned i = 0; i < max_loops && !home; ++i) {
+        const unsigned k = (start + i) % max_loops;
+        if (drained_[k].load(std::memory_order_relaxed)) continue;
+        if (io_queue* q = queues_[k].load(std::memory_order_acquire)) home = &q->owner();
+    }
+    if (!home) {
+        fail_later(r, make_error_code(errc::shutting_down));
+        return;
+    }
+    forwarded_.fetch_add(1, std::memory_order_relaxed);
+    forwarded_in_flight_[r.owner->core_id()].fetch_add(1, std::memory_order_relaxed);
+    io_request* req = &r;
+    loop* from = r.owner;
+    try {
+        home->post([this, req, home, from] { home->spawn(relay(req, from)); });
+    } catch (...) {
+        forwarded_in_flight_[r.owner->core_id()].fetch_sub(1, std::memory_order_relaxed);
+        fail_later(r, make_error_code(std::errc::not_enough_memory));
+    }
 }
 
 namespace {
@@ -313,6 +414,7 @@ task<void> nvme_device::drain() {
     if (core >= max_loops) co_return;
     io_queue* q = queues_[core].load(std::memory_order_relaxed);
     if (q && q->owner_id() != l->unique_id()) co_return;  // another loop owns this core id's queue
+    while (forwarded_in_flight_[core].load(std::memory_order_relaxed) != 0) co_await yield();
     drained_[core].store(true, std::memory_order_relaxed);
     if (!q) co_return;
     while (q->in_flight() != 0) co_await yield();
@@ -322,6 +424,7 @@ task<void> nvme_device::drain() {
                      static_cast<unsigned>(q->qid()), std::strerror(-rc));
     l->remove_poller(q);
     ctrl_->dev().loop_detached(*l);
+    drained_irq_sleeps_.fetch_add(q->irq_sleeps(), std::memory_order_relaxed);
     queues_[core].store(nullptr, std::memory_order_relaxed);
     owned_[core].reset();
 }
@@ -338,9 +441,13 @@ nvme_driver_stats nvme_device::stats() const noexcept {
         s.shadow_skips += c.sq_db.shadow_skips + c.cq_db.shadow_skips;
         s.split_requests += q->io_counters().split_requests;
         s.timeouts += q->io_counters().timeouts;
+        s.irq_sleeps += q->irq_sleeps();
+        if (q->irq()) ++s.irq_queues;
         ++s.io_queues;
     }
     auto& cc = ctrl_->counters();
+    s.forwarded = forwarded_.load(std::memory_order_relaxed);
+    s.irq_sleeps += drained_irq_sleeps_.load(std::memory_order_relaxed);
     s.aborts_sent = cc.aborts_sent.load(std::memory_order_relaxed);
     s.resets = cc.resets.load(std::memory_order_relaxed);
     s.admin_commands = cc.admin_commands.load(std::memory_order_relaxed);

@@ -39,6 +39,10 @@ public:
 
 private:
     void submit_slow(io_request& r) noexcept;
+    // Loops without a queue of their own (the controller granted fewer queues, or fewer interrupt
+    // vectors, than there are loops) run their I/O on a loop that has one (nvme_device.cpp).
+    void forward(io_request& r) noexcept;
+    task<void> relay(io_request* r, loop* from);
     // This loop's queue, created on first use; nullptr with ec set when there is none.
     io_queue* queue_for(loop& l, std::error_code& ec) noexcept;
     static void fail_later(io_request& r, std::error_code ec) noexcept;
@@ -52,6 +56,11 @@ private:
     std::array<std::unique_ptr<io_queue>, max_loops> owned_{};
     std::array<std::atomic<bool>, max_loops> drained_{};
     std::array<std::error_code, max_loops> create_error_{};
+    std::array<std::atomic<bool>, max_loops> forwarding_{};          // this core id has no queue
+    std::array<std::atomic<std::uint32_t>, max_loops> forwarded_in_flight_{};
+    std::atomic<std::uint64_t> forwarded_{0};
+    std::atomic<std::uint64_t> drained_irq_sleeps_{0};  // of queues already deleted
+    std::atomic<std::uint32_t> next_home_{0};
     std::mutex create_mu_;
 };
 

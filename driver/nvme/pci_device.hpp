@@ -89,6 +89,20 @@ public:
         return false;
     }
 
+    // ---- Interrupts (MSI-X), for the interrupt and hybrid completion modes. A completion queue
+    // created with IEN=1 and IV=v makes the device signal vector v after it posted entries; with
+    // bind_irq_eventfd(v, efd) each such signal adds 1 to the eventfd `efd` (the owning loop's
+    // loop::notify_fd(), so the loop's own sleep is the wait). Vector 0 is the admin queue's.
+    // irq_vectors(): how many vectors the function offers (0: none, the device must be polled;
+    // irq_unavailable() then says why).
+    virtual unsigned irq_vectors() const noexcept { return 0; }
+    virtual std::string irq_unavailable() const { return "this device has no interrupt vectors"; }
+    // Route vector `vector` to `efd` (-1 unbinds). 0 or -errno (last_error() says why).
+    virtual int bind_irq_eventfd(std::uint16_t vector, int efd) noexcept {
+        (void)vector, (void)efd;
+        return -95;  // EOPNOTSUPP
+    }
+
     // ---- Loops. `l` starts / stops polling one of this device's I/O queues (attached before the
     // queue's poller is registered, detached after it was removed, on l's thread). A device whose
     // work the host must do (the inline simulator) registers its own poller on `l` here; real

@@ -111,6 +111,11 @@ public:
         return n;
     }
 
+    // A completion is waiting at the head (a peek: nothing is consumed).
+    bool cq_ready() const noexcept {
+        return (device_load<std::uint16_t>(&cq_[cq_head_].status) & 1u) == phase_;
+    }
+
     // After the controller was disabled: consume the CQEs it posted before it stopped, without a
     // CQ head doorbell (there is no queue to tell any more). Returns the number consumed.
     template <typename F>

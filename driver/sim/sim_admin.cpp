@@ -73,12 +73,16 @@ std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
         diag("Create I/O CQ " + std::to_string(qid) + ": " + why);
         return generic_status(nvme::sc::data_transfer_error);
     }
+    if ((cmd.cdw11 & nvme::cq_irq_enabled) && (cmd.cdw11 >> 16) > cfg.max_io_queues)
+        return specific_status(0x08);  // Invalid Interrupt Vector
     cq_state& cq = cqs[qid];
     cq = cq_state{};
     cq.live = true;
     cq.size = size;
     cq.base = cmd.prp1;
     cq.ring = ring;
+    cq.ien = (cmd.cdw11 & nvme::cq_irq_enabled) != 0;
+    cq.iv = static_cast<std::uint16_t>(cmd.cdw11 >> 16);
     // A doorbell written before the queue existed (while the controller was ready) is invalid.
     if (std::uint32_t v = 0; take_doorbell(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), v))
         invalid_doorbell(qid, false, v);
@@ -254,6 +258,7 @@ std::uint16_t controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t
         case 0x01: arbitration = cmd.cdw11; return 0;
         case 0x04: temp_threshold = cmd.cdw11 & 0xffff; return 0;
         case 0x0b: async_event_config = cmd.cdw11; return 0;
+        case nvme::feature::interrupt_coalescing: irq_coalescing = cmd.cdw11 & 0xffff; return 0;
         default: return generic_status(nvme::sc::invalid_field);
     }
 }
@@ -274,6 +279,7 @@ std::uint16_t controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t
         case 0x01: dw0 = arbitration; return 0;
         case 0x04: dw0 = temp_threshold; return 0;
         case 0x0b: dw0 = async_event_config; return 0;
+        case nvme::feature::interrupt_coalescing: dw0 = irq_coalescing; return 0;
         default: return generic_status(nvme::sc::invalid_field);
     }
 }

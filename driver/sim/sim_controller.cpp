@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include <sched.h>
+#include <unistd.h>
 
 namespace convme::sim {
 namespace {
@@ -98,6 +99,7 @@ controller::impl::impl(controller_config c)
     sqs.resize(cfg.max_io_queues + 1);
     cqs.resize(cfg.max_io_queues + 1);
     notifiers.resize(cfg.max_io_queues + 1);
+    irq_efd.assign(cfg.max_io_queues + 1, -1);
     write_cache = cfg.volatile_write_cache;
 }
 
@@ -695,6 +697,15 @@ void controller::impl::notify_completions() {
         if (!n.fn || n.seen == cqs[q].posted) continue;
         n.seen = cqs[q].posted;
         n.fn(n.ctx);  // after the entries' phase tags were stored (release): the host finds them
+    }
+    // The MSI-X model: a CQ created with IEN=1 signals its vector's eventfd (bind_irq_eventfd)
+    // after new entries were posted, as vfio-pci's interrupt handler does for a real function.
+    for (std::uint16_t q : live_cqs) {
+        cq_state& cq = cqs[q];
+        if (!cq.ien || cq.irq_seen == cq.posted || cq.iv >= irq_efd.size() || irq_efd[cq.iv] < 0) continue;
+        cq.irq_seen = cq.posted;
+        const std::uint64_t one = 1;
+        (void)!::write(irq_efd[cq.iv], &one, sizeof one);
     }
 }
 

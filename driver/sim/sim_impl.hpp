@@ -51,6 +51,9 @@ struct cq_state {
     bool shadow = false;
     std::deque<completion> ready;      // executed, waiting for room in the ring
     std::uint32_t posted = 0;          // entries posted so far (wraps; compared for change only)
+    bool ien = false;                  // Create I/O CQ CDW11.IEN: signal vector `iv` after posting
+    std::uint16_t iv = 0;
+    std::uint32_t irq_seen = 0;        // `posted` when vector iv was last signalled
 };
 
 // A completion "interrupt" the host armed for one CQ (survives controller resets, like an MSI-X
@@ -128,6 +131,8 @@ struct controller::impl {
     std::vector<sq_state> sqs;         // index = qid
     std::vector<cq_state> cqs;
     std::vector<cq_notifier> notifiers;  // index = cqid; only armed with a device thread
+    std::vector<int> irq_efd;            // index = MSI-X vector (max_queues + 1 of them): eventfd or -1
+    std::uint32_t irq_coalescing = 0;    // Set Features FID 08h value (stored, not modelled)
     std::vector<std::uint16_t> live_sqs, live_cqs;
     std::deque<delayed_cmd> delayed;
     std::vector<std::pair<std::uint16_t, std::uint16_t>> abort_on_fetch;  // (sqid, cid)

@@ -73,6 +73,25 @@ public:
         return true;
     }
 
+    // MSI-X model: a vector per queue plus the admin queue's, as QEMU's nvme offers (max_queues+1).
+    // Inline mode has no device thread to signal from.
+    unsigned irq_vectors() const noexcept override {
+        return m_->cfg.inline_mode ? 0 : static_cast<unsigned>(m_->irq_efd.size());
+    }
+    std::string irq_unavailable() const override {
+        return "sim inline mode: no device thread to signal completions from (drop inline=1)";
+    }
+    int bind_irq_eventfd(std::uint16_t vector, int efd) noexcept override {
+        if (m_->cfg.inline_mode) return -EOPNOTSUPP;
+        if (vector >= m_->irq_efd.size()) {
+            last_error_ = "sim: interrupt vector " + std::to_string(vector) + " out of range";
+            return -EINVAL;
+        }
+        std::lock_guard lock(m_->mu);  // the device thread signals under mu
+        m_->irq_efd[vector] = efd;
+        return 0;
+    }
+
     int alloc_dma(std::size_t size, std::size_t align, driver::dma_region& out) noexcept override {
         int rc = m_->iova.alloc(size, align, out);
         if (rc != 0) last_error_ = "sim: alloc_dma of " + std::to_string(size) + " bytes failed (errno " + std::to_string(-rc) + ")";

@@ -3,7 +3,9 @@
 #include "driver/vfio/bind_commands.hpp"
 #include "driver/vfio/sysfs.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <vector>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -189,10 +191,70 @@ int vfio_pci_device::setup_regions(std::string& why) {
     if (int rc = region(VFIO_PCI_CONFIG_REGION_INDEX, cfg); rc != 0) return rc;
     config_offset_ = cfg.offset;
     config_size_ = cfg.size;
+
+    // MSI-X vectors, for completion=interrupt|hybrid. Their absence only rules those modes out.
+    vfio_irq_info irq{};
+    irq.argsz = sizeof irq;
+    irq.index = VFIO_PCI_MSIX_IRQ_INDEX;
+    if (di.num_irqs <= VFIO_PCI_MSIX_IRQ_INDEX) {
+        msix_why_ = "VFIO reports no MSI-X interrupt index for " + bdf_;
+    } else if (::ioctl(device_.get(), VFIO_DEVICE_GET_IRQ_INFO, &irq) != 0) {
+        msix_why_ = "VFIO_DEVICE_GET_IRQ_INFO(MSI-X) on " + bdf_ + ": " + std::strerror(errno);
+    } else if (irq.count == 0) {
+        msix_why_ = bdf_ + " has no MSI-X capability (VFIO_DEVICE_GET_IRQ_INFO: 0 vectors)";
+    } else if (!(irq.flags & VFIO_IRQ_INFO_EVENTFD)) {
+        msix_why_ = "VFIO cannot signal MSI-X of " + bdf_ + " through an eventfd";
+    } else {
+        msix_count_ = std::min<unsigned>(irq.count, 2048);
+    }
     return 0;
 }
 
+int vfio_pci_device::set_irqs(std::uint32_t start, std::uint32_t count, const int* fds) noexcept {
+    std::vector<std::byte> buf(sizeof(vfio_irq_set) + sizeof(std::int32_t) * count);
+    auto* s = reinterpret_cast<vfio_irq_set*>(buf.data());
+    s->argsz = static_cast<std::uint32_t>(buf.size());
+    s->flags = (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | VFIO_IRQ_SET_ACTION_TRIGGER;
+    s->index = VFIO_PCI_MSIX_IRQ_INDEX;
+    s->start = start;
+    s->count = count;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const std::int32_t fd = fds[i];
+        std::memcpy(buf.data() + sizeof(vfio_irq_set) + i * sizeof fd, &fd, sizeof fd);
+    }
+    if (::ioctl(device_.get(), VFIO_DEVICE_SET_IRQS, s) != 0) return -errno;
+    return 0;
+}
+
+int vfio_pci_device::bind_irq_eventfd(std::uint16_t vector, int efd) noexcept {
+    try {
+        std::lock_guard guard(irq_mu_);
+        if (vector >= msix_count_)
+            return fail(-EINVAL, "MSI-X vector " + std::to_string(vector) + " of " + bdf_ + ": the function has " +
+                                     std::to_string(msix_count_) + (msix_why_.empty() ? "" : " (" + msix_why_ + ")"));
+        if (!msix_enabled_) {
+            if (efd < 0) return 0;
+            // First use: enable every vector at once, all unrouted (-1) but this one.
+            std::vector<int> fds(msix_count_, -1);
+            fds[vector] = efd;
+            if (int rc = set_irqs(0, msix_count_, fds.data()); rc != 0)
+                return fail(rc, "VFIO_DEVICE_SET_IRQS (enable " + std::to_string(msix_count_) + " MSI-X vectors of " +
+                                    bdf_ + "): " + std::strerror(-rc) +
+                                    " (interrupt remapping / MSI isolation missing? see convme doctor)");
+            msix_enabled_ = true;
+            return 0;
+        }
+        if (int rc = set_irqs(vector, 1, &efd); rc != 0)
+            return fail(rc, "VFIO_DEVICE_SET_IRQS (MSI-X vector " + std::to_string(vector) + " of " + bdf_ +
+                                "): " + std::strerror(-rc));
+        return 0;
+    } catch (const std::bad_alloc&) {
+        return fail(-ENOMEM, "bind_irq_eventfd: out of memory");
+    }
+}
+
 vfio_pci_device::~vfio_pci_device() {
+    if (msix_enabled_) (void)set_irqs(0, 0, nullptr);  // disable MSI-X: drops every eventfd
     if (bar_) ::munmap(const_cast<std::uint32_t*>(bar_), bar_size_);
     bar_ = nullptr;
     std::unique_lock guard(lock_);

@@ -55,6 +55,11 @@ public:
     int enable_bus_master() noexcept override;
     int function_reset() noexcept override;
 
+    // MSI-X through VFIO_DEVICE_GET_IRQ_INFO / VFIO_DEVICE_SET_IRQS (vfio_pci_device.cpp).
+    unsigned irq_vectors() const noexcept override { return msix_count_; }
+    std::string irq_unavailable() const override { return msix_why_; }
+    int bind_irq_eventfd(std::uint16_t vector, int efd) noexcept override;
+
     bool noiommu() const noexcept { return container_.kind() == iommu_kind::noiommu; }
     // PCI config space access (offset within the 256/4096-byte config region).
     int config_read(std::uint32_t offset, void* buf, std::size_t len) noexcept;
@@ -82,6 +87,13 @@ private:
     std::uint64_t granule_ = 4096;
     std::size_t hugepage_ = 0;
     bool hugepages_available_ = false;
+
+    unsigned msix_count_ = 0;        // vectors of the MSI-X capability (GET_IRQ_INFO)
+    std::string msix_why_;           // why there are none
+    std::mutex irq_mu_;
+    bool msix_enabled_ = false;      // SET_IRQS enabled the vectors (all at once: Linux < 6.5
+                                     // cannot add vectors to an enabled MSI-X block)
+    int set_irqs(std::uint32_t start, std::uint32_t count, const int* fds) noexcept;
 
     mutable std::shared_mutex lock_;  // table_ (shared for translate) and everything below
     dma_map_table table_;

@@ -30,6 +30,9 @@ struct nvme_driver_stats {
     std::uint32_t io_queues = 0;            // live I/O queue pairs
     bool shadow_doorbells = false;          // Doorbell Buffer Config in use
     std::uint32_t page_size = 0;            // controller memory page size (CC.MPS)
+    std::uint32_t irq_queues = 0;           // live I/O queues whose CQ signals an MSI-X vector
+    std::uint64_t forwarded = 0;            // requests of loops without a queue, run on another loop's
+    std::uint64_t irq_sleeps = 0;           // sleeps on a queue's interrupt (interrupt/hybrid), drained queues included
 };
 
 // False if `dev` is not an NVMe (sim or VFIO) device.

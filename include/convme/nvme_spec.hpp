@@ -217,6 +217,8 @@ static_assert(sizeof(identify_controller_nvm) == 4096);
 namespace feature {
 inline constexpr std::uint32_t number_of_queues = 0x07;
 inline constexpr std::uint32_t volatile_write_cache = 0x06;
+// CDW11: bits 7:0 aggregation threshold (0's based), bits 15:8 aggregation time (100 us units).
+inline constexpr std::uint32_t interrupt_coalescing = 0x08;
 }  // namespace feature
 
 // Log page identifiers.

@@ -294,6 +294,38 @@ TEST(Doctor, IntelWithoutInterruptRemappingIsFatalUnlessUnsafeAllowed) {
     EXPECT_NE(find_finding(fs, finding::warning, "allow_unsafe_interrupts=Y"), nullptr) << dump(fs);
 }
 
+// A 256-byte config space with an MSI-X capability of `vectors` entries at 0x40.
+std::string config_with_msix(unsigned vectors) {
+    std::string cfg(256, '\0');
+    cfg[0x06] = 0x10;  // capability list
+    cfg[0x34] = 0x40;
+    cfg[0x40] = 0x11;
+    cfg[0x42] = static_cast<char>((vectors - 1) & 0xff);
+    cfg[0x43] = static_cast<char>(((vectors - 1) >> 8) & 0x7);
+    return cfg;
+}
+
+TEST(Doctor, CompletionModesFollowMsixAndMsiIsolation) {
+    fake_system sys;
+    sys.make_healthy();
+    sys.write("sys/bus/pci/devices/0000:01:00.0/config", config_with_msix(65));
+    auto fs = run_doctor(sys.options("0000:01:00.0"));
+    const finding* f = find_finding(fs, finding::ok, "completion modes: poll, interrupt, hybrid");
+    ASSERT_NE(f, nullptr) << dump(fs);
+    EXPECT_NE(f->what.find("65 MSI-X vectors: up to 64 interrupt-driven I/O queues"), std::string::npos) << f->what;
+
+    sys.add_intel_iommu(false);  // no interrupt remapping: VFIO refuses, so no mode at all
+    fs = run_doctor(sys.options("0000:01:00.0"));
+    EXPECT_NE(find_finding(fs, finding::info, "completion modes: none until MSI isolation is fixed"), nullptr) << dump(fs);
+    sys.set_module_param("vfio_iommu_type1", "allow_unsafe_interrupts", "Y");
+    fs = run_doctor(sys.options("0000:01:00.0"));
+    EXPECT_NE(find_finding(fs, finding::warning, "interrupts not isolated"), nullptr) << dump(fs);
+
+    sys.write("sys/bus/pci/devices/0000:01:00.0/config", std::string(256, '\0'));
+    fs = run_doctor(sys.options("0000:01:00.0"));
+    EXPECT_NE(find_finding(fs, finding::info, "completion modes: poll only (no MSI-X capability)"), nullptr) << dump(fs);
+}
+
 TEST(Doctor, ArmSmmuWithGicv2IsFatalAndWithItsIsFine) {
     fake_system sys;
     sys.mkdir("sys/class/iommu/smmu3.0x0000000009050000");

@@ -72,6 +72,7 @@ std::vector<finding> run_doctor(const doctor_options& opts) {
     if (!c.bdf.empty()) {
         doctor_detail::check_device(c);
         doctor_detail::check_group(c);
+        doctor_detail::check_completion_modes(c);
     }
     doctor_detail::check_dev_nodes(c);
     doctor_detail::check_memlock(c);

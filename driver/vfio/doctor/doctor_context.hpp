@@ -50,6 +50,7 @@ void check_known_bad_platform(context& c);
 void check_vfio_modules(context& c);
 void check_device(context& c);
 void check_group(context& c);
+void check_completion_modes(context& c);  // check_interrupts.cpp
 void check_dev_nodes(context& c);
 void check_memlock(context& c);
 void check_hugepages(context& c);

@@ -1,0 +1,77 @@
+// Interrupt and hybrid completions for one io_queue (completion=interrupt|hybrid).
+//
+// The CQ is created with IEN=1 and IV=qid, and pci_device::bind_irq_eventfd routes that MSI-X
+// vector to the owning loop's own eventfd (loop::notify_fd()): VFIO_DEVICE_SET_IRQS on a real
+// function, the device thread's notification in the simulator. The loop's existing sleep (ppoll on
+// that eventfd) is then the interrupt wait: no extra thread, no extra fd to poll.
+//
+// Why no completion is lost between the last poll and the sleep:
+//  1. The controller writes the CQE to memory, then signals the vector (the MSI-X message is a
+//     posted write ordered after the CQE write; the simulator writes the eventfd after the phase
+//     tag was stored). The kernel's handler adds 1 to the eventfd.
+//  2. The loop reads (clears) the eventfd only after ppoll returned, and polls every poller before
+//     it can sleep again.
+//  3. Take any CQE that the last poll did not see. Its +1 comes after the CQE is visible. If it
+//     lands before the loop's ppoll, the count is non-zero and ppoll returns at once; if after, it
+//     wakes the ppoll. If the read after some earlier sleep cleared it, that read is followed by a
+//     poll that sees the CQE (the +1 came after the CQE was written). Either way it is reaped.
+// Unlike io_uring's CQ-eventfd toggle there is nothing to arm: the vector stays enabled all the
+// time (vfio-pci offers no cheap per-vector MSI-X mask, and INTMS/INTMC are not for MSI-X), so
+// there is no arm-then-recheck window at all. The price is at most one spurious wake-up per
+// sleep for signals that arrived while the loop was awake (the count is stale, ppoll returns, the
+// read clears it). The cq_ready() peek below only saves a sleep that would return at once.
+// Interrupt coalescing (FID 08h) delays a signal by at most its aggregation time, never drops it.
+// Backstop: max_block_in_flight() bounds every sleep to one health interval, so timeouts (Abort,
+// reset) are still detected when a completion never comes; the scan runs here, before each sleep.
+//
+// Vectors: queue qid uses vector qid (vector 0 is the admin queue's, which stays polled). A queue
+// whose qid has no vector is not created in these modes (create fails with -EBUSY); nvme_device
+// then forwards that loop's I/O to a loop that has a queue, as with fewer queues than loops.
+// Sharing one vector between queues of different loops cannot work with one eventfd per loop: a
+// vector signals one eventfd, and a loop that clears it could swallow the wake-up of another loop
+// that was just about to sleep.
+#include "driver/nvme/io_queue.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+namespace convme::driver {
+
+int io_queue::setup_irq(std::string& why) noexcept {
+    const unsigned vectors = dev_.irq_vectors();
+    if (qid_ >= vectors) {
+        why = "completion=" + std::string(completion_mode_name(p_.mode)) + ": queue " + std::to_string(qid_) +
+              " has no interrupt vector (the function offers " + std::to_string(vectors) + ", vector 0 is the admin queue's)";
+        return -EBUSY;
+    }
+    if (int rc = dev_.bind_irq_eventfd(qid_, owner_.notify_fd()); rc != 0) {
+        why = "binding interrupt vector " + std::to_string(qid_) + " to the loop's eventfd: " + dev_.last_error();
+        return rc;
+    }
+    irq_ = true;
+    notified_ = true;  // max_block_in_flight(): the loop may sleep while I/O is in flight
+    return 0;
+}
+
+bool io_queue::prepare_to_block() {
+    if (!irq_) return true;  // a device with its own notification (threaded sim): as before
+    if (in_flight_) health_tick();
+    if (!deferred_.empty() || qp_.cq_ready() || qp_.sq_pending()) return false;  // work is already here
+    if (p_.mode == completion_mode::hybrid && p_.hybrid_spin.count() > 0) {
+        // Spin for hybrid_spin after the last submission or completion: a fast device answers
+        // within the window and the loop never pays for an interrupt and a wake-up.
+        const auto& c = qp_.counters();
+        const std::uint64_t seen = c.submitted + c.completed;
+        const auto now = std::chrono::steady_clock::now();
+        if (seen != spin_seen_) {
+            spin_seen_ = seen;
+            spin_start_ = now;
+            return false;
+        }
+        if (now - spin_start_ < p_.hybrid_spin) return false;
+    }
+    ++irq_sleeps_;
+    return true;
+}
+
+}  // namespace convme::driver
