@@ -61,14 +61,9 @@ void put_req(convme_req* r) noexcept {
     q->free_list = r;
 }
 
-void finish(convme_req* r, std::error_code ec, const io_request* what) {
+// Marks r done and queues it for its callback (result and error text already set).
+void complete(convme_req* r) {
     convme_queue* q = r->q;
-    r->result = to_errno(ec);
-    if (ec && ec.category() == nvme_category()) r->nvme_status = static_cast<std::uint16_t>(ec.value());
-    if (ec) {
-        std::string msg = what ? describe_failure(*q->d->dev, *what) : ec.message();
-        set_error(r->result, std::move(msg));
-    }
     r->done = true;
     --q->in_flight;
     ++q->completed;
@@ -80,6 +75,16 @@ void finish(convme_req* r, std::error_code ec, const io_request* what) {
             q->cb_head = r;
         q->cb_tail = r;
     }
+}
+
+void finish(convme_req* r, std::error_code ec, const io_request* what) {
+    r->result = to_errno(ec);
+    if (ec && ec.category() == nvme_category()) r->nvme_status = static_cast<std::uint16_t>(ec.value());
+    if (ec) {
+        std::string msg = what ? describe_failure(*r->q->d->dev, *what) : ec.message();
+        set_error(r->result, std::move(msg));
+    }
+    complete(r);
 }
 
 task<void> run_io(convme_req* r, io_op op, std::byte* buf, std::uint64_t off, std::uint64_t len) {
@@ -131,19 +136,7 @@ task<void> run_nvme(convme_req* r, bool admin, nvme::sqe cmd, std::byte* buf, st
         r->result = to_errno(ec);
         if (ec.category() == nvme_category()) r->nvme_status = static_cast<std::uint16_t>(ec.value());
         set_error(r->result, msg);
-        // finish() would overwrite the message with a plain one; keep ours.
-        convme_queue* q = r->q;
-        r->done = true;
-        --q->in_flight;
-        ++q->completed;
-        if (r->cb) {
-            r->next = nullptr;
-            if (q->cb_tail)
-                q->cb_tail->next = r;
-            else
-                q->cb_head = r;
-            q->cb_tail = r;
-        }
+        complete(r);  // not finish(): it would replace the message with a plain one
     } else {
         finish(r, ec, nullptr);
     }
