@@ -22,8 +22,7 @@ bool check_sim_target(device_uri& uri, std::string& why) {
         why = "sim: 'file=' needs a path, e.g. sim:file=/tmp/sim.img";
         return false;
     }
-    why = uri.target.empty() ? "sim: missing target after 'sim:'" : "sim: unknown target '" + uri.target + "'";
-    why += " (expected 'mem' or 'file=/path')";
+    why = "sim: unknown target '" + uri.target + "' (expected 'mem' or 'file=/path')";
     return false;
 }
 

@@ -1,5 +1,6 @@
 // uring: and threadpool: targets, and the automatic io_uring -> thread-pool fallback.
 #include "runtime/kernel/kernel_devices.hpp"
+#include "runtime/core/uri_params.hpp"
 #include "runtime/kernel/threadpool_device.hpp"
 #include "runtime/kernel/uring_probe.hpp"
 
@@ -7,12 +8,6 @@
 
 namespace convme::backends {
 namespace {
-
-bool param_is_off(const device_uri& uri, const char* key) {
-    auto it = uri.params.find(key);
-    return it != uri.params.end() &&
-           (it->second == "0" || it->second == "false" || it->second == "no" || it->second == "off");
-}
 
 // The uring URI turned into a threadpool URI: only parameters both backends understand survive.
 device_uri threadpool_equivalent(const device_uri& uri) {
@@ -38,8 +33,10 @@ bool check_file_target(device_uri& uri, std::string& why) {
 std::unique_ptr<block_device> open_uring_or_fallback(const device_uri& uri, std::error_code& ec,
                                                      std::string& why) {
     std::string unavailable;
-    int rc = uring_available(unavailable);
-    if (rc == 0 || param_is_off(uri, "fallback")) return make_uring_device(uri, ec, why);
+    bool fallback = true;
+    std::string malformed;  // reported by make_uring_device when io_uring is there to try
+    const bool fallback_off = param_bool(uri, "fallback", true, fallback, malformed) && !fallback;
+    if (uring_available(unavailable) == 0 || fallback_off) return make_uring_device(uri, ec, why);
     std::fprintf(stderr,
                  "convme: %s; using the thread-pool backend for %s instead (add ?fallback=0 to "
                  "fail instead)\n",
