@@ -9,18 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            printf("  [ ok ] %s\n", #cond);                                \
-        } else {                                                           \
-            printf("  [FAIL] %s (line %d): ", #cond, __LINE__);            \
-            printf(__VA_ARGS__);                                           \
-            printf("\n");                                                  \
-            ++failures;                                                    \
-        }                                                                  \
-    } while (0)
+#include "c_check.h"
 
 static void fill(unsigned char *p, size_t n, unsigned seed) {
     for (size_t i = 0; i < n; ++i) p[i] = (unsigned char)(seed * 131u + i * 7u + (i >> 9));

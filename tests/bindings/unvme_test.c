@@ -9,18 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                        \
-    do {                                                        \
-        if (cond) {                                             \
-            printf("  [ ok ] %s\n", #cond);                     \
-        } else {                                                \
-            printf("  [FAIL] %s (line %d): ", #cond, __LINE__); \
-            printf(__VA_ARGS__);                                \
-            printf("\n");                                       \
-            ++failures;                                         \
-        }                                                       \
-    } while (0)
+#include "c_check.h"
 
 static double now_s(void) {
     struct timespec ts;
