@@ -16,10 +16,12 @@ namespace kvtest {
 
 class command_fixture : public ::testing::Test {
 protected:
-    explicit command_fixture(unsigned shards = 3, std::uint64_t bytes = 8u << 20) : dev(bytes), shards_(shards) {}
+    explicit command_fixture(unsigned shards = 3, std::uint64_t bytes = 8u << 20, bool auto_compact = true)
+        : dev(bytes), shards_(shards), auto_compact_(auto_compact) {}
     void SetUp() override {
         kv::store_options o;
         o.shards = shards_;
+        o.shard.auto_compact = auto_compact_;
         std::string why;
         st = run(lp, kv::store::open_layout(dev, 1, o, why));
         ASSERT_TRUE(st) << why;
@@ -55,6 +57,7 @@ protected:
 
 private:
     unsigned shards_;
+    bool auto_compact_;
 };
 
 }  // namespace kvtest

@@ -1,4 +1,5 @@
 // Redis command semantics against an in-process store (one loop, several shards on a RAM device).
+#include "command_fixture.hpp"
 #include "commands.hpp"
 #include "kv_test_util.hpp"
 #include "resp_parser.hpp"
@@ -13,35 +14,7 @@ using kvtest::run;
 
 namespace {
 
-class Commands : public ::testing::Test {
-protected:
-    void SetUp() override {
-        kv::store_options o;
-        o.shards = 3;
-        std::string why;
-        st = run(lp, kv::store::open_layout(dev, 1, o, why));
-        ASSERT_TRUE(st) << why;
-        ASSERT_FALSE(run(lp, st->open_core(0, why))) << why;
-        ctx = std::make_unique<kv::command_context>(*st);
-    }
-    void TearDown() override {
-        if (st) run(lp, st->close_core(0));
-    }
-
-    convme::task<std::string> exec_task(std::vector<std::string> args) {
-        std::string out;
-        co_await kv::execute(*ctx, args, out);
-        std::error_code ec = co_await ctx->wait_durable();
-        if (ec) co_return "durability error: " + ec.message();
-        co_return out;
-    }
-    std::string exec(std::vector<std::string> args) { return run(lp, exec_task(std::move(args))); }
-
-    convme::loop lp;
-    kvtest::mem_device dev{8u << 20};
-    std::unique_ptr<kv::store> st;
-    std::unique_ptr<kv::command_context> ctx;
-};
+class Commands : public kvtest::command_fixture {};
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // A full log (issue 12, bugs 1-3): a full shard must restart, deletions must always succeed
 // (they may use the room kept in reserve), and a multi-key command that replies an error must
 // have changed nothing.
+#include "command_fixture.hpp"
 #include "commands.hpp"
 #include "kv_test_util.hpp"
 #include "store.hpp"
@@ -93,37 +94,11 @@ TEST(FullShard, DeletesExpiresAndFlushSucceedAndFreeRoom) {
 
 namespace {
 
-// Commands against a 2-shard store small enough to fill quickly.
-class FullStore : public ::testing::Test {
+// Commands against a 2-shard store small enough to fill quickly, with no compaction behind the
+// test's back.
+class FullStore : public kvtest::command_fixture {
 protected:
-    void SetUp() override {
-        kv::store_options o;
-        o.shards = 2;
-        o.shard.auto_compact = false;
-        std::string why;
-        st = run(lp, kv::store::open_layout(dev, 1, o, why));
-        ASSERT_TRUE(st) << why;
-        ASSERT_FALSE(run(lp, st->open_core(0, why))) << why;
-        ctx = std::make_unique<kv::command_context>(*st);
-    }
-    void TearDown() override {
-        if (st) run(lp, st->close_core(0));
-    }
-    convme::task<std::string> exec_task(std::vector<std::string> args) {
-        std::string out;
-        co_await kv::execute(*ctx, args, out);
-        std::error_code ec = co_await ctx->wait_durable();
-        if (ec) co_return "durability error: " + ec.message();
-        co_return out;
-    }
-    std::string exec(std::vector<std::string> args) { return run(lp, exec_task(std::move(args))); }
-    // A key that lives on shard `s`.
-    std::string key_on(unsigned s, const std::string& prefix) {
-        for (int i = 0;; ++i) {
-            std::string k = prefix + std::to_string(i);
-            if (st->shard_of(k) == s) return k;
-        }
-    }
+    FullStore() : command_fixture(2, 2u << 20, /*auto_compact=*/false) {}
     // SET 1000-byte values on shard `s` until it answers out of space; returns the keys set.
     std::vector<std::string> fill_shard(unsigned s) {
         std::vector<std::string> keys;
@@ -139,11 +114,6 @@ protected:
         }
         return keys;
     }
-
-    convme::loop lp;
-    mem_device dev{2u << 20};
-    std::unique_ptr<kv::store> st;
-    std::unique_ptr<kv::command_context> ctx;
 };
 
 }  // namespace
