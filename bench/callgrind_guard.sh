@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CI guard on the per-I/O software cost: instructions per operation of the main paths, counted by
 # callgrind (deterministic: the same binary and arguments give the same count on a loaded machine;
 # no clock is read), compared with the committed baseline bench/callgrind_baseline.txt.

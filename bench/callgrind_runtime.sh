@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Instructions per runtime operation, counted exactly by callgrind (deterministic, unlike time).
 #
 #   bench/callgrind_runtime.sh [build-dir] [N]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fixed-iteration driver for instruction counting under callgrind (see bench/callgrind_runtime.sh).
 //
 //   micro_callgrind_runtime <task|value|yield|frame> N
@@ -9,10 +10,9 @@
 #include <convme/detail/frame_pool.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
-
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
 #include <cstring>
 
 namespace {
@@ -20,8 +20,12 @@ namespace {
 using convme::loop;
 using convme::task;
 
-task<void> empty_task() { co_return; }
-task<int> value_task(int v) { co_return v + 1; }
+task<void> empty_task() {
+    co_return;
+}
+task<int> value_task(int v) {
+    co_return v + 1;
+}
 
 task<void> await_n(long n) {
     for (long i = 0; i < n; ++i) co_await empty_task();
@@ -39,9 +43,15 @@ volatile int sink;
 
 }  // namespace
 
-void run_task(loop* l, long n) { l->run_until_complete(await_n(n)); }
-void run_value(loop* l, long n) { sink = l->run_until_complete(value_n(n)); }
-void run_yield(loop* l, long n) { l->run_until_complete(yield_n(n)); }
+void run_task(loop* l, long n) {
+    l->run_until_complete(await_n(n));
+}
+void run_value(loop* l, long n) {
+    sink = l->run_until_complete(value_n(n));
+}
+void run_yield(loop* l, long n) {
+    l->run_until_complete(yield_n(n));
+}
 void run_frame(loop*, long n) {
     for (long i = 0; i < n; ++i) {
         void* p = convme::detail::frame_alloc(128);
@@ -53,13 +63,21 @@ void run_frame(loop*, long n) {
 // Only these are counted (--toggle-collect); warm-up calls the run_* functions directly.
 extern "C" {
 // N task creations + co_await (start, finish, resume awaiter) + destructions.
-__attribute__((noinline)) void convme_measure_task(loop* l, long n) { run_task(l, n); }
+__attribute__((noinline)) void convme_measure_task(loop* l, long n) {
+    run_task(l, n);
+}
 // Same with an int result.
-__attribute__((noinline)) void convme_measure_value(loop* l, long n) { run_value(l, n); }
+__attribute__((noinline)) void convme_measure_value(loop* l, long n) {
+    run_value(l, n);
+}
 // N loop round trips: suspend, ready queue, resume.
-__attribute__((noinline)) void convme_measure_yield(loop* l, long n) { run_yield(l, n); }
+__attribute__((noinline)) void convme_measure_yield(loop* l, long n) {
+    run_yield(l, n);
+}
 // N frame allocations + frees (128-byte class).
-__attribute__((noinline)) void convme_measure_frame(loop* l, long n) { run_frame(l, n); }
+__attribute__((noinline)) void convme_measure_frame(loop* l, long n) {
+    run_frame(l, n);
+}
 }
 
 int main(int argc, char** argv) {
@@ -74,10 +92,14 @@ int main(int argc, char** argv) {
     }
     void (*fn)(loop*, long) = nullptr;
     void (*warm)(loop*, long) = nullptr;
-    if (!std::strcmp(argv[1], "task")) fn = convme_measure_task, warm = run_task;
-    else if (!std::strcmp(argv[1], "value")) fn = convme_measure_value, warm = run_value;
-    else if (!std::strcmp(argv[1], "yield")) fn = convme_measure_yield, warm = run_yield;
-    else if (!std::strcmp(argv[1], "frame")) fn = convme_measure_frame, warm = run_frame;
+    if (!std::strcmp(argv[1], "task"))
+        fn = convme_measure_task, warm = run_task;
+    else if (!std::strcmp(argv[1], "value"))
+        fn = convme_measure_value, warm = run_value;
+    else if (!std::strcmp(argv[1], "yield"))
+        fn = convme_measure_yield, warm = run_yield;
+    else if (!std::strcmp(argv[1], "frame"))
+        fn = convme_measure_frame, warm = run_frame;
     if (!fn) {
         std::fprintf(stderr, "unknown mode '%s' (task, value, yield, frame)\n", argv[1]);
         return 2;

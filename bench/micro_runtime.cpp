@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Microbenchmarks of the runtime core (Google Benchmark): ns per operation.
 //
 //   ninja -C build/default convme_micro_runtime && build/default/bench/convme_micro_runtime
@@ -11,20 +12,24 @@
 //     program bench/micro_callgrind_runtime.cpp under
 //       valgrind --tool=callgrind --toggle-collect='convme_measure_*'
 //     for N and for 0 iterations and prints (Ir(N) - Ir(0)) / N per operation.
+#include <benchmark/benchmark.h>
+
 #include <convme/detail/frame_pool.hpp>
 #include <convme/loop.hpp>
 #include <convme/runtime.hpp>
 #include <convme/task.hpp>
-
-#include <benchmark/benchmark.h>
 
 namespace {
 
 using convme::loop;
 using convme::task;
 
-task<void> empty_task() { co_return; }
-task<int> value_task(int v) { co_return v + 1; }
+task<void> empty_task() {
+    co_return;
+}
+task<int> value_task(int v) {
+    co_return v + 1;
+}
 
 // A lazy task is created, started by co_await (symmetric transfer), finishes, resumes its
 // awaiter, and is destroyed: the cost of one "function call" in coroutine style.

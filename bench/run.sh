@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's main job: install the Debian dependencies, build convme, then run the comparative
 # benchmark on the embedded defaults (simulated NVMe controller in RAM, io_uring and the
 # thread-pool fallback on a temp file, fio as the outside reference, then the KV server against

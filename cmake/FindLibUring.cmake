@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # FindLibUring: locates liburing and defines the imported target LibUring::LibUring.
 find_package(PkgConfig QUIET)
 if(PkgConfig_FOUND)

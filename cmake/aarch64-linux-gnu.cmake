@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross toolchain: Debian's aarch64-linux-gnu-gcc/g++ with the arm64 multiarch -dev packages
 # (liburing-dev:arm64, libfmt-dev:arm64, libgtest-dev:arm64, ...) installed next to the amd64 ones.
 # tests/lab/setup-aarch64-deps.sh installs everything this file expects.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # convme_layer(NAME SOURCES ... ROOMS ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
 # One static library per layer. Its private include path is a staging folder holding only the
 # rooms it may see (its own and those below it, as symlinks), so a lower layer that includes a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test helper: wait for a condition another thread makes true, without asserting on time.
 #pragma once
 

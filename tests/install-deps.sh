@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs every Debian 12 package convme needs to build, test and benchmark. Idempotent: skips
 # apt entirely when everything is present. Usage: tests/install-deps.sh [--lab] [--aarch64]
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's test command: installs the Debian dependencies, then builds and tests convme in
 # every configuration CI checks. Stages (default: all, in this order):
 #   gcc      gcc, warnings as errors, every test but the QEMU lab

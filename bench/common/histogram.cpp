@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "histogram.hpp"
 
 #include <algorithm>
@@ -27,7 +28,9 @@ std::uint64_t histogram::bucket_high(std::size_t index) noexcept {
     return bucket_low(index + 1) - 1;
 }
 
-std::size_t histogram::bucket_count() noexcept { return bucket_of(UINT64_MAX) + 1; }
+std::size_t histogram::bucket_count() noexcept {
+    return bucket_of(UINT64_MAX) + 1;
+}
 
 histogram::histogram() : buckets_(bucket_count(), 0) {}
 

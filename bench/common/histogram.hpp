@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Log-linear latency histogram (nanoseconds). Values below 2^kSubBits are counted exactly; above,
 // each power-of-two range is split into 2^kSubBits equal buckets, so any recorded value is known
 // to within 1/2^kSubBits (< 0.8 %) of its true value. Recording is one shift and one increment:
@@ -10,7 +11,7 @@
 namespace convme::bench {
 
 class histogram {
-public:
+  public:
     static constexpr unsigned kSubBits = 7;
     static constexpr std::uint64_t kSubCount = std::uint64_t{1} << kSubBits;
 
@@ -34,7 +35,7 @@ public:
     static std::uint64_t bucket_high(std::size_t index) noexcept;  // largest value in bucket
     static std::size_t bucket_count() noexcept;
 
-private:
+  private:
     std::vector<std::uint64_t> buckets_;
     std::uint64_t count_ = 0;
     std::uint64_t min_ = UINT64_MAX;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Comparative benchmark, side by side on the same workload:
 #   block I/O  4 KiB randread + randwrite at QD1 and QD32, one core, on
 #              sim        convme's simulated NVMe controller in RAM (sim:mem), device thread

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Renders RESULTS_DIR/results.png from the tables summarize.py wrote (plot_block.dat, plot_kv.dat):
 # left, block I/O IOPS per workload and engine (log scale); right, KV requests/s per server.
 # Uses gnuplot's pngcairo terminal, or the libgd png terminal when cairo is unavailable.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Summarize a compare.sh results directory.
 
 Reads OUT/raw/block__<engine>__<rw>__qd<N>__r<rep>.json (convme-bench or fio JSON),

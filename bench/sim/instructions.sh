@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Driver instructions per I/O on the simulated controller, with the device model excluded.
 #
 # Method (callgrind, deterministic):

@@ -1,25 +1,27 @@
+// SPDX-License-Identifier: MIT
 // convme-sim-bench: 4 KiB random reads and writes over the simulated NVMe controller, through the
 // real NVMe driver and the convme runtime, at queue depths 1, 2, 4, ..., 128 on one core, a fixed
 // number of I/Os per point. Prints IOPS and p50/p99/p99.9 latency per point.
 //
-//   convme-sim-bench [--uri sim:mem?size=1G | null:] [--ios 200000] [--qd-max 128] [--qd N] [--op read|write|both]
-//   convme-sim-bench --callgrind --ios N --qd Q --op read   (instructions.sh: no timing, inline
-//                                                          controller, deterministic instruction count)
-#include "histogram.hpp"
+//   convme-sim-bench [--uri sim:mem?size=1G | null:] [--ios 200000] [--qd-max 128] [--qd N] [--op
+//   read|write|both] convme-sim-bench --callgrind --ios N --qd Q --op read   (instructions.sh: no
+//   timing, inline
+//                                                          controller, deterministic instruction
+//                                                          count)
+#include <fmt/core.h>
 
+#include <chrono>
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
-
-#include <fmt/core.h>
-
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "histogram.hpp"
 
 namespace {
 
@@ -37,10 +39,12 @@ struct options {
 
 [[noreturn]] void usage(int code) {
     std::fputs(
-        "usage: convme-sim-bench [--uri URI] [--ios N] [--qd-max N] [--qd N] [--op read|write|both]\n"
+        "usage: convme-sim-bench [--uri URI] [--ios N] [--qd-max N] [--qd N] [--op "
+        "read|write|both]\n"
         "                        [--callgrind]\n"
         "  --uri       sim: device URI (default sim:mem?size=1G); controller keys such as\n"
-        "              latency_us=, inline=, dbbc= go here. Or null: (no medium: the runtime alone)\n"
+        "              latency_us=, inline=, dbbc= go here. Or null: (no medium: the runtime "
+        "alone)\n"
         "  --ios       I/Os per queue-depth point (default 200000)\n"
         "  --qd-max    largest queue depth of the 1, 2, 4, ... sweep (default 128)\n"
         "  --qd        run this one queue depth only\n"
@@ -70,15 +74,21 @@ options parse(int argc, char** argv) {
             return argv[++i];
         };
         std::uint64_t v = 0;
-        if (a == "--uri") o.uri = value();
-        else if (a == "--ios" && parse_u64(value(), v) && v > 0) o.ios = v;
-        else if (a == "--qd-max" && parse_u64(value(), v) && v >= 1 && v <= 4096) o.qd_max = static_cast<unsigned>(v);
-        else if (a == "--qd" && parse_u64(value(), v) && v >= 1 && v <= 4096) o.qd_only = static_cast<unsigned>(v);
+        if (a == "--uri")
+            o.uri = value();
+        else if (a == "--ios" && parse_u64(value(), v) && v > 0)
+            o.ios = v;
+        else if (a == "--qd-max" && parse_u64(value(), v) && v >= 1 && v <= 4096)
+            o.qd_max = static_cast<unsigned>(v);
+        else if (a == "--qd" && parse_u64(value(), v) && v >= 1 && v <= 4096)
+            o.qd_only = static_cast<unsigned>(v);
         else if (a == "--op") {
             o.op = value();
             if (o.op != "read" && o.op != "write" && o.op != "both") usage(2);
-        } else if (a == "--callgrind") o.callgrind = true;
-        else if (a == "--help" || a == "-h") usage(0);
+        } else if (a == "--callgrind")
+            o.callgrind = true;
+        else if (a == "--help" || a == "-h")
+            usage(0);
         else {
             std::fprintf(stderr, "bad argument '%s'\n", a.c_str());
             usage(2);
@@ -120,7 +130,8 @@ task<void> worker(block_device& dev, point_state& s, std::span<std::byte> buf) {
         std::error_code ec = s.write ? co_await dev.write(off, buf) : co_await dev.read(off, buf);
         if (s.timed)
             s.hist.record(static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count()));
+                std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0)
+                    .count()));
         if (ec && !s.errors++) s.first_error = ec;
     }
     if (--s.running == 0 && s.timed) loop::current()->stop();
@@ -131,8 +142,8 @@ struct point_result {
     std::uint64_t p50, p99, p999;
 };
 
-point_result run_point(loop& l, block_device& dev, std::vector<dma_buffer>& bufs, bool write, unsigned qd,
-                       std::uint64_t ios, bool timed) {
+point_result run_point(loop& l, block_device& dev, std::vector<dma_buffer>& bufs, bool write,
+                       unsigned qd, std::uint64_t ios, bool timed) {
     point_state s;
     s.write = write;
     s.timed = timed;
@@ -143,16 +154,21 @@ point_result run_point(loop& l, block_device& dev, std::vector<dma_buffer>& bufs
     for (unsigned i = 0; i < qd; ++i) l.spawn(worker(dev, s, bufs[i].span()));
     // Timed: the loop as applications run it (adaptive idle: with the device thread it may sleep
     // until the controller signals completions). Callgrind: bare iterations, no clock reads.
-    if (timed) l.run();
+    if (timed)
+        l.run();
     else
         while (s.running > 0) l.run_once();
     double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (s.errors)
-        fmt::print(stderr, "{} errors at qd {} (first: {})\n", s.errors, qd, s.first_error.message());
-    return {static_cast<double>(ios) / secs, s.hist.quantile(0.5), s.hist.quantile(0.99), s.hist.quantile(0.999)};
+        fmt::print(stderr, "{} errors at qd {} (first: {})\n", s.errors, qd,
+                   s.first_error.message());
+    return {static_cast<double>(ios) / secs, s.hist.quantile(0.5), s.hist.quantile(0.99),
+            s.hist.quantile(0.999)};
 }
 
-std::string us(std::uint64_t ns) { return fmt::format("{:.1f}", static_cast<double>(ns) / 1000.0); }
+std::string us(std::uint64_t ns) {
+    return fmt::format("{:.1f}", static_cast<double>(ns) / 1000.0);
+}
 
 }  // namespace
 
@@ -184,7 +200,8 @@ int main(int argc, char** argv) {
         std::memset(bufs.back().data(), static_cast<int>(i), 4096);
     }
     std::vector<unsigned> depths;
-    if (o.qd_only) depths.push_back(o.qd_only);
+    if (o.qd_only)
+        depths.push_back(o.qd_only);
     else
         for (unsigned qd = 1; qd <= o.qd_max; qd *= 2) depths.push_back(qd);
     std::vector<bool> ops;
@@ -202,14 +219,15 @@ int main(int argc, char** argv) {
     }
     fmt::print("convme-sim-bench  device: {}  ({})\n", dev->info().name, uri);
     fmt::print("4 KiB random I/O, one core, {} I/Os per point\n\n", o.ios);
-    fmt::print("{:<6} {:>5} {:>12} {:>10} {:>10} {:>10}\n", "op", "QD", "IOPS", "p50 us", "p99 us", "p99.9 us");
+    fmt::print("{:<6} {:>5} {:>12} {:>10} {:>10} {:>10}\n", "op", "QD", "IOPS", "p50 us", "p99 us",
+               "p99.9 us");
     for (bool w : ops) {
         // Warm-up: creates the queue pair and touches the memory so the first point is fair.
         run_point(l, *dev, bufs, w, 1, std::min<std::uint64_t>(o.ios, 1000), true);
         for (unsigned qd : depths) {
             point_result r = run_point(l, *dev, bufs, w, qd, o.ios, true);
-            fmt::print("{:<6} {:>5} {:>12.0f} {:>10} {:>10} {:>10}\n", w ? "write" : "read", qd, r.iops,
-                       us(r.p50), us(r.p99), us(r.p999));
+            fmt::print("{:<6} {:>5} {:>12.0f} {:>10} {:>10} {:>10}\n", w ? "write" : "read", qd,
+                       r.iops, us(r.p50), us(r.p99), us(r.p999));
         }
     }
     l.run_until_complete(dev->drain());

@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Single-loop countdown: spawned jobs arrive() when they finish; one coroutine co_awaits the
 // countdown and resumes when the count reaches zero. Used by one loop thread only.
 #pragma once
 
 #include <convme/loop.hpp>
-
 #include <coroutine>
 #include <cstddef>
 #include <utility>
@@ -11,7 +11,7 @@
 namespace convme::bench {
 
 class countdown {
-public:
+  public:
     explicit countdown(std::size_t n) noexcept : left_(n) {}
     countdown(const countdown&) = delete;
     countdown& operator=(const countdown&) = delete;
@@ -25,7 +25,7 @@ public:
     void await_suspend(std::coroutine_handle<> h) noexcept { waiter_ = h; }
     void await_resume() const noexcept {}
 
-private:
+  private:
     std::size_t left_;
     std::coroutine_handle<> waiter_{};
 };

@@ -1,19 +1,22 @@
+// SPDX-License-Identifier: MIT
 // convme-bench: fio-like workloads on any convme device URI. See bench/README.md.
-#include "options.hpp"
-#include "report.hpp"
-#include "runner.hpp"
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+
+#include "options.hpp"
+#include "report.hpp"
+#include "runner.hpp"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "signal handler needs a lock-free flag");
 
-extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_signal(int) {
+    g_stop.store(true, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -41,12 +44,19 @@ int main(int argc, char** argv) {
     }
     std::string text;
     switch (opts.output) {
-        case output_format::text: text = format_text(res); break;
-        case output_format::json: text = format_json(res); break;
-        case output_format::csv: text = format_csv(res); break;
+        case output_format::text:
+            text = format_text(res);
+            break;
+        case output_format::json:
+            text = format_json(res);
+            break;
+        case output_format::csv:
+            text = format_csv(res);
+            break;
     }
     std::fputs(text.c_str(), stdout);
     if (opts.output != output_format::text)
-        for (const std::string& p : res.problems) std::fprintf(stderr, "convme-bench: %s\n", p.c_str());
+        for (const std::string& p : res.problems)
+            std::fprintf(stderr, "convme-bench: %s\n", p.c_str());
     return (res.errors || res.verify_failures) ? 1 : 0;
 }

@@ -1,20 +1,24 @@
+// SPDX-License-Identifier: MIT
 #include "options.hpp"
 
-#include <convme/device.hpp>
-
 #include <CLI/CLI.hpp>
-
+#include <convme/device.hpp>
 #include <map>
 
 namespace convme::bench {
 
 const char* rw_mode_name(rw_mode m) noexcept {
     switch (m) {
-        case rw_mode::randread: return "randread";
-        case rw_mode::randwrite: return "randwrite";
-        case rw_mode::read: return "read";
-        case rw_mode::write: return "write";
-        case rw_mode::randrw: return "randrw";
+        case rw_mode::randread:
+            return "randread";
+        case rw_mode::randwrite:
+            return "randwrite";
+        case rw_mode::read:
+            return "read";
+        case rw_mode::write:
+            return "write";
+        case rw_mode::randrw:
+            return "randrw";
     }
     return "?";
 }
@@ -47,7 +51,8 @@ std::optional<int> parse_options(int argc, char** argv, bench_options& out) {
     const std::map<std::string, output_format> out_names{
         {"text", output_format::text}, {"json", output_format::json}, {"csv", output_format::csv}};
 
-    app.add_option("--uri,-u", out.uri, "device URI (sim:mem?size=1G, uring:/path, threadpool:/path, vfio:BDF)")
+    app.add_option("--uri,-u", out.uri,
+                   "device URI (sim:mem?size=1G, uring:/path, threadpool:/path, vfio:BDF)")
         ->required();
     app.add_option("--rw", rw_text, "workload: randread|randwrite|read|write|randrw")
         ->check(CLI::IsMember(rw_names, CLI::ignore_case));
@@ -57,8 +62,8 @@ std::optional<int> parse_options(int argc, char** argv, bench_options& out) {
     app.add_option("--qd", out.qd, "I/Os in flight per core")->check(CLI::Range(1u, 65536u));
     app.add_option("--cores", out.cores, "event loops (threads), one per CPU")
         ->check(CLI::Range(1u, 1024u));
-    auto* time_opt = app.add_option("--time", out.time_s, "seconds to measure")
-                         ->check(CLI::PositiveNumber);
+    auto* time_opt =
+        app.add_option("--time", out.time_s, "seconds to measure")->check(CLI::PositiveNumber);
     auto* ios_opt = app.add_option("--ios", out.ios, "total I/Os to measure instead of a duration")
                         ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
     time_opt->excludes(ios_opt);
@@ -70,7 +75,8 @@ std::optional<int> parse_options(int argc, char** argv, bench_options& out) {
                  "write a per-offset pattern, check every read and read the range back at the end "
                  "(implies --prefill)");
     app.add_flag("--prefill", out.prefill, "write the whole range once before measuring");
-    app.add_flag("--progress", out.progress, "print a progress line every second even if stderr is not a tty");
+    app.add_flag("--progress", out.progress,
+                 "print a progress line every second even if stderr is not a tty");
     app.add_flag("!--no-pin", out.pin, "do not pin loop threads to CPUs");
     app.add_option("--seed", out.seed, "random seed (default: from the clock)");
     app.add_option("--label", out.label, "free text copied into json/csv output");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Data pattern for --verify: every 8-byte word of the device range holds a value derived from its
 // byte offset and the run's seed, so the expected content of any block is known without keeping
 // a copy, independent of the block size and of the order in which concurrent writes landed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "plan.hpp"
 
 #include <fmt/format.h>
@@ -16,9 +17,10 @@ std::string make_plan(const bench_options& o, const device_info& dev, run_plan& 
         return fmt::format("device capacity {} bytes is smaller than --bs {}", dev.capacity, o.bs);
     std::uint64_t range = o.size ? o.size : dev.capacity;
     if (range > dev.capacity)
-        return fmt::format("--size {} is beyond the device capacity {} bytes; use --size {} or "
-                           "less (or create a bigger file/device)",
-                           range, dev.capacity, dev.capacity);
+        return fmt::format(
+            "--size {} is beyond the device capacity {} bytes; use --size {} or "
+            "less (or create a bigger file/device)",
+            range, dev.capacity, dev.capacity);
     range = range / o.bs * o.bs;
     if (range == 0) return fmt::format("--size must be at least --bs ({} bytes)", o.bs);
     out.range = range;
@@ -30,9 +32,10 @@ std::string make_plan(const bench_options& o, const device_info& dev, run_plan& 
 
     // Prefill / read-back in larger I/Os (128 KiB, or bs if bigger) to be quick; a multiple of bs.
     const std::uint64_t chunk = std::max<std::uint64_t>(o.bs, (128 * 1024) / o.bs * o.bs);
-    out.prefill_chunk = dev.max_transfer ? std::max<std::uint64_t>(
-                                               o.bs, std::min<std::uint64_t>(chunk, dev.max_transfer) / o.bs * o.bs)
-                                         : chunk;
+    out.prefill_chunk =
+        dev.max_transfer ? std::max<std::uint64_t>(
+                               o.bs, std::min<std::uint64_t>(chunk, dev.max_transfer) / o.bs * o.bs)
+                         : chunk;
 
     // Slices: whole blocks per core, the last core takes the remainder. With more cores than
     // blocks, the extra cores get empty slices (and then share the whole range for sequential I/O).

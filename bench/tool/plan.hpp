@@ -1,14 +1,14 @@
+// SPDX-License-Identifier: MIT
 // What a run will do, derived from the options and the opened device: the byte range, how it is
 // split across cores, the seed. make_plan() rejects combinations the device cannot serve.
 #pragma once
 
-#include "options.hpp"
-
 #include <convme/block_device.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "options.hpp"
 
 namespace convme::bench {
 
@@ -18,12 +18,12 @@ struct core_slice {
 };
 
 struct run_plan {
-    std::uint64_t range = 0;          // bytes used, from offset 0, a multiple of bs
-    std::uint64_t blocks = 0;         // range / bs
+    std::uint64_t range = 0;   // bytes used, from offset 0, a multiple of bs
+    std::uint64_t blocks = 0;  // range / bs
     std::uint64_t seed = 0;
-    std::uint64_t prefill_chunk = 0;  // bytes per prefill / read-back I/O
-    std::vector<core_slice> slices;   // sequential work and prefill: one contiguous slice per core
-    std::vector<std::uint64_t> quota; // count mode: I/Os per core (sums to options.ios)
+    std::uint64_t prefill_chunk = 0;   // bytes per prefill / read-back I/O
+    std::vector<core_slice> slices;    // sequential work and prefill: one contiguous slice per core
+    std::vector<std::uint64_t> quota;  // count mode: I/Os per core (sums to options.ios)
 };
 
 // Returns an empty string on success, else a message naming the option at fault and a fix.

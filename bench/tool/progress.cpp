@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 #include "progress.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cstdio>
-#include <unistd.h>
 
 namespace convme::bench {
 
@@ -27,7 +28,9 @@ void progress_line::tick(std::uint64_t ios) {
     if (dt < 1.0) return;
     const double rate = static_cast<double>(ios - last_ios_) / dt;
     const double t = std::chrono::duration<double>(now - phase_start_).count();
-    std::string pct = total_ ? fmt::format(" {:5.1f}%", 100.0 * static_cast<double>(ios) / static_cast<double>(total_)) : "";
+    std::string pct = total_ ? fmt::format(" {:5.1f}%", 100.0 * static_cast<double>(ios) /
+                                                            static_cast<double>(total_))
+                             : "";
     std::string line = fmt::format("[{} {:6.1f}s{}] {:10.0f} IOPS {:9.1f} MB/s", phase_, t, pct,
                                    rate, rate * static_cast<double>(bytes_per_io_) / 1e6);
     if (tty_)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The once-a-second progress line on stderr: "\r" rewrites on a tty, one line per tick otherwise.
 #pragma once
 
@@ -8,7 +9,7 @@
 namespace convme::bench {
 
 class progress_line {
-public:
+  public:
     explicit progress_line(bool enabled);
 
     // Start a phase ("prefill", "warmup", "run", "verify"); `total_ios` > 0 shows a percentage.
@@ -19,7 +20,7 @@ public:
     // Terminates the line on a tty.
     void end();
 
-private:
+  private:
     using clock = std::chrono::steady_clock;
     bool enabled_;
     bool tty_;

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Writers for the final results: fio-like text, one JSON object, or CSV (one row per core plus a
 // "total" row). Latencies are printed in microseconds.
 #pragma once
 
-#include "results.hpp"
-
 #include <string>
+
+#include "results.hpp"
 
 namespace convme::bench {
 

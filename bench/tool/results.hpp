@@ -1,15 +1,15 @@
+// SPDX-License-Identifier: MIT
 // Everything a run measured, ready for the text/json/csv writers.
 #pragma once
+
+#include <convme/block_device.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "histogram.hpp"
 #include "options.hpp"
 #include "plan.hpp"
-
-#include <convme/block_device.hpp>
-
-#include <cstdint>
-#include <string>
-#include <vector>
 
 namespace convme::bench {
 
@@ -22,8 +22,8 @@ struct op_totals {
 struct core_results {
     unsigned core = 0;
     op_totals read, write;
-    double elapsed_s = 0;    // first measured issue to last measured completion on this core
-    double thread_cpu_s = 0; // CPU time of this core's loop thread while measuring
+    double elapsed_s = 0;     // first measured issue to last measured completion on this core
+    double thread_cpu_s = 0;  // CPU time of this core's loop thread while measuring
 };
 
 struct run_results {
@@ -32,9 +32,9 @@ struct run_results {
     run_plan plan;
     double prefill_s = 0;
     std::uint64_t prefill_bytes = 0;
-    std::uint64_t verified_bytes = 0;  // read back and checked after the run
-    double elapsed_s = 0;              // measured window: measure start to last completion
-    op_totals read, write;             // all cores merged
+    std::uint64_t verified_bytes = 0;      // read back and checked after the run
+    double elapsed_s = 0;                  // measured window: measure start to last completion
+    op_totals read, write;                 // all cores merged
     double cpu_user_s = 0, cpu_sys_s = 0;  // whole process during the measured window
     std::uint64_t errors = 0;
     std::uint64_t verify_failures = 0;

@@ -1,24 +1,23 @@
+// SPDX-License-Identifier: MIT
 #include "runner.hpp"
 
-#include "countdown.hpp"
-#include "pattern.hpp"
-#include "plan.hpp"
-#include "progress.hpp"
-
-#include <convme/device.hpp>
-#include <convme/dma_buffer.hpp>
-#include <convme/runtime.hpp>
-
 #include <fmt/format.h>
-
 #include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
+#include <convme/device.hpp>
+#include <convme/dma_buffer.hpp>
+#include <convme/runtime.hpp>
 #include <memory>
 #include <vector>
+
+#include "countdown.hpp"
+#include "pattern.hpp"
+#include "plan.hpp"
+#include "progress.hpp"
 
 namespace convme::bench {
 namespace {
@@ -56,8 +55,8 @@ struct rng {
 struct alignas(64) core_state {
     unsigned core = 0;
     core_results res;
-    std::uint64_t issued = 0;        // count mode: measured I/Os issued so far
-    std::uint64_t seq_cursor = 0;    // sequential workloads / prefill / verify: next offset
+    std::uint64_t issued = 0;      // count mode: measured I/Os issued so far
+    std::uint64_t seq_cursor = 0;  // sequential workloads / prefill / verify: next offset
     clock::time_point last_completion{};
     bool measured_any = false;
     std::uint64_t errors = 0, verify_failures = 0, verified_bytes = 0;
@@ -201,8 +200,8 @@ task<void> measure_job(shared_state& s, core_state& c, unsigned j, std::span<std
         } else if (now >= s.deadline) {
             break;
         }
-        const bool is_read = s.o.mix_read_pct >= 100 ||
-                             (s.o.mix_read_pct > 0 && r.next() % 100 < s.o.mix_read_pct);
+        const bool is_read =
+            s.o.mix_read_pct >= 100 || (s.o.mix_read_pct > 0 && r.next() % 100 < s.o.mix_read_pct);
         const std::uint64_t off = pick_offset(s, c, r);
         if (!is_read && verify) fill_pattern(buf, off, s.plan.seed);
 
@@ -244,7 +243,8 @@ task<void> measure_phase(shared_state& s, core_state& c) {
     const std::size_t stride = stride_of(s, s.o.bs);
     dma_buffer buf = allocate_or_report(s, c, stride * s.o.qd);
     if (buf.empty()) co_return;
-    // Buffers are written once so writes never send all-zero pages (some devices special-case them).
+    // Buffers are written once so writes never send all-zero pages (some devices special-case
+    // them).
     fill_pattern(buf.span(), c.core * buf.size(), s.plan.seed);
     countdown done(s.o.qd);
     for (unsigned j = 0; j < s.o.qd; ++j)
@@ -254,7 +254,8 @@ task<void> measure_phase(shared_state& s, core_state& c) {
     co_await done;
     c.res.thread_cpu_s = thread_cpu_seconds() - cpu0;
     if (c.measured_any)
-        c.res.elapsed_s = std::chrono::duration<double>(c.last_completion - s.measure_start).count();
+        c.res.elapsed_s =
+            std::chrono::duration<double>(c.last_completion - s.measure_start).count();
 }
 
 // One core's share of a phase; reports completion to core 0 through `finished`.
@@ -262,10 +263,18 @@ task<void> core_phase(shared_state& s, unsigned core, phase p) {
     core_state& c = *s.cores[core];
     try {
         switch (p) {
-            case phase::prefill: co_await chunked_phase(s, c, prefill_job); break;
-            case phase::measure: co_await measure_phase(s, c); break;
-            case phase::verify: co_await chunked_phase(s, c, verify_job); break;
-            case phase::drain: co_await s.dev->drain(); break;
+            case phase::prefill:
+                co_await chunked_phase(s, c, prefill_job);
+                break;
+            case phase::measure:
+                co_await measure_phase(s, c);
+                break;
+            case phase::verify:
+                co_await chunked_phase(s, c, verify_job);
+                break;
+            case phase::drain:
+                co_await s.dev->drain();
+                break;
         }
     } catch (const std::exception& e) {
         s.problem(c, fmt::format("core {}: {}", core, e.what()));
@@ -306,7 +315,8 @@ task<double> bench_main(shared_state& s, progress_line& prog) {
     double prefill_s = 0;
     if (s.o.prefill) {
         const auto t0 = clock::now();
-        const std::uint64_t chunks = (s.plan.range + s.plan.prefill_chunk - 1) / s.plan.prefill_chunk;
+        const std::uint64_t chunks =
+            (s.plan.range + s.plan.prefill_chunk - 1) / s.plan.prefill_chunk;
         co_await run_phase(s, phase::prefill, prog, "prefill", chunks, s.plan.prefill_chunk);
         prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
     }
@@ -318,10 +328,11 @@ task<double> bench_main(shared_state& s, progress_line& prog) {
         s.cpu_begin_taken = s.o.warmup_s <= 0;
         if (s.cpu_begin_taken) s.cpu_begin = process_cpu_now();
         co_await run_phase(s, phase::measure, prog, s.o.warmup_s > 0 ? "warmup" : "run", s.o.ios,
-                            s.o.bs);
+                           s.o.bs);
     }
     if (s.o.verify && does_writes(s.o.rw) && !s.stopping()) {
-        const std::uint64_t chunks = (s.plan.range + s.plan.prefill_chunk - 1) / s.plan.prefill_chunk;
+        const std::uint64_t chunks =
+            (s.plan.range + s.plan.prefill_chunk - 1) / s.plan.prefill_chunk;
         co_await run_phase(s, phase::verify, prog, "verify", chunks, s.plan.prefill_chunk);
     }
     co_await run_phase(s, phase::drain, prog, "drain", 0, 0);
@@ -361,7 +372,8 @@ std::string run_benchmark(const bench_options& opts, const std::atomic<bool>& st
 
     runtime_options ro;
     ro.cores = opts.cores;
-    ro.pin_threads = opts.pin && opts.cores <= usable_cpus();  // oversubscribed: let the OS place them
+    ro.pin_threads =
+        opts.pin && opts.cores <= usable_cpus();  // oversubscribed: let the OS place them
     progress_line prog(opts.progress);
     double prefill_s = 0;
     {

@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Runs a benchmark: opens the device, starts a convme::runtime with one loop per core, runs the
 // phases (prefill, measure, read-back verify, drain) on every core and collects the results.
 #pragma once
 
-#include "options.hpp"
-#include "results.hpp"
-
 #include <atomic>
 #include <string>
+
+#include "options.hpp"
+#include "results.hpp"
 
 namespace convme::bench {
 

@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Tests of convme-bench's own building blocks: the latency histogram, the verify pattern and the
 // run plan. They need no device.
-#include "histogram.hpp"
-#include "pattern.hpp"
-#include "plan.hpp"
-
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "histogram.hpp"
+#include "pattern.hpp"
+#include "plan.hpp"
 
 namespace convme::bench {
 namespace {
@@ -24,10 +25,11 @@ TEST(Histogram, BucketsAreContiguousAndOrdered) {
 }
 
 TEST(Histogram, RelativeErrorIsBounded) {
-    for (std::uint64_t v : {1ull, 255ull, 256ull, 1000ull, 12345ull, 999999ull, 1ull << 40,
-                            (1ull << 63) + 12345}) {
+    for (std::uint64_t v :
+         {1ull, 255ull, 256ull, 1000ull, 12345ull, 999999ull, 1ull << 40, (1ull << 63) + 12345}) {
         const std::size_t b = histogram::bucket_of(v);
-        const double width = static_cast<double>(histogram::bucket_high(b) - histogram::bucket_low(b));
+        const double width =
+            static_cast<double>(histogram::bucket_high(b) - histogram::bucket_low(b));
         EXPECT_LE(width / static_cast<double>(v), 1.0 / histogram::kSubCount) << v;
     }
 }
@@ -89,8 +91,8 @@ TEST(Pattern, RoundTripsAndIgnoresBlockSize) {
 TEST(Pattern, DetectsWrongOffsetSeedAndCorruption) {
     std::vector<std::byte> buf(4096);
     fill_pattern(buf, 4096, 7);
-    EXPECT_EQ(check_pattern(buf, 4096, 8), 0);   // other seed: first word differs
-    EXPECT_EQ(check_pattern(buf, 8192, 7), 0);   // other offset
+    EXPECT_EQ(check_pattern(buf, 4096, 8), 0);  // other seed: first word differs
+    EXPECT_EQ(check_pattern(buf, 8192, 7), 0);  // other offset
     buf[1000] ^= std::byte{1};
     EXPECT_EQ(check_pattern(buf, 4096, 7), 1000 / 8 * 8);
 }

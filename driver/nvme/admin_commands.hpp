@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Builders for the admin commands the driver issues (opcode + command dwords; the caller sets the
 // command id and data pointers).
 #pragma once
 
 #include <convme/nvme_spec.hpp>
-
 #include <cstdint>
 
 namespace convme::driver::admin {
@@ -38,20 +38,23 @@ inline nvme::sqe create_io_cq(std::uint16_t qid, std::uint32_t depth, std::uint6
     s.prp1 = iova;
     s.cdw10 = ((depth - 1) << 16) | qid;
     s.cdw11 = nvme::queue_phys_contig;
-    if (irq_vector >= 0) s.cdw11 |= nvme::cq_irq_enabled | (static_cast<std::uint32_t>(irq_vector) << 16);
+    if (irq_vector >= 0)
+        s.cdw11 |= nvme::cq_irq_enabled | (static_cast<std::uint32_t>(irq_vector) << 16);
     return s;
 }
 
 // Set Features, Interrupt Coalescing (FID 08h): interrupt after `threshold` entries (1..256) or
 // `time_100us` x 100 us since the first unsignalled one, whichever comes first.
-inline nvme::sqe set_interrupt_coalescing(std::uint32_t threshold, std::uint32_t time_100us) noexcept {
+inline nvme::sqe set_interrupt_coalescing(std::uint32_t threshold,
+                                          std::uint32_t time_100us) noexcept {
     nvme::sqe s = make(nvme::admin_op::set_features);
     s.cdw10 = nvme::feature::interrupt_coalescing;
     s.cdw11 = ((time_100us & 0xff) << 8) | ((threshold - 1) & 0xff);
     return s;
 }
 
-inline nvme::sqe create_io_sq(std::uint16_t qid, std::uint32_t depth, std::uint64_t iova, std::uint16_t cqid) noexcept {
+inline nvme::sqe create_io_sq(std::uint16_t qid, std::uint32_t depth, std::uint64_t iova,
+                              std::uint16_t cqid) noexcept {
     nvme::sqe s = make(nvme::admin_op::create_io_sq);
     s.prp1 = iova;
     s.cdw10 = ((depth - 1) << 16) | qid;
@@ -77,7 +80,8 @@ inline nvme::sqe abort_command(std::uint16_t sqid, std::uint16_t cid) noexcept {
     return s;
 }
 
-inline nvme::sqe doorbell_buffer_config(std::uint64_t shadow_iova, std::uint64_t eventidx_iova) noexcept {
+inline nvme::sqe doorbell_buffer_config(std::uint64_t shadow_iova,
+                                        std::uint64_t eventidx_iova) noexcept {
     nvme::sqe s = make(nvme::admin_op::doorbell_buffer_config);
     s.prp1 = shadow_iova;
     s.prp2 = eventidx_iova;
@@ -85,7 +89,8 @@ inline nvme::sqe doorbell_buffer_config(std::uint64_t shadow_iova, std::uint64_t
 }
 
 // Get Log Page for `bytes` (dword multiple) of log `lid`, global scope (NSID all-ones).
-inline nvme::sqe get_log_page(std::uint32_t lid, std::uint32_t bytes, std::uint64_t buf_iova) noexcept {
+inline nvme::sqe get_log_page(std::uint32_t lid, std::uint32_t bytes,
+                              std::uint64_t buf_iova) noexcept {
     nvme::sqe s = make(nvme::admin_op::get_log_page);
     s.nsid = 0xffffffffu;
     s.prp1 = buf_iova;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Memory barriers between the CPU and an NVMe controller (a DMA master).
 //
 // Queue memory is ordinary write-back RAM the device reads/writes by DMA; doorbells are uncached

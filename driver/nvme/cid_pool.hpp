@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Command identifiers of one queue: a LIFO free list of 16-bit ids 0..n-1 (the id doubles as the
 // index of the request slot). LIFO keeps recently used slots (and their PRP lists) cache-hot.
 #pragma once
@@ -8,7 +9,7 @@
 namespace convme::driver {
 
 class cid_pool {
-public:
+  public:
     cid_pool() = default;
     explicit cid_pool(std::uint32_t n) { reset(n); }
 
@@ -33,7 +34,7 @@ public:
     std::uint16_t pop() noexcept { return stack_[--size_]; }
     void push(std::uint16_t cid) noexcept { stack_[size_++] = cid; }
 
-private:
+  private:
     std::unique_ptr<std::uint16_t[]> stack_;
     std::uint32_t capacity_ = 0;
     std::uint32_t size_ = 0;

@@ -1,15 +1,15 @@
+// SPDX-License-Identifier: MIT
 #include "driver/nvme/controller.hpp"
-
-#include "driver/nvme/admin_commands.hpp"
-
-#include <convme/error.hpp>
-#include <convme/loop.hpp>
 
 #include <algorithm>
 #include <cerrno>
+#include <convme/error.hpp>
+#include <convme/loop.hpp>
 #include <cstdio>
 #include <cstring>
 #include <thread>
+
+#include "driver/nvme/admin_commands.hpp"
 
 namespace convme::driver {
 
@@ -35,12 +35,23 @@ std::string describe_nvme_status(std::uint16_t status) {
     const auto sct = nvme::status_type(status);
     const auto sc = nvme::status_code(status);
     char buf[48];
-    std::snprintf(buf, sizeof buf, "sct=0x%x sc=0x%02x", static_cast<unsigned>(sct), static_cast<unsigned>(sc));
+    std::snprintf(buf, sizeof buf, "sct=0x%x sc=0x%02x", static_cast<unsigned>(sct),
+                  static_cast<unsigned>(sc));
     return std::string(buf) + " (" + make_nvme_error(nvme::status_sct_sc(status)).message() + ")";
 }
 
+std::string describe_admin_failure(int rc, const nvme::cqe& c) {
+    if (rc != -EIO) return std::strerror(-rc);
+    // -EIO without an error status: given up because CSTS.CFS went up before the completion.
+    if ((c.status >> 1) == 0)
+        return "no completion: the controller reported fatal status (CSTS.CFS=1)";
+    return describe_nvme_status(c.status);
+}
+
 controller::controller(std::unique_ptr<pci_device> dev, const nvme_options& options)
-    : dev_(std::move(dev)), opts_(options), id_ctrl_(std::make_unique<nvme::identify_controller>()),
+    : dev_(std::move(dev)),
+      opts_(options),
+      id_ctrl_(std::make_unique<nvme::identify_controller>()),
       id_ctrl_nvm_(std::make_unique<nvme::identify_controller_nvm>()) {
     std::memset(static_cast<void*>(id_ctrl_.get()), 0, sizeof *id_ctrl_);
     std::memset(static_cast<void*>(id_ctrl_nvm_.get()), 0, sizeof *id_ctrl_nvm_);
@@ -62,7 +73,9 @@ std::uint32_t controller::read_reg(std::uint32_t off) noexcept {
     return v;
 }
 
-void controller::mark_gone() noexcept { gone_.store(true, std::memory_order_relaxed); }
+void controller::mark_gone() noexcept {
+    gone_.store(true, std::memory_order_relaxed);
+}
 
 std::uint64_t controller::mdts_bytes() const noexcept {
     const unsigned mdts = id_ctrl_->mdts;
@@ -78,19 +91,24 @@ int controller::wait_ready(bool ready, std::string& why) {
         const std::uint32_t csts = dev_->read32(nvme::reg::csts);
         if (csts == all_ones) {
             mark_gone();
-            why = "waiting for CSTS.RDY: registers read all-ones (device removed or unbound); check `lspci` "
-                  "and the vfio-pci binding";
+            why =
+                "waiting for CSTS.RDY: registers read all-ones (device removed or unbound); check "
+                "`lspci` "
+                "and the vfio-pci binding";
             return -ENODEV;
         }
         if (ready && (csts & nvme::csts::cfs)) {
-            why = "enabling the controller: CSTS.CFS (controller fatal status) is set; try a function "
-                  "reset or power cycle the device";
+            why =
+                "enabling the controller: CSTS.CFS (controller fatal status) is set; try a "
+                "function "
+                "reset or power cycle the device";
             return -EIO;
         }
         if (((csts & nvme::csts::rdy) != 0) == ready) return 0;
         if ((i & 15) == 15 && clock::now() > deadline) {
             why = std::string("timed out after ") + std::to_string(ready_timeout_.count()) +
-                  " ms (CAP.TO) waiting for CSTS.RDY=" + (ready ? "1" : "0") + " (CSTS=" + hex(csts) +
+                  " ms (CAP.TO) waiting for CSTS.RDY=" + (ready ? "1" : "0") +
+                  " (CSTS=" + hex(csts) +
                   "); the controller is not responding: try a function reset or check the device";
             return -ETIMEDOUT;
         }
@@ -103,8 +121,10 @@ int controller::bring_up(std::string& why) {
     cap_.raw = dev_->read64(nvme::reg::cap);
     if (csts == all_ones || cap_.raw == ~std::uint64_t(0)) {
         mark_gone();
-        why = "reading controller registers: all-ones (device gone or BAR not accessible); check that the "
-              "device is present and bound to vfio-pci";
+        why =
+            "reading controller registers: all-ones (device gone or BAR not accessible); check "
+            "that the "
+            "device is present and bound to vfio-pci";
         return -ENODEV;
     }
     vs_ = dev_->read32(nvme::reg::vs);
@@ -134,13 +154,15 @@ int controller::bring_up(std::string& why) {
     page_size_ = std::size_t(4096) << mps_;
 
     if (int rc = dev_->enable_bus_master(); rc != 0 && rc != -ENOTSUP) {
-        why = "enabling PCI bus mastering: " + std::string(std::strerror(-rc)) + ": " + dev_->last_error();
+        why = "enabling PCI bus mastering: " + std::string(std::strerror(-rc)) + ": " +
+              dev_->last_error();
         return rc;
     }
 
     admin_depth_ = std::min<std::uint32_t>(32, cap_.mqes() + 1);
     const std::size_t contig = dev_->max_contiguous_dma();
-    admin_depth_ = static_cast<std::uint32_t>(std::min<std::size_t>(admin_depth_, contig / sizeof(nvme::sqe)));
+    admin_depth_ =
+        static_cast<std::uint32_t>(std::min<std::size_t>(admin_depth_, contig / sizeof(nvme::sqe)));
     if (admin_depth_ < 2) {
         why = "admin queue: not enough contiguous DMA memory for 2 entries";
         return -ENOMEM;
@@ -174,10 +196,10 @@ int controller::bring_up(std::string& why) {
         return rc;
     }
     nvme::cqe c{};
-    if (int rc = admin_sync_locked(admin::identify(nvme::cns::controller, 0, buf.iova()), c, opts_.admin_timeout,
-                                   {&buf, 1});
+    if (int rc = admin_sync_locked(admin::identify(nvme::cns::controller, 0, buf.iova()), c,
+                                   opts_.admin_timeout, {&buf, 1});
         rc != 0) {
-        why = "Identify Controller failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::strerror(-rc));
+        why = "Identify Controller failed: " + describe_admin_failure(rc, c);
         return rc;
     }
     std::memcpy(static_cast<void*>(id_ctrl_.get()), buf.data(), sizeof *id_ctrl_);
@@ -189,23 +211,26 @@ int controller::bring_up(std::string& why) {
         nvme::sqe idc = admin::identify(nvme::cns::csi_controller, 0, buf.iova());
         idc.cdw11 = std::uint32_t{nvme::csi::nvm} << 24;
         const int rc = admin_sync_locked(idc, c, opts_.admin_timeout, {&buf, 1});
-        if (rc == 0) std::memcpy(static_cast<void*>(id_ctrl_nvm_.get()), buf.data(), sizeof *id_ctrl_nvm_);
+        if (rc == 0)
+            std::memcpy(static_cast<void*>(id_ctrl_nvm_.get()), buf.data(), sizeof *id_ctrl_nvm_);
         else if (rc != -EIO) {
-            why = std::string("Identify (I/O Command Set specific controller, NVM) failed: ") + std::strerror(-rc);
+            why = std::string("Identify (I/O Command Set specific controller, NVM) failed: ") +
+                  std::strerror(-rc);
             return rc;
         }
     }
 
     // Active namespace list (nsids > 0 ascending, zero-terminated).
     std::memset(buf.data(), 0, 4096);
-    if (int rc = admin_sync_locked(admin::identify(nvme::cns::active_ns_list, 0, buf.iova()), c, opts_.admin_timeout,
-                                   {&buf, 1});
+    if (int rc = admin_sync_locked(admin::identify(nvme::cns::active_ns_list, 0, buf.iova()), c,
+                                   opts_.admin_timeout, {&buf, 1});
         rc == 0) {
         const auto* ids = buf.as<const std::uint32_t>();
         for (std::size_t i = 0; i < 1024 && ids[i] != 0; ++i) namespaces_.push_back(ids[i]);
     } else {
         // NVMe 1.0 controllers lack CNS 2: assume namespaces 1..NN are active.
-        for (std::uint32_t n = 1; n <= std::min<std::uint32_t>(id_ctrl_->nn, 1024); ++n) namespaces_.push_back(n);
+        for (std::uint32_t n = 1; n <= std::min<std::uint32_t>(id_ctrl_->nn, 1024); ++n)
+            namespaces_.push_back(n);
     }
 
     // Shadow doorbells: requested, advertised, and the buffer holds every queue's pair.
@@ -213,9 +238,11 @@ int controller::bring_up(std::string& why) {
     io_queues_ = std::clamp<std::uint32_t>(opts_.max_io_queues, 1, 65535);
     if (dbbc_wanted_) {
         const std::size_t per_queue = 2u * (4u << dstrd_);
-        io_queues_ = std::min<std::uint32_t>(io_queues_, static_cast<std::uint32_t>(page_size_ / per_queue - 1));
+        io_queues_ = std::min<std::uint32_t>(
+            io_queues_, static_cast<std::uint32_t>(page_size_ / per_queue - 1));
         if (int rc = shadow_mem_.allocate(*dev_, page_size_, align); rc != 0) dbbc_wanted_ = false;
-        if (dbbc_wanted_ && eventidx_mem_.allocate(*dev_, page_size_, align) != 0) dbbc_wanted_ = false;
+        if (dbbc_wanted_ && eventidx_mem_.allocate(*dev_, page_size_, align) != 0)
+            dbbc_wanted_ = false;
     }
     if (int rc = configure_locked(why); rc != 0) return rc;
     qid_used_.assign(io_queues_ + 1, false);
@@ -269,7 +296,8 @@ int controller::enable_locked(std::string& why) {
     doorbell sq_db = sq_doorbell(0), cq_db = cq_doorbell(0);
     sq_db.clear_shadow();
     cq_db.clear_shadow();
-    admin_qp_.init(0, admin_depth_, admin_sq_mem_.as<nvme::sqe>(), admin_cq_mem_.as<nvme::cqe>(), sq_db, cq_db);
+    admin_qp_.init(0, admin_depth_, admin_sq_mem_.as<nvme::sqe>(), admin_cq_mem_.as<nvme::cqe>(),
+                   sq_db, cq_db);
     admin_cids_.reset(admin_depth_ - 1);
     std::fill(admin_waiters_.begin(), admin_waiters_.end(), nullptr);
     std::fill(admin_busy_.begin(), admin_busy_.end(), false);
@@ -278,8 +306,9 @@ int controller::enable_locked(std::string& why) {
     dev_->write32(nvme::reg::aqa, ((admin_depth_ - 1) << 16) | (admin_depth_ - 1));
     dev_->write64(nvme::reg::asq, admin_sq_mem_.iova());
     dev_->write64(nvme::reg::acq, admin_cq_mem_.iova());
-    const std::uint32_t cc = nvme::cc::en | nvme::cc::css_nvm | (mps_ << nvme::cc::mps_shift) | nvme::cc::ams_rr |
-                             (6u << nvme::cc::iosqes_shift) | (4u << nvme::cc::iocqes_shift);
+    const std::uint32_t cc = nvme::cc::en | nvme::cc::css_nvm | (mps_ << nvme::cc::mps_shift) |
+                             nvme::cc::ams_rr | (6u << nvme::cc::iosqes_shift) |
+                             (4u << nvme::cc::iocqes_shift);
     dev_->write32(nvme::reg::cc, cc);
     if (int rc = wait_ready(true, why); rc != 0) {
         why = "enabling the controller (CC.EN=1): " + why;
@@ -293,9 +322,9 @@ int controller::enable_locked(std::string& why) {
 int controller::configure_locked(std::string& why) {
     nvme::cqe c{};
     const std::uint32_t want = io_queues_;
-    if (int rc = admin_sync_locked(admin::set_number_of_queues(want, want), c, opts_.admin_timeout); rc != 0) {
-        why = "Set Features (Number of Queues) failed: " +
-              (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
+    if (int rc = admin_sync_locked(admin::set_number_of_queues(want, want), c, opts_.admin_timeout);
+        rc != 0) {
+        why = "Set Features (Number of Queues) failed: " + describe_admin_failure(rc, c);
         return rc;
     }
     const std::uint32_t nsqa = (c.dw0 & 0xffff) + 1, ncqa = (c.dw0 >> 16) + 1;
@@ -304,8 +333,9 @@ int controller::configure_locked(std::string& why) {
     if (dbbc_wanted_) {
         std::memset(shadow_mem_.data(), 0, shadow_mem_.size());
         std::memset(eventidx_mem_.data(), 0, eventidx_mem_.size());
-        const int rc = admin_sync_locked(admin::doorbell_buffer_config(shadow_mem_.iova(), eventidx_mem_.iova()), c,
-                                         opts_.admin_timeout);
+        const int rc = admin_sync_locked(
+            admin::doorbell_buffer_config(shadow_mem_.iova(), eventidx_mem_.iova()), c,
+            opts_.admin_timeout);
         if (rc == 0) {
             dbbc_active_.store(true, std::memory_order_release);
             setup_shadow_admin_locked();
@@ -319,12 +349,12 @@ int controller::configure_locked(std::string& why) {
         // Features do not survive a reset: this runs at bring-up and after every reset. A refusal
         // only costs the aggregation, so it is reported (device_info), not fatal.
         const std::uint32_t t100 = (opts_.coalesce_time_us + 99) / 100;
-        const int rc = admin_sync_locked(admin::set_interrupt_coalescing(opts_.coalesce_threshold, t100), c,
-                                         opts_.admin_timeout);
+        const int rc =
+            admin_sync_locked(admin::set_interrupt_coalescing(opts_.coalesce_threshold, t100), c,
+                              opts_.admin_timeout);
         coalescing_ = rc == 0 ? "coalescing thr=" + std::to_string(opts_.coalesce_threshold) +
                                     " time=" + std::to_string(t100 * 100) + "us"
-                              : "coalescing refused: " +
-                                    (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
+                              : "coalescing refused: " + describe_admin_failure(rc, c);
     }
     return 0;
 }
@@ -354,7 +384,8 @@ doorbell controller::doorbell_at(std::uint32_t off, std::uint16_t qid) noexcept 
     doorbell d(bar && off + 4 <= dev_->bar0_size() ? bar + off / 4 : nullptr, dev_.get(), off);
     if (dbbc_active_.load(std::memory_order_relaxed)) {
         const std::uint32_t index = (off - nvme::reg::doorbell_base) / 4;
-        d.set_shadow(shadow_mem_.as<std::uint32_t>() + index, eventidx_mem_.as<std::uint32_t>() + index, qid == 0);
+        d.set_shadow(shadow_mem_.as<std::uint32_t>() + index,
+                     eventidx_mem_.as<std::uint32_t>() + index, qid == 0);
     }
     return d;
 }
@@ -366,7 +397,8 @@ int controller::admin_submit_locked(const nvme::sqe& cmd, admin_waiter* w) noexc
     return admin_submit_locked(cmd, w, cid);
 }
 
-int controller::admin_submit_locked(const nvme::sqe& cmd, admin_waiter* w, std::uint16_t& out_cid) noexcept {
+int controller::admin_submit_locked(const nvme::sqe& cmd, admin_waiter* w,
+                                    std::uint16_t& out_cid) noexcept {
     if (gone()) return -ENODEV;
     if (!enabled_) return -EIO;
     if (admin_cids_.empty()) return -EAGAIN;  // ids (depth - 1) bound the SQ: SQHD is not needed
@@ -429,7 +461,9 @@ bool controller::admin_poll() noexcept {
     return admin_qp_.counters().completed != before;
 }
 
-void controller::admin_forget(admin_waiter& w) noexcept { admin_forget(w, {}); }
+void controller::admin_forget(admin_waiter& w) noexcept {
+    admin_forget(w, {});
+}
 
 void controller::admin_forget(admin_waiter& w, std::span<dma_block> dma) noexcept {
     std::lock_guard lk(admin_mu_);
@@ -451,8 +485,8 @@ void controller::retire(std::vector<dma_block> blocks) noexcept {
     retired_.push_back(std::move(blocks));
 }
 
-int controller::admin_sync_locked(const nvme::sqe& cmd, nvme::cqe& out, std::chrono::milliseconds timeout,
-                                  std::span<dma_block> dma) {
+int controller::admin_sync_locked(const nvme::sqe& cmd, nvme::cqe& out,
+                                  std::chrono::milliseconds timeout, std::span<dma_block> dma) {
     admin_waiter w;
     std::uint16_t cid = 0;
     if (int rc = admin_submit_locked(cmd, &w, cid); rc != 0) return rc;
@@ -469,9 +503,11 @@ int controller::admin_sync_locked(const nvme::sqe& cmd, nvme::cqe& out, std::chr
                 // Given up, but the controller may still execute it: the id stays busy and the
                 // memory it points at stays allocated until its completion or a reset.
                 admin_waiters_[cid] = nullptr;
+                out = nvme::cqe{};
                 for (dma_block& b : dma)
                     if (b.valid()) admin_orphans_[cid].push_back(std::move(b));
-                if (!dead && !(csts & nvme::csts::cfs)) counters_.admin_timeouts.fetch_add(1, std::memory_order_relaxed);
+                if (!dead && !(csts & nvme::csts::cfs))
+                    counters_.admin_timeouts.fetch_add(1, std::memory_order_relaxed);
                 return dead ? -ENODEV : (csts & nvme::csts::cfs) ? -EIO : -ETIMEDOUT;
             }
         }
@@ -520,20 +556,21 @@ task<int> controller::admin_async(nvme::sqe cmd, nvme::cqe& out, std::span<dma_b
     co_return (out.status >> 1) != 0 ? -EIO : 0;
 }
 
-
 // ------------------------------------------------------------------------------- namespaces, logs
 
-int controller::identify_namespace(std::uint32_t nsid, nvme::identify_namespace& out, std::string& why) {
+int controller::identify_namespace(std::uint32_t nsid, nvme::identify_namespace& out,
+                                   std::string& why) {
     dma_block buf;
     if (int rc = buf.allocate(*dev_, 4096, std::max<std::size_t>(page_size_, 4096)); rc != 0) {
         why = "allocating the identify buffer: " + dev_->last_error();
         return rc;
     }
     nvme::cqe c{};
-    if (int rc = admin_sync(admin::identify(nvme::cns::ns, nsid, buf.iova()), c, opts_.admin_timeout, {&buf, 1});
+    if (int rc = admin_sync(admin::identify(nvme::cns::ns, nsid, buf.iova()), c,
+                            opts_.admin_timeout, {&buf, 1});
         rc != 0) {
         why = "Identify Namespace " + std::to_string(nsid) +
-              " failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
+              " failed: " + describe_admin_failure(rc, c);
         return rc;
     }
     std::memcpy(static_cast<void*>(&out), buf.data(), sizeof out);
@@ -543,11 +580,14 @@ int controller::identify_namespace(std::uint32_t nsid, nvme::identify_namespace&
 int controller::get_log_page(std::uint32_t lid, void* out, std::uint32_t bytes) {
     if (bytes == 0 || bytes % 4 != 0 || bytes > page_size_) return -EINVAL;
     dma_block buf;
-    if (int rc = buf.allocate(*dev_, std::max<std::size_t>(bytes, 4096), std::max<std::size_t>(page_size_, 4096));
+    if (int rc = buf.allocate(*dev_, std::max<std::size_t>(bytes, 4096),
+                              std::max<std::size_t>(page_size_, 4096));
         rc != 0)
         return rc;
     nvme::cqe c{};
-    if (int rc = admin_sync(admin::get_log_page(lid, bytes, buf.iova()), c, opts_.admin_timeout, {&buf, 1}); rc != 0)
+    if (int rc = admin_sync(admin::get_log_page(lid, bytes, buf.iova()), c, opts_.admin_timeout,
+                            {&buf, 1});
+        rc != 0)
         return rc;
     std::memcpy(out, buf.data(), bytes);
     return 0;
@@ -584,29 +624,38 @@ int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std
     // the old one, or doorbells routed for the wrong Doorbell Buffer Config state).
     std::lock_guard lk(admin_mu_);
     if (!enabled_ || broken()) {
-        why = "creating I/O queue " + std::to_string(qid) + ": the controller is not enabled (a reset failed: " +
-              "reopen the device)";
+        why = "creating I/O queue " + std::to_string(qid) +
+              ": the controller is not enabled (a reset failed: " + "reopen the device)";
         return -EIO;
     }
     if (dbbc_active_.load(std::memory_order_relaxed)) {
         // A queue id can be reused (drain, then another loop): its shadow slots and EventIdx must
         // start from 0 again like the new queue's tail/head, or updates would look already seen.
-        const std::uint32_t sq_index = (nvme::reg::sq_tail_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
-        const std::uint32_t cq_index = (nvme::reg::cq_head_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
+        const std::uint32_t sq_index =
+            (nvme::reg::sq_tail_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
+        const std::uint32_t cq_index =
+            (nvme::reg::cq_head_doorbell(qid, dstrd_) - nvme::reg::doorbell_base) / 4;
         for (std::uint32_t i : {sq_index, cq_index}) {
             device_store<std::uint32_t>(shadow_mem_.as<std::uint32_t>() + i, 0);
             device_store<std::uint32_t>(eventidx_mem_.as<std::uint32_t>() + i, 0);
         }
     }
     nvme::cqe c{};
-    if (int rc = admin_sync_locked(admin::create_io_cq(qid, depth, cq_iova, irq_vector), c, opts_.admin_timeout); rc != 0) {
-        why = "Create I/O Completion Queue " + std::to_string(qid) + " (depth " + std::to_string(depth) +
-              (irq_vector >= 0 ? ", interrupt vector " + std::to_string(irq_vector) : std::string()) + ") failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
+    if (int rc = admin_sync_locked(admin::create_io_cq(qid, depth, cq_iova, irq_vector), c,
+                                   opts_.admin_timeout);
+        rc != 0) {
+        why =
+            "Create I/O Completion Queue " + std::to_string(qid) + " (depth " +
+            std::to_string(depth) +
+            (irq_vector >= 0 ? ", interrupt vector " + std::to_string(irq_vector) : std::string()) +
+            ") failed: " + describe_admin_failure(rc, c);
         return rc;
     }
-    if (int rc = admin_sync_locked(admin::create_io_sq(qid, depth, sq_iova, qid), c, opts_.admin_timeout); rc != 0) {
-        why = "Create I/O Submission Queue " + std::to_string(qid) + " (depth " + std::to_string(depth) +
-              ") failed: " + (rc == -EIO ? describe_nvme_status(c.status) : std::string(std::strerror(-rc)));
+    if (int rc = admin_sync_locked(admin::create_io_sq(qid, depth, sq_iova, qid), c,
+                                   opts_.admin_timeout);
+        rc != 0) {
+        why = "Create I/O Submission Queue " + std::to_string(qid) + " (depth " +
+              std::to_string(depth) + ") failed: " + describe_admin_failure(rc, c);
         nvme::cqe ignored{};
         (void)admin_sync_locked(admin::delete_io_cq(qid), ignored, opts_.admin_timeout);
         return rc;
@@ -645,15 +694,18 @@ void controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
         if (all) return;
         if (clock::now() > deadline) {
             counters_.quiesce_timeouts.fetch_add(1, std::memory_order_relaxed);
-            std::fprintf(stderr,
-                         "convme: nvme %s: reset: an I/O queue's loop did not acknowledge within 2 s (is it "
-                         "still running? drain() every loop before it stops); re-enabling anyway\n",
-                         dev_->name().c_str());
+            std::fprintf(
+                stderr,
+                "convme: nvme %s: reset: an I/O queue's loop did not acknowledge within 2 s (is it "
+                "still running? drain() every loop before it stops); re-enabling anyway\n",
+                dev_->name().c_str());
             return;
         }
         dev_->step();
-        if (i > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
-        else std::this_thread::yield();
+        if (i > 64)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        else
+            std::this_thread::yield();
     }
 }
 
@@ -685,7 +737,8 @@ int controller::check_health() noexcept {
 
 int controller::reset(std::uint32_t seen_generation, std::string& why) {
     std::lock_guard lk(admin_mu_);
-    if (generation_.load(std::memory_order_relaxed) != seen_generation) return 0;  // done by someone else
+    if (generation_.load(std::memory_order_relaxed) != seen_generation)
+        return 0;  // done by someone else
     if (gone()) {
         why = "controller reset: device gone";
         return -ENODEV;
@@ -697,8 +750,10 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
     if (rc != 0) {
         // Not quiesced: keep all memory (orphans, retired blocks, rings); queues fail their
         // requests without touching their rings and the controller stays unusable.
-        if (rc != -ENODEV) broken_.store(true, std::memory_order_relaxed);
-        else mark_gone();
+        if (rc != -ENODEV)
+            broken_.store(true, std::memory_order_relaxed);
+        else
+            mark_gone();
         cancel_admin_waiters_locked(rc == -ENODEV ? -ENODEV : -ECANCELED);
         generation_.fetch_add(1, std::memory_order_acq_rel);
         return rc;
@@ -740,8 +795,9 @@ int controller::shutdown(std::string& why) {
         }
         if ((csts & nvme::csts::shst_mask) == nvme::csts::shst_complete) break;
         if ((i & 15) == 15 && clock::now() > deadline) {
-            why = "shutdown: CSTS.SHST did not report completion within " + std::to_string(limit.count()) +
-                  " ms (RTD3E " + std::to_string(id_ctrl_->rtd3e) + " us, clamped to 5..60 s; CSTS=" + hex(csts) +
+            why = "shutdown: CSTS.SHST did not report completion within " +
+                  std::to_string(limit.count()) + " ms (RTD3E " + std::to_string(id_ctrl_->rtd3e) +
+                  " us, clamped to 5..60 s; CSTS=" + hex(csts) +
                   "); data in the volatile write cache may be lost";
             return -ETIMEDOUT;
         }
@@ -761,11 +817,12 @@ int controller::namespace_csi(std::uint32_t nsid, std::uint8_t& csi, std::string
         return rc;
     }
     nvme::cqe c{};
-    const int rc = admin_sync(admin::identify(nvme::cns::ns_id_descriptors, nsid, buf.iova()), c, opts_.admin_timeout,
-                              {&buf, 1});
+    const int rc = admin_sync(admin::identify(nvme::cns::ns_id_descriptors, nsid, buf.iova()), c,
+                              opts_.admin_timeout, {&buf, 1});
     if (rc == -EIO) return 0;  // not supported: an NVM namespace
     if (rc != 0) {
-        why = "Identify Namespace " + std::to_string(nsid) + " descriptors failed: " + std::strerror(-rc);
+        why = "Identify Namespace " + std::to_string(nsid) +
+              " descriptors failed: " + std::strerror(-rc);
         return rc;
     }
     const auto* p = buf.as<const std::uint8_t>();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An NVMe controller behind a pci_device: bring-up (reset, admin queue, identify, queue count,
 // shadow doorbells), the admin queue (synchronous for bring-up, polled-async for coroutines),
 // I/O queue creation/deletion, recovery (controller reset) and graceful shutdown.
@@ -14,24 +15,23 @@
 // the reset finished (create_io_queue_pair takes the admin lock the reset holds throughout).
 #pragma once
 
-#include "driver/nvme/cid_pool.hpp"
-#include "driver/nvme/dma_block.hpp"
-#include "driver/nvme/doorbell.hpp"
-#include "driver/nvme/nvme_block_device.hpp"
-#include <convme/nvme_spec.hpp>
-#include "driver/nvme/pci_device.hpp"
-#include "driver/nvme/queue_pair.hpp"
-
-#include <convme/task.hpp>
-
 #include <atomic>
 #include <chrono>
+#include <convme/nvme_spec.hpp>
+#include <convme/task.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "driver/nvme/cid_pool.hpp"
+#include "driver/nvme/dma_block.hpp"
+#include "driver/nvme/doorbell.hpp"
+#include "driver/nvme/nvme_block_device.hpp"
+#include "driver/nvme/pci_device.hpp"
+#include "driver/nvme/queue_pair.hpp"
 
 namespace convme {
 class loop;
@@ -41,8 +41,8 @@ namespace convme::driver {
 
 // An I/O queue's side of the reset handshake (see the top of this file).
 struct queue_link {
-    loop* owner = nullptr;                 // woken by a reset so that it polls and acknowledges
-    std::atomic<std::uint32_t> acked{0};   // last generation whose reset this queue has absorbed
+    loop* owner = nullptr;                // woken by a reset so that it polls and acknowledges
+    std::atomic<std::uint32_t> acked{0};  // last generation whose reset this queue has absorbed
     // The queue is inside a controller call (or dead) and touches neither rings nor doorbells
     // until it has compared generations again: a reset need not wait for it.
     std::atomic<bool> parked{false};
@@ -72,9 +72,11 @@ struct controller_counters {
 
 // "sct=0x0 sc=0x02 (Invalid Field in Command)".
 std::string describe_nvme_status(std::uint16_t status_with_phase);
+// Why an admin command failed: its NVMe status when it has one, else the errno's text.
+std::string describe_admin_failure(int rc, const nvme::cqe& completion);
 
 class controller {
-public:
+  public:
     controller(std::unique_ptr<pci_device> dev, const nvme_options& options);
     ~controller();
     controller(const controller&) = delete;
@@ -88,7 +90,7 @@ public:
     const nvme_options& options() const noexcept { return opts_; }
     nvme::cap_fields cap() const noexcept { return cap_; }
     std::uint32_t version() const noexcept { return vs_; }
-    std::size_t page_size() const noexcept { return page_size_; }      // controller MPS in bytes
+    std::size_t page_size() const noexcept { return page_size_; }  // controller MPS in bytes
     const nvme::identify_controller& identity() const noexcept { return *id_ctrl_; }
     const std::vector<std::uint32_t>& active_namespaces() const noexcept { return namespaces_; }
     std::uint32_t io_queues_granted() const noexcept { return io_queues_; }
@@ -117,10 +119,13 @@ public:
     // memory that was freed and handed to someone else.
     int admin_sync(const nvme::sqe& cmd, nvme::cqe& out, std::chrono::milliseconds timeout,
                    std::span<dma_block> dma = {});
-    int admin_sync(const nvme::sqe& cmd, nvme::cqe& out) { return admin_sync(cmd, out, opts_.admin_timeout); }
+    int admin_sync(const nvme::sqe& cmd, nvme::cqe& out) {
+        return admin_sync(cmd, out, opts_.admin_timeout);
+    }
     // Same, from a coroutine: polls the admin queue between co_await yield()s, never blocks.
     task<int> admin_async(nvme::sqe cmd, nvme::cqe& out, std::span<dma_block> dma = {});
-    // Low level: queue + ring now; the completion goes to `w`. -EAGAIN when the admin queue is full.
+    // Low level: queue + ring now; the completion goes to `w`. -EAGAIN when the admin queue is
+    // full.
     int admin_submit(const nvme::sqe& cmd, admin_waiter& w) noexcept;
     // Reap admin completions if no other thread is doing it. Returns true if any were reaped.
     bool admin_poll() noexcept;
@@ -140,8 +145,8 @@ public:
     // vector: IEN=1, IV=irq_vector) under one hold of the admin lock, attach `link` to
     // the reset handshake, and report the generation and doorbells. 0 or -errno with why.
     int create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std::uint64_t sq_iova,
-                             std::uint64_t cq_iova, queue_link& link, created_queue& out, std::string& why,
-                             int irq_vector = -1);
+                             std::uint64_t cq_iova, queue_link& link, created_queue& out,
+                             std::string& why, int irq_vector = -1);
     void detach(queue_link& link) noexcept;
     // Keeps DMA memory a queue could not prove unused (its Delete SQ/CQ failed) until the
     // controller has been disabled (next reset, or destruction).
@@ -154,7 +159,9 @@ public:
 
     // ---- health and recovery
     // Bumped by every controller reset: queue pairs compare it to re-create themselves.
-    std::uint32_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+    std::uint32_t generation() const noexcept {
+        return generation_.load(std::memory_order_acquire);
+    }
     bool gone() const noexcept { return gone_.load(std::memory_order_relaxed); }
     // A reset failed: the controller is unusable until the device is reopened.
     bool broken() const noexcept { return broken_.load(std::memory_order_relaxed); }
@@ -175,7 +182,7 @@ public:
 
     controller_counters& counters() noexcept { return counters_; }
 
-private:
+  private:
     doorbell doorbell_at(std::uint32_t offset, std::uint16_t qid) noexcept;
     int disable_locked(std::string& why);
     void quiesce_queues_locked(std::uint32_t generation) noexcept;
@@ -197,7 +204,7 @@ private:
     nvme::cap_fields cap_{0};
     std::uint32_t vs_ = 0;
     std::uint32_t dstrd_ = 0;
-    std::uint32_t mps_ = 0;           // CC.MPS value
+    std::uint32_t mps_ = 0;  // CC.MPS value
     std::size_t page_size_ = 4096;
     std::chrono::milliseconds ready_timeout_{500};
 
@@ -206,7 +213,7 @@ private:
     dma_block admin_sq_mem_, admin_cq_mem_;
     std::uint32_t admin_depth_ = 32;
     cid_pool admin_cids_;
-    std::vector<admin_waiter*> admin_waiters_;   // by cid; nullptr = none / forgotten
+    std::vector<admin_waiter*> admin_waiters_;  // by cid; nullptr = none / forgotten
     std::vector<bool> admin_busy_;
     // DMA memory of timed-out admin commands, by command id: freed when the late completion
     // arrives or after a reset disabled the controller.
@@ -220,7 +227,8 @@ private:
     std::uint32_t io_queues_ = 0;
 
     bool dbbc_wanted_ = false;
-    std::atomic<bool> dbbc_active_{false};  // written under admin_mu_; read there (doorbells) or as a hint
+    std::atomic<bool> dbbc_active_{
+        false};  // written under admin_mu_; read there (doorbells) or as a hint
     dma_block shadow_mem_, eventidx_mem_;
     std::string coalescing_;
 

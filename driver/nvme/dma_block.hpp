@@ -1,18 +1,20 @@
+// SPDX-License-Identifier: MIT
 // RAII owner of one alloc_dma region (queue rings, PRP list pools, identify buffers).
 #pragma once
 
-#include "driver/nvme/pci_device.hpp"
-
 #include <utility>
+
+#include "driver/nvme/pci_device.hpp"
 
 namespace convme::driver {
 
 class dma_block {
-public:
+  public:
     dma_block() = default;
     dma_block(const dma_block&) = delete;
     dma_block& operator=(const dma_block&) = delete;
-    dma_block(dma_block&& o) noexcept : dev_(std::exchange(o.dev_, nullptr)), r_(std::exchange(o.r_, {})) {}
+    dma_block(dma_block&& o) noexcept
+        : dev_(std::exchange(o.dev_, nullptr)), r_(std::exchange(o.r_, {})) {}
     dma_block& operator=(dma_block&& o) noexcept {
         if (this != &o) {
             release();
@@ -41,11 +43,13 @@ public:
     bool valid() const noexcept { return dev_ != nullptr; }
     void* data() const noexcept { return r_.vaddr; }
     template <typename T>
-    T* as() const noexcept { return static_cast<T*>(r_.vaddr); }
+    T* as() const noexcept {
+        return static_cast<T*>(r_.vaddr);
+    }
     std::uint64_t iova() const noexcept { return r_.iova; }
     std::size_t size() const noexcept { return r_.size; }
 
-private:
+  private:
     pci_device* dev_ = nullptr;
     dma_region r_{};
 };

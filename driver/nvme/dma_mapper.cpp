@@ -1,10 +1,13 @@
+// SPDX-License-Identifier: MIT
 #include "driver/nvme/dma_mapper.hpp"
 
 #include <cerrno>
 
 namespace convme::driver {
 
-dma_mapper::dma_mapper(pci_device& dev) : dev_(dev) { add_dma_buffer_observer(this); }
+dma_mapper::dma_mapper(pci_device& dev) : dev_(dev) {
+    add_dma_buffer_observer(this);
+}
 
 dma_mapper::~dma_mapper() {
     remove_dma_buffer_observer(this);
@@ -33,17 +36,20 @@ int dma_mapper::ensure_mapped(const void* p, std::size_t len) noexcept {
         if (dev_.translate(ref.base, iova) == 0) {
             // The buffer start is mapped; check the range really is (partial overlap with an
             // earlier plain-memory mapping is resolved page by page below).
-        } else if (int rc = map_locked(reinterpret_cast<std::uintptr_t>(ref.base), ref.size); rc == 0) {
+        } else if (int rc = map_locked(reinterpret_cast<std::uintptr_t>(ref.base), ref.size);
+                   rc == 0) {
             return 0;
         }
     }
     // Plain memory (or a leftover gap): map each run of unmapped host pages.
     const std::size_t page = dev_.host_page_size();
     const auto first = reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t(page) - 1);
-    const auto end = (reinterpret_cast<std::uintptr_t>(p) + len + page - 1) & ~(std::uintptr_t(page) - 1);
+    const auto end =
+        (reinterpret_cast<std::uintptr_t>(p) + len + page - 1) & ~(std::uintptr_t(page) - 1);
     std::uintptr_t run = 0;
     for (std::uintptr_t a = first; a <= end; a += page) {
-        const bool unmapped = a < end && dev_.translate(reinterpret_cast<const void*>(a), iova) != 0;
+        const bool unmapped =
+            a < end && dev_.translate(reinterpret_cast<const void*>(a), iova) != 0;
         if (unmapped) {
             if (!run) run = a;
             continue;

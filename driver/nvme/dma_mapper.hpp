@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Makes caller I/O buffers reachable by the device. The hot path is pci_device::translate(); only
 // when it fails (first use of a buffer) the slow path maps: a whole convme::dma_buffer at once
 // (found through the process-wide registry, mapping cached until the buffer is freed: we observe
@@ -5,24 +6,22 @@
 // closed: plain memory must stay allocated, or use dma_buffer).
 #pragma once
 
-#include "driver/nvme/pci_device.hpp"
-
-#include <convme/dma_buffer.hpp>
-
 #include <atomic>
+#include <convme/dma_buffer.hpp>
 #include <cstdint>
 #include <map>
 #include <mutex>
 
+#include "driver/nvme/pci_device.hpp"
+
 namespace convme::driver {
 
 class dma_mapper final : public dma_buffer_observer {
-public:
+  public:
     explicit dma_mapper(pci_device& dev);
     ~dma_mapper() override;
     dma_mapper(const dma_mapper&) = delete;
     dma_mapper& operator=(const dma_mapper&) = delete;
-
 
     // Map whatever part of [p, p+len) is not reachable yet. 0 or -errno.
     int ensure_mapped(const void* p, std::size_t len) noexcept;
@@ -34,7 +33,7 @@ public:
     // Bumped by every unmap: translation caches compare it before trusting their entries.
     std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
 
-private:
+  private:
     int map_locked(std::uintptr_t base, std::size_t size) noexcept;
 
     pci_device& dev_;

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // One NVMe doorbell (an SQ tail or a CQ head), optionally behind a shadow doorbell
 // (Doorbell Buffer Config, NVMe 1.3): the new value goes to a host-memory shadow slot the
 // controller reads, and the MMIO register is only written when the controller's EventIdx says it
 // asked to be told ("need event"), which saves most MMIO writes on emulated/virtual controllers.
 #pragma once
 
+#include <cstdint>
+
 #include "driver/nvme/barriers.hpp"
 #include "driver/nvme/pci_device.hpp"
-
-#include <cstdint>
 
 namespace convme::driver {
 
@@ -22,11 +23,11 @@ constexpr bool doorbell_need_event(std::uint16_t event_idx, std::uint16_t new_va
 
 struct doorbell_counters {
     std::uint64_t mmio_writes = 0;
-    std::uint64_t shadow_skips = 0;   // updates that went to the shadow slot only
+    std::uint64_t shadow_skips = 0;  // updates that went to the shadow slot only
 };
 
 class doorbell {
-public:
+  public:
     doorbell() = default;
     // `mmio`: the register inside a mapped BAR0, or nullptr to go through dev->write32(offset).
     doorbell(volatile std::uint32_t* mmio, pci_device* dev, std::uint32_t offset) noexcept
@@ -58,7 +59,8 @@ public:
             last_ = value;
             device_store_seq<std::uint32_t>(shadow_, value);
             barrier_full();  // shadow store visible before we look at EventIdx
-            const auto event = static_cast<std::uint16_t>(device_load_seq<std::uint32_t>(event_idx_));
+            const auto event =
+                static_cast<std::uint16_t>(device_load_seq<std::uint32_t>(event_idx_));
             if (!always_mmio_ && !doorbell_need_event(event, value, old)) {
                 ++c.shadow_skips;
                 return;
@@ -68,7 +70,7 @@ public:
         ++c.mmio_writes;
     }
 
-private:
+  private:
     void write_mmio(std::uint32_t value) noexcept {
         if (mmio_)
             device_store<std::uint32_t>(mmio_, value);

@@ -1,28 +1,36 @@
+// SPDX-License-Identifier: MIT
 #include "driver/nvme/io_queue.hpp"
-
-#include "driver/nvme/admin_commands.hpp"
-
-#include <convme/error.hpp>
 
 #include <algorithm>
 #include <cerrno>
+#include <convme/error.hpp>
 #include <cstdio>
 #include <cstring>
+
+#include "driver/nvme/admin_commands.hpp"
 
 namespace convme::driver {
 
 io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& params, loop& owner)
-    : ctrl_(ctrl), mapper_(mapper), p_(params), owner_(owner), owner_id_(owner.unique_id()), dev_(ctrl.dev()),
+    : ctrl_(ctrl),
+      mapper_(mapper),
+      p_(params),
+      owner_(owner),
+      owner_id_(owner.unique_id()),
+      dev_(ctrl.dev()),
       epoch_(std::chrono::steady_clock::now()) {}
 
 io_queue::~io_queue() {
-    if (irq_) (void)dev_.bind_irq_eventfd(qid_, -1);
-    else if (notified_) dev_.set_completion_notify(qid_, nullptr, nullptr);
+    if (irq_)
+        (void)dev_.bind_irq_eventfd(qid_, -1);
+    else if (notified_)
+        dev_.set_completion_notify(qid_, nullptr, nullptr);
     ctrl_.detach(link_);
-    if (abort_pending_ && !abort_waiter_.done.load(std::memory_order_acquire)) ctrl_.admin_forget(abort_waiter_);
+    if (abort_pending_ && !abort_waiter_.done.load(std::memory_order_acquire))
+        ctrl_.admin_forget(abort_waiter_);
     if (dma_unsafe_ && !ctrl_.gone()) {
-        // The controller may still have this queue (a Delete failed or timed out): its rings and
-        // PRP lists stay allocated until the controller has been disabled.
+        // The controller may still have this queue (a Delete failed or timed out): its rings
+        // and PRP lists stay allocated until the controller has been disabled.
         std::vector<dma_block> keep;
         keep.push_back(std::move(sq_mem_));
         keep.push_back(std::move(cq_mem_));
@@ -33,15 +41,19 @@ io_queue::~io_queue() {
 }
 
 std::uint32_t io_queue::now_ms() const noexcept {
-    return static_cast<std::uint32_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - epoch_).count());
+    return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - epoch_)
+                                          .count());
 }
 
 int io_queue::create(std::string& why) {
     if (int rc = ctrl_.acquire_qid(qid_); rc != 0) {
         qid_ = 0;
-        why = "no free NVMe I/O queue: the controller granted " + std::to_string(ctrl_.io_queues_granted()) +
-              " and each loop uses one (use fewer cores, or raise queues= if the controller allows more)";
+        why = "no free NVMe I/O queue: the controller granted " +
+              std::to_string(ctrl_.io_queues_granted()) +
+              " and each loop uses one (use fewer cores, or raise queues= if the controller "
+              "allows "
+              "more)";
         return rc;
     }
     page_size_ = ctrl_.page_size();
@@ -57,24 +69,27 @@ int io_queue::create(std::string& why) {
         return rc;
     }
 
-    // One PRP-list / DSM-range area per command id. Areas are power-of-two sized and aligned, so
-    // none crosses a memory page; chunks respect the device's contiguous-DMA limit.
+    // One PRP-list / DSM-range area per command id. Areas are power-of-two sized and aligned,
+    // so none crosses a memory page; chunks respect the device's contiguous-DMA limit.
     const std::uint32_t slots = depth - 1;
     const std::size_t area = p_.prp_area_bytes;
-    const std::size_t per_chunk =
-        std::max<std::size_t>(1, std::min<std::size_t>(slots, std::min<std::size_t>(dev_.max_contiguous_dma(), 1u << 20) / area));
+    const std::size_t per_chunk = std::max<std::size_t>(
+        1, std::min<std::size_t>(
+               slots, std::min<std::size_t>(dev_.max_contiguous_dma(), 1u << 20) / area));
     prp_areas_.resize(slots);
     for (std::uint32_t first = 0; first < slots; first += static_cast<std::uint32_t>(per_chunk)) {
         const std::size_t n = std::min<std::size_t>(per_chunk, slots - first);
         dma_block chunk;
-        if (int rc = chunk.allocate(dev_, std::max<std::size_t>(n * area, 4096), std::max(area, std::size_t(4096)));
+        if (int rc = chunk.allocate(dev_, std::max<std::size_t>(n * area, 4096),
+                                    std::max(area, std::size_t(4096)));
             rc != 0) {
             why = "allocating PRP list memory: " + dev_.last_error();
             return rc;
         }
         for (std::size_t i = 0; i < n; ++i) {
-            prp_areas_[first + i] = {reinterpret_cast<std::uint64_t*>(static_cast<std::byte*>(chunk.data()) + i * area),
-                                     chunk.iova() + i * area, static_cast<std::uint32_t>(area / 8)};
+            prp_areas_[first + i] = {
+                reinterpret_cast<std::uint64_t*>(static_cast<std::byte*>(chunk.data()) + i * area),
+                chunk.iova() + i * area, static_cast<std::uint32_t>(area / 8)};
         }
         prp_mem_.push_back(std::move(chunk));
     }
@@ -83,7 +98,8 @@ int io_queue::create(std::string& why) {
     qp_.init(qid_, depth, sq_mem_.as<nvme::sqe>(), cq_mem_.as<nvme::cqe>(), ctrl_.sq_doorbell(qid_),
              ctrl_.cq_doorbell(qid_));
 
-    const auto timeout_ms = static_cast<std::uint32_t>(std::max<std::int64_t>(1, p_.timeout.count()));
+    const auto timeout_ms =
+        static_cast<std::uint32_t>(std::max<std::int64_t>(1, p_.timeout.count()));
     health_interval_ = std::clamp<std::uint32_t>(timeout_ms / 8, 1, 100);
     timeout_epochs_ = (timeout_ms + health_interval_ - 1) / health_interval_ + 1;
 
@@ -91,8 +107,9 @@ int io_queue::create(std::string& why) {
         if (int rc = setup_irq(why); rc != 0) return rc;
     link_.owner = &owner_;
     created_queue made;
-    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why,
-                                              irq_vector()); rc != 0) {
+    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), link_,
+                                            made, why, irq_vector());
+        rc != 0) {
         if (rc != -EIO && rc != -ENODEV) dma_unsafe_ = true;  // the Create may still happen
         return rc;
     }
@@ -112,7 +129,8 @@ int io_queue::create(std::string& why) {
 task<int> io_queue::destroy_async() {
     int rc = 0;
     link_.parked.store(true, std::memory_order_release);  // rings nothing any more
-    if (created_ && !ctrl_.gone() && !ctrl_.broken()) rc = co_await ctrl_.delete_io_queue_pair_async(qid_);
+    if (created_ && !ctrl_.gone() && !ctrl_.broken())
+        rc = co_await ctrl_.delete_io_queue_pair_async(qid_);
     if (created_ && rc != 0 && rc != -ENODEV) dma_unsafe_ = true;
     if (created_ && ctrl_.broken()) dma_unsafe_ = true;  // never deleted, never proven quiet
     created_ = false;
@@ -145,7 +163,8 @@ void io_queue::submit(io_request& r) noexcept {
     if (!pending_.empty() || !issue(r)) pending_.push_back(r);
 }
 
-int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept {
+int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len,
+                         nvme::cqe* out) noexcept {
     if (failed_) return failed_ == make_error_code(errc::device_gone) ? -ENODEV : -EIO;
     if (cids_.empty()) return -EAGAIN;  // ids bound the SQ (see the header)
     const std::uint16_t cid = cids_.pop();
@@ -154,10 +173,13 @@ int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::s
     e.flags &= 0x3f;  // PRPs, not SGLs
     if (len != 0) {
         prp_pair pp;
-        int rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+        int rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_,
+                            &prp_areas_[cid], 1, pp);
         if (rc == -EFAULT) {
             rc = mapper_.ensure_mapped(data, len);
-            if (rc == 0) rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+            if (rc == 0)
+                rc = build_prps(data, len, page_size_, &translation_cache::translate, &xlat_,
+                                &prp_areas_[cid], 1, pp);
         }
         if (rc != 0) {
             cids_.push(cid);
@@ -176,8 +198,8 @@ int io_queue::submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::s
     return 0;
 }
 
-bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid,
-                            nvme::sqe& e, std::uint64_t& part) noexcept {
+bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t units,
+                            std::uint16_t cid, nvme::sqe& e, std::uint64_t& part) noexcept {
     const std::uint64_t slba = (r.offset >> p_.lba_shift) + unit;
     const std::uint64_t left = units - unit;
     std::memset(static_cast<void*>(&e), 0, sizeof e);
@@ -193,7 +215,8 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
             e.cdw12 = static_cast<std::uint32_t>(part - 1);
             const std::byte* buf = r.data + (unit << p_.lba_shift);
             const std::size_t len = static_cast<std::size_t>(part << p_.lba_shift);
-            // Fast path: the data fits in one memory page (e.g. an aligned 4 KiB I/O): PRP1 only.
+            // Fast path: the data fits in one memory page (e.g. an aligned 4 KiB I/O): PRP1
+            // only.
             const std::size_t in_page = reinterpret_cast<std::uintptr_t>(buf) & (page_size_ - 1);
             if (in_page + len <= page_size_) [[likely]] {
                 std::uint64_t iova = 0;
@@ -204,11 +227,13 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
                 }
             }
             prp_pair pp;
-            int rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+            int rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_,
+                                &prp_areas_[cid], 1, pp);
             if (rc == -EFAULT) [[unlikely]] {
                 rc = mapper_.ensure_mapped(r.data, static_cast<std::size_t>(r.length));
                 if (rc == 0)
-                    rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_, &prp_areas_[cid], 1, pp);
+                    rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_,
+                                    &prp_areas_[cid], 1, pp);
             }
             if (rc != 0) [[unlikely]] {
                 r.fail(errno_code(rc));
@@ -229,15 +254,18 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
             e.cdw12 = static_cast<std::uint32_t>(part - 1);
             break;
         case io_op::trim: {
-            // Dataset Management / deallocate: ranges of up to 2^32-1 blocks in the slot's area.
+            // Dataset Management / deallocate: ranges of up to 2^32-1 blocks in the slot's
+            // area.
             const prp_list_segment& area = prp_areas_[cid];
-            const std::uint32_t max_ranges = std::min<std::uint32_t>(p_.max_dsm_ranges, area.entries / 2);
+            const std::uint32_t max_ranges =
+                std::min<std::uint32_t>(p_.max_dsm_ranges, area.entries / 2);
             auto* ranges = reinterpret_cast<nvme::dsm_range*>(area.vaddr);
             std::uint32_t nr = 0;
             std::uint64_t lba = slba;
             part = 0;
             while (part < left && nr < max_ranges) {
-                const std::uint64_t n = std::min<std::uint64_t>(left - part, p_.max_dsm_range_blocks);
+                const std::uint64_t n =
+                    std::min<std::uint64_t>(left - part, p_.max_dsm_range_blocks);
                 ranges[nr++] = nvme::dsm_range{0, static_cast<std::uint32_t>(n), lba};
                 lba += n;
                 part += n;
@@ -278,7 +306,8 @@ bool io_queue::issue(io_request& r) noexcept {
     r.progress = unit;
     r.outstanding = outstanding;
     r.issue_done = true;
-    if (outstanding == 0) [[unlikely]] deferred_.push_back(r);  // nothing on the queue: complete later
+    if (outstanding == 0) [[unlikely]]
+        deferred_.push_back(r);  // nothing on the queue: complete later
     return true;
 }
 
@@ -339,15 +368,18 @@ bool io_queue::poll() {
         run_deferred();
         progress = true;
     }
-    if ((++polls_ & health_poll_mask_) == 0 && in_flight_) [[unlikely]] health_tick();
+    if ((++polls_ & health_poll_mask_) == 0 && in_flight_) [[unlikely]]
+        health_tick();
     return progress;
 }
 
 inline void io_queue::on_cqe(const nvme::cqe& c) noexcept {
-    if (c.cid >= slots_.size()) [[unlikely]] return;  // not ours: ignore rather than corrupt
+    if (c.cid >= slots_.size()) [[unlikely]]
+        return;  // not ours: ignore rather than corrupt
     slot& s = slots_[c.cid];
     io_request* r = s.req;
-    if (!r) [[unlikely]] return;
+    if (!r) [[unlikely]]
+        return;
     s.req = nullptr;
     if (((c.status >> 1) | s.flags) == 0) [[likely]]
         cids_.push(c.cid);
@@ -392,7 +424,8 @@ void io_queue::health_tick() noexcept {
             s.stamp = scan_epoch_;
             if (!abort_pending_) {
                 abort_waiter_.done.store(false, std::memory_order_relaxed);
-                if (ctrl_.admin_submit(admin::abort_command(qid_, static_cast<std::uint16_t>(cid)), abort_waiter_) == 0) {
+                if (ctrl_.admin_submit(admin::abort_command(qid_, static_cast<std::uint16_t>(cid)),
+                                       abort_waiter_) == 0) {
                     abort_pending_ = true;
                     abort_cid_ = static_cast<std::uint16_t>(cid);
                     ++io_counters_.aborts_sent;
@@ -409,7 +442,8 @@ void io_queue::health_tick() noexcept {
 
 void io_queue::reset_controller() noexcept {
     std::string why;
-    // Inside poll(): this queue rings nothing until it has recovered, so the reset need not wait.
+    // Inside poll(): this queue rings nothing until it has recovered, so the reset need not
+    // wait.
     link_.parked.store(true, std::memory_order_release);
     const int rc = ctrl_.reset(generation_, why);
     if (rc == -ENODEV) {
@@ -417,7 +451,8 @@ void io_queue::reset_controller() noexcept {
         return;
     }
     if (rc != 0) {
-        std::fprintf(stderr, "convme: nvme %s: controller reset failed: %s\n", dev_.name().c_str(), why.c_str());
+        std::fprintf(stderr, "convme: nvme %s: controller reset failed: %s\n", dev_.name().c_str(),
+                     why.c_str());
         fail_everything(errc::controller_fatal);
         return;
     }
@@ -451,25 +486,43 @@ void io_queue::recover() noexcept {
         return;
     }
     // What the controller posted before it stopped is genuine: complete it (no CQ doorbell to a
-    // disabled controller). Whatever is left was lost (see the header for why it is not replayed).
+    // disabled controller). Whatever is left was lost (see the header for why it is not
+    // replayed).
     qp_.reap_quiet([this](const nvme::cqe& c) { on_cqe(c); });
     fail_on_queue(errc::timeout, errc::aborted);
     abort_pending_ = false;
     qp_.reset();
     link_.acked.store(ctrl_.generation(), std::memory_order_release);
-    // Blocks until the reset has finished (it holds the admin lock); parked meanwhile, so that a
-    // second reset need not wait for us either.
+    // Blocks until the reset has finished (it holds the admin lock); parked meanwhile, so that
+    // a second reset need not wait for us either.
     link_.parked.store(true, std::memory_order_release);
     created_queue made;
     std::string why;
-    const int rc =
-        ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made, why, irq_vector());
+    std::uint32_t seen = ctrl_.generation();
+    int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made,
+                                        why, irq_vector());
+    // The controller may fail again (CSTS.CFS) or stop answering while we re-create: that is
+    // one more reset, not a reason to give this loop's I/O up for good. Bounded: a controller
+    // that fails every re-creation is broken.
+    for (unsigned attempt = 1; rc != 0 && rc != -ENODEV && attempt < max_recreate_attempts;
+         ++attempt) {
+        if (ctrl_.broken()) break;
+        std::string reset_why;
+        if (ctrl_.reset(seen, reset_why) != 0) break;  // no-op if another loop did it meanwhile
+        seen = ctrl_.generation();
+        qp_.reset();  // disabled again: nothing fetches from or posts into the rings now
+        link_.acked.store(seen, std::memory_order_release);
+        why.clear();
+        rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made,
+                                        why, irq_vector());
+    }
     if (rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: re-creating I/O queue %u after reset failed: %s\n",
                      dev_.name().c_str(), static_cast<unsigned>(qid_), why.c_str());
         if (rc != -EIO && rc != -ENODEV) dma_unsafe_ = true;
         created_ = false;
-        fail_everything(rc == -ENODEV ? make_error_code(errc::device_gone) : make_error_code(errc::controller_fatal));
+        fail_everything(rc == -ENODEV ? make_error_code(errc::device_gone)
+                                      : make_error_code(errc::controller_fatal));
         return;
     }
     generation_ = made.generation;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One loop's NVMe I/O queue pair, registered on that loop as a poller. submit() turns io_requests
 // into commands (splitting big ones), flush_submissions() rings one doorbell per loop iteration,
 // poll() reaps completions and resumes waiters. Preallocated request slots (one per command id,
@@ -25,6 +26,14 @@
 //    later submission; nothing waits for a controller that is not there.
 #pragma once
 
+#include <chrono>
+#include <convme/backend.hpp>
+#include <convme/loop.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "driver/nvme/cid_pool.hpp"
 #include "driver/nvme/controller.hpp"
 #include "driver/nvme/dma_block.hpp"
@@ -33,15 +42,6 @@
 #include "driver/nvme/queue_pair.hpp"
 #include "driver/nvme/translation_cache.hpp"
 
-#include <convme/backend.hpp>
-#include <convme/loop.hpp>
-
-#include <chrono>
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <vector>
-
 namespace convme::driver {
 
 // What every queue of one namespace needs to build commands.
@@ -49,11 +49,11 @@ struct io_queue_params {
     std::uint32_t nsid = 1;
     std::uint32_t lba_shift = 9;
     std::uint32_t depth = 128;
-    std::uint32_t max_rw_blocks = 256;        // per read/write command
-    std::uint32_t prp_area_bytes = 4096;      // per-slot PRP list / DSM range area
+    std::uint32_t max_rw_blocks = 256;    // per read/write command
+    std::uint32_t prp_area_bytes = 4096;  // per-slot PRP list / DSM range area
     bool volatile_write_cache = true;
     std::chrono::milliseconds timeout{5000};
-    std::uint32_t max_write_zeroes_blocks = 65536;    // WZSL, else the 16-bit NLB
+    std::uint32_t max_write_zeroes_blocks = 65536;     // WZSL, else the 16-bit NLB
     std::uint32_t max_dsm_range_blocks = 0xffffffffu;  // DMRSL, else the 32-bit range length
     std::uint32_t max_dsm_ranges = 256;                // DMRL
     completion_mode mode = completion_mode::poll;  // interrupt/hybrid: the CQ signals vector qid
@@ -67,7 +67,7 @@ struct io_queue_counters {
 };
 
 class io_queue final : public poller {
-public:
+  public:
     io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& params, loop& owner);
     ~io_queue() override;
     io_queue(const io_queue&) = delete;
@@ -87,7 +87,8 @@ public:
     // Raw command (passthrough): `cmd` as given except cid and, when `data` is non-empty, the
     // PRPs. The CQE is copied to *out before r completes; an error status also sets r.status.
     // 0, -EAGAIN (no free slot now: retry later), or another -errno (nothing submitted).
-    int submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len, nvme::cqe* out) noexcept;
+    int submit_raw(io_request& r, const nvme::sqe& cmd, void* data, std::size_t len,
+                   nvme::cqe* out) noexcept;
 
     bool poll() override;
     std::size_t in_flight() const override { return in_flight_; }
@@ -108,22 +109,24 @@ public:
     const queue_counters& counters() const noexcept { return qp_.counters(); }
     const io_queue_counters& io_counters() const noexcept { return io_counters_; }
 
-private:
+  private:
     struct slot {
         io_request* req = nullptr;
         std::uint32_t stamp = 0;  // health-scan epoch when issued (or when the abort was sent)
         std::uint8_t flags = 0;
     };
+    static constexpr unsigned max_recreate_attempts = 3;  // re-creations (each after a reset)
     static constexpr std::uint8_t slot_abort_sent = 1;
     static constexpr std::uint8_t slot_timed_out = 2;
-    static constexpr std::uint8_t slot_raw = 4;  // passthrough: io_request::context points at the cqe
+    static constexpr std::uint8_t slot_raw =
+        4;  // passthrough: io_request::context points at the cqe
 
     // Per request: io_request::progress = blocks issued, outstanding = commands on the queue,
     // issue_done = no more commands will be issued; it completes when both say so.
 
     bool issue(io_request& r) noexcept;
-    bool fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid, nvme::sqe& e,
-                      std::uint64_t& part) noexcept;
+    bool fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid,
+                      nvme::sqe& e, std::uint64_t& part) noexcept;
     void issue_pending() noexcept;
     void part_done(io_request& r) noexcept;
     void finish(io_request& r) noexcept;
@@ -166,15 +169,17 @@ private:
     // handed to the controller at destruction, freed once it has been disabled.
     bool dma_unsafe_ = false;
     queue_link link_;
-    bool notified_ = false;     // the device wakes owner_ when it posts to our CQ
-    bool irq_ = false;          // ... through MSI-X vector qid_ bound to owner_.notify_fd()
-    std::uint64_t spin_seen_ = ~std::uint64_t(0);  // hybrid: submitted+completed when the spin began
+    bool notified_ = false;  // the device wakes owner_ when it posts to our CQ
+    bool irq_ = false;       // ... through MSI-X vector qid_ bound to owner_.notify_fd()
+    std::uint64_t spin_seen_ =
+        ~std::uint64_t(0);  // hybrid: submitted+completed when the spin began
     std::chrono::steady_clock::time_point spin_start_{};
     std::uint64_t irq_sleeps_ = 0;
     std::error_code failed_{};  // set: the queue is unusable, every request fails with this
 
     request_fifo pending_;   // waiting for a command id or SQ room, in submission order
-    request_fifo deferred_;  // finished outside poll()'s reap (errors, nothing to issue): completed next poll
+    request_fifo deferred_;  // finished outside poll()'s reap (errors, nothing to issue): completed
+                             // next poll
     std::size_t in_flight_ = 0;
 
     // Timeouts without a clock read per I/O: commands are stamped with the scan epoch, which

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Interrupt and hybrid completions for one io_queue (completion=interrupt|hybrid).
 //
 // The CQ is created with IEN=1 and IV=qid, and pci_device::bind_irq_eventfd routes that MSI-X
@@ -30,22 +31,24 @@
 // Sharing one vector between queues of different loops cannot work with one eventfd per loop: a
 // vector signals one eventfd, and a loop that clears it could swallow the wake-up of another loop
 // that was just about to sleep.
-#include "driver/nvme/io_queue.hpp"
-
 #include <cerrno>
 #include <cstring>
+
+#include "driver/nvme/io_queue.hpp"
 
 namespace convme::driver {
 
 int io_queue::setup_irq(std::string& why) noexcept {
     const unsigned vectors = dev_.irq_vectors();
     if (qid_ >= vectors) {
-        why = "completion=" + std::string(completion_mode_name(p_.mode)) + ": queue " + std::to_string(qid_) +
-              " has no interrupt vector (the function offers " + std::to_string(vectors) + ", vector 0 is the admin queue's)";
+        why = "completion=" + std::string(completion_mode_name(p_.mode)) + ": queue " +
+              std::to_string(qid_) + " has no interrupt vector (the function offers " +
+              std::to_string(vectors) + ", vector 0 is the admin queue's)";
         return -EBUSY;
     }
     if (int rc = dev_.bind_irq_eventfd(qid_, owner_.notify_fd()); rc != 0) {
-        why = "binding interrupt vector " + std::to_string(qid_) + " to the loop's eventfd: " + dev_.last_error();
+        why = "binding interrupt vector " + std::to_string(qid_) +
+              " to the loop's eventfd: " + dev_.last_error();
         return rc;
     }
     irq_ = true;
@@ -56,7 +59,8 @@ int io_queue::setup_irq(std::string& why) noexcept {
 bool io_queue::prepare_to_block() {
     if (!irq_) return true;  // a device with its own notification (threaded sim): as before
     if (in_flight_) health_tick();
-    if (!deferred_.empty() || qp_.cq_ready() || qp_.sq_pending()) return false;  // work is already here
+    if (!deferred_.empty() || qp_.cq_ready() || qp_.sq_pending())
+        return false;  // work is already here
     if (p_.mode == completion_mode::hybrid && p_.hybrid_spin.count() > 0) {
         // Spin for hybrid_spin after the last submission or completion: a fast device answers
         // within the window and the loop never pays for an interrupt and a wake-up.

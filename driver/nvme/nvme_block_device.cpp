@@ -1,17 +1,18 @@
+// SPDX-License-Identifier: MIT
 // make_nvme_block_device / parse_nvme_options: the entry points sim: and vfio: URIs use.
 #include "driver/nvme/nvme_block_device.hpp"
+
+#include <cerrno>
+#include <convme/error.hpp>
 
 #include "driver/nvme/controller.hpp"
 #include "driver/nvme/nvme_device.hpp"
 #include "runtime/core/uri_params.hpp"
 
-#include <convme/error.hpp>
-
-#include <cerrno>
-
 namespace convme::driver {
 
-std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device> dev, const nvme_options& options,
+std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device> dev,
+                                                     const nvme_options& options,
                                                      std::error_code& ec, std::string& why) {
     if (!dev) {
         ec = make_error_code(std::errc::invalid_argument);
@@ -43,9 +44,12 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
 
 const char* completion_mode_name(completion_mode m) noexcept {
     switch (m) {
-        case completion_mode::interrupt: return "interrupt";
-        case completion_mode::hybrid: return "hybrid";
-        case completion_mode::poll: break;
+        case completion_mode::interrupt:
+            return "interrupt";
+        case completion_mode::hybrid:
+            return "hybrid";
+        case completion_mode::poll:
+            break;
     }
     return "poll";
 }
@@ -56,9 +60,10 @@ bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& w
     nvme_options o = out;
     std::uint64_t ns, qd, queues, timeout, spin, thr, thr_us;
     std::string mode;
-    if (!backends::param_choice(uri, "completion", {"poll", "interrupt", "hybrid"}, completion_mode_name(o.completion),
-                                mode, why) ||
-        !param_uint(uri, "spin_us", static_cast<std::uint64_t>(o.hybrid_spin.count()), 0, 1'000'000, spin, why) ||
+    if (!backends::param_choice(uri, "completion", {"poll", "interrupt", "hybrid"},
+                                completion_mode_name(o.completion), mode, why) ||
+        !param_uint(uri, "spin_us", static_cast<std::uint64_t>(o.hybrid_spin.count()), 0, 1'000'000,
+                    spin, why) ||
         !param_uint(uri, "irq_coalesce", o.coalesce_threshold, 0, 256, thr, why) ||
         !param_uint(uri, "irq_coalesce_us", o.coalesce_time_us, 0, 25500, thr_us, why))
         return false;
@@ -72,7 +77,8 @@ bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& w
         !param_uint(uri, "qd", o.queue_depth, 2, 65536, qd, why) ||
         !param_uint(uri, "queues", o.max_io_queues, 1, 65535, queues, why) ||
         !param_bool(uri, "dbbc", o.shadow_doorbells, o.shadow_doorbells, why) ||
-        !param_uint(uri, "timeout_ms", static_cast<std::uint64_t>(o.io_timeout.count()), 1, 3600000, timeout, why))
+        !param_uint(uri, "timeout_ms", static_cast<std::uint64_t>(o.io_timeout.count()), 1, 3600000,
+                    timeout, why))
         return false;
     o.nsid = static_cast<std::uint32_t>(ns);
     o.queue_depth = static_cast<std::uint32_t>(qd);

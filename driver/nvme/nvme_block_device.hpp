@@ -1,19 +1,19 @@
+// SPDX-License-Identifier: MIT
 // The NVMe backend: a block_device over one namespace of an NVMe controller reached through a
 // pci_device (VFIO or simulated). One I/O queue pair per loop, created on the loop's first I/O
 // and registered there as a poller.
 #pragma once
 
-#include "driver/nvme/pci_device.hpp"
-
+#include <chrono>
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
-
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
+
+#include "driver/nvme/pci_device.hpp"
 
 namespace convme::driver {
 
@@ -21,21 +21,22 @@ namespace convme::driver {
 //   poll       the loop spins while I/O is in flight (lowest latency, one busy core per loop);
 //              a device that can wake the loop anyway (the threaded simulator) still does;
 //   interrupt  the CQ signals an MSI-X vector bound to the loop's eventfd; the loop sleeps;
-//   hybrid     spin up to hybrid_spin after the last submission/completion, then sleep as interrupt.
+//   hybrid     spin up to hybrid_spin after the last submission/completion, then sleep as
+//   interrupt.
 enum class completion_mode : std::uint8_t { poll, interrupt, hybrid };
 const char* completion_mode_name(completion_mode m) noexcept;
 
 struct nvme_options {
-    std::uint32_t nsid = 1;                 // namespace to expose
-    std::uint32_t queue_depth = 128;        // entries per I/O SQ/CQ (clamped to CAP.MQES+1)
-    std::uint32_t max_io_queues = 64;       // requested via Set Features Number of Queues
-    bool shadow_doorbells = true;           // use Doorbell Buffer Config when OACS bit 8 is set
-    std::chrono::milliseconds io_timeout{5000};     // per command, then Abort, then reset
+    std::uint32_t nsid = 1;            // namespace to expose
+    std::uint32_t queue_depth = 128;   // entries per I/O SQ/CQ (clamped to CAP.MQES+1)
+    std::uint32_t max_io_queues = 64;  // requested via Set Features Number of Queues
+    bool shadow_doorbells = true;      // use Doorbell Buffer Config when OACS bit 8 is set
+    std::chrono::milliseconds io_timeout{5000};  // per command, then Abort, then reset
     std::chrono::milliseconds admin_timeout{5000};
     completion_mode completion = completion_mode::poll;
-    std::chrono::microseconds hybrid_spin{100};      // spin_us=
-    std::uint32_t coalesce_threshold = 0;           // irq_coalesce= entries (1..256); 0: leave off
-    std::uint32_t coalesce_time_us = 100;           // irq_coalesce_us= (100 us units, up to 25500)
+    std::chrono::microseconds hybrid_spin{100};  // spin_us=
+    std::uint32_t coalesce_threshold = 0;        // irq_coalesce= entries (1..256); 0: leave off
+    std::uint32_t coalesce_time_us = 100;        // irq_coalesce_us= (100 us units, up to 25500)
 };
 
 // Brings the controller up (reset, admin queue, identify, queues feature) and returns the block
@@ -46,9 +47,9 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
 
 // The URI keys of nvme_options, common to sim: and vfio: URIs. Each provider rejects keys that
 // are neither its own nor these.
-inline constexpr std::string_view nvme_option_keys[] = {"ns",         "qd",      "queues",       "dbbc",
-                                                        "timeout_ms", "completion", "spin_us", "irq_coalesce",
-                                                        "irq_coalesce_us"};
+inline constexpr std::string_view nvme_option_keys[] = {
+    "ns",         "qd",      "queues",       "dbbc",           "timeout_ms",
+    "completion", "spin_us", "irq_coalesce", "irq_coalesce_us"};
 
 // Reads nvme_option_keys from `uri` (other keys are the caller's). Returns false and fills why on
 // a malformed value.

@@ -1,10 +1,10 @@
+// SPDX-License-Identifier: MIT
 #include "driver/nvme/nvme_device.hpp"
-
-#include <convme/error.hpp>
-#include <convme/loop.hpp>
 
 #include <algorithm>
 #include <cerrno>
+#include <convme/error.hpp>
+#include <convme/loop.hpp>
 #include <cstdio>
 #include <cstring>
 
@@ -16,7 +16,8 @@ namespace {
 constexpr std::uint64_t default_max_transfer = 1u << 20;
 }  // namespace
 
-nvme_device::nvme_device(std::unique_ptr<controller> ctrl) : ctrl_(std::move(ctrl)), mapper_(ctrl_->dev()) {}
+nvme_device::nvme_device(std::unique_ptr<controller> ctrl)
+    : ctrl_(std::move(ctrl)), mapper_(ctrl_->dev()) {}
 
 nvme_device::~nvme_device() {
     // Queues still alive (their loop never drained): delete them on the controller. Unregister
@@ -34,8 +35,8 @@ nvme_device::~nvme_device() {
     }
     std::string why;
     if (int rc = ctrl_->shutdown(why); rc != 0 && rc != -ENODEV)
-        std::fprintf(stderr, "convme: nvme %s: graceful shutdown failed: %s\n", ctrl_->dev().name().c_str(),
-                     why.c_str());
+        std::fprintf(stderr, "convme: nvme %s: graceful shutdown failed: %s\n",
+                     ctrl_->dev().name().c_str(), why.c_str());
     // Disable before anything the controller was given goes away: queue rings and PRP lists
     // (freed below; kept by the controller when a Delete failed) and the I/O buffers mapper_
     // unmaps when it is destroyed after this body.
@@ -67,9 +68,11 @@ int nvme_device::init(std::string& why) {
         std::string list;
         for (auto n : active) {
             if (!list.empty()) list.push_back(',');
-            list.append(std::to_string(n));  // (not `"," + to_string`: gcc 12 -O3 -Wrestrict false positive)
+            list.append(std::to_string(
+                n));  // (not `"," + to_string`: gcc 12 -O3 -Wrestrict false positive)
         }
-        why = "namespace " + std::to_string(nsid_) + " is not an active namespace of this controller (active: " +
+        why = "namespace " + std::to_string(nsid_) +
+              " is not an active namespace of this controller (active: " +
               (list.empty() ? "none" : list) + "); pick one with ns=N";
         return -ENOENT;
     }
@@ -82,18 +85,21 @@ int nvme_device::init(std::string& why) {
         const char* set = csi == nvme::csi::zoned ? "the Zoned Namespace command set (CSI 02h)"
                           : csi == nvme::csi::key_value ? "the Key Value command set (CSI 01h)"
                                                         : "an unknown I/O command set";
-        why = "namespace " + std::to_string(nsid_) + " uses " + set + " (CSI " + std::to_string(csi) +
-              "); convme drives only NVM command set namespaces" +
-              (csi == nvme::csi::zoned ? ": a zoned namespace accepts writes only at each zone's write pointer, "
-                                         "so ordinary random writes would fail with Zone Invalid Write"
-                                       : std::string()) +
-              ". Open a conventional (NVM) namespace instead (ns=N), or create one with `nvme create-ns --csi=0`";
+        why = "namespace " + std::to_string(nsid_) + " uses " + set + " (CSI " +
+              std::to_string(csi) + "); convme drives only NVM command set namespaces" +
+              (csi == nvme::csi::zoned
+                   ? ": a zoned namespace accepts writes only at each zone's write pointer, "
+                     "so ordinary random writes would fail with Zone Invalid Write"
+                   : std::string()) +
+              ". Open a conventional (NVM) namespace instead (ns=N), or create one with `nvme "
+              "create-ns --csi=0`";
         return -ENOTSUP;
     }
     const unsigned fmt_index = id->flbas & 0xf;
     const auto& fmt = id->lbaf[fmt_index];
     if (fmt.lbads < 9 || fmt.lbads > 16) {
-        why = "namespace " + std::to_string(nsid_) + " reports an unsupported LBA size 2^" + std::to_string(fmt.lbads);
+        why = "namespace " + std::to_string(nsid_) + " reports an unsupported LBA size 2^" +
+              std::to_string(fmt.lbads);
         return -ENOTSUP;
     }
     if (fmt.ms != 0) {
@@ -108,20 +114,25 @@ int nvme_device::init(std::string& why) {
             if (pick < 0 || f.lbads == fmt.lbads) pick = static_cast<int>(i);
             if (f.lbads == fmt.lbads) break;
         }
-        why = "namespace " + std::to_string(nsid_) + " is formatted with metadata (LBA format " +
-              std::to_string(fmt_index) + ": " + lba_format_text(fmt) + ", " +
-              (extended ? "interleaved with the data as extended LBAs" : "in a separate buffer") +
-              "); convme transfers no metadata" +
-              (extended ? ", so the controller would move " + std::to_string((1u << fmt.lbads) + fmt.ms) +
-                              " B per block and data would land in the wrong places"
-                        : std::string(", and the controller needs a metadata pointer with every command")) +
-              ". " +
-              (pick >= 0 ? "Reformat it with LBA format " + std::to_string(pick) + " (" +
-                               lba_format_text(id->lbaf[pick]) + "), e.g. `nvme format /dev/nvmeXn" +
-                               std::to_string(nsid_) + " --lbaf=" + std::to_string(pick) +
-                               "` under the kernel driver (this erases the namespace)"
-                         : std::string("The namespace lists no metadata-free LBA format; use another namespace")) +
-              ", or open a namespace without metadata (ns=N)";
+        why =
+            "namespace " + std::to_string(nsid_) + " is formatted with metadata (LBA format " +
+            std::to_string(fmt_index) + ": " + lba_format_text(fmt) + ", " +
+            (extended ? "interleaved with the data as extended LBAs" : "in a separate buffer") +
+            "); convme transfers no metadata" +
+            (extended
+                 ? ", so the controller would move " + std::to_string((1u << fmt.lbads) + fmt.ms) +
+                       " B per block and data would land in the wrong places"
+                 : std::string(
+                       ", and the controller needs a metadata pointer with every command")) +
+            ". " +
+            (pick >= 0
+                 ? "Reformat it with LBA format " + std::to_string(pick) + " (" +
+                       lba_format_text(id->lbaf[pick]) + "), e.g. `nvme format /dev/nvmeXn" +
+                       std::to_string(nsid_) + " --lbaf=" + std::to_string(pick) +
+                       "` under the kernel driver (this erases the namespace)"
+                 : std::string(
+                       "The namespace lists no metadata-free LBA format; use another namespace")) +
+            ", or open a namespace without metadata (ns=N)";
         return -ENOTSUP;
     }
     const std::uint32_t lba_shift = fmt.lbads;
@@ -129,7 +140,8 @@ int nvme_device::init(std::string& why) {
 
     // Transfer limit: MDTS, our default cap, and the 16-bit block count of a read/write.
     std::uint64_t max_transfer = c.mdts_bytes();
-    if (max_transfer == 0 || max_transfer > default_max_transfer) max_transfer = default_max_transfer;
+    if (max_transfer == 0 || max_transfer > default_max_transfer)
+        max_transfer = default_max_transfer;
     max_transfer = std::min<std::uint64_t>(max_transfer, std::uint64_t(65536) << lba_shift);
     max_transfer = std::max<std::uint64_t>(max_transfer, block);
     const std::size_t page = c.page_size();
@@ -163,7 +175,8 @@ int nvme_device::init(std::string& why) {
         const auto& nvm = c.identity_nvm();
         std::uint64_t wz = 65536;
         if (nvm.wzsl != 0 && nvm.wzsl < 40) {
-            const std::uint64_t bytes = (std::uint64_t(1) << nvm.wzsl) * (std::uint64_t(4096) << c.cap().mpsmin());
+            const std::uint64_t bytes =
+                (std::uint64_t(1) << nvm.wzsl) * (std::uint64_t(4096) << c.cap().mpsmin());
             wz = std::clamp<std::uint64_t>(bytes >> lba_shift, 1, wz);
         }
         params_.max_write_zeroes_blocks = static_cast<std::uint32_t>(wz);
@@ -181,7 +194,8 @@ int nvme_device::init(std::string& why) {
     if (o.completion != completion_mode::poll) {
         if (vectors < 2) {
             why = std::string("completion=") + completion_mode_name(o.completion) +
-                  " needs MSI-X interrupt vectors: " + c.dev().irq_unavailable() + " (use completion=poll)";
+                  " needs MSI-X interrupt vectors: " + c.dev().irq_unavailable() +
+                  " (use completion=poll)";
             return -ENOTSUP;
         }
         irq_note = ", msix " + std::to_string(vectors) + " vectors";
@@ -195,7 +209,8 @@ int nvme_device::init(std::string& why) {
     if (!c.coalescing().empty()) irq_note += ", " + c.coalescing();
 
     const std::string dev_name = c.dev().name();
-    info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) + (c.shadow_doorbells() ? " [dbbc]" : "") +
+    info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) +
+                 (c.shadow_doorbells() ? " [dbbc]" : "") +
                  " [completion=" + completion_mode_name(o.completion) + irq_note + "] [io queues " +
                  std::to_string(queues) + ": one per loop for the first " + std::to_string(queues) +
                  " loops doing I/O, later loops forward to them]";
@@ -239,7 +254,9 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
     if (io_queue* q = queues_[core].load(std::memory_order_relaxed)) {
         if (q->owner_id() == l.unique_id()) return q;
         // Two loops share a core id: only the first gets the queue.
-        std::fprintf(stderr, "convme: nvme: two loops use core id %u; give each loop its own core_id\n", core);
+        std::fprintf(stderr,
+                     "convme: nvme: two loops use core id %u; give each loop its own core_id\n",
+                     core);
         ec = errc::unsupported;
         return nullptr;
     }
@@ -267,7 +284,8 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
         why = "out of memory";
     }
     if (rc == -EBUSY) {
-        // No queue (or no interrupt vector) left for this loop: its I/O runs on a loop that has one.
+        // No queue (or no interrupt vector) left for this loop: its I/O runs on a loop that has
+        // one.
         if (q) (void)q->destroy_sync();
         forwarding_[core].store(true, std::memory_order_relaxed);
         ec = make_error_code(std::errc::resource_unavailable_try_again);
@@ -386,7 +404,8 @@ struct raw_awaiter {
 };
 }  // namespace
 
-task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::byte> data, nvme::cqe& out) {
+task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::byte> data,
+                                                  nvme::cqe& out) {
     loop* l = loop::current();
     if (!l) co_return make_error_code(errc::unsupported);
     if (!data.empty() && reinterpret_cast<std::uintptr_t>(data.data()) % 4 != 0)
@@ -420,8 +439,9 @@ task<void> nvme_device::drain() {
     while (q->in_flight() != 0) co_await yield();
     const int rc = co_await q->destroy_async();
     if (rc != 0 && rc != -ENODEV)
-        std::fprintf(stderr, "convme: nvme %s: deleting I/O queue %u failed: %s\n", ctrl_->dev().name().c_str(),
-                     static_cast<unsigned>(q->qid()), std::strerror(-rc));
+        std::fprintf(stderr, "convme: nvme %s: deleting I/O queue %u failed: %s\n",
+                     ctrl_->dev().name().c_str(), static_cast<unsigned>(q->qid()),
+                     std::strerror(-rc));
     l->remove_poller(q);
     ctrl_->dev().loop_detached(*l);
     drained_irq_sleeps_.fetch_add(q->irq_sleeps(), std::memory_order_relaxed);
@@ -470,15 +490,15 @@ controller* nvme_controller_of(block_device& dev) noexcept {
     return d ? &d->ctrl() : nullptr;
 }
 
-task<std::error_code> nvme_io_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
-                                          nvme::cqe& out) {
+task<std::error_code> nvme_io_passthrough(block_device& dev, nvme::sqe cmd,
+                                          std::span<std::byte> data, nvme::cqe& out) {
     auto* d = dynamic_cast<nvme_device*>(&dev);
     if (!d) co_return make_error_code(errc::unsupported);
     co_return co_await d->io_passthrough(cmd, data, out);
 }
 
-task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, std::span<std::byte> data,
-                                             nvme::cqe& out) {
+task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd,
+                                             std::span<std::byte> data, nvme::cqe& out) {
     controller* c = nvme_controller_of(dev);
     if (!c) co_return make_error_code(errc::unsupported);
     const std::size_t page = c->page_size();
@@ -486,7 +506,8 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
     // Admin data goes through DMA bounce pages: one page each, so PRP1 + PRP2 suffice and no
     // more than one page has to be contiguous (VFIO no-IOMMU mode).
     dma_block bounce[2];  // kept by the controller if the command times out (late DMA)
-    const std::size_t part[2] = {std::min(data.size(), page), data.size() > page ? data.size() - page : 0};
+    const std::size_t part[2] = {std::min(data.size(), page),
+                                 data.size() > page ? data.size() - page : 0};
     cmd.prp1 = cmd.prp2 = 0;
     for (int i = 0; i < 2; ++i) {
         if (part[i] == 0) continue;
@@ -496,9 +517,11 @@ task<std::error_code> nvme_admin_passthrough(block_device& dev, nvme::sqe cmd, s
     }
     cmd.flags &= 0x3f;
     const int rc = co_await c->admin_async(cmd, out, bounce);
-    if (rc != -ETIMEDOUT && rc != -ENODEV)  // after a timeout the controller may still write: keep the data out
+    if (rc != -ETIMEDOUT &&
+        rc != -ENODEV)  // after a timeout the controller may still write: keep the data out
         for (int i = 0; i < 2; ++i)
-            if (part[i] && bounce[i].valid()) std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
+            if (part[i] && bounce[i].valid())
+                std::memcpy(data.data() + i * page, bounce[i].data(), part[i]);
     co_return result_code(rc, nvme::status_sct_sc(out.status));
 }
 

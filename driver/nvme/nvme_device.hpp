@@ -1,25 +1,25 @@
+// SPDX-License-Identifier: MIT
 // The block_device over one namespace of an NVMe controller: device_info from Identify, one
 // io_queue per loop (created on the loop's first I/O, indexed by core id), drain and shutdown.
 #pragma once
 
-#include "driver/nvme/controller.hpp"
-#include "driver/nvme/dma_mapper.hpp"
-#include "driver/nvme/io_queue.hpp"
-#include <convme/nvme.hpp>
-
-#include <convme/block_device.hpp>
-
 #include <array>
 #include <atomic>
+#include <convme/block_device.hpp>
+#include <convme/nvme.hpp>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 
+#include "driver/nvme/controller.hpp"
+#include "driver/nvme/dma_mapper.hpp"
+#include "driver/nvme/io_queue.hpp"
+
 namespace convme::driver {
 
 class nvme_device final : public block_device {
-public:
+  public:
     static constexpr unsigned max_loops = 256;  // core ids 0..255
 
     explicit nvme_device(std::unique_ptr<controller> ctrl);
@@ -31,13 +31,14 @@ public:
     void submit(io_request& r) noexcept override;
     task<void> drain() override;
 
-    // Raw I/O command on the calling loop's queue pair (see nvme_io_passthrough in <convme/nvme.hpp>).
+    // Raw I/O command on the calling loop's queue pair (see nvme_io_passthrough in
+    // <convme/nvme.hpp>).
     task<std::error_code> io_passthrough(nvme::sqe cmd, std::span<std::byte> data, nvme::cqe& out);
 
     controller& ctrl() noexcept { return *ctrl_; }
     nvme_driver_stats stats() const noexcept;
 
-private:
+  private:
     void submit_slow(io_request& r) noexcept;
     // Loops without a queue of their own (the controller granted fewer queues, or fewer interrupt
     // vectors, than there are loops) run their I/O on a loop that has one (nvme_device.cpp).
@@ -56,7 +57,7 @@ private:
     std::array<std::unique_ptr<io_queue>, max_loops> owned_{};
     std::array<std::atomic<bool>, max_loops> drained_{};
     std::array<std::error_code, max_loops> create_error_{};
-    std::array<std::atomic<bool>, max_loops> forwarding_{};          // this core id has no queue
+    std::array<std::atomic<bool>, max_loops> forwarding_{};  // this core id has no queue
     std::array<std::atomic<std::uint32_t>, max_loops> forwarded_in_flight_{};
     std::atomic<std::uint64_t> forwarded_{0};
     std::atomic<std::uint64_t> drained_irq_sleeps_{0};  // of queues already deleted

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seam between the NVMe driver and whatever provides the controller: a VFIO-bound PCI
 // function (driver/vfio/) or the in-process simulated controller (driver/sim/). The driver only
 // ever talks through this interface, so it runs unchanged on both.
@@ -7,7 +8,6 @@
 #pragma once
 
 #include <convme/loop.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,7 +24,7 @@ struct dma_region {
 };
 
 class pci_device {
-public:
+  public:
     virtual ~pci_device() = default;
 
     // "0000:01:00.0 (vfio type1v2)" or "sim:mem".
@@ -115,7 +115,7 @@ public:
 
     virtual const std::string& last_error() const noexcept { return last_error_; }
 
-protected:
+  protected:
     std::string last_error_;
 };
 

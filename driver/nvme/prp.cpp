@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/nvme/prp.hpp"
 
 #include <cerrno>
@@ -5,7 +6,8 @@
 namespace convme::driver {
 
 int build_prps(const void* buf, std::size_t len, std::size_t page_size, prp_translate_fn translate,
-               void* ctx, const prp_list_segment* segments, unsigned nsegments, prp_pair& out) noexcept {
+               void* ctx, const prp_list_segment* segments, unsigned nsegments,
+               prp_pair& out) noexcept {
     if (len == 0 || page_size < 4096 || (page_size & (page_size - 1)) != 0) return -EINVAL;
     const std::uint64_t page_mask = page_size - 1;
     const auto addr = reinterpret_cast<std::uintptr_t>(buf);

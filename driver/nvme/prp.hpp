@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PRP (Physical Region Page) description of a data buffer for one NVMe command.
 //
 // PRP1 points at the first byte (any dword-aligned offset inside its memory page); the following
@@ -31,7 +32,8 @@ struct prp_pair {
 };
 
 // Number of memory pages [buf, buf+len) touches given its offset in the first page.
-constexpr std::size_t prp_pages_spanned(std::uintptr_t addr, std::size_t len, std::size_t page_size) noexcept {
+constexpr std::size_t prp_pages_spanned(std::uintptr_t addr, std::size_t len,
+                                        std::size_t page_size) noexcept {
     if (len == 0) return 0;
     const std::uintptr_t first = addr & ~(std::uintptr_t(page_size) - 1);
     const std::uintptr_t last = (addr + len - 1) & ~(std::uintptr_t(page_size) - 1);
@@ -40,13 +42,16 @@ constexpr std::size_t prp_pages_spanned(std::uintptr_t addr, std::size_t len, st
 
 // List entries needed for a transfer touching `pages` memory pages (0 when PRP1/PRP2 suffice);
 // links between segments are not counted.
-constexpr std::size_t prp_list_entries(std::size_t pages) noexcept { return pages > 2 ? pages - 1 : 0; }
+constexpr std::size_t prp_list_entries(std::size_t pages) noexcept {
+    return pages > 2 ? pages - 1 : 0;
+}
 
 // Fill `out` for [buf, buf+len). page_size is the controller memory page size (power of two,
 // >= 4096). Returns 0, -EINVAL (zero length, first address not dword aligned, a page not page
 // aligned in IOVA space, a chained segment not ending at a page boundary), -E2BIG (the segments
 // cannot hold the list) or the translate error.
 int build_prps(const void* buf, std::size_t len, std::size_t page_size, prp_translate_fn translate,
-               void* ctx, const prp_list_segment* segments, unsigned nsegments, prp_pair& out) noexcept;
+               void* ctx, const prp_list_segment* segments, unsigned nsegments,
+               prp_pair& out) noexcept;
 
 }  // namespace convme::driver

@@ -1,14 +1,15 @@
+// SPDX-License-Identifier: MIT
 // An NVMe submission/completion queue pair over caller-provided ring memory: SQEs are written at
 // the tail and published by one doorbell per batch; CQEs are reaped by phase bit. No allocation,
 // no locking: one owner thread per queue pair (the admin queue is guarded by its controller).
 #pragma once
 
-#include "driver/nvme/barriers.hpp"
-#include "driver/nvme/doorbell.hpp"
 #include <convme/nvme_spec.hpp>
-
 #include <cstdint>
 #include <cstring>
+
+#include "driver/nvme/barriers.hpp"
+#include "driver/nvme/doorbell.hpp"
 
 namespace convme::driver {
 
@@ -19,7 +20,7 @@ struct queue_counters {
 };
 
 class queue_pair {
-public:
+  public:
     queue_pair() = default;
 
     // `sq` holds `depth` 64-byte entries, `cq` `depth` 16-byte entries (both zeroed by reset()).
@@ -51,7 +52,8 @@ public:
 
     // Entries the SQ can still take: one slot stays empty so full != empty.
     std::uint32_t sq_free() const noexcept {
-        const std::uint32_t used = sq_tail_ >= sq_head_ ? sq_tail_ - sq_head_ : depth_ - sq_head_ + sq_tail_;
+        const std::uint32_t used =
+            sq_tail_ >= sq_head_ ? sq_tail_ - sq_head_ : depth_ - sq_head_ + sq_tail_;
         return depth_ - 1 - used;
     }
 
@@ -145,7 +147,7 @@ public:
     std::uint32_t cq_head() const noexcept { return cq_head_; }
     std::uint32_t phase() const noexcept { return phase_; }
 
-private:
+  private:
     nvme::sqe* sq_ = nullptr;
     nvme::cqe* cq_ = nullptr;
     std::uint32_t depth_ = 0;

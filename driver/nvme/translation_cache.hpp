@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-queue cache of host-page translations in front of pci_device::translate() (which takes a
 // lock and searches a map in both the VFIO and the simulated implementation). Direct-mapped by
 // virtual page number; valid because a mapping is linear within one host page. Every unmap the
@@ -5,16 +6,16 @@
 // reused buffer address never sees a stale IOVA.
 #pragma once
 
-#include "driver/nvme/dma_mapper.hpp"
-#include "driver/nvme/pci_device.hpp"
-
 #include <cstddef>
 #include <cstdint>
+
+#include "driver/nvme/dma_mapper.hpp"
+#include "driver/nvme/pci_device.hpp"
 
 namespace convme::driver {
 
 class translation_cache {
-public:
+  public:
     void init(pci_device& dev, const dma_mapper& mapper) noexcept {
         dev_ = &dev;
         mapper_ = &mapper;
@@ -49,8 +50,9 @@ public:
         for (entry& e : entries_) e.page = ~std::uintptr_t(0);
     }
 
-private:
-    static constexpr std::size_t entries = 256;  // 4 KiB per queue; 64 thrashed with 32 buffers in two mappings
+  private:
+    static constexpr std::size_t entries =
+        256;  // 4 KiB per queue; 64 thrashed with 32 buffers in two mappings
     struct entry {
         std::uintptr_t page = ~std::uintptr_t(0);
         std::uint64_t iova_page = 0;

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Admin command set of the simulated controller: queue management, identify, features, log
 // pages, abort, doorbell buffer config and asynchronous event requests.
-#include "driver/sim/sim_impl.hpp"
-
 #include <algorithm>
 #include <cstring>
+
+#include "driver/sim/sim_impl.hpp"
 
 namespace convme::sim {
 namespace {
@@ -19,29 +20,43 @@ void put_u128(std::uint8_t (&dst)[16], std::uint64_t v) {
     std::memcpy(dst, &v, sizeof v);
 }
 
-std::uint16_t qid_of(const nvme::sqe& c) { return static_cast<std::uint16_t>(c.cdw10 & 0xffff); }
-std::uint32_t qsize_of(const nvme::sqe& c) { return ((c.cdw10 >> 16) & 0xffff) + 1; }
+std::uint16_t qid_of(const nvme::sqe& c) {
+    return static_cast<std::uint16_t>(c.cdw10 & 0xffff);
+}
+std::uint32_t qsize_of(const nvme::sqe& c) {
+    return ((c.cdw10 >> 16) & 0xffff) + 1;
+}
 
 }  // namespace
 
-std::uint16_t controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_t& dw0, bool& hold) {
+std::uint16_t controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_t& dw0,
+                                              bool& hold) {
     namespace op = nvme::admin_op;
     if (cmd.flags & 0xc0) return generic_status(nvme::sc::invalid_field);  // SGLs not supported
     switch (cmd.opcode) {
-        case op::create_io_cq: return create_cq(cmd);
-        case op::create_io_sq: return create_sq(cmd);
-        case op::delete_io_sq: return delete_sq(cmd);
-        case op::delete_io_cq: return delete_cq(cmd);
-        case op::identify: return identify(cmd);
-        case op::set_features: return set_features(cmd, dw0);
-        case op::get_features: return get_features(cmd, dw0);
-        case op::get_log_page: return get_log_page(cmd);
-        case op::abort: return abort_command(cmd, dw0);
+        case op::create_io_cq:
+            return create_cq(cmd);
+        case op::create_io_sq:
+            return create_sq(cmd);
+        case op::delete_io_sq:
+            return delete_sq(cmd);
+        case op::delete_io_cq:
+            return delete_cq(cmd);
+        case op::identify:
+            return identify(cmd);
+        case op::set_features:
+            return set_features(cmd, dw0);
+        case op::get_features:
+            return get_features(cmd, dw0);
+        case op::get_log_page:
+            return get_log_page(cmd);
+        case op::abort:
+            return abort_command(cmd, dw0);
         case op::doorbell_buffer_config:
             if (!cfg.dbbc) return generic_status(nvme::sc::invalid_opcode);
             return doorbell_buffer_config(cmd);
         case op::async_event_request:
-            if (held_aers.size() >= 4)  // AERL = 3 (0's based)
+            if (held_aers.size() >= 4)         // AERL = 3 (0's based)
                 return specific_status(0x05);  // Asynchronous Event Request Limit Exceeded
             if (!event_queue.empty()) {
                 dw0 = event_queue.front();
@@ -51,22 +66,27 @@ std::uint16_t controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_
             held_aers.push_back(cmd.cid);
             hold = true;
             return 0;
-        default: return generic_status(nvme::sc::invalid_opcode);
+        default:
+            return generic_status(nvme::sc::invalid_opcode);
     }
 }
 
 std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     std::uint32_t size = qsize_of(cmd);
-    if (qid == 0 || qid > cfg.max_io_queues || cqs[qid].live) return specific_status(nvme::sc::invalid_qid);
+    if (qid == 0 || qid > cfg.max_io_queues || cqs[qid].live)
+        return specific_status(nvme::sc::invalid_qid);
     // Only as many queues as Set Features (Number of Queues) granted.
     if (queues_feature_set && qid > granted_cq) {
-        diag("Create I/O CQ " + std::to_string(qid) + ": beyond the " + std::to_string(granted_cq) + " granted");
+        diag("Create I/O CQ " + std::to_string(qid) + ": beyond the " + std::to_string(granted_cq) +
+             " granted");
         return specific_status(nvme::sc::invalid_qid);
     }
     if (size < 2 || size > cfg.mqes + 1) return specific_status(nvme::sc::invalid_queue_size);
-    if (!(cmd.cdw11 & nvme::queue_phys_contig)) return generic_status(nvme::sc::invalid_field);  // CAP.CQR=1
-    if (cmd.prp1 == 0 || (cmd.prp1 & (mps - 1))) return generic_status(nvme::sc::invalid_prp_offset);
+    if (!(cmd.cdw11 & nvme::queue_phys_contig))
+        return generic_status(nvme::sc::invalid_field);  // CAP.CQR=1
+    if (cmd.prp1 == 0 || (cmd.prp1 & (mps - 1)))
+        return generic_status(nvme::sc::invalid_prp_offset);
     std::string why;
     auto* ring = reinterpret_cast<nvme::cqe*>(iova.resolve(cmd.prp1, std::size_t{size} * 16, &why));
     if (!ring) {
@@ -95,15 +115,19 @@ std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     std::uint32_t size = qsize_of(cmd);
     std::uint16_t cqid = static_cast<std::uint16_t>(cmd.cdw11 >> 16);
-    if (qid == 0 || qid > cfg.max_io_queues || sqs[qid].live) return specific_status(nvme::sc::invalid_qid);
+    if (qid == 0 || qid > cfg.max_io_queues || sqs[qid].live)
+        return specific_status(nvme::sc::invalid_qid);
     if (queues_feature_set && qid > granted_sq) {
-        diag("Create I/O SQ " + std::to_string(qid) + ": beyond the " + std::to_string(granted_sq) + " granted");
+        diag("Create I/O SQ " + std::to_string(qid) + ": beyond the " + std::to_string(granted_sq) +
+             " granted");
         return specific_status(nvme::sc::invalid_qid);
     }
-    if (cqid == 0 || cqid > cfg.max_io_queues || !cqs[cqid].live) return specific_status(nvme::sc::cq_invalid);
+    if (cqid == 0 || cqid > cfg.max_io_queues || !cqs[cqid].live)
+        return specific_status(nvme::sc::cq_invalid);
     if (size < 2 || size > cfg.mqes + 1) return specific_status(nvme::sc::invalid_queue_size);
     if (!(cmd.cdw11 & nvme::queue_phys_contig)) return generic_status(nvme::sc::invalid_field);
-    if (cmd.prp1 == 0 || (cmd.prp1 & (mps - 1))) return generic_status(nvme::sc::invalid_prp_offset);
+    if (cmd.prp1 == 0 || (cmd.prp1 & (mps - 1)))
+        return generic_status(nvme::sc::invalid_prp_offset);
     std::string why;
     auto* ring = reinterpret_cast<nvme::sqe*>(iova.resolve(cmd.prp1, std::size_t{size} * 64, &why));
     if (!ring) {
@@ -127,14 +151,16 @@ std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
 
 std::uint16_t controller::impl::delete_sq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
-    if (qid == 0 || qid > cfg.max_io_queues || !sqs[qid].live) return specific_status(nvme::sc::invalid_qid);
+    if (qid == 0 || qid > cfg.max_io_queues || !sqs[qid].live)
+        return specific_status(nvme::sc::invalid_qid);
     // Commands still waiting in the device complete as "aborted due to SQ deletion" first.
     for (auto it = delayed.begin(); it != delayed.end();) {
         if (it->sqid != qid) {
             ++it;
             continue;
         }
-        complete(qid, it->cmd.cid, generic_status(nvme::sc::aborted_sq_deleted, false), 0, &it->cmd);
+        complete(qid, it->cmd.cid, generic_status(nvme::sc::aborted_sq_deleted, false), 0,
+                 &it->cmd);
         it = delayed.erase(it);
     }
     abort_on_fetch.erase(std::remove_if(abort_on_fetch.begin(), abort_on_fetch.end(),
@@ -149,7 +175,8 @@ std::uint16_t controller::impl::delete_sq(const nvme::sqe& cmd) {
 
 std::uint16_t controller::impl::delete_cq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
-    if (qid == 0 || qid > cfg.max_io_queues || !cqs[qid].live) return specific_status(nvme::sc::invalid_qid);
+    if (qid == 0 || qid > cfg.max_io_queues || !cqs[qid].live)
+        return specific_status(nvme::sc::invalid_qid);
     if (cqs[qid].sq_refs != 0) return specific_status(nvme::sc::invalid_queue_deletion);
     cqs[qid] = cq_state{};
     live_cqs.erase(std::remove(live_cqs.begin(), live_cqs.end(), qid), live_cqs.end());
@@ -161,7 +188,7 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
     std::uint32_t cns = cmd.cdw10 & 0xff;
     if (cns == nvme::cns::controller) {
         nvme::identify_controller id{};
-        id.vid = 0x1b36;     // Red Hat / QEMU's IDs: tools treat the sim like QEMU's nvme device
+        id.vid = 0x1b36;  // Red Hat / QEMU's IDs: tools treat the sim like QEMU's nvme device
         id.ssvid = 0x1af4;
         put_padded(id.sn, sizeof id.sn, "CONVME-SIM-0001");
         put_padded(id.mn, sizeof id.mn, "CONVME-SIM");
@@ -176,7 +203,7 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
         id.aerl = 3;
         id.frmw = 0x02;
         id.lpa = 0;
-        id.elpe = 3;         // 4 error log entries
+        id.elpe = 3;  // 4 error log entries
         id.sqes = 0x66;
         id.cqes = 0x44;
         id.maxcmd = 0;
@@ -186,11 +213,12 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
         return to_host(cmd, &id, sizeof id);
     }
     if (cns == nvme::cns::ns) {
-        if (cmd.nsid == 0 || cmd.nsid > ns.size()) return generic_status(nvme::sc::invalid_namespace);
+        if (cmd.nsid == 0 || cmd.nsid > ns.size())
+            return generic_status(nvme::sc::invalid_namespace);
         const namespace_layout& n = ns[cmd.nsid - 1];
         nvme::identify_namespace id{};
         id.nsze = id.ncap = id.nuse = n.blocks;
-        id.nsfeat = 0x01;            // thin provisioning (deallocate supported)
+        id.nsfeat = 0x01;                // thin provisioning (deallocate supported)
         id.reserved_32[33 - 32] = 0x01;  // DLFEAT: deallocated blocks read as zeroes
         if (n.ms == 0) {
             id.nlbaf = 0;
@@ -200,7 +228,8 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
             // Format 0: no metadata (what a host should pick); format 1, in use: with metadata.
             id.nlbaf = 1;
             id.flbas = static_cast<std::uint8_t>(1u | (n.extended ? 0x10u : 0u));
-            id.mc = n.extended ? 0x01 : 0x02;  // metadata as part of an extended LBA / separate buffer
+            id.mc =
+                n.extended ? 0x01 : 0x02;  // metadata as part of an extended LBA / separate buffer
             id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
             id.lbaf[1].lbads = static_cast<std::uint8_t>(n.lba_shift);
             id.lbaf[1].ms = n.ms;
@@ -208,7 +237,8 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
         return to_host(cmd, &id, sizeof id);
     }
     if (cns == nvme::cns::ns_id_descriptors) {
-        if (cmd.nsid == 0 || cmd.nsid > ns.size()) return generic_status(nvme::sc::invalid_namespace);
+        if (cmd.nsid == 0 || cmd.nsid > ns.size())
+            return generic_status(nvme::sc::invalid_namespace);
         // One descriptor: Command Set Identifier (NIDT 04h, NIDL 1).
         std::uint8_t list[4096] = {};
         list[0] = nvme::nidt_csi;
@@ -255,11 +285,20 @@ std::uint16_t controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t
             if (!cfg.volatile_write_cache) return generic_status(nvme::sc::invalid_field);
             write_cache = cmd.cdw11 & 1;
             return 0;
-        case 0x01: arbitration = cmd.cdw11; return 0;
-        case 0x04: temp_threshold = cmd.cdw11 & 0xffff; return 0;
-        case 0x0b: async_event_config = cmd.cdw11; return 0;
-        case nvme::feature::interrupt_coalescing: irq_coalescing = cmd.cdw11 & 0xffff; return 0;
-        default: return generic_status(nvme::sc::invalid_field);
+        case 0x01:
+            arbitration = cmd.cdw11;
+            return 0;
+        case 0x04:
+            temp_threshold = cmd.cdw11 & 0xffff;
+            return 0;
+        case 0x0b:
+            async_event_config = cmd.cdw11;
+            return 0;
+        case nvme::feature::interrupt_coalescing:
+            irq_coalescing = cmd.cdw11 & 0xffff;
+            return 0;
+        default:
+            return generic_status(nvme::sc::invalid_field);
     }
 }
 
@@ -276,11 +315,20 @@ std::uint16_t controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t
             if (!cfg.volatile_write_cache) return generic_status(nvme::sc::invalid_field);
             dw0 = write_cache ? 1 : 0;
             return 0;
-        case 0x01: dw0 = arbitration; return 0;
-        case 0x04: dw0 = temp_threshold; return 0;
-        case 0x0b: dw0 = async_event_config; return 0;
-        case nvme::feature::interrupt_coalescing: dw0 = irq_coalescing; return 0;
-        default: return generic_status(nvme::sc::invalid_field);
+        case 0x01:
+            dw0 = arbitration;
+            return 0;
+        case 0x04:
+            dw0 = temp_threshold;
+            return 0;
+        case 0x0b:
+            dw0 = async_event_config;
+            return 0;
+        case nvme::feature::interrupt_coalescing:
+            dw0 = irq_coalescing;
+            return 0;
+        default:
+            return generic_status(nvme::sc::invalid_field);
     }
 }
 
@@ -293,7 +341,7 @@ std::uint16_t controller::impl::get_log_page(const nvme::sqe& cmd) {
     if (lid == nvme::log_page::smart_health) {
         if (cmd.nsid != 0 && cmd.nsid != 0xffffffff) return generic_status(nvme::sc::invalid_field);
         nvme::smart_log log{};
-        log.temperature[0] = 310 & 0xff;   // 310 K
+        log.temperature[0] = 310 & 0xff;  // 310 K
         log.temperature[1] = 310 >> 8;
         log.avail_spare = 100;
         log.spare_thresh = 10;
@@ -304,7 +352,8 @@ std::uint16_t controller::impl::get_log_page(const nvme::sqe& cmd) {
         put_u128(log.host_writes, host_write_cmds);
         put_u128(log.power_cycles, 1);
         put_u128(log.num_err_log_entries, error_count);
-        page.assign(reinterpret_cast<std::uint8_t*>(&log), reinterpret_cast<std::uint8_t*>(&log) + sizeof log);
+        page.assign(reinterpret_cast<std::uint8_t*>(&log),
+                    reinterpret_cast<std::uint8_t*>(&log) + sizeof log);
     } else if (lid == nvme::log_page::error_info) {
         page.assign(64 * 4, 0);
         std::size_t i = 0;
@@ -372,7 +421,8 @@ std::uint16_t controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_
 std::uint16_t controller::impl::doorbell_buffer_config(const nvme::sqe& cmd) {
     if (cmd.prp1 == 0 || cmd.prp2 == 0 || (cmd.prp1 & (mps - 1)) || (cmd.prp2 & (mps - 1)))
         return generic_status(nvme::sc::invalid_field);
-    std::uint64_t need = std::uint64_t{cq_db_index(static_cast<std::uint16_t>(cfg.max_io_queues))} * 4 + 4;
+    std::uint64_t need =
+        std::uint64_t{cq_db_index(static_cast<std::uint16_t>(cfg.max_io_queues))} * 4 + 4;
     if (need > mps) return generic_status(nvme::sc::invalid_field);
     std::string why;
     auto* db = reinterpret_cast<std::uint32_t*>(iova.resolve(cmd.prp1, mps, &why));
@@ -390,13 +440,15 @@ std::uint16_t controller::impl::doorbell_buffer_config(const nvme::sqe& cmd) {
     for (std::uint16_t q : live_sqs) {
         if (q == 0) continue;
         sqs[q].shadow = true;
-        std::atomic_ref<std::uint32_t>(shadow_db[sq_db_index(q)]).store(sqs[q].tail, std::memory_order_release);
+        std::atomic_ref<std::uint32_t>(shadow_db[sq_db_index(q)])
+            .store(sqs[q].tail, std::memory_order_release);
         event_idx_store(sq_db_index(q), sqs[q].tail);
     }
     for (std::uint16_t q : live_cqs) {
         if (q == 0) continue;
         cqs[q].shadow = true;
-        std::atomic_ref<std::uint32_t>(shadow_db[cq_db_index(q)]).store(cqs[q].head, std::memory_order_release);
+        std::atomic_ref<std::uint32_t>(shadow_db[cq_db_index(q)])
+            .store(cqs[q].head, std::memory_order_release);
         event_idx_store(cq_db_index(q), cqs[q].head);
     }
     return 0;

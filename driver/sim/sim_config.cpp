@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // sim: URI parameters -> controller_config.
-#include "runtime/core/uri_params.hpp"
 #include "driver/sim/sim_controller.hpp"
+#include "runtime/core/uri_params.hpp"
 
 namespace convme::sim {
 
@@ -41,7 +42,8 @@ bool parse_sim_config(const std::string& target, const std::map<std::string, std
         return false;
     }
     if (size < lba || size % lba != 0) {
-        why = "sim: parameter size='" + (params.count("size") ? params.at("size") : std::string("1G")) +
+        why = "sim: parameter size='" +
+              (params.count("size") ? params.at("size") : std::string("1G")) +
               "' must be a non-zero multiple of the block size " + std::to_string(lba);
         return false;
     }

@@ -1,6 +1,8 @@
+// SPDX-License-Identifier: MIT
 // The simulated controller's engine: register handshake (CC/CSTS), doorbell scanning (MMIO and
 // shadow buffers), command fetch, the latency queue and completion posting with phase tags.
-#include "driver/sim/sim_impl.hpp"
+#include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -10,8 +12,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include <sched.h>
-#include <unistd.h>
+#include "driver/sim/sim_impl.hpp"
 
 namespace convme::sim {
 namespace {
@@ -22,8 +23,10 @@ void validate(const controller_config& c) {
     for (const auto& n : c.namespaces) {
         if (n.lba_size != 512 && n.lba_size != 4096) fail("lba size must be 512 or 4096");
         if (n.metadata_size > 128) fail("metadata size must be 0..128");
-        if (n.csi != nvme::csi::nvm && n.csi != nvme::csi::zoned) fail("csi must be 0 (NVM) or 2 (zoned)");
-        if (n.csi == nvme::csi::zoned && (n.zone_bytes < n.lba_size || n.zone_bytes % n.lba_size != 0))
+        if (n.csi != nvme::csi::nvm && n.csi != nvme::csi::zoned)
+            fail("csi must be 0 (NVM) or 2 (zoned)");
+        if (n.csi == nvme::csi::zoned &&
+            (n.zone_bytes < n.lba_size || n.zone_bytes % n.lba_size != 0))
             fail("zone size must be a multiple of the lba size");
         if (n.size_bytes < n.lba_size || n.size_bytes % n.lba_size != 0)
             fail("namespace size " + std::to_string(n.size_bytes) +
@@ -34,21 +37,23 @@ void validate(const controller_config& c) {
     if (c.mpsmin > c.mpsmax || c.mpsmax > 15) fail("need mpsmin <= mpsmax <= 15");
     if (c.mdts > 20) fail("mdts must be 0..20");
     if (c.max_io_queues < 1 || c.max_io_queues > 1024) fail("max_io_queues must be 1..1024");
-    if (c.host_page_size != 4096 && c.host_page_size != 65536) fail("host_page must be 4096 or 65536");
+    if (c.host_page_size != 4096 && c.host_page_size != 65536)
+        fail("host_page must be 4096 or 65536");
     if (c.timeout_500ms < 1 || c.timeout_500ms > 255) fail("timeout_500ms must be 1..255");
     if (c.latency.count() < 0) fail("latency must not be negative");
     const auto cap_to = std::chrono::milliseconds(500) * c.timeout_500ms;
     if (c.disable_delay.count() < 0 || c.disable_delay >= cap_to || c.enable_delay.count() < 0 ||
         c.enable_delay >= cap_to)
-        fail("disable/enable delays must be below CAP.TO (" + std::to_string(cap_to.count()) + " ms)");
+        fail("disable/enable delays must be below CAP.TO (" + std::to_string(cap_to.count()) +
+             " ms)");
 }
 
 std::uint64_t cap_value(const controller_config& c) {
     std::uint64_t cap = c.mqes & 0xffffu;
-    cap |= 1ull << 16;                                 // CQR: queues must be physically contiguous
+    cap |= 1ull << 16;  // CQR: queues must be physically contiguous
     cap |= std::uint64_t{c.timeout_500ms & 0xff} << 24;
     cap |= std::uint64_t{c.dstrd & 0xf} << 32;
-    cap |= 1ull << 37;                                 // CSS: NVM command set
+    cap |= 1ull << 37;  // CSS: NVM command set
     cap |= std::uint64_t{c.mpsmin & 0xf} << 48;
     cap |= std::uint64_t{c.mpsmax & 0xf} << 52;
     return cap;
@@ -57,9 +62,7 @@ std::uint64_t cap_value(const controller_config& c) {
 }  // namespace
 
 controller::impl::impl(controller_config c)
-    : cfg((validate(c), std::move(c))),
-      stride_bytes(4u << cfg.dstrd),
-      iova(cfg.host_page_size) {
+    : cfg((validate(c), std::move(c))), stride_bytes(4u << cfg.dstrd), iova(cfg.host_page_size) {
     std::uint64_t total = 0;
     for (const auto& n : cfg.namespaces) {
         std::uint32_t shift = n.lba_size == 512 ? 9 : 12;
@@ -70,7 +73,8 @@ controller::impl::impl(controller_config c)
         if (n.csi == nvme::csi::zoned) {
             l.zone_blocks = n.zone_bytes >> shift;
             l.write_pointer.resize((l.blocks + l.zone_blocks - 1) / l.zone_blocks);
-            for (std::size_t z = 0; z < l.write_pointer.size(); ++z) l.write_pointer[z] = z * l.zone_blocks;
+            for (std::size_t z = 0; z < l.write_pointer.size(); ++z)
+                l.write_pointer[z] = z * l.zone_blocks;
         }
         ns.push_back(std::move(l));
         total += n.size_bytes;
@@ -103,7 +107,9 @@ controller::impl::impl(controller_config c)
     write_cache = cfg.volatile_write_cache;
 }
 
-controller::impl::~impl() { std::free(bar); }
+controller::impl::~impl() {
+    std::free(bar);
+}
 
 // ------------------------------------------------------------------ registers
 
@@ -167,8 +173,9 @@ void controller::impl::check_cc() {
             // latches a fatal status that only a clean disable (from RDY=1 or CFS) clears.
             enabling = false;
             fatal_latched = true;
-            go_fatal("CC.EN cleared while the controller was still enabling (CC.EN=1, CSTS.RDY=0); "
-                     "the host must wait for CSTS.RDY=1 (up to CAP.TO) before disabling");
+            go_fatal(
+                "CC.EN cleared while the controller was still enabling (CC.EN=1, CSTS.RDY=0); "
+                "the host must wait for CSTS.RDY=1 (up to CAP.TO) before disabling");
         } else if (ready && cfg.disable_delay.count() > 0) {
             // The controller goes on fetching and posting until RDY=0 (finish_transitions).
             disabling = true;
@@ -201,7 +208,8 @@ void controller::impl::check_cc() {
         } else {
             // Shutdown: make everything written so far durable, then report completion.
             if (int rc = store->flush(); rc != 0)
-                diag("flushing the backing file at shutdown failed: " + std::string(std::strerror(-rc)));
+                diag("flushing the backing file at shutdown failed: " +
+                     std::string(std::strerror(-rc)));
             set_csts((csts & ~nvme::csts::shst_mask) | nvme::csts::shst_complete);
         }
     } else if (!shn && old_shn) {
@@ -223,7 +231,8 @@ void controller::impl::finish_transitions() {
     if (shutting_down && now >= shutdown_due) {
         shutting_down = false;
         if (int rc = store->flush(); rc != 0)
-            diag("flushing the backing file at shutdown failed: " + std::string(std::strerror(-rc)));
+            diag("flushing the backing file at shutdown failed: " +
+                 std::string(std::strerror(-rc)));
         set_csts((csts & ~nvme::csts::shst_mask) | nvme::csts::shst_complete);
     }
 }
@@ -232,11 +241,13 @@ void controller::impl::enable_controller(std::uint32_t cc) {
     std::uint32_t css = (cc >> 4) & 7, mps_field = (cc >> nvme::cc::mps_shift) & 0xf;
     std::uint32_t ams = (cc >> 11) & 7, iosqes = (cc >> nvme::cc::iosqes_shift) & 0xf;
     std::uint32_t iocqes = (cc >> nvme::cc::iocqes_shift) & 0xf;
-    if (css != 0) return go_fatal("CC.CSS=" + std::to_string(css) + " is not the NVM command set (0)");
+    if (css != 0)
+        return go_fatal("CC.CSS=" + std::to_string(css) + " is not the NVM command set (0)");
     if (mps_field < cfg.mpsmin || mps_field > cfg.mpsmax)
         return go_fatal("CC.MPS=" + std::to_string(mps_field) + " outside CAP.MPSMIN..MPSMAX (" +
                         std::to_string(cfg.mpsmin) + ".." + std::to_string(cfg.mpsmax) + ")");
-    if (ams != 0) return go_fatal("CC.AMS=" + std::to_string(ams) + ": only round robin (0) is supported");
+    if (ams != 0)
+        return go_fatal("CC.AMS=" + std::to_string(ams) + ": only round robin (0) is supported");
     if (iosqes != 6 || iocqes != 4)
         return go_fatal("CC.IOSQES/IOCQES must be 6/4 (64-byte SQEs, 16-byte CQEs), got " +
                         std::to_string(iosqes) + "/" + std::to_string(iocqes));
@@ -244,9 +255,12 @@ void controller::impl::enable_controller(std::uint32_t cc) {
     std::uint32_t aqa = reg_load(nvme::reg::aqa);
     std::uint32_t asqs = (aqa & 0xfff) + 1, acqs = ((aqa >> 16) & 0xfff) + 1;
     if (asqs < 2 || acqs < 2)
-        return go_fatal("AQA gives an admin queue of fewer than 2 entries (AQA=" + std::to_string(aqa) + ")");
-    std::uint64_t asq = reg_load(nvme::reg::asq) | std::uint64_t{reg_load(nvme::reg::asq + 4)} << 32;
-    std::uint64_t acq = reg_load(nvme::reg::acq) | std::uint64_t{reg_load(nvme::reg::acq + 4)} << 32;
+        return go_fatal(
+            "AQA gives an admin queue of fewer than 2 entries (AQA=" + std::to_string(aqa) + ")");
+    std::uint64_t asq = reg_load(nvme::reg::asq) | std::uint64_t{reg_load(nvme::reg::asq + 4)}
+                                                       << 32;
+    std::uint64_t acq = reg_load(nvme::reg::acq) | std::uint64_t{reg_load(nvme::reg::acq + 4)}
+                                                       << 32;
     if ((asq & (mps - 1)) || (acq & (mps - 1)))
         return go_fatal("ASQ/ACQ must be aligned to the memory page size " + std::to_string(mps));
     std::string why;
@@ -306,15 +320,18 @@ bool controller::impl::revalidate_queues() {
     std::string why;
     for (std::uint16_t q : live_sqs)
         if (!iova.resolve(sqs[q].base, std::size_t{sqs[q].size} * 64, &why)) {
-            go_fatal("memory of SQ " + std::to_string(q) + " went away while the queue exists: " + why);
+            go_fatal("memory of SQ " + std::to_string(q) +
+                     " went away while the queue exists: " + why);
             return false;
         }
     for (std::uint16_t q : live_cqs)
         if (!iova.resolve(cqs[q].base, std::size_t{cqs[q].size} * 16, &why)) {
-            go_fatal("memory of CQ " + std::to_string(q) + " went away while the queue exists: " + why);
+            go_fatal("memory of CQ " + std::to_string(q) +
+                     " went away while the queue exists: " + why);
             return false;
         }
-    if (shadow_db && (!iova.resolve(shadow_db_iova, mps, &why) || !iova.resolve(event_idx_iova, mps, &why))) {
+    if (shadow_db &&
+        (!iova.resolve(shadow_db_iova, mps, &why) || !iova.resolve(event_idx_iova, mps, &why))) {
         go_fatal("shadow doorbell / EventIdx buffer went away: " + why);
         return false;
     }
@@ -324,26 +341,33 @@ bool controller::impl::revalidate_queues() {
 // ------------------------------------------------------------------ DMA lifetime checks
 
 void controller::impl::check_free(std::uint64_t lo, std::size_t size, const char* what) {
-    if (!ready || removed.load(std::memory_order_relaxed)) return;  // a disabled controller does no DMA
+    if (!ready || removed.load(std::memory_order_relaxed))
+        return;  // a disabled controller does no DMA
     const std::uint64_t hi = lo + size;
     auto overlaps = [&](std::uint64_t a, std::uint64_t len) { return a < hi && a + len > lo; };
     std::string hit;
     for (std::uint16_t q : live_sqs)
-        if (overlaps(sqs[q].base, std::uint64_t{sqs[q].size} * 64)) hit = "the ring of SQ " + std::to_string(q);
+        if (overlaps(sqs[q].base, std::uint64_t{sqs[q].size} * 64))
+            hit = "the ring of SQ " + std::to_string(q);
     for (std::uint16_t q : live_cqs)
-        if (overlaps(cqs[q].base, std::uint64_t{cqs[q].size} * 16)) hit = "the ring of CQ " + std::to_string(q);
+        if (overlaps(cqs[q].base, std::uint64_t{cqs[q].size} * 16))
+            hit = "the ring of CQ " + std::to_string(q);
     if (shadow_db && (overlaps(shadow_db_iova, mps) || overlaps(event_idx_iova, mps)))
         hit = "the shadow doorbell / EventIdx buffers";
     const std::uint64_t page_mask = ~std::uint64_t{mps - 1};
     for (const delayed_cmd& d : delayed) {
-        if ((d.cmd.prp1 && overlaps(d.cmd.prp1 & page_mask, mps)) || (d.cmd.prp2 && overlaps(d.cmd.prp2 & page_mask, mps)))
-            hit = "command cid " + std::to_string(d.cmd.cid) + " (opcode " + std::to_string(d.cmd.opcode) +
-                  (d.sqid == 0 ? ", admin" : ", SQ " + std::to_string(d.sqid)) + ") the device still holds";
+        if ((d.cmd.prp1 && overlaps(d.cmd.prp1 & page_mask, mps)) ||
+            (d.cmd.prp2 && overlaps(d.cmd.prp2 & page_mask, mps)))
+            hit = "command cid " + std::to_string(d.cmd.cid) + " (opcode " +
+                  std::to_string(d.cmd.opcode) +
+                  (d.sqid == 0 ? ", admin" : ", SQ " + std::to_string(d.sqid)) +
+                  ") the device still holds";
     }
     if (hit.empty()) return;
     ++st.dma_lifetime_violations;
     char range[64];
-    std::snprintf(range, sizeof range, " (IOVA 0x%llx+%zu)", static_cast<unsigned long long>(lo), size);
+    std::snprintf(range, sizeof range, " (IOVA 0x%llx+%zu)", static_cast<unsigned long long>(lo),
+                  size);
     diag(std::string(what) + range + " while the controller may still use it for " + hit +
          ": a real device would corrupt whatever reuses it");
 }
@@ -353,14 +377,17 @@ void controller::impl::check_free(std::uint64_t lo, std::size_t size, const char
 bool controller::impl::process() {
     if (removed.load(std::memory_order_relaxed)) return false;
     check_cc();
-    if (disabling || enabling || shutting_down) [[unlikely]] finish_transitions();
+    if (disabling || enabling || shutting_down) [[unlikely]]
+        finish_transitions();
     if (!ready || fatal) return false;
     // Doorbell writes to queues that do not exist: looked for now and then, and at creation.
-    if ((++passes & 63) == 0) [[unlikely]] scan_absent_doorbells();
+    if ((++passes & 63) == 0) [[unlikely]]
+        scan_absent_doorbells();
     if (iova.generation() != iova_generation && !revalidate_queues()) return true;
     bool work = false;
     for (std::size_t i = 0; i < live_cqs.size(); ++i) work |= scan_cq(live_cqs[i]);
-    for (std::size_t i = 0; i < live_sqs.size() && ready && !fatal; ++i) work |= scan_sq(live_sqs[i]);
+    for (std::size_t i = 0; i < live_sqs.size() && ready && !fatal; ++i)
+        work |= scan_sq(live_sqs[i]);
     if (!delayed.empty() && ready && !fatal) work |= run_delayed();
     return work;
 }
@@ -368,9 +395,11 @@ bool controller::impl::process() {
 void controller::impl::scan_absent_doorbells() {
     for (std::uint32_t q = 1; q < sqs.size(); ++q) {
         std::uint32_t v = 0;
-        if (!sqs[q].live && take_doorbell(nvme::reg::sq_tail_doorbell(static_cast<std::uint16_t>(q), cfg.dstrd), v))
+        if (!sqs[q].live &&
+            take_doorbell(nvme::reg::sq_tail_doorbell(static_cast<std::uint16_t>(q), cfg.dstrd), v))
             invalid_doorbell(static_cast<std::uint16_t>(q), true, v);
-        if (!cqs[q].live && take_doorbell(nvme::reg::cq_head_doorbell(static_cast<std::uint16_t>(q), cfg.dstrd), v))
+        if (!cqs[q].live &&
+            take_doorbell(nvme::reg::cq_head_doorbell(static_cast<std::uint16_t>(q), cfg.dstrd), v))
             invalid_doorbell(static_cast<std::uint16_t>(q), false, v);
     }
 }
@@ -392,8 +421,10 @@ bool controller::impl::scan_sq(std::uint16_t qid) {
         ++st.doorbell_mmio_writes;
         wake = true;
         if (!sq.shadow) {
-            if (v >= sq.size) invalid_doorbell(qid, true, v);
-            else sq.tail = v;
+            if (v >= sq.size)
+                invalid_doorbell(qid, true, v);
+            else
+                sq.tail = v;
         }
     }
     auto take_shadow = [&] {
@@ -464,9 +495,11 @@ void controller::impl::fetch(std::uint16_t qid) {
     }
 }
 
-bool controller::impl::match_fault(bool admin, std::uint8_t opcode, std::uint32_t nsid, fault& hit) {
+bool controller::impl::match_fault(bool admin, std::uint8_t opcode, std::uint32_t nsid,
+                                   fault& hit) {
     for (auto it = faults.begin(); it != faults.end(); ++it) {
-        if (it->admin != admin || it->opcode != opcode || (it->nsid != 0 && it->nsid != nsid)) continue;
+        if (it->admin != admin || it->opcode != opcode || (it->nsid != 0 && it->nsid != nsid))
+            continue;
         if (it->skip > 0) {
             --it->skip;
             return false;
@@ -480,10 +513,13 @@ bool controller::impl::match_fault(bool admin, std::uint8_t opcode, std::uint32_
 
 void controller::impl::dispatch(std::uint16_t sqid, const nvme::sqe& cmd) {
     ++st.commands;
-    if (sqid == 0) ++st.admin_commands;
-    else ++st.io_commands;
+    if (sqid == 0)
+        ++st.admin_commands;
+    else
+        ++st.io_commands;
     if (!abort_on_fetch.empty()) {
-        auto it = std::find(abort_on_fetch.begin(), abort_on_fetch.end(), std::make_pair(sqid, cmd.cid));
+        auto it =
+            std::find(abort_on_fetch.begin(), abort_on_fetch.end(), std::make_pair(sqid, cmd.cid));
         if (it != abort_on_fetch.end()) {
             abort_on_fetch.erase(it);
             complete(sqid, cmd.cid, generic_status(nvme::sc::abort_requested, false), 0, &cmd);
@@ -523,7 +559,9 @@ void controller::impl::run_command(std::uint16_t sqid, const nvme::sqe& cmd, con
     bool hold = false;
     std::uint16_t status = sqid == 0 ? execute_admin(cmd, dw0, hold) : execute_io(cmd);
     if (dropped) {
-        if (hold) held_aers.erase(std::remove(held_aers.begin(), held_aers.end(), cmd.cid), held_aers.end());
+        if (hold)
+            held_aers.erase(std::remove(held_aers.begin(), held_aers.end(), cmd.cid),
+                            held_aers.end());
         drop(sqid);
         return;
     }
@@ -610,8 +648,8 @@ bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
         e->sqid = c.sqid;
         e->cid = c.cid;
         // The phase tag is written last: once the host sees it, the rest of the entry is valid.
-        std::atomic_ref<std::uint16_t>(e->status)
-            .store(static_cast<std::uint16_t>(c.status | (cq.phase ? 1 : 0)), std::memory_order_release);
+        std::atomic_ref<std::uint16_t>(e->status).store(
+            static_cast<std::uint16_t>(c.status | (cq.phase ? 1 : 0)), std::memory_order_release);
         cq.tail = (cq.tail + 1) % cq.size;
         if (cq.tail == 0) cq.phase = !cq.phase;
         ++cq.posted;
@@ -621,7 +659,8 @@ bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
     return posted;
 }
 
-std::uint32_t controller::impl::reported_sq_head(const sq_state& sq, std::uint16_t sqid) const noexcept {
+std::uint32_t controller::impl::reported_sq_head(const sq_state& sq,
+                                                 std::uint16_t sqid) const noexcept {
     if (cfg.sqhd_lag == 0 || sqid == 0) return sq.head;
     // The head as it was `sqhd_lag` fetches ago (a controller whose SQHD trails its real head).
     const std::uint64_t lag = std::min<std::uint64_t>(cfg.sqhd_lag, sq.fetched) % sq.size;
@@ -645,7 +684,9 @@ std::uint16_t controller::impl::to_host(const nvme::sqe& cmd, const void* src, s
     std::string why;
     std::uint16_t s = map_prps(iova, cmd.prp1, cmd.prp2, len, mps, segs, why);
     if (s != 0) {
-        if (!why.empty()) diag("command opcode " + std::to_string(cmd.opcode) + " cid " + std::to_string(cmd.cid) + ": " + why);
+        if (!why.empty())
+            diag("command opcode " + std::to_string(cmd.opcode) + " cid " +
+                 std::to_string(cmd.cid) + ": " + why);
         return s;
     }
     const auto* p = static_cast<const std::byte*>(src);
@@ -660,7 +701,9 @@ std::uint16_t controller::impl::from_host(const nvme::sqe& cmd, void* dst, std::
     std::string why;
     std::uint16_t s = map_prps(iova, cmd.prp1, cmd.prp2, len, mps, segs, why);
     if (s != 0) {
-        if (!why.empty()) diag("command opcode " + std::to_string(cmd.opcode) + " cid " + std::to_string(cmd.cid) + ": " + why);
+        if (!why.empty())
+            diag("command opcode " + std::to_string(cmd.opcode) + " cid " +
+                 std::to_string(cmd.cid) + ": " + why);
         return s;
     }
     auto* p = static_cast<std::byte*>(dst);
@@ -702,7 +745,8 @@ void controller::impl::notify_completions() {
     // after new entries were posted, as vfio-pci's interrupt handler does for a real function.
     for (std::uint16_t q : live_cqs) {
         cq_state& cq = cqs[q];
-        if (!cq.ien || cq.irq_seen == cq.posted || cq.iv >= irq_efd.size() || irq_efd[cq.iv] < 0) continue;
+        if (!cq.ien || cq.irq_seen == cq.posted || cq.iv >= irq_efd.size() || irq_efd[cq.iv] < 0)
+            continue;
         cq.irq_seen = cq.posted;
         const std::uint64_t one = 1;
         (void)!::write(irq_efd[cq.iv], &one, sizeof one);
@@ -744,7 +788,8 @@ void controller::impl::thread_main() {
 // ------------------------------------------------------------------ public API
 
 controller::controller(controller_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
-    if (!impl_->cfg.inline_mode) impl_->device_thread = std::thread([this] { impl_->thread_main(); });
+    if (!impl_->cfg.inline_mode)
+        impl_->device_thread = std::thread([this] { impl_->thread_main(); });
 }
 
 controller::~controller() {
@@ -755,7 +800,9 @@ controller::~controller() {
     }
 }
 
-const controller_config& controller::config() const noexcept { return impl_->cfg; }
+const controller_config& controller::config() const noexcept {
+    return impl_->cfg;
+}
 
 void controller::step() noexcept {
     std::lock_guard lock(impl_->mu);
@@ -790,7 +837,8 @@ controller_stats controller::stats() const noexcept {
     return s;
 }
 
-int controller::peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out, std::size_t len) const {
+int controller::peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out,
+                     std::size_t len) const {
     std::lock_guard lock(impl_->mu);
     if (nsid == 0 || nsid > impl_->ns.size()) return -EINVAL;
     const auto& n = impl_->ns[nsid - 1];

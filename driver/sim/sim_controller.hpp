@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A simulated NVMe controller, seen from the driver exactly like a PCI function behind VFIO:
 // BAR0 registers in memory (doorbells included), DMA through an IOVA translation table, SQEs
 // fetched from host memory, PRPs walked, data moved, CQEs posted with phase bits. It runs either
@@ -11,8 +12,6 @@
 // host loop may sleep too while only the device has work.
 #pragma once
 
-#include "driver/nvme/pci_device.hpp"
-
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -20,11 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "driver/nvme/pci_device.hpp"
+
 namespace convme::sim {
 
 struct namespace_config {
     std::uint64_t size_bytes = 1ull << 30;
-    std::uint32_t lba_size = 512;   // 512 or 4096
+    std::uint32_t lba_size = 512;  // 512 or 4096
     // Metadata bytes per block of the current LBA format (0: none). `extended_lba`: interleaved
     // with the data (FLBAS bit 4, 512+ms bytes per block on the wire), else a separate buffer.
     // The model reports the format; it moves no metadata (the driver must refuse such namespaces).
@@ -38,23 +39,24 @@ struct namespace_config {
 
 struct controller_config {
     std::vector<namespace_config> namespaces{namespace_config{}};
-    std::string backing_file;       // empty: RAM; else namespaces persisted in this file
-    std::uint32_t mqes = 1023;      // CAP.MQES (0's based max queue entries)
-    std::uint8_t mdts = 5;          // Identify MDTS: max transfer 2^mdts * 2^(12+MPSMIN); 0 = none
-    std::uint32_t dstrd = 0;        // CAP.DSTRD
-    std::uint32_t mpsmin = 0;       // CAP.MPSMIN (4 KiB)
-    std::uint32_t mpsmax = 4;       // CAP.MPSMAX (64 KiB)
+    std::string backing_file;   // empty: RAM; else namespaces persisted in this file
+    std::uint32_t mqes = 1023;  // CAP.MQES (0's based max queue entries)
+    std::uint8_t mdts = 5;      // Identify MDTS: max transfer 2^mdts * 2^(12+MPSMIN); 0 = none
+    std::uint32_t dstrd = 0;    // CAP.DSTRD
+    std::uint32_t mpsmin = 0;   // CAP.MPSMIN (4 KiB)
+    std::uint32_t mpsmax = 4;   // CAP.MPSMAX (64 KiB)
     std::uint32_t timeout_500ms = 20;  // CAP.TO
-    bool dbbc = true;               // advertise Doorbell Buffer Config (OACS bit 8)
+    bool dbbc = true;                  // advertise Doorbell Buffer Config (OACS bit 8)
     bool volatile_write_cache = true;
     std::uint32_t max_io_queues = 64;
     std::chrono::nanoseconds latency{0};  // added before each I/O completion is posted
-    bool inline_mode = false;       // no device thread: the host calls step()
+    bool inline_mode = false;             // no device thread: the host calls step()
     std::size_t host_page_size = 4096;    // what the pci_device face reports (4096 or 65536)
     // ---- hostile timing (each bounded by CAP.TO): after CC.EN 1->0 the controller keeps fetching
     // commands and posting completions for `disable_delay` before CSTS.RDY goes 0 and the queues
     // are dropped; after CC.EN 0->1 it takes `enable_delay` to report CSTS.RDY=1. Clearing CC.EN
-    // while an enable is in progress (CC.EN=1, RDY=0) latches CSTS.CFS until the next clean disable.
+    // while an enable is in progress (CC.EN=1, RDY=0) latches CSTS.CFS until the next clean
+    // disable.
     std::chrono::nanoseconds disable_delay{0};
     std::chrono::nanoseconds enable_delay{0};
     // CQE SQ Head Pointer reported this many fetches behind the real head (a lagging controller).
@@ -72,24 +74,24 @@ struct controller_config {
 // Faults the test can arm. Matching is on (admin?, opcode); `skip` matching commands pass first.
 struct fault {
     enum class kind {
-        error_status,      // complete with `status` (SCT/SC as from nvme::make_status)
-        drop_completion,   // execute (or not, see `execute`) but never post the CQE
-        late_completion,   // execute and post only `delay` after the fetch; an Abort answers
-                           // "not aborted" meanwhile (the command has left the abortable stage)
+        error_status,     // complete with `status` (SCT/SC as from nvme::make_status)
+        drop_completion,  // execute (or not, see `execute`) but never post the CQE
+        late_completion,  // execute and post only `delay` after the fetch; an Abort answers
+                          // "not aborted" meanwhile (the command has left the abortable stage)
     };
     kind what = kind::error_status;
     bool admin = false;
     std::uint8_t opcode = 0;
     std::uint32_t skip = 0;
-    std::uint32_t count = 1;        // how many matching commands are hit
+    std::uint32_t count = 1;  // how many matching commands are hit
     std::uint16_t status = 0;
-    bool execute = false;           // drop_completion: still perform the data transfer?
+    bool execute = false;               // drop_completion: still perform the data transfer?
     std::chrono::nanoseconds delay{0};  // late_completion
-    std::uint32_t nsid = 0;         // match only this namespace (0: any)
+    std::uint32_t nsid = 0;             // match only this namespace (0: any)
 };
 
 struct controller_stats {
-    std::uint64_t commands = 0;          // all commands processed
+    std::uint64_t commands = 0;  // all commands processed
     std::uint64_t io_commands = 0;
     std::uint64_t admin_commands = 0;
     std::uint64_t doorbell_mmio_writes = 0;   // doorbell register writes observed
@@ -98,21 +100,21 @@ struct controller_stats {
     std::uint64_t aborts = 0;                 // Abort commands received
     std::uint64_t bytes_read = 0, bytes_written = 0;
     std::uint64_t max_sq_occupancy = 0;
-    std::uint64_t device_sleeps = 0;          // times the device thread blocked while idle
-    bool device_dozing = false;               // snapshot: the device thread is (about to be) asleep
+    std::uint64_t device_sleeps = 0;  // times the device thread blocked while idle
+    bool device_dozing = false;       // snapshot: the device thread is (about to be) asleep
     std::uint64_t invalid_doorbell_writes = 0;  // doorbell writes to absent queues / bad values
     // The host freed DMA memory (alloc_dma) under a live queue or a command the device still
     // holds, or unmapped an I/O buffer a held command points at: a real device would now corrupt
     // whatever reuses that memory (the model does: freed IOVAs are reused first-fit).
     std::uint64_t dma_lifetime_violations = 0;
-    std::uint64_t late_completions = 0;       // late_completion commands posted
-    bool disabling = false;                   // CC.EN=0 written, CSTS.RDY still 1 (disable_delay)
-    bool enabling = false;                    // CC.EN=1 written, CSTS.RDY still 0 (enable_delay)
-    bool fatal = false;                       // CSTS.CFS
+    std::uint64_t late_completions = 0;  // late_completion commands posted
+    bool disabling = false;              // CC.EN=0 written, CSTS.RDY still 1 (disable_delay)
+    bool enabling = false;               // CC.EN=1 written, CSTS.RDY still 0 (enable_delay)
+    bool fatal = false;                  // CSTS.CFS
 };
 
 class controller {
-public:
+  public:
     explicit controller(controller_config cfg);
     ~controller();
     controller(const controller&) = delete;
@@ -143,7 +145,7 @@ public:
 
     struct impl;
 
-private:
+  private:
     std::unique_ptr<impl> impl_;
     friend std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<controller>);
 };

@@ -1,18 +1,21 @@
+// SPDX-License-Identifier: MIT
 // sim:... : controller model -> simulated PCI function -> the real NVMe driver.
-#include "driver/nvme/nvme_block_device.hpp"
 #include "driver/sim/sim_device.hpp"
-#include "runtime/core/uri_params.hpp"
-#include "driver/sim/sim_controller.hpp"
 
 #include <exception>
 #include <system_error>
+
+#include "driver/nvme/nvme_block_device.hpp"
+#include "driver/sim/sim_controller.hpp"
+#include "runtime/core/uri_params.hpp"
 
 namespace convme::sim {
 namespace {
 // Keys read by the sim model; the driver reads nvme_option_keys (dbbc in both: the model
 // advertises Doorbell Buffer Config, the driver uses it).
-constexpr std::string_view sim_keys[] = {"size", "lba", "namespaces", "mdts", "latency_us", "host_page",
-                                         "mqes", "dstrd", "max_queues", "vwc", "inline"};
+constexpr std::string_view sim_keys[] = {"size",       "lba",       "namespaces", "mdts",
+                                         "latency_us", "host_page", "mqes",       "dstrd",
+                                         "max_queues", "vwc",       "inline"};
 }  // namespace
 
 bool check_sim_target(device_uri& uri, std::string& why) {
@@ -26,7 +29,8 @@ bool check_sim_target(device_uri& uri, std::string& why) {
     return false;
 }
 
-std::unique_ptr<block_device> open_sim_device(const device_uri& uri, std::error_code& ec, std::string& why) {
+std::unique_ptr<block_device> open_sim_device(const device_uri& uri, std::error_code& ec,
+                                              std::string& why) {
     if (!backends::check_known_params(uri, sim_keys, driver::nvme_option_keys, why)) {
         ec = make_error_code(errc::bad_uri);
         return nullptr;

@@ -1,22 +1,24 @@
+// SPDX-License-Identifier: MIT
 // doze_gate on a Linux futex: FUTEX_WAIT blocks only while the word still says "dozing", so a
 // wake that lands between the device's last re-check and its wait is not lost either.
 #include "driver/sim/sim_doze.hpp"
-
-#include <algorithm>
-#include <cerrno>
-#include <ctime>
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+
 namespace convme::sim {
 namespace {
 
-long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t val, const timespec* timeout) noexcept {
+long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t val,
+           const timespec* timeout) noexcept {
     static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op | FUTEX_PRIVATE_FLAG, val, timeout,
-                     nullptr, 0);
+    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op | FUTEX_PRIVATE_FLAG,
+                     val, timeout, nullptr, 0);
 }
 
 }  // namespace
@@ -53,7 +55,8 @@ void doze_gate::wake_if_asleep() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (state_.load(std::memory_order_relaxed) != dozing) return;
     // Only the waker that flips the word makes the system call.
-    if (state_.exchange(awake, std::memory_order_relaxed) == dozing) (void)futex(state_, FUTEX_WAKE, 1, nullptr);
+    if (state_.exchange(awake, std::memory_order_relaxed) == dozing)
+        (void)futex(state_, FUTEX_WAKE, 1, nullptr);
 }
 
 }  // namespace convme::sim

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lets the simulated controller's device thread sleep while its doorbells are idle, instead of
 // spinning on a CPU the host loop may need (on a busy 2-core machine the two threads otherwise
 // share one CPU and hand over only at scheduler slice boundaries).
@@ -18,7 +19,7 @@
 namespace convme::sim {
 
 class doze_gate {
-public:
+  public:
     using clock_type = std::chrono::steady_clock;
 
     // ---- device thread
@@ -38,7 +39,7 @@ public:
     // Between prepare() and the end of sleep() (tests: "the device went to sleep").
     bool asleep() const noexcept { return state_.load(std::memory_order_relaxed) == dozing; }
 
-private:
+  private:
     static constexpr std::uint32_t awake = 0, dozing = 1;
     // The futex word: 32 bits, as the futex system call wants.
     std::atomic<std::uint32_t> state_{awake};

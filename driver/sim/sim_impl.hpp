@@ -1,23 +1,24 @@
+// SPDX-License-Identifier: MIT
 // Internal state of the simulated controller, shared by sim_controller.cpp (registers, doorbells,
 // queues, completion posting), sim_admin.cpp and sim_io.cpp (command execution).
 // Everything below `mu` is touched only with `mu` held (the device thread or step()).
 #pragma once
 
-#include <convme/nvme_spec.hpp>
-#include "driver/sim/sim_controller.hpp"
-#include "driver/sim/sim_doze.hpp"
-#include "driver/sim/sim_iova.hpp"
-#include "driver/sim/sim_media.hpp"
-#include "driver/sim/sim_prp.hpp"
-
 #include <atomic>
 #include <chrono>
+#include <convme/nvme_spec.hpp>
 #include <cstdint>
 #include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "driver/sim/sim_controller.hpp"
+#include "driver/sim/sim_doze.hpp"
+#include "driver/sim/sim_iova.hpp"
+#include "driver/sim/sim_media.hpp"
+#include "driver/sim/sim_prp.hpp"
 
 namespace convme::sim {
 
@@ -26,13 +27,13 @@ using clock_type = std::chrono::steady_clock;
 struct sq_state {
     bool live = false;
     std::uint16_t cqid = 0;
-    std::uint32_t size = 0;          // entries
-    std::uint64_t base = 0;          // IOVA
-    nvme::sqe* ring = nullptr;       // host view of the ring (resolved at creation)
+    std::uint32_t size = 0;     // entries
+    std::uint64_t base = 0;     // IOVA
+    nvme::sqe* ring = nullptr;  // host view of the ring (resolved at creation)
     std::uint32_t head = 0, tail = 0;
-    std::uint32_t outstanding = 0;   // fetched, completion not yet posted
-    bool shadow = false;             // tail comes from the shadow doorbell buffer
-    std::uint64_t fetched = 0;       // commands fetched since creation (SQ head lag model)
+    std::uint32_t outstanding = 0;  // fetched, completion not yet posted
+    bool shadow = false;            // tail comes from the shadow doorbell buffer
+    std::uint64_t fetched = 0;      // commands fetched since creation (SQ head lag model)
 };
 
 struct completion {
@@ -47,13 +48,13 @@ struct cq_state {
     nvme::cqe* ring = nullptr;
     std::uint32_t head = 0, tail = 0;
     bool phase = true;
-    std::uint32_t sq_refs = 0;         // SQs completing here (deletion order check)
+    std::uint32_t sq_refs = 0;  // SQs completing here (deletion order check)
     bool shadow = false;
-    std::deque<completion> ready;      // executed, waiting for room in the ring
-    std::uint32_t posted = 0;          // entries posted so far (wraps; compared for change only)
-    bool ien = false;                  // Create I/O CQ CDW11.IEN: signal vector `iv` after posting
+    std::deque<completion> ready;  // executed, waiting for room in the ring
+    std::uint32_t posted = 0;      // entries posted so far (wraps; compared for change only)
+    bool ien = false;              // Create I/O CQ CDW11.IEN: signal vector `iv` after posting
     std::uint16_t iv = 0;
-    std::uint32_t irq_seen = 0;        // `posted` when vector iv was last signalled
+    std::uint32_t irq_seen = 0;  // `posted` when vector iv was last signalled
 };
 
 // A completion "interrupt" the host armed for one CQ (survives controller resets, like an MSI-X
@@ -61,7 +62,7 @@ struct cq_state {
 struct cq_notifier {
     void (*fn)(void*) = nullptr;
     void* ctx = nullptr;
-    std::uint32_t seen = 0;            // cq_state::posted when fn was last called
+    std::uint32_t seen = 0;  // cq_state::posted when fn was last called
 };
 
 // A fetched I/O command waiting for its completion time (latency model).
@@ -69,9 +70,9 @@ struct delayed_cmd {
     clock_type::time_point due;
     std::uint16_t sqid;
     nvme::sqe cmd;
-    bool has_fault = false;            // fault to apply at execution time
+    bool has_fault = false;  // fault to apply at execution time
     fault hit{};
-    bool abortable = true;             // false: a late_completion (Abort answers "not aborted")
+    bool abortable = true;  // false: a late_completion (Abort answers "not aborted")
 };
 
 struct error_entry {
@@ -82,7 +83,7 @@ struct error_entry {
 };
 
 struct namespace_layout {
-    std::uint64_t base;     // byte offset in the media
+    std::uint64_t base;  // byte offset in the media
     std::uint64_t blocks;
     std::uint32_t lba_shift;
     std::uint16_t ms = 0;
@@ -99,9 +100,9 @@ struct controller::impl {
     // ---- immutable after construction
     controller_config cfg;
     std::vector<namespace_layout> ns;
-    std::uint32_t stride_bytes;        // doorbell stride, 4 << DSTRD
+    std::uint32_t stride_bytes;  // doorbell stride, 4 << DSTRD
     std::size_t bar_bytes;
-    std::uint32_t* bar;                // BAR0 registers + doorbells (page aligned)
+    std::uint32_t* bar;  // BAR0 registers + doorbells (page aligned)
     std::string display_name;
     iova_space iova;
 
@@ -119,25 +120,25 @@ struct controller::impl {
     std::unique_ptr<media> store;
     std::uint32_t cc_seen = 0;
     std::uint32_t csts = 0;
-    bool ready = false;                // CSTS.RDY
+    bool ready = false;  // CSTS.RDY
     bool fatal = false;
-    bool fatal_latched = false;        // CFS that only a clean disable clears
-    bool disabling = false;            // CC.EN 1->0 seen, RDY=0 at disable_due
-    bool enabling = false;             // CC.EN 0->1 seen, RDY=1 at enable_due
+    bool fatal_latched = false;  // CFS that only a clean disable clears
+    bool disabling = false;      // CC.EN 1->0 seen, RDY=0 at disable_due
+    bool enabling = false;       // CC.EN 0->1 seen, RDY=1 at enable_due
     clock_type::time_point disable_due{}, enable_due{}, shutdown_due{};
     bool shutting_down = false;
     std::uint32_t enable_cc = 0;
-    std::size_t mps = 4096;            // memory page size from CC.MPS
-    std::vector<sq_state> sqs;         // index = qid
+    std::size_t mps = 4096;     // memory page size from CC.MPS
+    std::vector<sq_state> sqs;  // index = qid
     std::vector<cq_state> cqs;
     std::vector<cq_notifier> notifiers;  // index = cqid; only armed with a device thread
-    std::vector<int> irq_efd;            // index = MSI-X vector (max_queues + 1 of them): eventfd or -1
-    std::uint32_t irq_coalescing = 0;    // Set Features FID 08h value (stored, not modelled)
+    std::vector<int> irq_efd;  // index = MSI-X vector (max_queues + 1 of them): eventfd or -1
+    std::uint32_t irq_coalescing = 0;  // Set Features FID 08h value (stored, not modelled)
     std::vector<std::uint16_t> live_sqs, live_cqs;
     std::deque<delayed_cmd> delayed;
     std::vector<std::pair<std::uint16_t, std::uint16_t>> abort_on_fetch;  // (sqid, cid)
-    std::vector<std::uint16_t> held_aers;  // cids of outstanding Async Event Requests
-    std::deque<std::uint32_t> event_queue; // async events waiting for an AER
+    std::vector<std::uint16_t> held_aers;   // cids of outstanding Async Event Requests
+    std::deque<std::uint32_t> event_queue;  // async events waiting for an AER
     std::vector<fault> faults;
     controller_stats st;
     std::uint64_t host_read_cmds = 0, host_write_cmds = 0;
@@ -147,14 +148,14 @@ struct controller::impl {
     bool queues_feature_set = false;
     bool write_cache = true;
     std::uint32_t async_event_config = 0;
-    std::uint32_t temp_threshold = 0x157;   // 343 K
+    std::uint32_t temp_threshold = 0x157;  // 343 K
     std::uint32_t arbitration = 0;
     // Shadow doorbell / EventIdx buffers (Doorbell Buffer Config), host views.
     std::uint32_t* shadow_db = nullptr;
     std::uint32_t* event_idx = nullptr;
     std::uint64_t shadow_db_iova = 0, event_idx_iova = 0;
     std::uint64_t iova_generation = 0;
-    std::vector<dma_segment> segs;     // scratch for PRP walks
+    std::vector<dma_segment> segs;  // scratch for PRP walks
     std::string last_diag;
     unsigned diag_printed = 0;
 
@@ -170,20 +171,20 @@ struct controller::impl {
     void arm_doorbells(std::uint16_t qid) noexcept;
 
     // ---- sim_controller.cpp
-    bool process();                    // one pass: CC, doorbells, due commands, posting
+    bool process();  // one pass: CC, doorbells, due commands, posting
     void check_cc();
     void thread_main();
     // One pass under `mu`; sets `next_due` to the first delayed command's due time (or max()).
     bool process_locked(clock_type::time_point& next_due);
-    void notify_completions();         // call the armed notifiers of CQs that got new entries
+    void notify_completions();  // call the armed notifiers of CQs that got new entries
     bool sharing_cpu_with_host() const noexcept;
     void enable_controller(std::uint32_t cc);
     void reset_controller();
-    void finish_transitions();         // disable / enable / shutdown delays that came due
+    void finish_transitions();  // disable / enable / shutdown delays that came due
     // DMA lifetime checks of the pci_device face (under mu).
     void check_free(std::uint64_t iova, std::size_t size, const char* what);
-    bool zoned_write_check(namespace_layout& n, std::uint8_t opcode, std::uint64_t slba, std::uint64_t nlb,
-                           std::uint16_t& status);
+    bool zoned_write_check(namespace_layout& n, std::uint8_t opcode, std::uint64_t slba,
+                           std::uint64_t nlb, std::uint16_t& status);
     void go_fatal(const std::string& why);
     void diag(const std::string& msg);
     bool revalidate_queues();
@@ -202,8 +203,12 @@ struct controller::impl {
     void raise_event(std::uint32_t dw0);
     std::uint32_t shadow_load(std::uint32_t index) const noexcept;
     void event_idx_store(std::uint32_t index, std::uint32_t v) noexcept;
-    std::uint32_t sq_db_index(std::uint16_t qid) const noexcept { return 2u * qid * (stride_bytes / 4); }
-    std::uint32_t cq_db_index(std::uint16_t qid) const noexcept { return (2u * qid + 1) * (stride_bytes / 4); }
+    std::uint32_t sq_db_index(std::uint16_t qid) const noexcept {
+        return 2u * qid * (stride_bytes / 4);
+    }
+    std::uint32_t cq_db_index(std::uint16_t qid) const noexcept {
+        return (2u * qid + 1) * (stride_bytes / 4);
+    }
     bool match_fault(bool admin, std::uint8_t opcode, std::uint32_t nsid, fault& hit);
     clock_type::time_point next_due() const noexcept;
     std::uint32_t reported_sq_head(const sq_state& sq, std::uint16_t sqid) const noexcept;

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // NVM command set of the simulated controller: Read, Write, Flush, Write Zeroes and Dataset
 // Management (deallocate), with namespace, LBA range and MDTS checks.
-#include "driver/sim/sim_impl.hpp"
-
 #include <cstring>
+
+#include "driver/sim/sim_impl.hpp"
 
 namespace convme::sim {
 
@@ -33,18 +34,20 @@ std::uint16_t controller::impl::execute_io(const nvme::sqe& cmd) {
     if (cmd.opcode == dataset_management) {
         std::uint32_t nr = (cmd.cdw10 & 0xff) + 1;
         if (cfg.dmrl != 0 && nr > cfg.dmrl) {
-            diag("Dataset Management with " + std::to_string(nr) + " ranges, DMRL is " + std::to_string(cfg.dmrl));
+            diag("Dataset Management with " + std::to_string(nr) + " ranges, DMRL is " +
+                 std::to_string(cfg.dmrl));
             return generic_status(nvme::sc::invalid_field);
         }
         nvme::dsm_range ranges[256];
-        if (std::uint16_t s = from_host(cmd, ranges, nr * sizeof(nvme::dsm_range)); s != 0) return s;
+        if (std::uint16_t s = from_host(cmd, ranges, nr * sizeof(nvme::dsm_range)); s != 0)
+            return s;
         if (!(cmd.cdw11 & nvme::dsm_deallocate)) return 0;  // hints only: nothing to do
         for (std::uint32_t i = 0; i < nr; ++i) {
             if (ranges[i].slba > n.blocks || ranges[i].nlb > n.blocks - ranges[i].slba)
                 return generic_status(nvme::sc::lba_out_of_range);
             if (cfg.dmrsl != 0 && ranges[i].nlb > cfg.dmrsl) {
-                diag("Dataset Management range of " + std::to_string(ranges[i].nlb) + " blocks, DMRSL is " +
-                     std::to_string(cfg.dmrsl));
+                diag("Dataset Management range of " + std::to_string(ranges[i].nlb) +
+                     " blocks, DMRSL is " + std::to_string(cfg.dmrsl));
                 return generic_status(nvme::sc::invalid_field);
             }
         }
@@ -59,7 +62,8 @@ std::uint16_t controller::impl::execute_io(const nvme::sqe& cmd) {
 
     std::uint64_t slba = cmd.cdw10 | std::uint64_t{cmd.cdw11} << 32;
     std::uint64_t nlb = (cmd.cdw12 & 0xffff) + 1;
-    if (slba >= n.blocks || nlb > n.blocks - slba) return generic_status(nvme::sc::lba_out_of_range);
+    if (slba >= n.blocks || nlb > n.blocks - slba)
+        return generic_status(nvme::sc::lba_out_of_range);
     if (n.csi == nvme::csi::zoned) {
         std::uint16_t zs = 0;
         if (!zoned_write_check(n, cmd.opcode, slba, nlb, zs)) return zs;
@@ -68,28 +72,32 @@ std::uint16_t controller::impl::execute_io(const nvme::sqe& cmd) {
     std::size_t bytes = static_cast<std::size_t>(nlb << n.lba_shift);
 
     if (cmd.opcode == write_zeroes) {
-        if (cfg.wzsl != 0 && bytes > (std::uint64_t{1} << cfg.wzsl) * (std::uint64_t{4096} << cfg.mpsmin)) {
+        if (cfg.wzsl != 0 &&
+            bytes > (std::uint64_t{1} << cfg.wzsl) * (std::uint64_t{4096} << cfg.mpsmin)) {
             diag("Write Zeroes of " + std::to_string(bytes) + " bytes exceeds WZSL");
             return generic_status(nvme::sc::invalid_field);
         }
-        if (store->zero(offset, bytes) != 0) return nvme::make_status(nvme::sct::media, nvme::sc::write_fault);
+        if (store->zero(offset, bytes) != 0)
+            return nvme::make_status(nvme::sct::media, nvme::sc::write_fault);
         return 0;
     }
     if (std::uint16_t s = max_transfer_check(bytes); s != 0) return s;
     std::string why;
     if (std::uint16_t s = map_prps(iova, cmd.prp1, cmd.prp2, bytes, mps, segs, why); s != 0) {
         if (!why.empty())
-            diag(std::string(cmd.opcode == read ? "Read" : "Write") + " cid " + std::to_string(cmd.cid) +
-                 " lba " + std::to_string(slba) + ": " + why);
+            diag(std::string(cmd.opcode == read ? "Read" : "Write") + " cid " +
+                 std::to_string(cmd.cid) + " lba " + std::to_string(slba) + ": " + why);
         return s;
     }
     for (const dma_segment& seg : segs) {
         int rc = cmd.opcode == read ? store->read(offset, seg.host, seg.len)
                                     : store->write(offset, seg.host, seg.len);
         if (rc != 0) {
-            diag(std::string("media ") + (cmd.opcode == read ? "read" : "write") + " failed: " + std::strerror(-rc));
-            return nvme::make_status(nvme::sct::media, cmd.opcode == read ? nvme::sc::unrecovered_read_error
-                                                                         : nvme::sc::write_fault);
+            diag(std::string("media ") + (cmd.opcode == read ? "read" : "write") +
+                 " failed: " + std::strerror(-rc));
+            return nvme::make_status(nvme::sct::media, cmd.opcode == read
+                                                           ? nvme::sc::unrecovered_read_error
+                                                           : nvme::sc::write_fault);
         }
         offset += seg.len;
     }
@@ -105,8 +113,9 @@ std::uint16_t controller::impl::execute_io(const nvme::sqe& cmd) {
 
 // Zoned namespace (simplified ZNS): writes and write zeroes must start at the zone's write
 // pointer and stay inside the zone; the pointer then advances. Reads anywhere.
-bool controller::impl::zoned_write_check(namespace_layout& n, std::uint8_t opcode, std::uint64_t slba,
-                                         std::uint64_t nlb, std::uint16_t& status) {
+bool controller::impl::zoned_write_check(namespace_layout& n, std::uint8_t opcode,
+                                         std::uint64_t slba, std::uint64_t nlb,
+                                         std::uint16_t& status) {
     if (opcode != nvme::io_opcode::write && opcode != nvme::io_opcode::write_zeroes) return true;
     const std::uint64_t zone = slba / n.zone_blocks;
     const std::uint64_t zone_end = (zone + 1) * n.zone_blocks;

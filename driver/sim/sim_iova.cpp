@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/sim/sim_iova.hpp"
 
 #include <algorithm>
@@ -9,8 +10,12 @@
 
 namespace convme::sim {
 namespace {
-std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
-bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
+std::size_t round_up(std::size_t v, std::size_t a) {
+    return (v + a - 1) / a * a;
+}
+bool is_pow2(std::size_t v) {
+    return v != 0 && (v & (v - 1)) == 0;
+}
 
 std::string hex(std::uint64_t v) {
     char buf[32];
@@ -27,7 +32,8 @@ iova_space::~iova_space() {
 }
 
 std::uint64_t iova_space::reserve(std::size_t size, std::size_t align, std::size_t offset_in_page) {
-    // One unmapped guard page after every mapping: an overrun faults instead of hitting a neighbour.
+    // One unmapped guard page after every mapping: an overrun faults instead of hitting a
+    // neighbour.
     const std::uint64_t need = round_up(offset_in_page + size, page_) + page_;
     if (align == 0) align = page_;
     // First fit among freed ranges (lowest address first), as IOVA allocators reuse addresses.
@@ -104,7 +110,8 @@ int iova_space::map(void* vaddr, std::size_t size) noexcept {
     // Overlapping an earlier range or alloc_dma memory is refused, as VFIO does (-EEXIST).
     auto next = ranges_.lower_bound(start);
     if (next != ranges_.end() && next->first < end) return -EEXIST;
-    if (next != ranges_.begin() && std::prev(next)->first + std::prev(next)->second > start) return -EEXIST;
+    if (next != ranges_.begin() && std::prev(next)->first + std::prev(next)->second > start)
+        return -EEXIST;
     for (std::uintptr_t pg = first_page; pg < end; pg += page_) {
         const mapping* m = find_host(reinterpret_cast<const void*>(pg));
         if (m && m->owned) return -EEXIST;
@@ -121,7 +128,8 @@ int iova_space::map(void* vaddr, std::size_t size) noexcept {
         auto [it, added] = pages_.try_emplace(pg, page_ref{page_iova_.at(pg), 0});
         ++it->second.refs;
         if (!added) continue;
-        by_iova_[it->second.iova] = mapping{it->second.iova, reinterpret_cast<std::byte*>(pg), page_, false};
+        by_iova_[it->second.iova] =
+            mapping{it->second.iova, reinterpret_cast<std::byte*>(pg), page_, false};
         by_host_[pg] = it->second.iova;
     }
     ranges_[start] = size;
@@ -183,8 +191,10 @@ std::uint64_t iova_space::generation() const noexcept {
 std::byte* iova_space::resolve(std::uint64_t iova, std::size_t len, std::string* why) const {
     std::shared_lock lock(mu_);
     if (!bus_master_) {
-        if (why) *why = "DMA to " + hex(iova) + " while PCI bus mastering is disabled: call "
-                        "pci_device::enable_bus_master() before enabling the controller";
+        if (why)
+            *why = "DMA to " + hex(iova) +
+                   " while PCI bus mastering is disabled: call "
+                   "pci_device::enable_bus_master() before enabling the controller";
         return nullptr;
     }
     const mapping* m = find_iova(iova);
@@ -195,7 +205,8 @@ std::byte* iova_space::resolve(std::uint64_t iova, std::size_t len, std::string*
                    " runs past the end of its mapping (" + hex(m->iova) + "+" +
                    std::to_string(m->size) + ")";
         } else if (find_host(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(iova)))) {
-            *why = "DMA to " + hex(iova) + ", which is the VIRTUAL address of mapped memory, not "
+            *why = "DMA to " + hex(iova) +
+                   ", which is the VIRTUAL address of mapped memory, not "
                    "an IOVA: the driver must pass pci_device::translate() / dma_region::iova "
                    "addresses to the device";
         } else {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The simulated IOMMU: device addresses (IOVAs) live in their own space, starting at 0x1000_0000,
 // and a table maps them to host memory. Because an IOVA is never equal to the virtual address of
 // the same byte, a driver that hands the device virtual addresses is caught (the device sees an
@@ -9,18 +10,18 @@
 // place, silently, as hardware would.
 #pragma once
 
-#include "driver/nvme/pci_device.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <shared_mutex>
 #include <string>
 
+#include "driver/nvme/pci_device.hpp"
+
 namespace convme::sim {
 
 class iova_space {
-public:
+  public:
     static constexpr std::uint64_t first_iova = 0x1000'0000;
 
     explicit iova_space(std::size_t host_page);
@@ -44,7 +45,7 @@ public:
     // Bumped whenever a mapping disappears, so cached queue pointers can be re-validated.
     std::uint64_t generation() const noexcept;
 
-private:
+  private:
     struct mapping {
         std::uint64_t iova;
         std::byte* host;
@@ -55,11 +56,11 @@ private:
     const mapping* find_host(const void* p) const;
     std::uint64_t reserve(std::size_t size, std::size_t align, std::size_t offset_in_page);
     void release(std::uint64_t base, std::size_t bytes);  // back to the free list (merged)
-    std::map<std::uint64_t, std::uint64_t> free_;        // freed IOVA ranges: start -> end
+    std::map<std::uint64_t, std::uint64_t> free_;         // freed IOVA ranges: start -> end
 
     std::size_t page_;
     mutable std::shared_mutex mu_;
-    std::map<std::uint64_t, mapping> by_iova_;      // key: first IOVA
+    std::map<std::uint64_t, mapping> by_iova_;         // key: first IOVA
     std::map<std::uintptr_t, std::uint64_t> by_host_;  // key: first host byte -> first IOVA
     // Like an IOMMU, map() works in whole host pages: the range is rounded out, each page is
     // mapped once (reference counted when ranges share a page, which happens when the sim
@@ -69,7 +70,7 @@ private:
         std::uint64_t iova;
         unsigned refs;
     };
-    std::map<std::uintptr_t, page_ref> pages_;          // mapped host page -> IOVA page, refs
+    std::map<std::uintptr_t, page_ref> pages_;           // mapped host page -> IOVA page, refs
     std::map<std::uintptr_t, std::uint64_t> page_iova_;  // host page -> IOVA page (kept forever)
     std::map<std::uintptr_t, std::size_t> ranges_;       // map() ranges: start -> size
     std::uint64_t next_iova_ = first_iova;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/sim/sim_media.hpp"
 
 #include <fcntl.h>
@@ -14,7 +15,7 @@ namespace convme::sim {
 namespace {
 
 class ram_media final : public media {
-public:
+  public:
     static constexpr std::size_t chunk = 1u << 20;
 
     explicit ram_media(std::uint64_t size) : chunks_((size + chunk - 1) / chunk) {}
@@ -22,8 +23,10 @@ public:
     int read(std::uint64_t off, void* dst, std::size_t len) override {
         auto* out = static_cast<std::byte*>(dst);
         for_each_piece(off, len, [&](std::size_t idx, std::size_t in, std::size_t n) {
-            if (chunks_[idx]) std::memcpy(out, chunks_[idx].get() + in, n);
-            else std::memset(out, 0, n);
+            if (chunks_[idx])
+                std::memcpy(out, chunks_[idx].get() + in, n);
+            else
+                std::memset(out, 0, n);
             out += n;
             return 0;
         });
@@ -61,7 +64,7 @@ public:
     int flush() override { return 0; }
     std::uint64_t resident_bytes() const override { return resident_; }
 
-private:
+  private:
     struct free_deleter {
         void operator()(std::byte* p) const noexcept { std::free(p); }
     };
@@ -85,7 +88,7 @@ private:
 };
 
 class file_media final : public media {
-public:
+  public:
     explicit file_media(int fd) : fd_(fd) {}
     ~file_media() override { ::close(fd_); }
 
@@ -136,7 +139,7 @@ public:
 
     int flush() override { return ::fdatasync(fd_) == 0 ? 0 : -errno; }
 
-private:
+  private:
     int fd_;
 };
 

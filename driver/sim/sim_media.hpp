@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Where the simulated namespaces keep their blocks: sparse RAM (1 MiB chunks allocated on first
 // write, so a 1 TiB namespace costs nothing until written) or a backing file (persists across
 // controller instances; flush = fdatasync). Offsets are bytes in one flat space; the controller
@@ -12,7 +13,7 @@
 namespace convme::sim {
 
 class media {
-public:
+  public:
     virtual ~media() = default;
     virtual int read(std::uint64_t offset, void* dst, std::size_t len) = 0;
     virtual int write(std::uint64_t offset, const void* src, std::size_t len) = 0;

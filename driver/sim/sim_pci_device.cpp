@@ -1,21 +1,21 @@
+// SPDX-License-Identifier: MIT
 // The driver-facing face of a simulated controller: what VFIO would give the driver (BAR0 mapped
 // in memory, DMA memory with IOVAs, bus mastering, function reset), backed by the model.
-#include "driver/sim/sim_impl.hpp"
-
-#include <convme/backend.hpp>
+#include <sched.h>
 
 #include <cerrno>
+#include <convme/backend.hpp>
 #include <memory>
 #include <mutex>
 #include <vector>
 
-#include <sched.h>
+#include "driver/sim/sim_impl.hpp"
 
 namespace convme::sim {
 namespace {
 
 class sim_pci_device final : public driver::pci_device {
-public:
+  public:
     sim_pci_device(std::shared_ptr<controller> ctrl, controller::impl* m)
         : ctrl_(std::move(ctrl)), m_(m) {}
 
@@ -25,7 +25,9 @@ public:
     // With a device thread the BAR is not handed out: every register write then goes through
     // write32(), which wakes the dozing device thread on doorbell writes (a VMM traps MMIO to an
     // emulated device the same way). Inline mode keeps the direct mapping: step() does the work.
-    volatile std::uint32_t* bar0() noexcept override { return m_->cfg.inline_mode ? m_->bar : nullptr; }
+    volatile std::uint32_t* bar0() noexcept override {
+        return m_->cfg.inline_mode ? m_->bar : nullptr;
+    }
     std::size_t bar0_size() const noexcept override { return m_->bar_bytes; }
 
     std::uint32_t read32(std::uint32_t offset) noexcept override {
@@ -37,7 +39,8 @@ public:
     }
 
     void write32(std::uint32_t offset, std::uint32_t value) noexcept override {
-        if (m_->removed.load(std::memory_order_relaxed) || offset % 4 || offset + 4 > m_->bar_bytes) return;
+        if (m_->removed.load(std::memory_order_relaxed) || offset % 4 || offset + 4 > m_->bar_bytes)
+            return;
         // Read-only registers (CAP, VS, CSTS) ignore writes.
         if (offset == nvme::reg::cap || offset == nvme::reg::cap + 4 || offset == nvme::reg::vs ||
             offset == nvme::reg::csts)
@@ -94,7 +97,9 @@ public:
 
     int alloc_dma(std::size_t size, std::size_t align, driver::dma_region& out) noexcept override {
         int rc = m_->iova.alloc(size, align, out);
-        if (rc != 0) last_error_ = "sim: alloc_dma of " + std::to_string(size) + " bytes failed (errno " + std::to_string(-rc) + ")";
+        if (rc != 0)
+            last_error_ = "sim: alloc_dma of " + std::to_string(size) + " bytes failed (errno " +
+                          std::to_string(-rc) + ")";
         return rc;
     }
     void free_dma(driver::dma_region& region) noexcept override {
@@ -107,8 +112,10 @@ public:
 
     int map_dma(void* vaddr, std::size_t size) noexcept override {
         int rc = m_->iova.map(vaddr, size);
-        if (rc == -EEXIST) last_error_ = "sim: map_dma: range overlaps an existing mapping (unmap it first)";
-        else if (rc != 0) last_error_ = "sim: map_dma: invalid range (null address or zero size)";
+        if (rc == -EEXIST)
+            last_error_ = "sim: map_dma: range overlaps an existing mapping (unmap it first)";
+        else if (rc != 0)
+            last_error_ = "sim: map_dma: invalid range (null address or zero size)";
         return rc;
     }
     int unmap_dma(void* vaddr, std::size_t size) noexcept override {
@@ -123,7 +130,8 @@ public:
             }
         }
         int rc = m_->iova.unmap(vaddr, size);
-        if (rc != 0) last_error_ = "sim: unmap_dma: no mapping starts at this address with this size";
+        if (rc != 0)
+            last_error_ = "sim: unmap_dma: no mapping starts at this address with this size";
         return rc;
     }
     int translate(const void* vaddr, std::uint64_t& iova) const noexcept override {
@@ -143,7 +151,8 @@ public:
         // Registers back to their power-on values; queues and state dropped.
         m_->reg_store(nvme::reg::cc, 0);
         m_->reg_store(nvme::reg::aqa, 0);
-        for (std::uint32_t r : {nvme::reg::asq, nvme::reg::asq + 4, nvme::reg::acq, nvme::reg::acq + 4})
+        for (std::uint32_t r :
+             {nvme::reg::asq, nvme::reg::asq + 4, nvme::reg::acq, nvme::reg::acq + 4})
             m_->reg_store(r, 0);
         m_->cc_seen = 0;
         m_->reset_controller();
@@ -179,9 +188,10 @@ public:
         }
     }
 
-private:
+  private:
     struct stepper final : poller {
-        stepper(controller& c, loop& l) : poller(/*batches_submissions=*/false), ctrl(c), home(&l) {}
+        stepper(controller& c, loop& l)
+            : poller(/*batches_submissions=*/false), ctrl(c), home(&l) {}
         bool poll() override {
             ctrl.step();
             return false;  // the queue's own poller reports the progress it reaps
@@ -190,7 +200,7 @@ private:
         loop* home;
         unsigned users = 1;
     };
-    std::mutex steppers_mu_;  // loops on several threads attach and detach
+    std::mutex steppers_mu_;                          // loops on several threads attach and detach
     std::vector<std::unique_ptr<stepper>> steppers_;  // one per loop polling us
 
     std::shared_ptr<controller> ctrl_;

@@ -1,16 +1,20 @@
+// SPDX-License-Identifier: MIT
 #include "driver/sim/sim_prp.hpp"
 
 #include <convme/nvme_spec.hpp>
-
 #include <cstring>
 
 namespace convme::sim {
 namespace {
-constexpr std::uint16_t status(std::uint16_t sc) { return nvme::make_status(nvme::sct::generic, sc, true); }
+constexpr std::uint16_t status(std::uint16_t sc) {
+    return nvme::make_status(nvme::sct::generic, sc, true);
+}
 
 void add(std::vector<dma_segment>& out, std::byte* p, std::size_t n) {
-    if (!out.empty() && out.back().host + out.back().len == p) out.back().len += n;
-    else out.push_back({p, n});
+    if (!out.empty() && out.back().host + out.back().len == p)
+        out.back().len += n;
+    else
+        out.push_back({p, n});
 }
 }  // namespace
 

@@ -1,15 +1,16 @@
+// SPDX-License-Identifier: MIT
 // Walking a command's PRPs into host memory segments, the way a controller does: PRP1 may start at
 // an offset inside a memory page, PRP2 is either the second page or a pointer to a PRP list whose
 // last entry in each list page chains to the next list page. Entries after PRP1 must be page
 // aligned. Every address goes through the IOVA table.
 #pragma once
 
-#include "driver/sim/sim_iova.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "driver/sim/sim_iova.hpp"
 
 namespace convme::sim {
 

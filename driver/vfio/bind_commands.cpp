@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/bind_commands.hpp"
 
 namespace convme::driver::vfio {
@@ -6,7 +7,8 @@ std::string bind_to_vfio_commands(const std::string& bdf, const std::string& cur
     const std::string dev = "/sys/bus/pci/devices/" + bdf;
     std::string s = "modprobe vfio-pci\n";
     if (!current_driver.empty())
-        s += "echo " + bdf + " > " + dev + "/driver/unbind    # detaches it from " + current_driver + "\n";
+        s += "echo " + bdf + " > " + dev + "/driver/unbind    # detaches it from " +
+             current_driver + "\n";
     s += "echo vfio-pci > " + dev + "/driver_override\n";
     s += "echo " + bdf + " > /sys/bus/pci/drivers_probe";
     return s;
@@ -14,10 +16,11 @@ std::string bind_to_vfio_commands(const std::string& bdf, const std::string& cur
 
 std::string bind_back_commands(const std::string& bdf, const std::string& kernel_driver) {
     const std::string dev = "/sys/bus/pci/devices/" + bdf;
-    return "echo " + bdf + " > /sys/bus/pci/drivers/vfio-pci/unbind\n" +
-           "echo > " + dev + "/driver_override    # clears the override\n" +
-           "echo " + bdf + " > /sys/bus/pci/drivers_probe    # " +
-           (kernel_driver.empty() ? std::string("rebinds the kernel driver") : kernel_driver + " takes it back");
+    return "echo " + bdf + " > /sys/bus/pci/drivers/vfio-pci/unbind\n" + "echo > " + dev +
+           "/driver_override    # clears the override\n" + "echo " + bdf +
+           " > /sys/bus/pci/drivers_probe    # " +
+           (kernel_driver.empty() ? std::string("rebinds the kernel driver")
+                                  : kernel_driver + " takes it back");
 }
 
 }  // namespace convme::driver::vfio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The exact shell commands to hand a PCI function to vfio-pci (and back), shown by the doctor and
 // by open errors.
 #pragma once

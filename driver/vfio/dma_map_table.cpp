@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/dma_map_table.hpp"
 
 #include <algorithm>
@@ -32,7 +33,8 @@ std::optional<dma_mapping> dma_map_table::remove(std::uintptr_t user, std::size_
     std::optional<dma_mapping> found;
     auto pos = by_start_.end();
     for (auto it = by_start_.begin(); it != by_start_.end(); ++it)
-        if (it->second.user == user && it->second.user_size == size && it->second.handle == 0) pos = it;
+        if (it->second.user == user && it->second.user_size == size && it->second.handle == 0)
+            pos = it;
     if (pos != by_start_.end()) {
         found = std::move(pos->second);
         by_start_.erase(pos);

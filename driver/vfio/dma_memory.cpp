@@ -1,15 +1,16 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/dma_memory.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
-
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 namespace convme::driver::vfio {
 
@@ -39,8 +40,8 @@ std::size_t default_hugepage_size() noexcept {
 std::uint64_t free_hugepages(std::size_t hugepage_size) noexcept {
     if (hugepage_size == 0) return 0;
     try {
-        std::ifstream in("/sys/kernel/mm/hugepages/hugepages-" + std::to_string(hugepage_size / 1024) +
-                         "kB/free_hugepages");
+        std::ifstream in("/sys/kernel/mm/hugepages/hugepages-" +
+                         std::to_string(hugepage_size / 1024) + "kB/free_hugepages");
         std::uint64_t n = 0;
         if (in >> n) return n;
     } catch (...) {
@@ -100,7 +101,8 @@ bool memlock_would_exceed(std::size_t size) noexcept {
 
 int lock_failed(int err, std::size_t size, std::string& why) {
     if (err == ENOMEM || err == EPERM || err == EAGAIN) {
-        why = "mlock: " + std::string(std::strerror(err)) + ": " + memlock_advice(memlock_limit(), size);
+        why = "mlock: " + std::string(std::strerror(err)) + ": " +
+              memlock_advice(memlock_limit(), size);
         return -ENOMEM;
     }
     why = "mlock: " + std::string(std::strerror(err));
@@ -123,7 +125,8 @@ int allocate_locked(std::size_t size, bool prefer_huge, bool require_huge, page_
     bool is_huge = false;
     if ((prefer_huge || require_huge) && huge > page) {
         len = (size + huge - 1) / huge * huge;
-        p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+        p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+                   -1, 0);
         if (p != MAP_FAILED) {
             is_huge = true;
             used_page = huge;
@@ -131,7 +134,8 @@ int allocate_locked(std::size_t size, bool prefer_huge, bool require_huge, page_
     }
     if (p == MAP_FAILED && require_huge) {
         why = "mmap(MAP_HUGETLB, " + std::to_string(size) + " bytes): no free hugepage of " +
-              std::to_string(huge / 1024) + " KiB; reserve some with `echo 64 > /proc/sys/vm/nr_hugepages` "
+              std::to_string(huge / 1024) +
+              " KiB; reserve some with `echo 64 > /proc/sys/vm/nr_hugepages` "
               "(or hugepages=64 on the kernel command line)";
         return -ENOMEM;
     }
@@ -185,7 +189,8 @@ int lock_range(void* addr, std::size_t size, std::string& why) noexcept {
         why = "RLIMIT_MEMLOCK check: " + memlock_advice(memlock_limit(), end - start);
         return -ENOMEM;
     }
-    if (::mlock(reinterpret_cast<void*>(start), end - start) != 0) return lock_failed(errno, end - start, why);
+    if (::mlock(reinterpret_cast<void*>(start), end - start) != 0)
+        return lock_failed(errno, end - start, why);
     return 0;
 }
 
@@ -228,13 +233,15 @@ int virt_to_phys(const void* addr, std::uint64_t& phys, std::string& why) noexce
         return n < 0 ? -err : -EIO;
     }
     if (!(entry & (1ULL << 63))) {
-        why = "/proc/self/pagemap: page at " + std::to_string(va) + " is not present (not locked/touched)";
+        why = "/proc/self/pagemap: page at " + std::to_string(va) +
+              " is not present (not locked/touched)";
         return -EFAULT;
     }
     const std::uint64_t pfn = entry & ((1ULL << 55) - 1);
     if (pfn == 0) {
-        why = "/proc/self/pagemap reports PFN 0: the kernel hides physical addresses from processes "
-              "without CAP_SYS_ADMIN; no-IOMMU mode must run as root";
+        why =
+            "/proc/self/pagemap reports PFN 0: the kernel hides physical addresses from processes "
+            "without CAP_SYS_ADMIN; no-IOMMU mode must run as root";
         return -EPERM;
     }
     phys = pfn * page + (va & (page - 1));
@@ -255,7 +262,9 @@ int default_chunk(std::size_t size, page_block& out, std::uint64_t& phys, std::s
 }  // namespace
 
 hugepage_pool::hugepage_pool(std::size_t hugepage, chunk_fn get, void (*put)(page_block&))
-    : huge_(hugepage), unit_(base_page_size()), get_(get ? get : &default_chunk),
+    : huge_(hugepage),
+      unit_(base_page_size()),
+      get_(get ? get : &default_chunk),
       put_(put ? put : &release_locked) {}
 
 hugepage_pool::~hugepage_pool() {
@@ -269,21 +278,24 @@ std::size_t hugepage_pool::chunks() const noexcept {
     return n;
 }
 
-int hugepage_pool::allocate(std::size_t size, std::size_t align, hugepage_piece& out, std::string& why) {
+int hugepage_pool::allocate(std::size_t size, std::size_t align, hugepage_piece& out,
+                            std::string& why) {
     out = {};
     if (align < unit_) align = unit_;
     const std::size_t len = (size + unit_ - 1) / unit_ * unit_;
     if (size == 0 || len > huge_ || align > huge_ || (align & (align - 1))) {
-        why = "no-IOMMU DMA allocation of " + std::to_string(size) + " bytes (align " + std::to_string(align) +
-              "): at most one hugepage (" + std::to_string(huge_ / 1024) + " KiB) is physically contiguous";
+        why = "no-IOMMU DMA allocation of " + std::to_string(size) + " bytes (align " +
+              std::to_string(align) + "): at most one hugepage (" + std::to_string(huge_ / 1024) +
+              " KiB) is physically contiguous";
         return -ENOMEM;
     }
     auto carve = [&](std::size_t index) {
         chunk& c = chunks_[index];
         for (auto it = c.free.begin(); it != c.free.end(); ++it) {
             const std::size_t start = it->first, end = it->first + it->second;
-            const std::size_t base = (start + align - 1) / align * align;  // physical alignment too:
-            if (base + len > end) continue;                                // the chunk is hugepage aligned
+            const std::size_t base =
+                (start + align - 1) / align * align;  // physical alignment too:
+            if (base + len > end) continue;           // the chunk is hugepage aligned
             c.free.erase(it);
             if (base > start) c.free.emplace(start, base - start);
             if (base + len < end) c.free.emplace(base + len, end - base - len);
@@ -307,12 +319,17 @@ int hugepage_pool::allocate(std::size_t size, std::size_t align, hugepage_piece&
     }
     chunk fresh;
     if (int rc = get_(huge_, fresh.block, fresh.phys, why); rc != 0) {
-        why = "no-IOMMU DMA memory comes from hugetlbfs pages (never migrated, swapped or copied on fork): " + why;
+        why =
+            "no-IOMMU DMA memory comes from hugetlbfs pages (never migrated, swapped or copied on "
+            "fork): " +
+            why;
         return rc;
     }
     fresh.free.emplace(0, huge_);
-    if (empty_slot == chunks_.size()) chunks_.push_back(std::move(fresh));
-    else chunks_[empty_slot] = std::move(fresh);
+    if (empty_slot == chunks_.size())
+        chunks_.push_back(std::move(fresh));
+    else
+        chunks_[empty_slot] = std::move(fresh);
     carve(empty_slot);
     return 0;
 }
@@ -321,7 +338,8 @@ void hugepage_pool::release(const hugepage_piece& piece) noexcept {
     if (!piece.addr || piece.chunk >= chunks_.size()) return;
     chunk& c = chunks_[piece.chunk];
     if (!c.block.addr) return;
-    std::size_t start = static_cast<std::size_t>(static_cast<std::byte*>(piece.addr) - static_cast<std::byte*>(c.block.addr));
+    std::size_t start = static_cast<std::size_t>(static_cast<std::byte*>(piece.addr) -
+                                                 static_cast<std::byte*>(c.block.addr));
     std::size_t len = piece.size;
     auto next = c.free.lower_bound(start);
     if (next != c.free.begin()) {

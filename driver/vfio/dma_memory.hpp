@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Locked host memory for device DMA: anonymous pages (hugepages when the system has them and the
 // request is big enough), mlock'ed and MADV_DONTFORK'ed, plus the physical-address lookup
 // (/proc/self/pagemap) that no-IOMMU mode needs.
@@ -20,8 +21,8 @@ namespace convme::driver::vfio {
 
 struct page_block {
     void* addr = nullptr;
-    std::size_t length = 0;   // bytes mapped (multiple of the page size used)
-    std::size_t page = 0;     // page size backing it (4096, 2 MiB...)
+    std::size_t length = 0;  // bytes mapped (multiple of the page size used)
+    std::size_t page = 0;    // page size backing it (4096, 2 MiB...)
     bool huge = false;
 };
 
@@ -66,11 +67,13 @@ struct hugepage_piece {
 };
 
 class hugepage_pool {
-public:
+  public:
     // Provides one chunk of `size` bytes (a hugepage) and its physical address. The default maps
     // a locked, MADV_DONTFORK MAP_HUGETLB page; tests substitute ordinary memory.
-    using chunk_fn = int (*)(std::size_t size, page_block& out, std::uint64_t& phys, std::string& why);
-    explicit hugepage_pool(std::size_t hugepage, chunk_fn get = nullptr, void (*put)(page_block&) = nullptr);
+    using chunk_fn = int (*)(std::size_t size, page_block& out, std::uint64_t& phys,
+                             std::string& why);
+    explicit hugepage_pool(std::size_t hugepage, chunk_fn get = nullptr,
+                           void (*put)(page_block&) = nullptr);
     ~hugepage_pool();
     hugepage_pool(const hugepage_pool&) = delete;
     hugepage_pool& operator=(const hugepage_pool&) = delete;
@@ -80,7 +83,7 @@ public:
     void release(const hugepage_piece& piece) noexcept;
     std::size_t chunks() const noexcept;  // hugepages held now
 
-private:
+  private:
     struct chunk {
         page_block block;
         std::uint64_t phys = 0;

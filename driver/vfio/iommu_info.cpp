@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/iommu_info.hpp"
 
-#include <cstring>
-
 #include <linux/vfio.h>
+
+#include <cstring>
 
 namespace convme::driver::vfio {
 
@@ -21,13 +22,16 @@ bool parse_iommu_info(const std::byte* buf, std::size_t len, iommu_info& out, st
     std::memset(&info, 0, sizeof info);
     std::memcpy(&info, buf, len < sizeof info ? len : sizeof info);
     if (info.flags & VFIO_IOMMU_INFO_PGSIZES) out.page_sizes = info.iova_pgsizes;
-    if (!(info.flags & VFIO_IOMMU_INFO_CAPS) || len < sizeof info || info.cap_offset == 0) return true;
+    if (!(info.flags & VFIO_IOMMU_INFO_CAPS) || len < sizeof info || info.cap_offset == 0)
+        return true;
 
     std::uint32_t off = info.cap_offset;
     // Each capability must start after the fixed header; bound the walk so a loop cannot hang us.
     for (int hops = 0; off != 0; ++hops) {
-        if (hops > 64 || off < sizeof info || off > len || len - off < sizeof(vfio_info_cap_header)) {
-            why = "VFIO_IOMMU_GET_INFO capability chain is malformed (offset " + std::to_string(off) + ")";
+        if (hops > 64 || off < sizeof info || off > len ||
+            len - off < sizeof(vfio_info_cap_header)) {
+            why = "VFIO_IOMMU_GET_INFO capability chain is malformed (offset " +
+                  std::to_string(off) + ")";
             return false;
         }
         vfio_info_cap_header hdr;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/iova_allocator.hpp"
 
 #include <algorithm>
@@ -7,7 +8,9 @@
 namespace convme::driver::vfio {
 namespace {
 
-bool is_pow2(std::uint64_t v) { return v && !(v & (v - 1)); }
+bool is_pow2(std::uint64_t v) {
+    return v && !(v & (v - 1));
+}
 
 // Shrink [first, last] inward to granule boundaries; false if nothing is left.
 bool trim_to_granule(std::uint64_t g, std::uint64_t& first, std::uint64_t& last) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Hands out IO virtual address ranges for VFIO DMA mappings, only inside the ranges the IOMMU
 // reports as usable (VFIO_IOMMU_GET_INFO IOVA-range capability), so reserved windows such as the
 // x86 MSI range 0xfee00000-0xfeefffff or the SMMU MSI window are never used. First fit over a
@@ -17,7 +18,7 @@ struct iova_range {
 };
 
 class iova_allocator {
-public:
+  public:
     iova_allocator() = default;
     // `ranges`: usable IOVA windows (inclusive bounds, any order, may overlap). `granule`: the
     // IOMMU page size (power of two); every range handed out starts and ends on it. Addresses
@@ -37,8 +38,10 @@ public:
     // The free list, for tests and diagnostics.
     std::vector<iova_range> free_ranges() const;
 
-private:
-    std::uint64_t round_up(std::uint64_t v) const noexcept { return (v + granule_ - 1) & ~(granule_ - 1); }
+  private:
+    std::uint64_t round_up(std::uint64_t v) const noexcept {
+        return (v + granule_ - 1) & ~(granule_ - 1);
+    }
     std::map<std::uint64_t, std::uint64_t> free_;  // first -> last (inclusive), disjoint, coalesced
     std::vector<iova_range> managed_;
     std::uint64_t granule_ = 4096;

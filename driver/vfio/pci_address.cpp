@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/pci_address.hpp"
 
 #include <cctype>
@@ -11,8 +12,9 @@ bool parse_hex(std::string_view s, std::size_t digits, unsigned max, unsigned& o
     unsigned v = 0;
     for (char c : s) {
         if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-        int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
-                                                           : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10;
+        int d = std::isdigit(static_cast<unsigned char>(c))
+                    ? c - '0'
+                    : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10;
         v = v * 16 + static_cast<unsigned>(d);
     }
     if (v > max) return false;
@@ -45,8 +47,9 @@ bool normalize_bdf(std::string_view text, std::string& out, std::string& why) {
         // Built by appending: gcc 12 -O3 warns falsely (-Wrestrict) on "lit" + std::string.
         std::string msg(1, '\'');
         msg.append(text);
-        msg += "' is not a PCI address; expected DDDD:BB:DD.F or BB:DD.F as printed by lspci -D "
-               "(e.g. 0000:01:00.0)";
+        msg +=
+            "' is not a PCI address; expected DDDD:BB:DD.F or BB:DD.F as printed by lspci -D "
+            "(e.g. 0000:01:00.0)";
         why = std::move(msg);
         return false;
     }

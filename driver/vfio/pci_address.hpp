@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PCI addresses ("BDF"): domain:bus:device.function, e.g. 0000:01:00.0. Users often type the short
 // form 01:00.0; sysfs and VFIO want the full lower-case form.
 #pragma once

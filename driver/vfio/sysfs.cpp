@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/sysfs.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace convme::driver::vfio {
 
@@ -27,7 +28,9 @@ std::optional<std::string> read_attr(const std::string& path) {
     std::ostringstream ss;
     ss << in.rdbuf();
     std::string s = ss.str();
-    auto not_space = [](unsigned char c) { return c != ' ' && c != '\n' && c != '\t' && c != '\r'; };
+    auto not_space = [](unsigned char c) {
+        return c != ' ' && c != '\n' && c != '\t' && c != '\r';
+    };
     auto b = std::find_if(s.begin(), s.end(), not_space);
     auto e = std::find_if(s.rbegin(), s.rend(), not_space).base();
     if (b >= e) return std::string{};
@@ -98,16 +101,18 @@ pci_function_info read_pci_function(const std::string& sys_root, const std::stri
         if (end != g->c_str() && *end == '\0' && n >= 0) info.iommu_group = static_cast<int>(n);
     }
     if (info.iommu_group >= 0) {
-        info.group_name = read_attr(join_path(sys_root, "kernel/iommu_groups/" +
-                                                            std::to_string(info.iommu_group) + "/name"))
-                              .value_or("");
+        info.group_name =
+            read_attr(join_path(sys_root, "kernel/iommu_groups/" +
+                                              std::to_string(info.iommu_group) + "/name"))
+                .value_or("");
     }
     return info;
 }
 
 std::vector<group_member> read_group_members(const std::string& sys_root, int group) {
     std::vector<group_member> out;
-    const std::string dir = join_path(sys_root, "kernel/iommu_groups/" + std::to_string(group) + "/devices");
+    const std::string dir =
+        join_path(sys_root, "kernel/iommu_groups/" + std::to_string(group) + "/devices");
     for (auto& name : list_dir(dir)) {
         group_member m;
         m.bdf = name;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Read-only helpers over sysfs. Every function takes the sysfs mount point ("/sys" normally) so
 // tests and the doctor can point them at a fake tree.
 #pragma once

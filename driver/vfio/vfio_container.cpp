@@ -1,25 +1,30 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/vfio_container.hpp"
 
-#include "driver/vfio/dma_memory.hpp"
-#include "driver/vfio/sysfs.hpp"
+#include <fcntl.h>
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
-#include <fcntl.h>
-#include <linux/vfio.h>
-#include <sys/ioctl.h>
+#include "driver/vfio/dma_memory.hpp"
+#include "driver/vfio/sysfs.hpp"
 
 namespace convme::driver::vfio {
 
 const char* iommu_kind_name(iommu_kind k) noexcept {
     switch (k) {
-        case iommu_kind::type1: return "type1";
-        case iommu_kind::type1v2: return "type1v2";
-        case iommu_kind::noiommu: return "noiommu";
-        case iommu_kind::none: break;
+        case iommu_kind::type1:
+            return "type1";
+        case iommu_kind::type1v2:
+            return "type1v2";
+        case iommu_kind::noiommu:
+            return "noiommu";
+        case iommu_kind::none:
+            break;
     }
     return "none";
 }
@@ -46,8 +51,9 @@ int vfio_container::open(const std::string& dev_root, std::string& why) {
     if (fd < 0) {
         int err = errno;
         why = "open " + path + ": " + std::strerror(err) +
-              (err == ENOENT ? " (load the VFIO modules: modprobe vfio-pci)"
-                             : err == EACCES ? " (run as root or give your user access to /dev/vfio)" : "");
+              (err == ENOENT   ? " (load the VFIO modules: modprobe vfio-pci)"
+               : err == EACCES ? " (run as root or give your user access to /dev/vfio)"
+                               : "");
         return -err;
     }
     fd_.reset(fd);
@@ -78,8 +84,9 @@ int vfio_container::set_iommu(bool want_noiommu, std::string& why) {
     iommu_kind kind = iommu_kind::none;
     if (want_noiommu) {
         if (!has_extension(VFIO_NOIOMMU_IOMMU)) {
-            why = "VFIO_CHECK_EXTENSION(NOIOMMU): not available; load vfio with "
-                  "enable_unsafe_noiommu_mode=1 (needs a kernel built with CONFIG_VFIO_NOIOMMU)";
+            why =
+                "VFIO_CHECK_EXTENSION(NOIOMMU): not available; load vfio with "
+                "enable_unsafe_noiommu_mode=1 (needs a kernel built with CONFIG_VFIO_NOIOMMU)";
             return -ENOTSUP;
         }
         type = VFIO_NOIOMMU_IOMMU;
@@ -91,8 +98,9 @@ int vfio_container::set_iommu(bool want_noiommu, std::string& why) {
         type = VFIO_TYPE1_IOMMU;
         kind = iommu_kind::type1;
     } else {
-        why = "VFIO_CHECK_EXTENSION: the kernel offers neither TYPE1v2 nor TYPE1 IOMMU "
-              "(load vfio_iommu_type1: modprobe vfio_iommu_type1)";
+        why =
+            "VFIO_CHECK_EXTENSION: the kernel offers neither TYPE1v2 nor TYPE1 IOMMU "
+            "(load vfio_iommu_type1: modprobe vfio_iommu_type1)";
         return -ENOTSUP;
     }
     if (::ioctl(fd_.get(), VFIO_SET_IOMMU, type) != 0) {
@@ -144,10 +152,12 @@ int vfio_container::map_dma(std::uint64_t vaddr, std::uint64_t iova, std::uint64
                   static_cast<unsigned long long>(iova), static_cast<unsigned long long>(size));
     why = where + std::string(std::strerror(err));
     if (err == ENOMEM || err == EPERM)
-        why += ": pinned pages count against RLIMIT_MEMLOCK; " + memlock_advice(memlock_limit(), size);
+        why +=
+            ": pinned pages count against RLIMIT_MEMLOCK; " + memlock_advice(memlock_limit(), size);
     else if (err == ENOSPC)
-        why += ": too many DMA mappings (vfio_iommu_type1 dma_entry_limit); use fewer, larger "
-               "buffers or raise the module parameter dma_entry_limit";
+        why +=
+            ": too many DMA mappings (vfio_iommu_type1 dma_entry_limit); use fewer, larger "
+            "buffers or raise the module parameter dma_entry_limit";
     return -err;
 }
 

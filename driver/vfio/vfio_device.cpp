@@ -1,14 +1,15 @@
+// SPDX-License-Identifier: MIT
 // vfio:BDF?... -> preflight doctor -> VFIO pci_device -> NVMe block device.
-#include "driver/vfio/doctor/doctor.hpp"
-#include "driver/nvme/nvme_block_device.hpp"
-#include "driver/vfio/pci_address.hpp"
 #include "driver/vfio/vfio_device.hpp"
-#include "driver/vfio/vfio_pci_device.hpp"
-#include "driver/vfio/vfio_uri.hpp"
-
-#include <convme/error.hpp>
 
 #include <cerrno>
+#include <convme/error.hpp>
+
+#include "driver/nvme/nvme_block_device.hpp"
+#include "driver/vfio/doctor/doctor.hpp"
+#include "driver/vfio/pci_address.hpp"
+#include "driver/vfio/vfio_pci_device.hpp"
+#include "driver/vfio/vfio_uri.hpp"
 
 namespace convme::driver::vfio {
 
@@ -22,7 +23,8 @@ bool check_vfio_target(device_uri& uri, std::string& why) {
     return true;
 }
 
-std::unique_ptr<block_device> open_vfio_device(const device_uri& uri, std::error_code& ec, std::string& why) {
+std::unique_ptr<block_device> open_vfio_device(const device_uri& uri, std::error_code& ec,
+                                               std::string& why) {
     vfio_uri_options opts;
     if (!parse_vfio_uri(uri, opts, why)) {
         ec = make_error_code(errc::bad_uri);
@@ -45,8 +47,9 @@ std::unique_ptr<block_device> open_vfio_device(const device_uri& uri, std::error
                 break;
             }
         ec = errno_code(-code);
-        why = "vfio:" + opts.open.bdf + ": preflight checks failed (run `convme doctor " + opts.open.bdf +
-              "` for the full report):\n" + format_findings(findings, /*only_problems=*/true);
+        why = "vfio:" + opts.open.bdf + ": preflight checks failed (run `convme doctor " +
+              opts.open.bdf + "` for the full report):\n" +
+              format_findings(findings, /*only_problems=*/true);
         return nullptr;
     }
 

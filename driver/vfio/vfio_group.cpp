@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/vfio_group.hpp"
-
-#include <cerrno>
-#include <cstring>
 
 #include <fcntl.h>
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace convme::driver::vfio {
 
@@ -18,8 +19,9 @@ int vfio_group::open(const std::string& path, std::string& why) {
         if (err == ENOENT)
             why += " (the device is not bound to vfio-pci, or vfio-pci is not loaded)";
         else if (err == EACCES)
-            why += " (chown the group node to your user, or add a udev rule: "
-                   "SUBSYSTEM==\"vfio\", OWNER=\"<user>\")";
+            why +=
+                " (chown the group node to your user, or add a udev rule: "
+                "SUBSYSTEM==\"vfio\", OWNER=\"<user>\")";
         else if (err == EPERM)
             why += " (no-IOMMU groups need CAP_SYS_RAWIO: run as root)";
         else if (err == EBUSY)

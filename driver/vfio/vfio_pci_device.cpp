@@ -1,27 +1,31 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/vfio_pci_device.hpp"
-
-#include "driver/vfio/bind_commands.hpp"
-#include "driver/vfio/sysfs.hpp"
-
-#include <algorithm>
-#include <atomic>
-#include <vector>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "driver/vfio/bind_commands.hpp"
+#include "driver/vfio/sysfs.hpp"
+
 namespace convme::driver::vfio {
 
 const char* vfio_mode_name(vfio_mode m) noexcept {
     switch (m) {
-        case vfio_mode::iommu: return "iommu";
-        case vfio_mode::noiommu: return "noiommu";
-        case vfio_mode::automatic: break;
+        case vfio_mode::iommu:
+            return "iommu";
+        case vfio_mode::noiommu:
+            return "noiommu";
+        case vfio_mode::automatic:
+            break;
     }
     return "auto";
 }
@@ -32,7 +36,9 @@ constexpr std::uint16_t pci_command_offset = 0x04;
 constexpr std::uint16_t pci_command_memory = 1u << 1;
 constexpr std::uint16_t pci_command_master = 1u << 2;
 
-bool is_pow2(std::size_t v) { return v && !(v & (v - 1)); }
+bool is_pow2(std::size_t v) {
+    return v && !(v & (v - 1));
+}
 
 void warn_noiommu_once(const std::string& bdf) {
     static std::atomic<bool> warned{false};
@@ -73,8 +79,8 @@ int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
     bdf_ = opts.bdf;
     const pci_function_info pf = read_pci_function(opts.sys_root, bdf_);
     if (!pf.exists) {
-        why = "vfio " + bdf_ + ": no such PCI function under " + join_path(opts.sys_root, "bus/pci/devices") +
-              " (check the address with lspci -D)";
+        why = "vfio " + bdf_ + ": no such PCI function under " +
+              join_path(opts.sys_root, "bus/pci/devices") + " (check the address with lspci -D)";
         return -ENODEV;
     }
     if (pf.iommu_group < 0) {
@@ -97,7 +103,8 @@ int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
         return -EINVAL;
     }
     if (opts.mode == vfio_mode::noiommu && !noiommu_group) {
-        why = "vfio " + bdf_ + ": mode=noiommu but the device sits behind an IOMMU (group " + group_no +
+        why = "vfio " + bdf_ + ": mode=noiommu but the device sits behind an IOMMU (group " +
+              group_no +
               "); no-IOMMU mode only applies to devices without one. Use mode=iommu (or auto)";
         return -EINVAL;
     }
@@ -138,7 +145,9 @@ int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
 
     hugepage_ = default_hugepage_size();
     hugepages_available_ = hugepage_ > base_page_size() && free_hugepages(hugepage_) > 0;
-    if (noiommu_group) pool_ = std::make_unique<hugepage_pool>(hugepage_ > base_page_size() ? hugepage_ : base_page_size());
+    if (noiommu_group)
+        pool_ = std::make_unique<hugepage_pool>(hugepage_ > base_page_size() ? hugepage_
+                                                                             : base_page_size());
     return 0;
 }
 
@@ -151,7 +160,8 @@ int vfio_pci_device::setup_regions(std::string& why) {
         return -err;
     }
     if (!(di.flags & VFIO_DEVICE_FLAGS_PCI) || di.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX) {
-        why = "VFIO_DEVICE_GET_INFO(" + bdf_ + "): not a vfio-pci device (flags " + hex(di.flags) + ")";
+        why = "VFIO_DEVICE_GET_INFO(" + bdf_ + "): not a vfio-pci device (flags " + hex(di.flags) +
+              ")";
         return -ENODEV;
     }
     can_reset_ = (di.flags & VFIO_DEVICE_FLAGS_RESET) != 0;
@@ -173,8 +183,8 @@ int vfio_pci_device::setup_regions(std::string& why) {
     if (int rc = region(VFIO_PCI_BAR0_REGION_INDEX, bar); rc != 0) return rc;
     if (bar.size < 0x1008 || !(bar.flags & VFIO_REGION_INFO_FLAG_READ) ||
         !(bar.flags & VFIO_REGION_INFO_FLAG_WRITE)) {
-        why = "BAR0 of " + bdf_ + " is " + std::to_string(bar.size) +
-              " bytes (flags " + hex(bar.flags) + "): too small or not read/write for NVMe registers";
+        why = "BAR0 of " + bdf_ + " is " + std::to_string(bar.size) + " bytes (flags " +
+              hex(bar.flags) + "): too small or not read/write for NVMe registers";
         return -ENODEV;
     }
     bar_offset_ = bar.offset;
@@ -214,7 +224,8 @@ int vfio_pci_device::set_irqs(std::uint32_t start, std::uint32_t count, const in
     std::vector<std::byte> buf(sizeof(vfio_irq_set) + sizeof(std::int32_t) * count);
     auto* s = reinterpret_cast<vfio_irq_set*>(buf.data());
     s->argsz = static_cast<std::uint32_t>(buf.size());
-    s->flags = (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | VFIO_IRQ_SET_ACTION_TRIGGER;
+    s->flags =
+        (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | VFIO_IRQ_SET_ACTION_TRIGGER;
     s->index = VFIO_PCI_MSIX_IRQ_INDEX;
     s->start = start;
     s->count = count;
@@ -230,23 +241,25 @@ int vfio_pci_device::bind_irq_eventfd(std::uint16_t vector, int efd) noexcept {
     try {
         std::lock_guard guard(irq_mu_);
         if (vector >= msix_count_)
-            return fail(-EINVAL, "MSI-X vector " + std::to_string(vector) + " of " + bdf_ + ": the function has " +
-                                     std::to_string(msix_count_) + (msix_why_.empty() ? "" : " (" + msix_why_ + ")"));
+            return fail(-EINVAL, "MSI-X vector " + std::to_string(vector) + " of " + bdf_ +
+                                     ": the function has " + std::to_string(msix_count_) +
+                                     (msix_why_.empty() ? "" : " (" + msix_why_ + ")"));
         if (!msix_enabled_) {
             if (efd < 0) return 0;
             // First use: enable every vector at once, all unrouted (-1) but this one.
             std::vector<int> fds(msix_count_, -1);
             fds[vector] = efd;
             if (int rc = set_irqs(0, msix_count_, fds.data()); rc != 0)
-                return fail(rc, "VFIO_DEVICE_SET_IRQS (enable " + std::to_string(msix_count_) + " MSI-X vectors of " +
-                                    bdf_ + "): " + std::strerror(-rc) +
-                                    " (interrupt remapping / MSI isolation missing? see convme doctor)");
+                return fail(
+                    rc, "VFIO_DEVICE_SET_IRQS (enable " + std::to_string(msix_count_) +
+                            " MSI-X vectors of " + bdf_ + "): " + std::strerror(-rc) +
+                            " (interrupt remapping / MSI isolation missing? see convme doctor)");
             msix_enabled_ = true;
             return 0;
         }
         if (int rc = set_irqs(vector, 1, &efd); rc != 0)
-            return fail(rc, "VFIO_DEVICE_SET_IRQS (MSI-X vector " + std::to_string(vector) + " of " + bdf_ +
-                                "): " + std::strerror(-rc));
+            return fail(rc, "VFIO_DEVICE_SET_IRQS (MSI-X vector " + std::to_string(vector) +
+                                " of " + bdf_ + "): " + std::strerror(-rc));
         return 0;
     } catch (const std::bad_alloc&) {
         return fail(-ENOMEM, "bind_irq_eventfd: out of memory");
@@ -322,7 +335,8 @@ int vfio_pci_device::enable_bus_master() noexcept {
 
 int vfio_pci_device::function_reset() noexcept {
     if (!can_reset_)
-        return fail(-ENOTSUP, "VFIO reports no reset method for " + bdf_ + " (no FLR/PM/bus reset)");
+        return fail(-ENOTSUP,
+                    "VFIO reports no reset method for " + bdf_ + " (no FLR/PM/bus reset)");
     if (::ioctl(device_.get(), VFIO_DEVICE_RESET) != 0) {
         int err = errno;
         return fail(-err, "VFIO_DEVICE_RESET(" + bdf_ + "): " + std::strerror(err));
@@ -356,7 +370,8 @@ int vfio_pci_device::alloc_dma(std::size_t size, std::size_t align, dma_region& 
     const std::size_t page = base_page_size();
     if (align == 0) align = page;
     if (size == 0 || !is_pow2(align))
-        return fail(-EINVAL, "alloc_dma(" + std::to_string(size) + ", align " + std::to_string(align) +
+        return fail(-EINVAL, "alloc_dma(" + std::to_string(size) + ", align " +
+                                 std::to_string(align) +
                                  "): size must be > 0 and align a power of two");
     std::string why;
     try {
@@ -370,14 +385,18 @@ int vfio_pci_device::alloc_dma(std::size_t size, std::size_t align, dma_region& 
             // must never move. Hugetlbfs pages are both (mlock'ed anonymous pages are neither
             // contiguous beyond one page nor safe from compaction), so everything comes from them.
             if (!pool_ || hugepage_ <= page) {
-                return fail(-ENOMEM, "alloc_dma(" + std::to_string(size) +
-                                         "): no-IOMMU mode needs hugepages for its DMA memory and this system "
-                                         "has none configured; reserve some: echo 64 > /proc/sys/vm/nr_hugepages");
+                return fail(
+                    -ENOMEM,
+                    "alloc_dma(" + std::to_string(size) +
+                        "): no-IOMMU mode needs hugepages for its DMA memory and this system "
+                        "has none configured; reserve some: echo 64 > /proc/sys/vm/nr_hugepages");
             }
             hugepage_piece piece;
             if (int rc = pool_->allocate(size, align, piece, why); rc != 0) {
-                return fail(rc, "alloc_dma: " + why +
-                                    (rc == -ENOMEM ? "; reserve more: echo 64 > /proc/sys/vm/nr_hugepages" : ""));
+                return fail(
+                    rc, "alloc_dma: " + why +
+                            (rc == -ENOMEM ? "; reserve more: echo 64 > /proc/sys/vm/nr_hugepages"
+                                           : ""));
             }
             start = reinterpret_cast<std::uintptr_t>(piece.addr);
             length = piece.size;

@@ -1,7 +1,15 @@
+// SPDX-License-Identifier: MIT
 // pci_device over Linux VFIO: one PCI function bound to vfio-pci, its group attached to a private
 // container (TYPE1v2/TYPE1 IOMMU, or the unsafe no-IOMMU mode), BAR0 mmapped (or accessed with
 // pread/pwrite when the kernel refuses the mmap), DMA memory pinned and mapped into the IOMMU.
 #pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
 
 #include "driver/nvme/pci_device.hpp"
 #include "driver/vfio/dma_map_table.hpp"
@@ -11,27 +19,20 @@
 #include "driver/vfio/vfio_container.hpp"
 #include "driver/vfio/vfio_group.hpp"
 
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <shared_mutex>
-#include <string>
-
 namespace convme::driver::vfio {
 
 enum class vfio_mode { automatic, iommu, noiommu };
 const char* vfio_mode_name(vfio_mode m) noexcept;
 
 struct vfio_open_options {
-    std::string bdf;                  // canonical "0000:01:00.0"
+    std::string bdf;  // canonical "0000:01:00.0"
     vfio_mode mode = vfio_mode::automatic;
     std::string sys_root = "/sys";
     std::string dev_root = "/dev";
 };
 
 class vfio_pci_device final : public pci_device {
-public:
+  public:
     // Returns nullptr with err (-errno) and why (step, errno, fix) on failure.
     static std::unique_ptr<vfio_pci_device> open(const vfio_open_options& opts, int& err,
                                                  std::string& why);
@@ -65,7 +66,7 @@ public:
     int config_read(std::uint32_t offset, void* buf, std::size_t len) noexcept;
     int config_write(std::uint32_t offset, const void* buf, std::size_t len) noexcept;
 
-private:
+  private:
     vfio_pci_device() = default;
     int setup(const vfio_open_options& opts, std::string& why);
     int setup_regions(std::string& why);
@@ -88,17 +89,17 @@ private:
     std::size_t hugepage_ = 0;
     bool hugepages_available_ = false;
 
-    unsigned msix_count_ = 0;        // vectors of the MSI-X capability (GET_IRQ_INFO)
-    std::string msix_why_;           // why there are none
+    unsigned msix_count_ = 0;  // vectors of the MSI-X capability (GET_IRQ_INFO)
+    std::string msix_why_;     // why there are none
     std::mutex irq_mu_;
-    bool msix_enabled_ = false;      // SET_IRQS enabled the vectors (all at once: Linux < 6.5
-                                     // cannot add vectors to an enabled MSI-X block)
+    bool msix_enabled_ = false;  // SET_IRQS enabled the vectors (all at once: Linux < 6.5
+                                 // cannot add vectors to an enabled MSI-X block)
     int set_irqs(std::uint32_t start, std::uint32_t count, const int* fds) noexcept;
 
     mutable std::shared_mutex lock_;  // table_ (shared for translate) and everything below
     dma_map_table table_;
-    std::map<std::uint64_t, page_block> blocks_;  // alloc_dma cookie -> memory
-    std::unique_ptr<hugepage_pool> pool_;           // no-IOMMU: alloc_dma memory from hugepages
+    std::map<std::uint64_t, page_block> blocks_;      // alloc_dma cookie -> memory
+    std::unique_ptr<hugepage_pool> pool_;             // no-IOMMU: alloc_dma memory from hugepages
     std::map<std::uint64_t, hugepage_piece> pieces_;  // no-IOMMU alloc_dma cookie -> piece
     std::uint64_t next_cookie_ = 1;
 };

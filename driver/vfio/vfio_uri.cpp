@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "driver/vfio/vfio_uri.hpp"
 
 #include "driver/vfio/pci_address.hpp"
@@ -7,10 +8,14 @@
 namespace convme::driver::vfio {
 
 bool parse_vfio_mode(const std::string& text, vfio_mode& out) {
-    if (text == "auto") out = vfio_mode::automatic;
-    else if (text == "iommu") out = vfio_mode::iommu;
-    else if (text == "noiommu") out = vfio_mode::noiommu;
-    else return false;
+    if (text == "auto")
+        out = vfio_mode::automatic;
+    else if (text == "iommu")
+        out = vfio_mode::iommu;
+    else if (text == "noiommu")
+        out = vfio_mode::noiommu;
+    else
+        return false;
     return true;
 }
 
@@ -28,7 +33,8 @@ bool parse_vfio_uri(const device_uri& uri, vfio_uri_options& out, std::string& w
     static constexpr std::string_view vfio_keys[] = {"mode", "root"};
     if (!backends::check_known_params(uri, vfio_keys, nvme_option_keys, why)) return false;
     std::string mode;
-    if (!backends::param_choice(uri, "mode", {"auto", "iommu", "noiommu"}, "auto", mode, why)) return false;
+    if (!backends::param_choice(uri, "mode", {"auto", "iommu", "noiommu"}, "auto", mode, why))
+        return false;
     parse_vfio_mode(mode, out.open.mode);
     if (auto it = uri.params.find("root"); it != uri.params.end()) {
         if (it->second.empty()) {

@@ -1,15 +1,15 @@
+// SPDX-License-Identifier: MIT
 // vfio:BDF?mode=auto|iommu|noiommu&root=DIR&<nvme options>
 //   mode  how DMA is isolated: auto (the group decides), iommu, noiommu (unsafe, root only)
 //   root  look for sys/, dev/ and proc/ under DIR instead of / (tests, chroots)
 // Remaining keys (ns, qd, queues, dbbc, timeout_ms) are NVMe options (driver::parse_nvme_options).
 #pragma once
 
+#include <convme/device.hpp>
+#include <string>
+
 #include "driver/nvme/nvme_block_device.hpp"
 #include "driver/vfio/vfio_pci_device.hpp"
-
-#include <convme/device.hpp>
-
-#include <string>
 
 namespace convme::driver::vfio {
 

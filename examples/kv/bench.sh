@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Side by side on this machine: convme-kv --cores 1 and --cores 2 against redis-server with
 # appendfsync always and without persistence, under the same redis-benchmark load, in interleaved
 # rounds; prints the median of each as a Markdown table (requests per second).

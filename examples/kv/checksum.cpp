@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "checksum.hpp"
 
 #include <array>
@@ -17,7 +18,8 @@ constexpr std::array<std::array<std::uint32_t, 256>, 8> make_tables() {
         t[0][b] = c;
     }
     for (std::size_t k = 1; k < 8; ++k)
-        for (std::uint32_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFu];
+        for (std::uint32_t b = 0; b < 256; ++b)
+            t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFu];
     return t;
 }
 constexpr auto kTables = make_tables();
@@ -36,8 +38,9 @@ std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc) noexc
     while (len >= 8) {
         std::uint64_t w = load_le64(p) ^ c;
         c = kTables[7][w & 0xFF] ^ kTables[6][(w >> 8) & 0xFF] ^ kTables[5][(w >> 16) & 0xFF] ^
-            kTables[4][(w >> 24) & 0xFF] ^ kTables[3][(w >> 32) & 0xFF] ^ kTables[2][(w >> 40) & 0xFF] ^
-            kTables[1][(w >> 48) & 0xFF] ^ kTables[0][(w >> 56) & 0xFF];
+            kTables[4][(w >> 24) & 0xFF] ^ kTables[3][(w >> 32) & 0xFF] ^
+            kTables[2][(w >> 40) & 0xFF] ^ kTables[1][(w >> 48) & 0xFF] ^
+            kTables[0][(w >> 56) & 0xFF];
         p += 8;
         len -= 8;
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // COMMAND, COMMAND INFO, COMMAND COUNT, COMMAND DOCS: the command table described in the shape
 // Redis 7.0 uses (name, arity, flags, first/last key and step, ACL categories, tips, key specs,
 // subcommands), so client libraries that read it see what convme-kv does.
@@ -50,11 +51,18 @@ void key_spec(std::string& out, const spec& s, int last, int step) {
 void describe(std::string& out, const spec& s) {
     int first = 0, last = 0, step = 0;
     switch (s.key_args) {
-        case keys::one: first = last = step = 1; break;
-        case keys::all: first = 1, last = -1, step = 1; break;
-        case keys::pairs: first = 1, last = -1, step = 2; break;
+        case keys::one:
+            first = last = step = 1;
+            break;
+        case keys::all:
+            first = 1, last = -1, step = 1;
+            break;
+        case keys::pairs:
+            first = 1, last = -1, step = 2;
+            break;
         case keys::none:
-        case keys::every: break;
+        case keys::every:
+            break;
     }
     resp::array_header(out, 10);
     resp::bulk(out, s.name);
@@ -86,8 +94,10 @@ convme::task<void> command(command_context&, args_t& a, std::string& out) {
         resp::array_header(out, a.size() - 2);
         for (std::size_t i = 2; i < a.size(); ++i) {
             const spec* s = lookup(a[i]);
-            if (s) describe(out, *s);
-            else resp::null_bulk(out);
+            if (s)
+                describe(out, *s);
+            else
+                resp::null_bulk(out);
         }
     } else if (iequals(a[1], "DOCS")) {
         resp::array_header(out, 0);  // no documentation is served; clients fall back to plain input

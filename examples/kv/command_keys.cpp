@@ -1,17 +1,19 @@
+// SPDX-License-Identifier: MIT
 // Key-space commands: DEL/UNLINK, EXISTS, EXPIRE/PEXPIRE, TTL/PTTL, PERSIST, DBSIZE, FLUSHDB.
+#include <algorithm>
+#include <climits>
+
 #include "command_table.hpp"
 #include "multi_shard.hpp"
 #include "resp_parser.hpp"
-
-#include <algorithm>
-#include <climits>
 
 namespace kv::cmd {
 
 convme::task<void> del(command_context& ctx, args_t& a, std::string& out) {
     // All or nothing: room for a tombstone per key is claimed first (deletions may use the
     // reserve, so this succeeds even on a full store).
-    auto parts = split_by_shard(ctx.st(), a, 1, 1, [&](std::size_t i) { return record_size(a[i].size(), 0); });
+    auto parts = split_by_shard(ctx.st(), a, 1, 1,
+                                [&](std::size_t i) { return record_size(a[i].size(), 0); });
     std::error_code ec = co_await claim_all(ctx, parts, shard::room::freeing);
     if (ec) {
         storage_error(out, ec);
@@ -33,8 +35,10 @@ convme::task<void> del(command_context& ctx, args_t& a, std::string& out) {
         }
         return t;
     });
-    if (failed) storage_error(out, failed);
-    else resp::integer(out, removed);
+    if (failed)
+        storage_error(out, failed);
+    else
+        resp::integer(out, removed);
 }
 
 convme::task<void> exists(command_context& ctx, args_t& a, std::string& out) {
@@ -58,10 +62,14 @@ enum expire_flags : unsigned { nx = 1, xx = 2, gt = 4, lt = 8 };
 bool expire_options(const args_t& a, unsigned& flags, std::string& out) {
     flags = 0;
     for (std::size_t i = 3; i < a.size(); ++i) {
-        if (iequals(a[i], "NX")) flags |= nx;
-        else if (iequals(a[i], "XX")) flags |= xx;
-        else if (iequals(a[i], "GT")) flags |= gt;
-        else if (iequals(a[i], "LT")) flags |= lt;
+        if (iequals(a[i], "NX"))
+            flags |= nx;
+        else if (iequals(a[i], "XX"))
+            flags |= xx;
+        else if (iequals(a[i], "GT"))
+            flags |= gt;
+        else if (iequals(a[i], "LT"))
+            flags |= lt;
         else {
             resp::error(out, "ERR Unsupported option " + a[i]);
             return false;
@@ -95,7 +103,8 @@ convme::task<void> expire_common(command_context& ctx, args_t& a, bool millis, s
         wrong_type_int(out);
         co_return;
     }
-    const char* invalid = millis ? "ERR invalid expire time in 'pexpire' command" : "ERR invalid expire time in 'expire' command";
+    const char* invalid = millis ? "ERR invalid expire time in 'pexpire' command"
+                                 : "ERR invalid expire time in 'expire' command";
     const std::int64_t now = now_ms();
     if (!millis) {
         if (v > LLONG_MAX / 1000 || v < LLONG_MIN / 1000) {
@@ -133,8 +142,10 @@ convme::task<void> ttl_common(command_context& ctx, args_t& a, bool millis, std:
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
         const std::int64_t now = now_ms();
         entry* e = sh.find(a[1], now);
-        if (!e) resp::integer(out, -2);
-        else if (e->expire_at == 0) resp::integer(out, -1);
+        if (!e)
+            resp::integer(out, -2);
+        else if (e->expire_at == 0)
+            resp::integer(out, -1);
         else {
             const std::int64_t left = e->expire_at - now;
             resp::integer(out, millis ? left : (left + 500) / 1000);
@@ -145,10 +156,18 @@ convme::task<void> ttl_common(command_context& ctx, args_t& a, bool millis, std:
 }
 }  // namespace
 
-convme::task<void> expire(command_context& ctx, args_t& a, std::string& out) { co_await expire_common(ctx, a, false, out); }
-convme::task<void> pexpire(command_context& ctx, args_t& a, std::string& out) { co_await expire_common(ctx, a, true, out); }
-convme::task<void> ttl(command_context& ctx, args_t& a, std::string& out) { co_await ttl_common(ctx, a, false, out); }
-convme::task<void> pttl(command_context& ctx, args_t& a, std::string& out) { co_await ttl_common(ctx, a, true, out); }
+convme::task<void> expire(command_context& ctx, args_t& a, std::string& out) {
+    co_await expire_common(ctx, a, false, out);
+}
+convme::task<void> pexpire(command_context& ctx, args_t& a, std::string& out) {
+    co_await expire_common(ctx, a, true, out);
+}
+convme::task<void> ttl(command_context& ctx, args_t& a, std::string& out) {
+    co_await ttl_common(ctx, a, false, out);
+}
+convme::task<void> pttl(command_context& ctx, args_t& a, std::string& out) {
+    co_await ttl_common(ctx, a, true, out);
+}
 
 convme::task<void> persist(command_context& ctx, args_t& a, std::string& out) {
     const unsigned s = ctx.st().shard_of(a[1]);
@@ -198,8 +217,10 @@ convme::task<void> flushdb(command_context& ctx, args_t& a, std::string& out) {
         if (r.ec && !failed) failed = r.ec;
         return r.ticket;
     });
-    if (failed) storage_error(out, failed);
-    else resp::ok(out);
+    if (failed)
+        storage_error(out, failed);
+    else
+        resp::ok(out);
 }
 
 }  // namespace kv::cmd

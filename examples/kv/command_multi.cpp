@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Transactions: MULTI, EXEC, DISCARD. Queued commands run back to back on the core of the one
 // shard their keys belong to; no other client's command runs in between (everything there is
 // local, so nothing suspends). A transaction whose keys span shards is refused while queueing.
@@ -11,19 +12,26 @@ int shard_of_command(store& st, const spec& s, const args_t& a) {
     int found = -1;
     auto add = [&](const std::string& key) {
         const int sh = static_cast<int>(st.shard_of(key));
-        if (found == -1) found = sh;
-        else if (found != sh) found = -2;
+        if (found == -1)
+            found = sh;
+        else if (found != sh)
+            found = -2;
     };
     switch (s.key_args) {
-        case keys::none: break;
-        case keys::one: add(a[1]); break;
+        case keys::none:
+            break;
+        case keys::one:
+            add(a[1]);
+            break;
         case keys::all:
             for (std::size_t i = 1; i < a.size(); ++i) add(a[i]);
             break;
         case keys::pairs:
             for (std::size_t i = 1; i < a.size(); i += 2) add(a[i]);
             break;
-        case keys::every: found = st.shard_count() == 1 ? 0 : -2; break;
+        case keys::every:
+            found = st.shard_count() == 1 ? 0 : -2;
+            break;
     }
     return found;
 }
@@ -55,11 +63,13 @@ void queue_in_transaction(command_context& ctx, const spec* s, args_t& a, std::s
     }
     const int sh = shard_of_command(ctx.st(), *s, a);
     if (sh == -2 || (sh >= 0 && tx.shard >= 0 && sh != tx.shard)) {
-        resp::error(out, "ERR a transaction may only use keys of one shard (this store has " +
-                             std::to_string(ctx.st().shard_count()) + "); '" + std::string(s->name) +
-                             "' would add " + (sh == -2 ? std::string("other shards") : "shard " + std::to_string(sh)) +
-                             (tx.shard >= 0 ? " to shard " + std::to_string(tx.shard) : std::string()) +
-                             ". The transaction will be discarded at EXEC");
+        resp::error(out,
+                    "ERR a transaction may only use keys of one shard (this store has " +
+                        std::to_string(ctx.st().shard_count()) + "); '" + std::string(s->name) +
+                        "' would add " +
+                        (sh == -2 ? std::string("other shards") : "shard " + std::to_string(sh)) +
+                        (tx.shard >= 0 ? " to shard " + std::to_string(tx.shard) : std::string()) +
+                        ". The transaction will be discarded at EXEC");
         tx.dirty = true;
         return;
     }

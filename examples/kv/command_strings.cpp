@@ -1,19 +1,20 @@
+// SPDX-License-Identifier: MIT
 // String commands: GET, SET (EX/PX/EXAT/PXAT/NX/XX/KEEPTTL/GET), SETNX, SETEX, MGET, MSET,
 // INCR/DECR/INCRBY/DECRBY, STRLEN.
+#include <algorithm>
+#include <climits>
+
 #include "command_table.hpp"
 #include "multi_shard.hpp"
 #include "resp_parser.hpp"
-
-#include <algorithm>
-#include <climits>
 
 namespace kv::cmd {
 
 namespace {
 // An expiry argument to an absolute unix-ms time, with Redis's errors: not an integer, or not
 // positive / overflowing ("invalid expire time in '<command>' command").
-bool to_expire_at(std::string_view arg, bool millis, bool absolute, const char* command, std::int64_t& out_at,
-                  std::string& out) {
+bool to_expire_at(std::string_view arg, bool millis, bool absolute, const char* command,
+                  std::int64_t& out_at, std::string& out) {
     long long v = 0;
     if (!resp::parse_int64(arg, v)) {
         wrong_type_int(out);
@@ -40,14 +41,16 @@ struct set_request {
 };
 
 // The shared core of SET/SETNX/SETEX, run on the key's shard.
-convme::task<void> do_set(command_context& ctx, std::string& key, std::string& value, const set_request& rq,
-                          std::string& out) {
+convme::task<void> do_set(command_context& ctx, std::string& key, std::string& value,
+                          const set_request& rq, std::string& out) {
     const unsigned s = ctx.st().shard_of(key);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
         entry* e = sh.find(key, now_ms());
         if (rq.get) {
-            if (e) resp::bulk(out, e->value);
-            else resp::null_bulk(out);
+            if (e)
+                resp::bulk(out, e->value);
+            else
+                resp::null_bulk(out);
         }
         if ((rq.nx && e) || (rq.xx && !e)) {
             if (!rq.get) resp::null_bulk(out);
@@ -71,8 +74,10 @@ convme::task<void> get(command_context& ctx, args_t& a, std::string& out) {
     const unsigned s = ctx.st().shard_of(a[1]);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
         entry* e = sh.find(a[1], now_ms());
-        if (e) resp::bulk(out, e->value);
-        else resp::null_bulk(out);
+        if (e)
+            resp::bulk(out, e->value);
+        else
+            resp::null_bulk(out);
         return sh.read_ticket(e);
     });
     ctx.depends_on(s, ticket);
@@ -88,7 +93,9 @@ convme::task<void> set(command_context& ctx, args_t& a, std::string& out) {
         const std::string& opt = a[i];
         const bool has_next = i + 1 < a.size();
         const bool keepttl_ok = kind == none;
-        auto expiry_ok = [&](decltype(kind) k) { return !rq.keepttl && (kind == none || kind == k) && has_next; };
+        auto expiry_ok = [&](decltype(kind) k) {
+            return !rq.keepttl && (kind == none || kind == k) && has_next;
+        };
         if (iequals(opt, "NX") && !rq.xx) {
             rq.nx = true;
         } else if (iequals(opt, "XX") && !rq.nx) {
@@ -115,7 +122,8 @@ convme::task<void> set(command_context& ctx, args_t& a, std::string& out) {
         }
     }
     if (expire_arg != nullptr &&
-        !to_expire_at(*expire_arg, kind == px || kind == pxat, kind == exat || kind == pxat, "set", rq.expire_at, out))
+        !to_expire_at(*expire_arg, kind == px || kind == pxat, kind == exat || kind == pxat, "set",
+                      rq.expire_at, out))
         co_return;
     // A GET reply built before a storage error must not stay in the buffer: build into a scratch.
     std::string reply;
@@ -154,8 +162,10 @@ convme::task<void> mget(command_context& ctx, args_t& a, std::string& out) {
         const unsigned s = ctx.st().shard_of(a[i]);
         auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
             entry* e = sh.find(a[i], now_ms());
-            if (e) resp::bulk(out, e->value);
-            else resp::null_bulk(out);
+            if (e)
+                resp::bulk(out, e->value);
+            else
+                resp::null_bulk(out);
             return sh.read_ticket(e);
         });
         ctx.depends_on(s, ticket);
@@ -168,7 +178,9 @@ convme::task<void> mset(command_context& ctx, args_t& a, std::string& out) {
         co_return;
     }
     // All or nothing: room for every pair is claimed on its shard before any is written.
-    auto parts = split_by_shard(ctx.st(), a, 1, 2, [&](std::size_t i) { return record_size(a[i].size(), a[i + 1].size()); });
+    auto parts = split_by_shard(ctx.st(), a, 1, 2, [&](std::size_t i) {
+        return record_size(a[i].size(), a[i + 1].size());
+    });
     for (auto& p : parts)
         for (std::size_t i : p.items)
             if (a[i].size() + a[i + 1].size() > ctx.st().at(p.shard).max_record_bytes()) {
@@ -190,12 +202,15 @@ convme::task<void> mset(command_context& ctx, args_t& a, std::string& out) {
         }
         return t;
     });
-    if (failed) storage_error(out, failed);
-    else resp::ok(out);
+    if (failed)
+        storage_error(out, failed);
+    else
+        resp::ok(out);
 }
 
 namespace {
-convme::task<void> add_to(command_context& ctx, std::string& key, long long delta, std::string& out) {
+convme::task<void> add_to(command_context& ctx, std::string& key, long long delta,
+                          std::string& out) {
     const unsigned s = ctx.st().shard_of(key);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
         entry* e = sh.find(key, now_ms());
@@ -221,8 +236,12 @@ convme::task<void> add_to(command_context& ctx, std::string& key, long long delt
 }
 }  // namespace
 
-convme::task<void> incr(command_context& ctx, args_t& a, std::string& out) { co_await add_to(ctx, a[1], 1, out); }
-convme::task<void> decr(command_context& ctx, args_t& a, std::string& out) { co_await add_to(ctx, a[1], -1, out); }
+convme::task<void> incr(command_context& ctx, args_t& a, std::string& out) {
+    co_await add_to(ctx, a[1], 1, out);
+}
+convme::task<void> decr(command_context& ctx, args_t& a, std::string& out) {
+    co_await add_to(ctx, a[1], -1, out);
+}
 
 convme::task<void> incrby(command_context& ctx, args_t& a, std::string& out) {
     long long d = 0;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Command table, dispatch and the per-connection durability wait.
 #include "command_table.hpp"
 
@@ -10,8 +11,8 @@ namespace {
 using namespace cmd;
 constexpr keys K0 = keys::none, K1 = keys::one, KA = keys::all, KP = keys::pairs, KE = keys::every;
 // Flags and categories as convme-kv behaves (what COMMAND reports).
-constexpr std::string_view RO = "RO access", RW = "RW access update", OW = "OW update", RM = "RM delete",
-                           RWU = "RW update";
+constexpr std::string_view RO = "RO access", RW = "RW access update", OW = "OW update",
+                           RM = "RM delete", RWU = "RW update";
 constexpr std::array<spec, 34> kTable{{
     {"get", 2, get, K1, "readonly fast", "@read @string @fast", RO},
     {"set", -3, set, K1, "write denyoom", "@write @string @slow", RW},
@@ -51,7 +52,9 @@ constexpr std::array<spec, 34> kTable{{
 }  // namespace
 
 namespace cmd {
-std::span<const spec> all_commands() noexcept { return kTable; }
+std::span<const spec> all_commands() noexcept {
+    return kTable;
+}
 
 const spec* lookup(std::string_view name) noexcept {
     if (name.size() > 16) return nullptr;
@@ -117,11 +120,13 @@ server_counters& counters() noexcept {
 }
 
 std::size_t command_count() noexcept {
-    return static_cast<std::size_t>(std::count_if(kTable.begin(), kTable.end(), [](const spec& s) { return s.fn != nullptr; }));
+    return static_cast<std::size_t>(
+        std::count_if(kTable.begin(), kTable.end(), [](const spec& s) { return s.fn != nullptr; }));
 }
 
 bool command_context::has_pending() const noexcept {
-    return failure_ || std::any_of(pending_.begin(), pending_.end(), [](std::uint64_t t) { return t != 0; });
+    return failure_ ||
+           std::any_of(pending_.begin(), pending_.end(), [](std::uint64_t t) { return t != 0; });
 }
 
 convme::task<std::error_code> command_context::wait_durable_on(unsigned core) {
@@ -155,7 +160,8 @@ convme::task<void> execute(command_context& ctx, std::vector<std::string>& args,
     if (args.empty()) co_return;
     counters().commands.fetch_add(1, std::memory_order_relaxed);
     const spec* s = lookup(args[0]);
-    if (ctx.in_transaction() && !(s && (s->fn == multi || s->fn == exec || s->fn == discard || s->fn == quit))) {
+    if (ctx.in_transaction() &&
+        !(s && (s->fn == multi || s->fn == exec || s->fn == discard || s->fn == quit))) {
         queue_in_transaction(ctx, s, args, out);
         co_return;
     }
@@ -220,9 +226,13 @@ bool glob_match(std::string_view p, std::string_view t) noexcept {
 namespace cmd {
 void storage_error(std::string& out, std::error_code ec) {
     if (ec == std::errc::value_too_large)
-        resp::error(out, "ERR value too large for this store (a key plus value may use a quarter of a shard's log half); use a bigger --device");
+        resp::error(out,
+                    "ERR value too large for this store (a key plus value may use a quarter of a "
+                    "shard's log half); use a bigger --device");
     else if (ec == std::errc::no_space_on_device)
-        resp::error(out, "ERR out of space: the shard's log is full of live data; delete keys or use a bigger --device");
+        resp::error(out,
+                    "ERR out of space: the shard's log is full of live data; delete keys or use a "
+                    "bigger --device");
     else
         resp::error(out, "ERR storage failure: " + ec.message());
 }

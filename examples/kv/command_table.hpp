@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // Internal: the command table shared by the command_*.cpp files.
 #pragma once
-
-#include "commands.hpp"
-#include "resp_writer.hpp"
 
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "commands.hpp"
+#include "resp_writer.hpp"
 
 namespace kv::cmd {
 
@@ -95,6 +96,8 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
 
 // Reply for a storage error (no space, value too large, failed device).
 void storage_error(std::string& out, std::error_code ec);
-inline void wrong_type_int(std::string& out) { resp::error(out, "ERR value is not an integer or out of range"); }
+inline void wrong_type_int(std::string& out) {
+    resp::error(out, "ERR value is not an integer or out of range");
+}
 
 }  // namespace kv::cmd

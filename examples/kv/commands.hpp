@@ -1,18 +1,18 @@
+// SPDX-License-Identifier: MIT
 // Redis command execution on top of the sharded store. A connection owns one command_context;
 // execute() appends each reply to `out` and records, per shard, the ticket the reply depends on.
 // The connection sends `out` only after wait_durable() so no client ever sees a write (its own or
 // anyone's) that is not on the device yet.
 #pragma once
 
-#include "store.hpp"
-
-#include <convme/task.hpp>
-
 #include <atomic>
+#include <convme/task.hpp>
 #include <cstdint>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "store.hpp"
 
 namespace kv {
 
@@ -34,7 +34,7 @@ struct server_counters {
 server_counters& counters() noexcept;
 
 class command_context {
-public:
+  public:
     explicit command_context(store& st, const server_facts* facts = nullptr)
         : st_(st), facts_(facts), pending_(st.shard_count(), 0) {
         client_id = counters().next_client_id.fetch_add(1) + 1;
@@ -61,21 +61,21 @@ public:
         if (!failure_) failure_ = ec;
     }
 
-    bool quit = false;  // QUIT: send the replies, then close
+    bool quit = false;            // QUIT: send the replies, then close
     std::uint64_t client_id = 0;  // CLIENT ID
     std::string client_name;      // CLIENT SETNAME / GETNAME
 
     // MULTI ... EXEC (command_multi.cpp): commands are queued, then run together on one shard.
     struct transaction {
         bool active = false;
-        bool dirty = false;          // a command failed to queue: EXEC aborts
-        int shard = -1;              // the one shard the queued keys belong to, -1 = none yet
+        bool dirty = false;  // a command failed to queue: EXEC aborts
+        int shard = -1;      // the one shard the queued keys belong to, -1 = none yet
         std::vector<std::vector<std::string>> queued;
     };
     bool in_transaction() const noexcept { return tx.active; }
     transaction tx;
 
-private:
+  private:
     store& st_;
     const server_facts* facts_;
     std::vector<std::uint64_t> pending_;

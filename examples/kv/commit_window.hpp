@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bookkeeping for the pipelined group commit: which batch writes were issued and which of them
 // completed. Writes may complete in any order, but a flush can only declare a *prefix* of the
 // batches durable (ticket T counts only when every batch <= T is on the device), so the window
@@ -11,7 +12,7 @@
 namespace kv {
 
 class commit_window {
-public:
+  public:
     // The write of batch `ticket` was issued. Batches are issued in ticket order (1, 2, 3...).
     void issued(std::uint64_t ticket) {
         issued_ = ticket;
@@ -32,7 +33,7 @@ public:
     // Some issued write has not completed yet.
     bool writing() const noexcept { return written_through_ < issued_; }
 
-private:
+  private:
     std::uint64_t issued_ = 0;
     std::uint64_t written_through_ = 0;
     std::deque<bool> done_;  // batches written_through_+1 .. issued_: has the write completed?

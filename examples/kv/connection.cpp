@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // One client connection: a convme task on the core that accepted it. Requests are parsed as they
 // arrive; every complete command in a read is executed (pipelining), then the replies wait for the
 // batches they depend on to be durable and go out in one write.
+#include <cstdio>
+#include <memory>
+
 #include "pipeline_exec.hpp"
 #include "resp_parser.hpp"
 #include "resp_writer.hpp"
 #include "server_core.hpp"
-
-#include <cstdio>
-#include <memory>
 
 namespace kv {
 
@@ -16,12 +17,14 @@ constexpr std::size_t kReadSize = 64 * 1024;
 constexpr std::size_t kFlushAt = 1 << 20;  // send replies early when a pipeline produces this much
 
 // Wait for durability, then send `out`. False if the client is gone or storage failed.
-convme::task<bool> send_replies(asio::ip::tcp::socket& sock, command_context& ctx, std::string& out) {
+convme::task<bool> send_replies(asio::ip::tcp::socket& sock, command_context& ctx,
+                                std::string& out) {
     if (ctx.has_pending()) {
         std::error_code ec = co_await ctx.wait_durable();
         if (ec) {
             // The writes may not be on the device: close without acknowledging anything.
-            std::fprintf(stderr, "kv: closing a client whose writes could not be made durable: %s\n",
+            std::fprintf(stderr,
+                         "kv: closing a client whose writes could not be made durable: %s\n",
                          ec.message().c_str());
             co_return false;
         }
@@ -48,7 +51,8 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
     bool open = true;
 
     while (open && !cs.stopping) {
-        auto [ec, n] = co_await sock.async_read_some(asio::buffer(rbuf.get(), kReadSize), convme::use_loop);
+        auto [ec, n] =
+            co_await sock.async_read_some(asio::buffer(rbuf.get(), kReadSize), convme::use_loop);
         if (ec || n == 0) break;
         std::string_view input(rbuf.get(), n);
         if (!carry.empty()) {
@@ -83,10 +87,12 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
                 close_after = true;
                 more = false;
             } else if (!protocol_error.empty()) {
-                resp::error(out, protocol_error);  // like Redis: the stream cannot be re-synchronised
+                resp::error(out,
+                            protocol_error);  // like Redis: the stream cannot be re-synchronised
                 close_after = true;
             }
-            if (more && out.size() >= kFlushAt && !(co_await send_replies(sock, ctx, out))) open = false;
+            if (more && out.size() >= kFlushAt && !(co_await send_replies(sock, ctx, out)))
+                open = false;
         }
         if (!open) break;
         std::string rest(input.substr(pos));

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // flush_hub: see flush_hub.hpp.
 #include "flush_hub.hpp"
 
-#include "shard.hpp"
-
 #include <algorithm>
+
+#include "shard.hpp"
 
 namespace kv {
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shards on one device share their flushes. A device flush makes durable every write that had
 // completed before the flush was issued, whichever shard (and core) wrote it: an NVMe Flush covers
 // the namespace, fdatasync the whole file. So a shard whose writes completed before another
@@ -9,9 +10,8 @@
 // it they are durable. finished() tells the other shards (a message to their cores).
 #pragma once
 
-#include <convme/loop.hpp>
-
 #include <atomic>
+#include <convme/loop.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -22,7 +22,7 @@ namespace kv {
 class shard;
 
 class flush_hub {
-public:
+  public:
     std::uint64_t issued() const noexcept { return issued_.load(std::memory_order_acquire); }
     std::uint64_t completed() const noexcept { return completed_.load(std::memory_order_acquire); }
     // A flush failed somewhere: from now on every shard flushes for itself.
@@ -38,7 +38,7 @@ public:
     void join(shard* s, convme::loop* home);
     void leave(shard* s);
 
-private:
+  private:
     void notify_others(const shard* by);
 
     std::atomic<std::uint64_t> issued_{0};

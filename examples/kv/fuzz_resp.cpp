@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target: the RESP parser must never crash, hang or read out of bounds on any input,
 // whether it arrives in one piece or split at arbitrary points.
-#include "resp_parser.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+
+#include "resp_parser.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;

@@ -1,9 +1,8 @@
+// SPDX-License-Identifier: MIT
 // In-memory index of one shard: key -> latest value, expiry and where its record lives.
 // Values are kept in memory so GET never touches the device (memory use ~ keys + values + ~80
 // bytes per key); the log on the device is the truth and rebuilds this at startup.
 #pragma once
-
-#include "checksum.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -11,19 +10,23 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "checksum.hpp"
+
 namespace kv {
 
 struct entry {
     std::string value;
-    std::int64_t expire_at = 0;   // unix ms, 0 = none
-    std::uint64_t ticket = 0;     // group-commit batch whose durability makes this state safe
+    std::int64_t expire_at = 0;      // unix ms, 0 = none
+    std::uint64_t ticket = 0;        // group-commit batch whose durability makes this state safe
     std::uint32_t record_bytes = 0;  // size of the record holding the value (live-bytes accounting)
-    std::uint8_t half = 0;        // log half holding that record
+    std::uint8_t half = 0;           // log half holding that record
 };
 
 struct key_hasher {
     using is_transparent = void;
-    std::size_t operator()(std::string_view k) const noexcept { return static_cast<std::size_t>(key_hash(k)); }
+    std::size_t operator()(std::string_view k) const noexcept {
+        return static_cast<std::size_t>(key_hash(k));
+    }
 };
 
 using index_map = std::unordered_map<std::string, entry, key_hasher, std::equal_to<>>;
@@ -34,6 +37,8 @@ inline std::int64_t now_ms() noexcept {
         .count();
 }
 
-inline bool expired(const entry& e, std::int64_t now) noexcept { return e.expire_at != 0 && e.expire_at <= now; }
+inline bool expired(const entry& e, std::int64_t now) noexcept {
+    return e.expire_at != 0 && e.expire_at <= now;
+}
 
 }  // namespace kv

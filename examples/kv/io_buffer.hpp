@@ -1,10 +1,10 @@
+// SPDX-License-Identifier: MIT
 // A growable, aligned byte buffer for device I/O. It prefers a convme::dma_buffer (locked,
 // registered with the backend: fast path) and falls back to plain aligned memory when locking
 // fails (e.g. a low RLIMIT_MEMLOCK), which every backend accepts through its slow path.
 #pragma once
 
 #include <convme/dma_buffer.hpp>
-
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
@@ -13,7 +13,7 @@
 namespace kv {
 
 class io_buffer {
-public:
+  public:
     io_buffer() = default;
     io_buffer(std::size_t capacity, std::size_t alignment) { reserve(capacity, alignment); }
 
@@ -27,7 +27,7 @@ public:
     // Make room for `capacity` bytes, keeping the current contents. Throws std::bad_alloc.
     void reserve(std::size_t capacity, std::size_t alignment = 0);
 
-private:
+  private:
     struct free_deleter {
         void operator()(std::byte* p) const noexcept { std::free(p); }
     };

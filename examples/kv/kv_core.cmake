@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # convme_kv_core: the KV store without networking (RESP parser, log format, shards, commands).
 # Included from examples/CMakeLists.txt and tests/kv_extra/CMakeLists.txt, whichever comes first.
 if(NOT TARGET convme_kv_core)

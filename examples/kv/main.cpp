@@ -1,42 +1,52 @@
+// SPDX-License-Identifier: MIT
 // convme-kv: a Redis-protocol key-value server on convme storage. See README.md.
-#include "server.hpp"
-
-#include <convme/device.hpp>
-
-#include <CLI/CLI.hpp>
-
 #include <sys/stat.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
+#include <convme/device.hpp>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <thread>
 
+#include "server.hpp"
+
 int main(int argc, char** argv) {
     kv::server_options opts;
     std::string dir = "kv-data";
     unsigned idle_tick_us = 100000;
-    CLI::App app{"convme-kv: Redis-protocol key-value server on convme storage (durable, shard-per-core)"};
-    app.add_option("--port,-p", opts.port, "TCP port (0 = any free port, printed at startup)")->capture_default_str();
+    CLI::App app{
+        "convme-kv: Redis-protocol key-value server on convme storage (durable, shard-per-core)"};
+    app.add_option("--port,-p", opts.port, "TCP port (0 = any free port, printed at startup)")
+        ->capture_default_str();
     app.add_option("--bind", opts.bind, "IP address to listen on")->capture_default_str();
     opts.cores = std::max(1u, std::min(std::thread::hardware_concurrency(), 4u));
-    app.add_option("--cores,-c", opts.cores, "event loops (threads), one io_context and listener each")
-        ->capture_default_str()->check(CLI::Range(1u, 256u));
+    app.add_option("--cores,-c", opts.cores,
+                   "event loops (threads), one io_context and listener each")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 256u));
     app.add_flag("--pin", opts.pin_threads, "pin each loop thread to a CPU");
     app.add_option("--dir,-d", dir, "data directory for the default device")->capture_default_str();
     app.add_option("--device", opts.device_uri,
-                   "convme device URI (default: uring:<dir>/kv.log?create_size=256M; e.g. sim:file=/tmp/kv.sim?size=1G, "
+                   "convme device URI (default: uring:<dir>/kv.log?create_size=256M; e.g. "
+                   "sim:file=/tmp/kv.sim?size=1G, "
                    "vfio:0000:01:00.0)");
-    app.add_option("--shards", opts.store.shards, "shards when creating a new store (default: one per core)");
-    app.add_option("--idle-tick-us", idle_tick_us, "an idle loop also wakes this often (expiry sweep, signals); sockets wake it at once")
-        ->capture_default_str()->check(CLI::Range(50u, 1000000u));
+    app.add_option("--shards", opts.store.shards,
+                   "shards when creating a new store (default: one per core)");
+    app.add_option(
+           "--idle-tick-us", idle_tick_us,
+           "an idle loop also wakes this often (expiry sweep, signals); sockets wake it at once")
+        ->capture_default_str()
+        ->check(CLI::Range(50u, 1000000u));
     app.add_option("--compact-at", opts.store.shard.compact_at_percent,
                    "compact when the active log half is this full (percent)")
-        ->capture_default_str()->check(CLI::Range(10u, 99u));
+        ->capture_default_str()
+        ->check(CLI::Range(10u, 99u));
     app.add_option("--batches-in-flight", opts.store.shard.batches_in_flight,
                    "batches per shard written but not yet durable, at most (1 = no pipelining)")
-        ->capture_default_str()->check(CLI::Range(1u, 64u));
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 64u));
     bool no_compact = false;
     app.add_flag("--no-auto-compact", no_compact, "compact only when a half is full");
     CLI11_PARSE(app, argc, argv);
@@ -47,11 +57,12 @@ int main(int argc, char** argv) {
         std::error_code ec;
         std::filesystem::create_directories(dir, ec);
         if (ec) {
-            std::fprintf(stderr, "kv: creating the data directory %s failed: %s (use --dir)\n", dir.c_str(),
-                         ec.message().c_str());
+            std::fprintf(stderr, "kv: creating the data directory %s failed: %s (use --dir)\n",
+                         dir.c_str(), ec.message().c_str());
             return 1;
         }
-        opts.device_uri = "uring:" + std::filesystem::absolute(dir).string() + "/kv.log?create_size=256M";
+        opts.device_uri =
+            "uring:" + std::filesystem::absolute(dir).string() + "/kv.log?create_size=256M";
     }
     return kv::run_server(opts);
 }

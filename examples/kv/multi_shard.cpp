@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Two-phase multi-key writes: claim on every shard, then apply (see multi_shard.hpp).
 #include "multi_shard.hpp"
 
@@ -5,8 +6,9 @@
 
 namespace kv::cmd {
 
-std::vector<shard_part> split_by_shard(store& st, const std::vector<std::string>& a, std::size_t first,
-                                       std::size_t step, const std::function<std::size_t(std::size_t)>& bytes) {
+std::vector<shard_part> split_by_shard(store& st, const std::vector<std::string>& a,
+                                       std::size_t first, std::size_t step,
+                                       const std::function<std::size_t(std::size_t)>& bytes) {
     std::map<unsigned, shard_part> by;
     for (std::size_t i = first; i < a.size(); i += step) {
         shard_part& p = by[st.shard_of(a[i])];
@@ -30,12 +32,14 @@ std::vector<shard_part> every_shard(store& st, std::size_t bytes) {
     return parts;
 }
 
-convme::task<std::error_code> claim_all(command_context& ctx, std::vector<shard_part>& parts, shard::room kind) {
+convme::task<std::error_code> claim_all(command_context& ctx, std::vector<shard_part>& parts,
+                                        shard::room kind) {
     std::size_t done = 0;
     std::error_code ec;
     for (; done < parts.size() && !ec; ++done) {
         shard_part& p = parts[done];
-        ec = co_await on_shard(ctx.st(), p.shard, [&](shard& sh) { return sh.claim_room(p.bytes, kind, p.claim); });
+        ec = co_await on_shard(ctx.st(), p.shard,
+                               [&](shard& sh) { return sh.claim_room(p.bytes, kind, p.claim); });
     }
     if (!ec) co_return ec;
     for (std::size_t i = 0; i < done; ++i) {

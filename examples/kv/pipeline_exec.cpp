@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The pipeline executor: see pipeline_exec.hpp.
 #include "pipeline_exec.hpp"
 
@@ -10,7 +11,8 @@ namespace {
 int forward_core(command_context& ctx, const request& r) {
     if (ctx.in_transaction() || r.args.size() < 2) return -1;
     const cmd::spec* s = cmd::lookup(r.args[0]);
-    if (s == nullptr || s->key_args != cmd::keys::one || !cmd::arity_ok(*s, r.args.size())) return -1;
+    if (s == nullptr || s->key_args != cmd::keys::one || !cmd::arity_ok(*s, r.args.size()))
+        return -1;
     return static_cast<int>(ctx.st().core_of(ctx.st().shard_of(r.args[1])));
 }
 
@@ -30,7 +32,8 @@ convme::task<void> execute_pipeline(command_context& ctx, std::vector<request>& 
         for (unsigned c = 0; c < cores; ++c) {
             if (batches[c].empty()) continue;
             auto& b = batches[c];
-            std::error_code ec = co_await convme::run_on(c, [&ctx, &b] { return run_forwarded(ctx, b); });
+            std::error_code ec =
+                co_await convme::run_on(c, [&ctx, &b] { return run_forwarded(ctx, b); });
             if (ec) ctx.note_storage_failure(ec);
             b.clear();
         }

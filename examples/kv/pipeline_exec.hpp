@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Executes the commands one read brought (a pipeline) with as few cross-core hops as possible:
 // a command for one key runs at once when its shard is on this core; those for another core's
 // shards are forwarded together, one hop per core for the whole run of them, and that core also
@@ -10,10 +11,10 @@
 // since every reply of the read waits until all of them are done.
 #pragma once
 
-#include "commands.hpp"
-
 #include <string>
 #include <vector>
+
+#include "commands.hpp"
 
 namespace kv {
 

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 #include "record.hpp"
 
-#include "checksum.hpp"
-
 #include <cstring>
+
+#include "checksum.hpp"
 
 namespace kv {
 
@@ -34,12 +35,14 @@ std::size_t encode_record(const record_view& r, std::byte* out) noexcept {
     std::memset(out + 40, 0, 8);
     out[40] = static_cast<std::byte>(r.type);
     if (!r.key.empty()) std::memcpy(out + kRecordHeaderSize, r.key.data(), r.key.size());
-    if (!r.value.empty()) std::memcpy(out + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());
+    if (!r.value.empty())
+        std::memcpy(out + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());
     store_le32(out + 4, crc32c(out + 8, size - 8));
     return size;
 }
 
-decode_status decode_record(std::span<const std::byte> in, record_view& out, std::size_t& size) noexcept {
+decode_status decode_record(std::span<const std::byte> in, record_view& out,
+                            std::size_t& size) noexcept {
     if (in.empty()) {
         size = 1;
         return decode_status::need_more;
@@ -61,7 +64,8 @@ decode_status decode_record(std::span<const std::byte> in, record_view& out, std
     const std::uint32_t klen = load_le32(in.data() + 32);
     const std::uint32_t vlen = load_le32(in.data() + 36);
     const auto type = std::to_integer<std::uint8_t>(in[40]);
-    if (klen > kMaxKeyOrValue || vlen > kMaxKeyOrValue || type < 1 || type > 5) return decode_status::corrupt;
+    if (klen > kMaxKeyOrValue || vlen > kMaxKeyOrValue || type < 1 || type > 5)
+        return decode_status::corrupt;
     size = record_size(klen, vlen);
     if (in.size() < size) return decode_status::need_more;
     if (crc32c(in.data() + 8, size - 8) != load_le32(in.data() + 4)) return decode_status::corrupt;

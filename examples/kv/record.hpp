@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // On-device format of the KV log.
 //
 // Device:  [superblock: 1 block][shard 0 region][shard 1 region]...
@@ -61,7 +62,8 @@ enum class decode_status {
     corrupt,    // bad magic, impossible lengths or a checksum mismatch
 };
 // Decode the record at the start of `in`. Views in `out` point into `in`.
-decode_status decode_record(std::span<const std::byte> in, record_view& out, std::size_t& size) noexcept;
+decode_status decode_record(std::span<const std::byte> in, record_view& out,
+                            std::size_t& size) noexcept;
 
 // Half header (one block at the start of each half).
 struct half_header {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "resp_parser.hpp"
 
 #include <algorithm>
@@ -43,7 +44,9 @@ parse_result parser::fail(std::string msg, std::size_t consumed) {
 
 namespace {
 // Position of the '\n' ending the first line, or npos.
-std::size_t find_eol(std::string_view in) { return in.find('\n'); }
+std::size_t find_eol(std::string_view in) {
+    return in.find('\n');
+}
 // Multibulk and bulk headers end at the first CR; like Redis, the byte after it is skipped
 // unread. Position of that CR, or npos while it (or the byte after it) has not arrived.
 std::size_t find_header_end(std::string_view in) {
@@ -65,7 +68,9 @@ int hex_value(char c) {
 
 bool split_inline(std::string_view line, std::vector<std::string>& out) {
     std::size_t i = 0, n = line.size();
-    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; };
+    auto is_space = [](char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+    };
     while (true) {
         while (i < n && is_space(line[i])) ++i;
         if (i == n) return true;
@@ -77,17 +82,30 @@ bool split_inline(std::string_view line, std::vector<std::string>& out) {
                 char c = line[i];
                 if (c == '\\' && i + 3 < n && line[i + 1] == 'x' && hex_value(line[i + 2]) >= 0 &&
                     hex_value(line[i + 3]) >= 0) {
-                    cur.push_back(static_cast<char>(hex_value(line[i + 2]) * 16 + hex_value(line[i + 3])));
+                    cur.push_back(
+                        static_cast<char>(hex_value(line[i + 2]) * 16 + hex_value(line[i + 3])));
                     i += 4;
                 } else if (c == '\\' && i + 1 < n) {
                     char e = line[i + 1];
                     switch (e) {
-                        case 'n': cur.push_back('\n'); break;
-                        case 'r': cur.push_back('\r'); break;
-                        case 't': cur.push_back('\t'); break;
-                        case 'b': cur.push_back('\b'); break;
-                        case 'a': cur.push_back('\a'); break;
-                        default: cur.push_back(e); break;
+                        case 'n':
+                            cur.push_back('\n');
+                            break;
+                        case 'r':
+                            cur.push_back('\r');
+                            break;
+                        case 't':
+                            cur.push_back('\t');
+                            break;
+                        case 'b':
+                            cur.push_back('\b');
+                            break;
+                        case 'a':
+                            cur.push_back('\a');
+                            break;
+                        default:
+                            cur.push_back(e);
+                            break;
                     }
                     i += 2;
                 } else if (c == '"') {
@@ -160,11 +178,13 @@ parse_result parser::feed(std::string_view input) {
                 }
                 std::size_t eol = find_header_end(in);
                 if (eol == std::string_view::npos) {
-                    if (in.size() > limits_.max_inline) return fail("too big mbulk count string", pos);
+                    if (in.size() > limits_.max_inline)
+                        return fail("too big mbulk count string", pos);
                     return {parse_status::need_more, pos};
                 }
                 long long n = 0;
-                if (!parse_int64(in.substr(1, eol - 1), n) || n > static_cast<long long>(limits_.max_args))
+                if (!parse_int64(in.substr(1, eol - 1), n) ||
+                    n > static_cast<long long>(limits_.max_args))
                     return fail("invalid multibulk length", pos + eol + 2);
                 pos += eol + 2;
                 if (n <= 0) {  // "*0" and "*-1" are empty commands: skipped, like Redis
@@ -186,7 +206,8 @@ parse_result parser::feed(std::string_view input) {
                     return fail(std::string("expected '$', got '") + in[0] + "'", pos);
                 std::size_t eol = find_header_end(in);
                 if (eol == std::string_view::npos) {
-                    if (in.size() > limits_.max_inline) return fail("too big bulk count string", pos);
+                    if (in.size() > limits_.max_inline)
+                        return fail("too big bulk count string", pos);
                     return {parse_status::need_more, pos};
                 }
                 long long len = 0;

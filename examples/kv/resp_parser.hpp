@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Incremental RESP2 request parser: multibulk ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n") and inline
 // ("GET k\r\n") commands, fed with whatever bytes a socket read returned. It consumes input as it
 // goes (bulk payloads are copied out piece by piece), so a request split over many reads is parsed
@@ -30,7 +31,7 @@ struct parse_result {
 };
 
 class parser {
-public:
+  public:
     explicit parser(parser_limits limits = {}) : limits_(limits) {}
 
     // Parse from `input`. After status::command, read args() then call next() before feeding
@@ -42,7 +43,7 @@ public:
     // Forget the finished command (keeps the argument vector's capacity).
     void next() noexcept;
 
-private:
+  private:
     enum class state { start, bulk_header, bulk_body, bulk_crlf, done };
     parse_result fail(std::string msg, std::size_t consumed);
     parse_result parse_inline(std::string_view input);

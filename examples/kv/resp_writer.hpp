@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RESP2 reply encoders: append one reply to an output buffer.
 #pragma once
 
@@ -31,12 +32,16 @@ inline void bulk(std::string& out, std::string_view s) {
     out += s;
     out += "\r\n";
 }
-inline void null_bulk(std::string& out) { out += "$-1\r\n"; }
+inline void null_bulk(std::string& out) {
+    out += "$-1\r\n";
+}
 inline void array_header(std::string& out, std::size_t n) {
     out += '*';
     out += std::to_string(n);
     out += "\r\n";
 }
-inline void ok(std::string& out) { out += "+OK\r\n"; }
+inline void ok(std::string& out) {
+    out += "+OK\r\n";
+}
 
 }  // namespace kv::resp

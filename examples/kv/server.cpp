@@ -1,17 +1,17 @@
+// SPDX-License-Identifier: MIT
 // Server lifecycle: open the device, lay out / recover the store on every core, start one
 // listener and io_context per core, wait for SIGINT/SIGTERM, shut down cleanly.
 #include "server.hpp"
 
-#include "server_core.hpp"
+#include <sys/socket.h>
 
 #include <convme/device.hpp>
 #include <convme/runtime.hpp>
-
-#include <sys/socket.h>
-
 #include <cstdio>
 #include <memory>
 #include <vector>
+
+#include "server_core.hpp"
 
 namespace kv {
 
@@ -26,7 +26,8 @@ convme::task<void> accept_loop(core_server& cs) {
         if (ec) {
             if (cs.stopping || ec == asio::error::operation_aborted) break;
             // Out of file descriptors and the like: back off instead of spinning.
-            std::fprintf(stderr, "kv: accept on core %u failed: %s\n", cs.core, ec.message().c_str());
+            std::fprintf(stderr, "kv: accept on core %u failed: %s\n", cs.core,
+                         ec.message().c_str());
             co_await convme::sleep_for(std::chrono::milliseconds(10));
             continue;
         }
@@ -87,11 +88,13 @@ convme::task<std::string> recover_all(server_state& s) {
     const unsigned cores = s.opts.cores;
     std::vector<std::string> errors(cores);
     unsigned pending = cores;
-    auto one = [](server_state& st, unsigned c, std::string& err, unsigned& left) -> convme::task<void> {
+    auto one = [](server_state& st, unsigned c, std::string& err,
+                  unsigned& left) -> convme::task<void> {
         err = co_await convme::run_on(c, [&st, c] { return recover_core(st, c); });
         --left;
     };
-    for (unsigned c = 0; c < cores; ++c) convme::loop::current()->spawn(one(s, c, errors[c], pending));
+    for (unsigned c = 0; c < cores; ++c)
+        convme::loop::current()->spawn(one(s, c, errors[c], pending));
     while (pending > 0) co_await convme::sleep_for(std::chrono::milliseconds(1));
     for (unsigned c = 0; c < cores; ++c)
         if (!errors[c].empty()) co_return "core " + std::to_string(c) + ": " + errors[c];
@@ -106,7 +109,7 @@ convme::task<std::string> start_core(server_state& s, unsigned c, asio::ip::tcp:
     if (ec) {
         convme::loop::current()->remove_poller(&cs->poller);
         co_return "listening on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
-               " failed: " + ec.message() + " (is another server using the port? try --port)";
+            " failed: " + ec.message() + " (is another server using the port? try --port)";
     }
     s.facts.port = cs->acceptor.local_endpoint().port();
     convme::loop::current()->spawn(accept_loop(*cs));
@@ -154,7 +157,8 @@ convme::task<int> server_main(server_state& s) {
     std::error_code ec;
     auto addr = asio::ip::make_address(s.opts.bind, ec);
     if (ec) {
-        std::fprintf(stderr, "kv: --bind %s is not an IP address (%s)\n", s.opts.bind.c_str(), ec.message().c_str());
+        std::fprintf(stderr, "kv: --bind %s is not an IP address (%s)\n", s.opts.bind.c_str(),
+                     ec.message().c_str());
         co_return 2;
     }
     asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(s.opts.port));
@@ -175,9 +179,9 @@ convme::task<int> server_main(server_state& s) {
     }
     int rc = ok ? 0 : 1;
     if (ok) {
-        std::printf("kv: ready: listening on %s:%u, %u core(s), %u shard(s), device %s (%s)\n", s.opts.bind.c_str(),
-                    s.facts.port, cores, s.st->shard_count(), s.dev.info().name.c_str(),
-                    s.st->formatted_now() ? "new store" : "recovered");
+        std::printf("kv: ready: listening on %s:%u, %u core(s), %u shard(s), device %s (%s)\n",
+                    s.opts.bind.c_str(), s.facts.port, cores, s.st->shard_count(),
+                    s.dev.info().name.c_str(), s.st->formatted_now() ? "new store" : "recovered");
         std::fflush(stdout);
         asio::signal_set signals(s.cores[0]->io, SIGINT, SIGTERM);
         auto [sec, signo] = co_await signals.async_wait(convme::use_loop);
@@ -200,7 +204,8 @@ int run_server(const server_options& opts) {
     std::string why;
     auto dev = convme::open_device(opts.device_uri, ec, why);
     if (!dev) {
-        std::fprintf(stderr, "kv: opening --device %s failed: %s\n", opts.device_uri.c_str(), why.c_str());
+        std::fprintf(stderr, "kv: opening --device %s failed: %s\n", opts.device_uri.c_str(),
+                     why.c_str());
         return 1;
     }
     convme::runtime_options ro;

@@ -1,18 +1,19 @@
+// SPDX-License-Identifier: MIT
 // Internal: per-core server state shared by server.cpp and connection.cpp.
 #pragma once
+
+#include <convme/asio.hpp>
+#include <list>
 
 #include "commands.hpp"
 #include "socket_poller.hpp"
 #include "store.hpp"
 
-#include <convme/asio.hpp>
-
-#include <list>
-
 namespace kv {
 
 struct core_server {
-    core_server(unsigned core_id, store& s, const server_facts& f) : core(core_id), st(s), facts(f) {}
+    core_server(unsigned core_id, store& s, const server_facts& f)
+        : core(core_id), st(s), facts(f) {}
 
     unsigned core;
     store& st;

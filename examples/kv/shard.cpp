@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Shard: synchronous index operations and appending records to the open batch.
 #include "shard.hpp"
 
-#include <convme/loop.hpp>
-
 #include <algorithm>
+#include <convme/loop.hpp>
 #include <cstring>
 
 namespace kv {
@@ -95,7 +95,7 @@ void shard::seal_open() {
 void shard::request_switch() {
     seal_open();  // what was appended so far belongs to the current half
     const std::uint8_t target = static_cast<std::uint8_t>(1 - cur_half_);
-    ++epoch_;     // stale records left in the target half from its earlier use are now older
+    ++epoch_;  // stale records left in the target half from its earlier use are now older
     pending_op op;
     op.header = true;
     op.half = target;
@@ -111,7 +111,8 @@ void shard::request_switch() {
 }
 
 bool shard::fits(std::size_t bytes, room kind) const noexcept {
-    const std::uint64_t limit = kind == room::freeing ? geo_.half_size : geo_.half_size - reserve_bytes();
+    const std::uint64_t limit =
+        kind == room::freeing ? geo_.half_size : geo_.half_size - reserve_bytes();
     return next_pos_ + open_.size() + claimed_ + bytes <= limit;
 }
 
@@ -129,7 +130,8 @@ std::error_code shard::make_room(std::size_t bytes, room kind) {
 
 std::error_code shard::claim_room(std::size_t record_bytes, room kind, claim& c) {
     // Sealing a batch pads it to a block: allow for the seals that may happen meanwhile.
-    const std::size_t want = record_bytes + geo_.block_size * (2 + record_bytes / opts_.max_batch_bytes);
+    const std::size_t want =
+        record_bytes + geo_.block_size * (2 + record_bytes / opts_.max_batch_bytes);
     std::error_code ec = make_room(want, kind);
     if (ec) return ec;
     claimed_ += want;
@@ -176,7 +178,8 @@ shard::write_result shard::append(record_type type, std::string_view key, std::s
     return {{}, sealed_ + 1};
 }
 
-shard::write_result shard::put(std::string_view key, std::string value, std::int64_t expire_at, claim* c) {
+shard::write_result shard::put(std::string_view key, std::string value, std::int64_t expire_at,
+                               claim* c) {
     auto res = append(record_type::put, key, value, expire_at, c);
     if (res.ec) return res;
     auto it = index_.find(key);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One shard of the KV store: an in-memory index plus a log region on the device, owned by a
 // single core (every member is used from that core's loop only, so there are no locks).
 //
@@ -10,16 +11,9 @@
 // records there while clients keep reading and writing (see record.hpp for the format).
 #pragma once
 
-#include "commit_window.hpp"
-#include "flush_hub.hpp"
-#include "index.hpp"
-#include "io_buffer.hpp"
-#include "record.hpp"
-
 #include <convme/block_device.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
-
 #include <coroutine>
 #include <cstdint>
 #include <deque>
@@ -28,6 +22,12 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "commit_window.hpp"
+#include "flush_hub.hpp"
+#include "index.hpp"
+#include "io_buffer.hpp"
+#include "record.hpp"
 
 namespace kv {
 
@@ -45,7 +45,8 @@ struct shard_options {
     unsigned compact_at_percent = 70;
     unsigned compact_live_below_percent = 45;
     bool auto_compact = true;
-    // Seal a batch early once it holds this much, so one huge pipeline does not make one huge write.
+    // Seal a batch early once it holds this much, so one huge pipeline does not make one huge
+    // write.
     std::size_t max_batch_bytes = 4u << 20;
     // Batches written or being written but not yet durable, at most (pipelined group commit).
     // 1 = write, flush, acknowledge, then the next batch. More lets the next batches' writes
@@ -67,7 +68,7 @@ struct shard_stats {
 };
 
 class shard {
-public:
+  public:
     shard(convme::block_device& dev, shard_geometry geo, shard_options opts = {});
     ~shard();
     shard(const shard&) = delete;
@@ -102,8 +103,10 @@ public:
     std::error_code claim_room(std::size_t record_bytes, room kind, claim& c);
     void release(claim& c) noexcept;
 
-    write_result put(std::string_view key, std::string value, std::int64_t expire_at, claim* c = nullptr);
-    write_result erase(std::string_view key, claim* c = nullptr);  // appends a tombstone; no-op if absent
+    write_result put(std::string_view key, std::string value, std::int64_t expire_at,
+                     claim* c = nullptr);
+    write_result erase(std::string_view key,
+                       claim* c = nullptr);  // appends a tombstone; no-op if absent
     write_result set_expire(std::string_view key, std::int64_t expire_at);  // key must exist
     write_result flush_all(claim* c = nullptr);
 
@@ -140,7 +143,7 @@ public:
     void start_compaction();
     convme::task<std::error_code> compact();
 
-private:
+  private:
     struct pending_op {
         bool header = false;  // write the half header of `half` (switch), else a batch of records
         std::uint8_t half = 0;
@@ -163,12 +166,12 @@ private:
     // Append one record to the open batch; returns its ticket or an error (no space / failed).
     // With a claim the room was checked already; without, `kind` says which room it may use.
     // `copy`: a compaction copy (may use the reserve).
-    write_result append(record_type type, std::string_view key, std::string_view value, std::int64_t expire_at,
-                        claim* c = nullptr, bool copy = false);
+    write_result append(record_type type, std::string_view key, std::string_view value,
+                        std::int64_t expire_at, claim* c = nullptr, bool copy = false);
     bool fits(std::size_t bytes, room kind) const noexcept;
     std::error_code make_room(std::size_t bytes, room kind);  // forces a compaction if that helps
-    void seal_open();            // move the open batch to the write queue
-    void request_switch();       // seal, then queue a half header for the other half
+    void seal_open();             // move the open batch to the write queue
+    void request_switch();        // seal, then queue a half header for the other half
     void wake_writer() noexcept;  // resume the writer if it is parked
     void mark_durable(std::uint64_t ticket);
     void fail(std::error_code ec);
@@ -187,14 +190,15 @@ private:
     convme::task<void> batch_write(pending_op op);
     void maybe_flush();
     convme::task<void> flush_written();
-    void note_written();   // with a hub: remember which flush generation covers the writes so far
-    void apply_shared();   // with a hub: batches covered by completed flushes become durable
+    void note_written();  // with a hub: remember which flush generation covers the writes so far
+    void apply_shared();  // with a hub: batches covered by completed flushes become durable
     void io_finished() noexcept;
     convme::task<void> compactor();
     convme::task<std::error_code> write_fresh_header(std::uint8_t half, std::uint64_t base_epoch);
     // Recovery helpers (shard_recovery.cpp).
     convme::task<std::error_code> read_headers(half_header (&h)[2], bool (&valid)[2]);
-    convme::task<std::error_code> scan_half(std::uint8_t half, std::uint64_t base_epoch, std::uint64_t& end);
+    convme::task<std::error_code> scan_half(std::uint8_t half, std::uint64_t base_epoch,
+                                            std::uint64_t& end);
     void apply(const record_view& r, std::uint8_t half, std::size_t bytes, std::int64_t now);
 
     convme::block_device& dev_;

@@ -1,12 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Shard: compaction. Appends switch to the other half at once (a new half header with a new
 // epoch goes first in the write queue); then the compactor re-appends every live record still in
 // the old half, in slices, waiting for each slice to be durable so it never floods the writer.
 // Readers are never blocked: values are served from memory and the index stays current.
-#include "shard.hpp"
-
 #include <convme/loop.hpp>
-
 #include <cstdio>
+
+#include "shard.hpp"
 
 namespace kv {
 
@@ -45,7 +45,8 @@ convme::task<void> shard::compactor() {
     for (const auto& k : keys) {
         if (closing_ || failed_) break;
         auto it = index_.find(k);
-        if (it == index_.end() || it->second.half == target) continue;  // rewritten or deleted meanwhile
+        if (it == index_.end() || it->second.half == target)
+            continue;  // rewritten or deleted meanwhile
         if (expired(it->second, now)) {
             drop_entry(it);
             continue;
@@ -69,17 +70,22 @@ convme::task<void> shard::compactor() {
         }
     }
     if (!ec && last != 0) ec = co_await wait_durable(last);
-    if (!ec && (closing_ || failed_)) ec = failed_ ? failed_ : std::make_error_code(std::errc::operation_canceled);
+    if (!ec && (closing_ || failed_))
+        ec = failed_ ? failed_ : std::make_error_code(std::errc::operation_canceled);
     last_compaction_error_ = ec;
     if (ec) {
         if (ec != std::errc::operation_canceled)
-            std::fprintf(stderr, "kv: shard %u: compaction stopped (%s); live records stay in both halves "
-                         "and the next compaction resumes the copy\n", geo_.index, ec.message().c_str());
+            std::fprintf(stderr,
+                         "kv: shard %u: compaction stopped (%s); live records stay in both halves "
+                         "and the next compaction resumes the copy\n",
+                         geo_.index, ec.message().c_str());
     } else {
         ++stats_.compactions;
-        std::fprintf(stderr, "kv: shard %u: compaction done, %zu live keys now in log half %u (%llu bytes used)\n",
-                     geo_.index, index_.size(), static_cast<unsigned>(target),
-                     static_cast<unsigned long long>(next_pos_));
+        std::fprintf(
+            stderr,
+            "kv: shard %u: compaction done, %zu live keys now in log half %u (%llu bytes used)\n",
+            geo_.index, index_.size(), static_cast<unsigned>(target),
+            static_cast<unsigned long long>(next_pos_));
     }
     compacting_ = false;
     auto* lp = home_;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shard: the pipelined group commit. The writer issues each sealed batch as a detached write while
 // earlier batches still wait for their flush (up to batches_in_flight not yet durable). Whenever
 // writes have completed since the last flush, one flush is issued (one at a time); when it
@@ -15,11 +16,10 @@
 //     run's recovery sees, so no two runs share an epoch;
 //   - a half header is written alone, after the batches before it are durable and before any
 //     batch behind it (writer_loop), so holes only exist at the end of the newest half.
-#include "shard.hpp"
-
+#include <algorithm>
 #include <convme/loop.hpp>
 
-#include <algorithm>
+#include "shard.hpp"
 
 namespace kv {
 
@@ -41,7 +41,8 @@ void shard::start_batch_write(pending_op op) {
 convme::task<void> shard::batch_write(pending_op op) {
     // The frame owns the batch buffer, so it stays alive until the device is done with it.
     const std::uint64_t off = half_base(op.half) + op.pos;
-    std::error_code ec = co_await dev_.write(off, std::span<const std::byte>(op.buf.data(), op.buf.size()));
+    std::error_code ec =
+        co_await dev_.write(off, std::span<const std::byte>(op.buf.data(), op.buf.size()));
     if (ec) {
         fail(ec);  // fails this batch and every later one; nothing is acknowledged after it
     } else if (!failed_) {

@@ -1,13 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Shard: startup recovery. Scan the older half, then the newer one, applying records in log
 // order; a half's scan stops at the first record that is torn, corrupt or older than the records
 // before it (left from an earlier use of the half).
-#include "shard.hpp"
-
-#include <convme/loop.hpp>
-
 #include <algorithm>
+#include <convme/loop.hpp>
 #include <cstdio>
 #include <cstring>
+
+#include "shard.hpp"
 
 namespace kv {
 
@@ -27,7 +27,8 @@ convme::task<std::error_code> shard::read_headers(half_header (&h)[2], bool (&va
     co_return std::error_code{};
 }
 
-convme::task<std::error_code> shard::write_fresh_header(std::uint8_t half, std::uint64_t base_epoch) {
+convme::task<std::error_code> shard::write_fresh_header(std::uint8_t half,
+                                                        std::uint64_t base_epoch) {
     io_buffer buf(geo_.block_size, std::max<std::size_t>(geo_.mem_alignment, geo_.block_size));
     buf.resize(geo_.block_size);
     std::memset(buf.data(), 0, geo_.block_size);
@@ -80,10 +81,12 @@ void shard::apply(const record_view& r, std::uint8_t half, std::size_t bytes, st
     }
 }
 
-convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t base_epoch, std::uint64_t& end) {
+convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t base_epoch,
+                                               std::uint64_t& end) {
     const std::uint64_t bs = geo_.block_size;
-    io_buffer chunk(std::min<std::uint64_t>(kScanChunk, geo_.half_size), std::max<std::size_t>(geo_.mem_alignment, bs));
-    std::vector<std::byte> win;     // device bytes [win_off, win_off + win.size()) of this half
+    io_buffer chunk(std::min<std::uint64_t>(kScanChunk, geo_.half_size),
+                    std::max<std::size_t>(geo_.mem_alignment, bs));
+    std::vector<std::byte> win;  // device bytes [win_off, win_off + win.size()) of this half
     std::uint64_t win_off = bs;
     std::uint64_t pos = bs;
     std::uint64_t last_epoch = base_epoch;
@@ -97,11 +100,14 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
             if (have_to >= geo_.half_size) goto done;
             const std::uint64_t keep_from = pos / bs * bs;
             if (keep_from > win_off) {
-                win.erase(win.begin(), win.begin() + static_cast<std::ptrdiff_t>(keep_from - win_off));
+                win.erase(win.begin(),
+                          win.begin() + static_cast<std::ptrdiff_t>(keep_from - win_off));
                 win_off = keep_from;
             }
-            const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.capacity(), geo_.half_size - have_to));
-            std::error_code ec = co_await dev_.read(half_base(half) + have_to, std::span<std::byte>(chunk.data(), len));
+            const std::size_t len = static_cast<std::size_t>(
+                std::min<std::uint64_t>(chunk.capacity(), geo_.half_size - have_to));
+            std::error_code ec = co_await dev_.read(half_base(half) + have_to,
+                                                    std::span<std::byte>(chunk.data(), len));
             if (ec) co_return ec;
             win.insert(win.end(), chunk.data(), chunk.data() + len);
         }
@@ -109,10 +115,13 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
             record_view r;
             std::size_t size = 0;
             const std::size_t at = static_cast<std::size_t>(pos - win_off);
-            switch (decode_record(std::span<const std::byte>(win.data() + at, win.size() - at), r, size)) {
+            switch (decode_record(std::span<const std::byte>(win.data() + at, win.size() - at), r,
+                                  size)) {
                 case decode_status::ok:
                     if (r.epoch < last_epoch) {
-                        reason = "found a record older than the one before it (left from an earlier use)";
+                        reason =
+                            "found a record older than the one before it (left from an earlier "
+                            "use)";
                         goto done;
                     }
                     last_epoch = r.epoch;
@@ -127,7 +136,8 @@ convme::task<std::error_code> shard::scan_half(std::uint8_t half, std::uint64_t 
                         reason = "end of log";
                         goto done;
                     }
-                    pos = (pos + bs - 1) / bs * bs;  // batch padding: the next batch starts at a block
+                    pos = (pos + bs - 1) / bs *
+                          bs;  // batch padding: the next batch starts at a block
                     need = 1;
                     break;
                 case decode_status::need_more:
@@ -157,7 +167,8 @@ convme::task<std::error_code> shard::open() {
         h[0] = {1, geo_.index, 0};
         valid[0] = true;
     }
-    const std::uint8_t newer = (valid[0] && valid[1]) ? (h[1].base_epoch > h[0].base_epoch ? 1 : 0) : (valid[0] ? 0 : 1);
+    const std::uint8_t newer =
+        (valid[0] && valid[1]) ? (h[1].base_epoch > h[0].base_epoch ? 1 : 0) : (valid[0] ? 0 : 1);
     const std::uint8_t older = static_cast<std::uint8_t>(1 - newer);
     std::uint64_t end = 0;
     if (valid[older]) {
@@ -191,12 +202,14 @@ convme::task<std::error_code> shard::open() {
             co_return std::error_code{};
         }
         read_only_ = true;
-        std::fprintf(stderr,
-                     "kv: shard %u: the log is full (%llu bytes of live data in %llu-byte halves) and has no "
-                     "room for a start record; serving reads only, every write answers out of space. "
-                     "Restart on a bigger --device to write again.\n",
-                     geo_.index, static_cast<unsigned long long>(live_bytes()),
-                     static_cast<unsigned long long>(geo_.half_size));
+        std::fprintf(
+            stderr,
+            "kv: shard %u: the log is full (%llu bytes of live data in %llu-byte halves) and has "
+            "no "
+            "room for a start record; serving reads only, every write answers out of space. "
+            "Restart on a bigger --device to write again.\n",
+            geo_.index, static_cast<unsigned long long>(live_bytes()),
+            static_cast<unsigned long long>(geo_.half_size));
         co_return std::error_code{};
     }
     if (r.ec) co_return r.ec;

@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Shard: the writer task (seals batches, keeps half switches in order) and durability tickets.
-#include "shard.hpp"
-
 #include <convme/loop.hpp>
-
 #include <cstdio>
+
+#include "shard.hpp"
 
 namespace kv {
 
@@ -30,7 +30,9 @@ convme::task<std::error_code> shard::wait_durable(std::uint64_t ticket) {
         std::uint64_t ticket;
         std::error_code ec;
         bool await_ready() const noexcept { return false; }
-        void await_suspend(std::coroutine_handle<> h) { s->waiters_.emplace(ticket, waiter{h, &ec}); }
+        void await_suspend(std::coroutine_handle<> h) {
+            s->waiters_.emplace(ticket, waiter{h, &ec});
+        }
         std::error_code await_resume() const noexcept { return ec; }
     };
     co_return co_await awaiter{this, ticket, {}};
@@ -62,7 +64,8 @@ void shard::fail(std::error_code ec) {
 }
 
 convme::task<std::error_code> shard::write_header(pending_op& op) {
-    std::error_code ec = co_await dev_.write(half_base(op.half), std::span<const std::byte>(op.buf.data(), op.buf.size()));
+    std::error_code ec = co_await dev_.write(
+        half_base(op.half), std::span<const std::byte>(op.buf.data(), op.buf.size()));
     // The header is durable before any batch behind it is written.
     if (!ec && dev_.info().supports_flush) ec = co_await dev_.flush();
     co_return ec;
@@ -78,7 +81,8 @@ shard::writer_step shard::next_writer_step() {
             }
             // A half switch must not overtake a batch before it, nor be overtaken by one after
             // it: drain the pipeline, then write the header alone.
-            if (queue_.front().header) return io_in_flight_ > 0 ? writer_step::wait_for_io : writer_step::write_header;
+            if (queue_.front().header)
+                return io_in_flight_ > 0 ? writer_step::wait_for_io : writer_step::write_header;
             if (window_full()) return writer_step::wait_for_io;
             pending_op op = std::move(queue_.front());
             queue_.pop_front();
@@ -117,7 +121,8 @@ convme::task<void> shard::writer_loop() {
             co_await convme::yield();
             seal_open();
         } else {
-            co_await park_awaiter{writer_parked_, writer_waits_io_, step == writer_step::wait_for_io};
+            co_await park_awaiter{writer_parked_, writer_waits_io_,
+                                  step == writer_step::wait_for_io};
         }
     }
     writer_running_ = false;
@@ -132,8 +137,10 @@ convme::task<void> shard::close() {
         std::vector<std::coroutine_handle<>>* list;
         bool await_ready() const noexcept { return false; }
         void await_suspend(std::coroutine_handle<> h) {
-            if (slot) *slot = h;
-            else list->push_back(h);
+            if (slot)
+                *slot = h;
+            else
+                list->push_back(h);
         }
         void await_resume() const noexcept {}
     };

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // socket_poller: see socket_poller.hpp.
 #include "socket_poller.hpp"
 
@@ -12,8 +13,10 @@ namespace kv {
 socket_poller::socket_poller(asio::io_context& io) : io_(io), guard_(asio::make_work_guard(io)) {
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0)
-        std::fprintf(stderr, "kv: epoll_create1 failed (%s); idle cores will wake every --idle-tick-us instead\n",
-                     std::strerror(errno));
+        std::fprintf(
+            stderr,
+            "kv: epoll_create1 failed (%s); idle cores will wake every --idle-tick-us instead\n",
+            std::strerror(errno));
 }
 
 socket_poller::~socket_poller() {

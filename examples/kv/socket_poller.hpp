@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Drives one core's asio::io_context from its convme loop, and lets that loop sleep while the
 // sockets are idle. Asio's own epoll set is invisible to the loop, so this poller keeps a second
 // epoll set of the same sockets (edge-triggered: registering costs one epoll_ctl per socket, and
@@ -10,7 +11,7 @@
 namespace kv {
 
 class socket_poller final : public convme::poller {
-public:
+  public:
     explicit socket_poller(asio::io_context& io);
     ~socket_poller() override;
     socket_poller(const socket_poller&) = delete;
@@ -24,7 +25,7 @@ public:
     bool poll() override;
     int wait_fd() const override { return epfd_; }
 
-private:
+  private:
     void drain() noexcept;  // forget the socket events seen so far (Asio handles the sockets)
 
     asio::io_context& io_;

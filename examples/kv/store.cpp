@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Store layout: format a new device or read an existing superblock, then build the shards.
 #include "store.hpp"
 
@@ -33,10 +34,11 @@ convme::task<std::unique_ptr<store>> store::open_layout(convme::block_device& de
     if (decode_superblock(buf.span(), sb)) {
         if (sb.version != kFormatVersion || sb.block_size != bs || sb.shards == 0 ||
             sb.region_offset + sb.region_size * sb.shards > info.capacity) {
-            why = cat({"the KV superblock on ", info.name, " does not match this device (version ",
-                       std::to_string(sb.version), ", block size ", std::to_string(sb.block_size),
-                       ", ", std::to_string(sb.shards), " shards of ", std::to_string(sb.region_size),
-                       " bytes); use the device it was created on, or wipe it to start a new store"});
+            why =
+                cat({"the KV superblock on ", info.name, " does not match this device (version ",
+                     std::to_string(sb.version), ", block size ", std::to_string(sb.block_size),
+                     ", ", std::to_string(sb.shards), " shards of ", std::to_string(sb.region_size),
+                     " bytes); use the device it was created on, or wipe it to start a new store"});
             co_return nullptr;
         }
     } else {
@@ -48,9 +50,10 @@ convme::task<std::unique_ptr<store>> store::open_layout(convme::block_device& de
         const std::uint64_t per = (info.capacity - std::min(info.capacity, sb_area)) / sb.shards;
         sb.region_size = per / (2 * bs) * (2 * bs);
         if (sb.region_size / 2 < std::max<std::uint64_t>(256 * 1024, 64 * bs)) {
-            why = cat({"the device ", info.name, " (", std::to_string(info.capacity), " bytes) is too small for ",
-                       std::to_string(sb.shards), " shards; give it at least ",
-                       std::to_string(sb.shards), " MiB (e.g. ?create_size=64M) or use fewer cores"});
+            why = cat({"the device ", info.name, " (", std::to_string(info.capacity),
+                       " bytes) is too small for ", std::to_string(sb.shards),
+                       " shards; give it at least ", std::to_string(sb.shards),
+                       " MiB (e.g. ?create_size=64M) or use fewer cores"});
             co_return nullptr;
         }
         // Invalidate half headers left from any earlier content, then write the superblock.
@@ -59,7 +62,8 @@ convme::task<std::unique_ptr<store>> store::open_layout(convme::block_device& de
         std::memset(zero.data(), 0, bs);
         for (std::uint32_t s = 0; s < sb.shards && !ec; ++s)
             for (std::uint64_t h = 0; h < 2 && !ec; ++h)
-                ec = co_await dev.write(sb.region_offset + s * sb.region_size + h * (sb.region_size / 2), zero.span());
+                ec = co_await dev.write(
+                    sb.region_offset + s * sb.region_size + h * (sb.region_size / 2), zero.span());
         if (!ec && info.supports_flush) ec = co_await dev.flush();
         if (!ec) {
             std::memset(buf.data(), 0, sb_area);
@@ -92,7 +96,8 @@ convme::task<std::error_code> store::open_core(unsigned core, std::string& why) 
         if (core_of(s) != core) continue;
         std::error_code ec = co_await shards_[s]->open();
         if (ec) {
-            why = "recovering shard " + std::to_string(s) + " from " + dev_.info().name + " failed: " + ec.message();
+            why = "recovering shard " + std::to_string(s) + " from " + dev_.info().name +
+                  " failed: " + ec.message();
             co_return ec;
         }
     }

@@ -1,18 +1,18 @@
+// SPDX-License-Identifier: MIT
 // The sharded store: device layout (superblock + one region per shard) and key -> shard -> core
 // routing. Shard s belongs to core s % cores; only that core's loop touches it.
 #pragma once
-
-#include "shard.hpp"
 
 #include <convme/block_device.hpp>
 #include <convme/loop.hpp>
 #include <convme/runtime.hpp>
 #include <convme/task.hpp>
-
 #include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "shard.hpp"
 
 namespace kv {
 
@@ -22,11 +22,12 @@ struct store_options {
 };
 
 class store {
-public:
+  public:
     // Read the superblock, or format the device if it has none (a new store). On failure returns
     // nullptr and fills `why` with the step, the cause and the fix. Any loop thread.
-    static convme::task<std::unique_ptr<store>> open_layout(convme::block_device& dev, unsigned cores,
-                                                            store_options opts, std::string& why);
+    static convme::task<std::unique_ptr<store>> open_layout(convme::block_device& dev,
+                                                            unsigned cores, store_options opts,
+                                                            std::string& why);
 
     unsigned shard_count() const noexcept { return static_cast<unsigned>(shards_.size()); }
     unsigned cores() const noexcept { return cores_; }
@@ -45,7 +46,7 @@ public:
 
     store(convme::block_device& dev, unsigned cores) : dev_(dev), cores_(cores) {}
 
-private:
+  private:
     convme::block_device& dev_;
     unsigned cores_;
     flush_hub hub_;  // the shards share their flushes (one device)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Asio integration (standalone Asio, <asio.hpp>), header-only:
 //
 //  1. convme::asio_poller: drives an asio::io_context from a convme loop. Register it with
@@ -36,7 +37,6 @@
 #define ASIO_HAS_CO_AWAIT 1
 #endif
 #include <asio.hpp>
-
 #include <coroutine>
 #include <cstdint>
 #include <exception>
@@ -52,7 +52,7 @@ namespace convme {
 // ---- 1. Driving an io_context from a convme loop --------------------------------------------
 
 class asio_poller final : public poller {
-public:
+  public:
     explicit asio_poller(asio::io_context& io)
         : poller(/*batches_submissions=*/false), io_(io), guard_(asio::make_work_guard(io)) {}
     asio::io_context& context() noexcept { return io_; }
@@ -65,7 +65,7 @@ public:
     // Let io_context::poll() return 0 once nothing is pending (e.g. before destroying it).
     void release() noexcept { guard_.reset(); }
 
-private:
+  private:
     asio::io_context& io_;
     asio::executor_work_guard<asio::io_context::executor_type> guard_;
 };
@@ -93,9 +93,10 @@ task<void> run_and_complete(task<T> t, Handler handler, Work work) {
             ep = std::current_exception();
         }
         auto ex = asio::get_associated_executor(handler, work.get_executor());
-        asio::dispatch(ex, [h = std::move(handler), ep, v = value ? std::move(*value) : T{}]() mutable {
-            std::move(h)(ep, std::move(v));
-        });
+        asio::dispatch(ex,
+                       [h = std::move(handler), ep, v = value ? std::move(*value) : T{}]() mutable {
+                           std::move(h)(ep, std::move(v));
+                       });
     }
     work.reset();
 }
@@ -120,49 +121,57 @@ struct io_initiation {
             });
             return;
         }
-        l->spawn(io_and_complete(op, std::decay_t<Handler>(std::forward<Handler>(handler)), std::move(work)));
+        l->spawn(io_and_complete(op, std::decay_t<Handler>(std::forward<Handler>(handler)),
+                                 std::move(work)));
     }
 };
 
 }  // namespace detail
 
 template <typename CompletionToken>
-auto async_read(block_device& dev, std::uint64_t offset, std::span<std::byte> buf, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(detail::io_initiation{}, token,
-                                                                        dev.read(offset, buf));
+auto async_read(block_device& dev, std::uint64_t offset, std::span<std::byte> buf,
+                CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        detail::io_initiation{}, token, dev.read(offset, buf));
 }
 
 template <typename CompletionToken>
-auto async_write(block_device& dev, std::uint64_t offset, std::span<const std::byte> buf, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(detail::io_initiation{}, token,
-                                                                        dev.write(offset, buf));
+auto async_write(block_device& dev, std::uint64_t offset, std::span<const std::byte> buf,
+                 CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        detail::io_initiation{}, token, dev.write(offset, buf));
 }
 
 template <typename CompletionToken>
 auto async_flush(block_device& dev, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(detail::io_initiation{}, token, dev.flush());
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(detail::io_initiation{},
+                                                                        token, dev.flush());
 }
 
 // Run any convme task from Asio code: completes with (std::exception_ptr) for task<void> and
 // (std::exception_ptr, T) otherwise (T must be default constructible), like asio::co_spawn.
 template <typename T, typename CompletionToken>
 auto async_run(task<T> t, CompletionToken&& token) {
-    using sig = std::conditional_t<std::is_void_v<T>, void(std::exception_ptr), void(std::exception_ptr, T)>;
+    using sig = std::conditional_t<std::is_void_v<T>, void(std::exception_ptr),
+                                   void(std::exception_ptr, T)>;
     return asio::async_initiate<CompletionToken, sig>(
         [](auto handler, task<T> work_task) {
             auto ex = asio::get_associated_executor(handler);
             auto work = asio::make_work_guard(ex);
             loop* l = loop::current();
             if (l == nullptr) {
-                auto ep = std::make_exception_ptr(std::system_error(std::make_error_code(std::errc::operation_not_permitted),
-                                                                    "convme::async_run: not on a convme loop thread"));
+                auto ep = std::make_exception_ptr(
+                    std::system_error(std::make_error_code(std::errc::operation_not_permitted),
+                                      "convme::async_run: not on a convme loop thread"));
                 if constexpr (std::is_void_v<T>)
                     asio::post(ex, [h = std::move(handler), ep]() mutable { std::move(h)(ep); });
                 else
-                    asio::post(ex, [h = std::move(handler), ep]() mutable { std::move(h)(ep, T{}); });
+                    asio::post(ex,
+                               [h = std::move(handler), ep]() mutable { std::move(h)(ep, T{}); });
                 return;
             }
-            l->spawn(detail::run_and_complete(std::move(work_task), std::move(handler), std::move(work)));
+            l->spawn(detail::run_and_complete(std::move(work_task), std::move(handler),
+                                              std::move(work)));
         },
         token, std::move(t));
 }
@@ -193,23 +202,27 @@ struct loop_op_handler {
 
 template <typename Init, typename Args, typename... R>
 class [[nodiscard]] loop_op {
-public:
+  public:
     loop_op(Init init, Args args) : init_(std::move(init)), args_(std::move(args)) {}
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) {
         st_.waiter = h;
         st_.home = loop::current();
-        std::apply([this](auto&&... a) { std::move(init_)(loop_op_handler<R...>{&st_}, std::move(a)...); },
-                   std::move(args_));
+        std::apply(
+            [this](auto&&... a) { std::move(init_)(loop_op_handler<R...>{&st_}, std::move(a)...); },
+            std::move(args_));
     }
-    using result_type = std::conditional_t<sizeof...(R) == 1, std::tuple_element_t<0, std::tuple<R..., void>>,
-                                           std::tuple<R...>>;
+    using result_type =
+        std::conditional_t<sizeof...(R) == 1, std::tuple_element_t<0, std::tuple<R..., void>>,
+                           std::tuple<R...>>;
     result_type await_resume() {
-        if constexpr (sizeof...(R) == 1) return std::get<0>(std::move(*st_.result));
-        else return std::move(*st_.result);
+        if constexpr (sizeof...(R) == 1)
+            return std::get<0>(std::move(*st_.result));
+        else
+            return std::move(*st_.result);
     }
 
-private:
+  private:
     Init init_;
     Args args_;
     loop_op_state<R...> st_;
@@ -220,11 +233,12 @@ private:
 
 template <typename Ret, typename... Args>
 class asio::async_result<convme::use_loop_t, Ret(Args...)> {
-public:
+  public:
     template <typename Initiation, typename... InitArgs>
     static auto initiate(Initiation&& init, convme::use_loop_t, InitArgs&&... args) {
-        return convme::detail::loop_op<std::decay_t<Initiation>, std::tuple<std::decay_t<InitArgs>...>,
-                                       std::decay_t<Args>...>(
-            std::forward<Initiation>(init), std::tuple<std::decay_t<InitArgs>...>(std::forward<InitArgs>(args)...));
+        return convme::detail::loop_op<
+            std::decay_t<Initiation>, std::tuple<std::decay_t<InitArgs>...>, std::decay_t<Args>...>(
+            std::forward<Initiation>(init),
+            std::tuple<std::decay_t<InitArgs>...>(std::forward<InitArgs>(args)...));
     }
 };

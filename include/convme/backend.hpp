@@ -13,18 +13,17 @@
 // loop it serves.
 #pragma once
 
-#include <convme/block_device.hpp>
-#include <convme/loop.hpp>
-
 #include <atomic>
 #include <chrono>
+#include <convme/block_device.hpp>
+#include <convme/loop.hpp>
 #include <cstddef>
 
 namespace convme {
 
 // Something the loop polls each iteration (an NVMe completion queue, an io_uring CQ...).
 class poller {
-public:
+  public:
     virtual ~poller() = default;
     // Reap completions / make progress. Returns true if it did any work.
     virtual bool poll() = 0;
@@ -39,7 +38,9 @@ public:
     // loop::notify_fd() instead), so the loop may block after
     // loop_options::spin_before_sleep_in_flight, for at most this long at a time so that the
     // poller still runs its timeout checks if a completion never comes.
-    virtual std::chrono::microseconds max_block_in_flight() const { return std::chrono::microseconds{0}; }
+    virtual std::chrono::microseconds max_block_in_flight() const {
+        return std::chrono::microseconds{0};
+    }
     // Called right before the loop blocks while this poller has operations in flight (only when
     // max_block_in_flight() allowed it). A poller whose completions signal loop::notify_fd() only
     // while asked to (io_uring's CQ eventfd toggle) turns that on here. Return false if a
@@ -60,24 +61,27 @@ public:
     // loop then skips their flush_submissions() call every iteration.
     bool batches_submissions() const noexcept { return batches_submissions_; }
 
-protected:
+  protected:
     poller() = default;
-    explicit poller(bool batches_submissions) noexcept : batches_submissions_(batches_submissions) {}
+    explicit poller(bool batches_submissions) noexcept
+        : batches_submissions_(batches_submissions) {}
 
-private:
+  private:
     bool batches_submissions_ = true;
 };
 
 // FIFO of requests linked through io_request::next, for one thread. A request is on at most one
 // list at a time.
 class request_fifo {
-public:
+  public:
     bool empty() const noexcept { return head_ == nullptr; }
     io_request* front() const noexcept { return head_; }
     void push_back(io_request& r) noexcept {
         r.next = nullptr;
-        if (tail_) tail_->next = &r;
-        else head_ = &r;
+        if (tail_)
+            tail_->next = &r;
+        else
+            head_ = &r;
         tail_ = &r;
     }
     void push_front(io_request& r) noexcept {
@@ -101,7 +105,7 @@ public:
         return out;
     }
 
-private:
+  private:
     io_request* head_ = nullptr;
     io_request* tail_ = nullptr;
 };
@@ -109,12 +113,13 @@ private:
 // Requests pushed from any thread, taken by one: worker threads hand finished requests back to
 // their loop. Lock-free; take_all() returns them in push order.
 class request_stack {
-public:
+  public:
     // Returns true if the stack was empty (the taker may need a wake-up).
     bool push(io_request& r) noexcept {
         io_request* head = head_.load(std::memory_order_relaxed);
         do r.next = head;
-        while (!head_.compare_exchange_weak(head, &r, std::memory_order_release, std::memory_order_relaxed));
+        while (!head_.compare_exchange_weak(head, &r, std::memory_order_release,
+                                            std::memory_order_relaxed));
         return head == nullptr;
     }
     bool empty() const noexcept { return head_.load(std::memory_order_relaxed) == nullptr; }
@@ -129,7 +134,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::atomic<io_request*> head_{nullptr};
 };
 

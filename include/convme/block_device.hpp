@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The user's block-device interface, the same for every backend (NVMe over VFIO, simulated NVMe,
 // io_uring, thread-pool fallback). Writing a backend: <convme/backend.hpp>.
 //
@@ -13,7 +14,6 @@
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
-
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -23,15 +23,15 @@
 
 namespace convme {
 
-
 struct device_info {
-    std::string name;                 // e.g. "uring:/tmp/x (O_DIRECT)", "nvme 0000:01:00.0 ns1"
-    std::string backend;              // "uring", "threadpool", "sim", "nvme"
-    std::uint32_t block_size = 512;   // logical block size: offsets and lengths are multiples
-    std::uint64_t capacity = 0;       // bytes
+    std::string name;                    // e.g. "uring:/tmp/x (O_DIRECT)", "nvme 0000:01:00.0 ns1"
+    std::string backend;                 // "uring", "threadpool", "sim", "nvme"
+    std::uint32_t block_size = 512;      // logical block size: offsets and lengths are multiples
+    std::uint64_t capacity = 0;          // bytes
     std::uint32_t mem_alignment = 4096;  // required buffer address alignment
-    std::uint32_t max_transfer = 0;   // largest single command in bytes (bigger I/O is split); 0 = none
-    std::uint32_t queue_depth = 0;    // per-core queue depth
+    std::uint32_t max_transfer =
+        0;  // largest single command in bytes (bigger I/O is split); 0 = none
+    std::uint32_t queue_depth = 0;  // per-core queue depth
     bool supports_flush = true;
     bool supports_write_zeroes = true;
     bool supports_trim = true;
@@ -40,11 +40,12 @@ struct device_info {
 class block_device;
 
 class [[nodiscard]] io_awaitable {
-public:
+  public:
     // A request checked with block_device::validate (its status is the verdict).
     io_awaitable(block_device* dev, io_request req) noexcept;
     // Built in place (in the awaiting coroutine's frame, nothing copied) and validated.
-    io_awaitable(block_device* dev, io_op op, std::uint64_t offset, std::uint64_t length, std::byte* data) noexcept;
+    io_awaitable(block_device* dev, io_op op, std::uint64_t offset, std::uint64_t length,
+                 std::byte* data) noexcept;
     bool await_ready() const noexcept { return static_cast<bool>(req_.status); }  // invalid input
     // Submits on the calling loop. Not on a loop: nobody could resume the waiter on completion,
     // so the request fails with errc::unsupported and the caller resumes at once.
@@ -57,7 +58,7 @@ public:
 
     const io_request& request() const noexcept { return req_; }
 
-private:
+  private:
     friend struct throwing;
     block_device* dev_;
     io_request req_;
@@ -69,10 +70,12 @@ struct [[nodiscard]] io_awaitable::throwing {
     bool await_suspend(std::coroutine_handle<> h) noexcept { return inner.await_suspend(h); }
     void await_resume() const;
 };
-inline io_awaitable::throwing io_awaitable::or_throw() && noexcept { return throwing{*this}; }
+inline io_awaitable::throwing io_awaitable::or_throw() && noexcept {
+    return throwing{*this};
+}
 
 class block_device {
-public:
+  public:
     virtual ~block_device() = default;
 
     const device_info& info() const noexcept { return info_; }
@@ -97,10 +100,10 @@ public:
     // True if a read or write is valid by the inline check alone (false: ask validate()).
     bool rw_fast_ok(const io_request& r) const noexcept;
 
-protected:
+  protected:
     device_info info_;
 
-private:
+  private:
     friend class io_awaitable;
     // Implemented by backends (<convme/backend.hpp> describes the contract): takes a validated
     // request on the submitting loop's thread, with r.owner set.
@@ -113,22 +116,24 @@ inline bool block_device::rw_fast_ok(const io_request& r) const noexcept {
     // A block size or alignment of 0 (meaning 1) or not a power of two fails the mask tests and
     // takes the full check, which knows those cases.
     const bool ok = ((bs & (bs - 1)) | (align & (align - 1))) == 0 && r.length != 0 && addr != 0 &&
-                    ((r.offset | r.length) & (bs - 1)) == 0 && (addr & (align - 1)) == 0 && r.offset <= cap &&
-                    r.length <= cap - r.offset;
+                    ((r.offset | r.length) & (bs - 1)) == 0 && (addr & (align - 1)) == 0 &&
+                    r.offset <= cap && r.length <= cap - r.offset;
     return ok;
 }
 
-inline io_awaitable::io_awaitable(block_device* dev, io_request req) noexcept : dev_(dev), req_(req) {}
+inline io_awaitable::io_awaitable(block_device* dev, io_request req) noexcept
+    : dev_(dev), req_(req) {}
 
-inline io_awaitable::io_awaitable(block_device* dev, io_op op, std::uint64_t offset, std::uint64_t length,
-                                  std::byte* data) noexcept
+inline io_awaitable::io_awaitable(block_device* dev, io_op op, std::uint64_t offset,
+                                  std::uint64_t length, std::byte* data) noexcept
     : dev_(dev) {
     req_.op = op;
     req_.offset = offset;
     req_.length = length;
     req_.data = data;
     if (op == io_op::read || op == io_op::write) {
-        if (!dev->rw_fast_ok(req_)) [[unlikely]] req_.status = dev->validate(req_);
+        if (!dev->rw_fast_ok(req_)) [[unlikely]]
+            req_.status = dev->validate(req_);
     } else {
         req_.status = dev->validate(req_);
     }
@@ -149,7 +154,8 @@ inline io_awaitable block_device::read(std::uint64_t offset, std::span<std::byte
     return io_awaitable(this, io_op::read, offset, buf.size(), buf.data());
 }
 
-inline io_awaitable block_device::write(std::uint64_t offset, std::span<const std::byte> buf) noexcept {
+inline io_awaitable block_device::write(std::uint64_t offset,
+                                        std::span<const std::byte> buf) noexcept {
     // The request type is shared with reads; a write never stores through this pointer.
     return io_awaitable(this, io_op::write, offset, buf.size(), const_cast<std::byte*>(buf.data()));
 }

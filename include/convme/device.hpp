@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Opening a block device by URI:
 //   uring:/path/to/file-or-blockdev[?direct=1&sqpoll=0&iopoll=0&entries=256&create_size=64M]
 //         [&fallback=1&fixed_buffers=1&fixed_files=1]   fallback=0: fail instead of using the
@@ -7,12 +8,13 @@
 //                                             briefly, then sleeps until the ring signals a
 //                                             completion on its eventfd (far less CPU per I/O).
 //                                             sqpoll/iopoll rings always poll.
-//         [&lock=1]                           lock=1 (default): an exclusive flock() on the file while
+//         [&lock=1]                           lock=1 (default): an exclusive flock() on the file
+//         while
 //                                             open, waiting up to 10 s for another holder (a killed
 //                                             process keeps it until its in-flight I/O finished);
 //                                             lock=0 shares the file unsafely
-//   threadpool:/path[?threads=4&direct=1&create_size=64M&lock=1]  plain pread/pwrite on a thread pool
-//   sim:mem?size=1G&lba=512[&namespaces=1&mdts=5&latency_us=0&dbbc=1&queues=4&qd=128]
+//   threadpool:/path[?threads=4&direct=1&create_size=64M&lock=1]  plain pread/pwrite on a thread
+//   pool sim:mem?size=1G&lba=512[&namespaces=1&mdts=5&latency_us=0&dbbc=1&queues=4&qd=128]
 //   sim:file=/path?size=1G&lba=512            simulated controller persisted to a file
 //   vfio:0000:01:00.0[?ns=1&qd=128]           real NVMe through VFIO
 //   null:?size=1G&lba=512                     no medium: every valid request completes on the
@@ -22,7 +24,6 @@
 #pragma once
 
 #include <convme/block_device.hpp>
-
 #include <map>
 #include <memory>
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // dma_buffer: page-aligned memory that devices can DMA into. Allocated from hugepages when the
 // system has them, else from ordinary pages; the pages are locked (mlock) so their physical
 // address cannot change under a running DMA. Backends register buffers lazily: the uring backend
@@ -13,7 +14,7 @@
 namespace convme {
 
 class dma_buffer {
-public:
+  public:
     dma_buffer() noexcept = default;
     // Allocate `size` bytes (rounded up to the page size), zero-filled. Throws std::system_error
     // with a message naming the cause (e.g. RLIMIT_MEMLOCK and how to raise it).
@@ -41,7 +42,7 @@ public:
     // registration (fixed-buffer index, IOVA) by id instead of searching.
     std::uint32_t id() const noexcept { return id_; }
 
-private:
+  private:
     std::byte* data_ = nullptr;
     std::size_t size_ = 0;
     std::size_t mapped_ = 0;
@@ -65,7 +66,7 @@ bool find_dma_region(const void* p, std::size_t len, dma_region_ref& out) noexce
 // Backends that cache per-buffer registrations subscribe to learn when a buffer goes away
 // (before its memory is unmapped), to drop IOVA mappings or fixed-buffer slots.
 class dma_buffer_observer {
-public:
+  public:
     virtual ~dma_buffer_observer() = default;
     virtual void on_dma_buffer_free(const dma_region_ref& region) noexcept = 0;
 };

@@ -1,13 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Per-core event loop: a ready queue of coroutine handles, registered pollers (backends' completion
 // queues), timers, and an inbox of cross-core messages. One loop per thread; the loop is reached
 // from code running on it through loop::current().
 #pragma once
 
-#include <convme/detail/ready_queue.hpp>
-#include <convme/task.hpp>
-
 #include <atomic>
 #include <chrono>
+#include <convme/detail/ready_queue.hpp>
+#include <convme/task.hpp>
 #include <coroutine>
 #include <cstdint>
 #include <functional>
@@ -29,8 +29,8 @@ void count_messages(loop& l, std::uint64_t n) noexcept;  // runtime/core/loop_in
 }  // namespace detail
 
 struct loop_options {
-    unsigned core_id = 0;        // logical index of this loop in its runtime (0..n-1)
-    int pin_cpu = -1;            // CPU to pin the thread to, -1: do not pin
+    unsigned core_id = 0;  // logical index of this loop in its runtime (0..n-1)
+    int pin_cpu = -1;      // CPU to pin the thread to, -1: do not pin
     // Adaptive idle: after this long without work the loop blocks on its eventfd (or until the
     // next timer). Pollers with in-flight I/O keep the loop spinning instead.
     std::chrono::microseconds spin_before_sleep{200};
@@ -41,7 +41,7 @@ struct loop_options {
 };
 
 class loop {
-public:
+  public:
     explicit loop(loop_options opts = {});
     ~loop();
     loop(const loop&) = delete;
@@ -75,9 +75,9 @@ public:
     // Thread-safe: wake the loop if it is blocked on its eventfd.
     void wake() noexcept;
     // The eventfd the loop blocks on, for kernel-side notifiers that cannot call wake() (e.g.
-    // io_uring_register_eventfd). A count added to it wakes the loop if it sleeps, or makes its next
-    // sleep return at once (one spurious wake-up, then the loop drains it). Do not read or close it;
-    // from user space use wake(). Valid for the loop's lifetime.
+    // io_uring_register_eventfd). A count added to it wakes the loop if it sleeps, or makes its
+    // next sleep return at once (one spurious wake-up, then the loop drains it). Do not read or
+    // close it; from user space use wake(). Valid for the loop's lifetime.
     int notify_fd() const noexcept;
 
     // Run until stop() was called, then keep running until every poller reports in_flight()==0
@@ -102,7 +102,7 @@ public:
 
     struct impl;
 
-private:
+  private:
     void add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h);
     // run_once() without making this loop current (run() already did).
     bool iterate();
@@ -117,7 +117,7 @@ private:
     friend struct sleep_awaiter;
     friend void detail::count_messages(loop& l, std::uint64_t n) noexcept;
 
-public:
+  public:
     struct sleep_awaiter {
         loop* l;
         std::chrono::steady_clock::time_point when;
@@ -145,7 +145,9 @@ struct yield_awaiter {
     // `while (pending) co_await convme::yield();`.
     void await_resume() const noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
 };
-inline yield_awaiter yield() noexcept { return {}; }
+inline yield_awaiter yield() noexcept {
+    return {};
+}
 
 namespace detail {
 // Awaits `child` without owning it, so the caller keeps the frame to take result() afterwards;

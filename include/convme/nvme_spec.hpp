@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // NVMe 1.4 definitions used by the driver and the simulated controller: controller registers,
 // submission/completion entries, opcodes, identify structures (the fields we use), status codes.
 // Every layout is checked with static_assert against the specification's sizes and offsets.
@@ -10,16 +11,16 @@ namespace convme::nvme {
 
 // ---------------------------------------------------------------- controller registers (BAR0)
 namespace reg {
-inline constexpr std::uint32_t cap = 0x00;     // Controller Capabilities (64-bit)
-inline constexpr std::uint32_t vs = 0x08;      // Version
-inline constexpr std::uint32_t intms = 0x0c;   // Interrupt Mask Set
-inline constexpr std::uint32_t intmc = 0x10;   // Interrupt Mask Clear
-inline constexpr std::uint32_t cc = 0x14;      // Controller Configuration
-inline constexpr std::uint32_t csts = 0x1c;    // Controller Status
-inline constexpr std::uint32_t nssr = 0x20;    // NVM Subsystem Reset
-inline constexpr std::uint32_t aqa = 0x24;     // Admin Queue Attributes
-inline constexpr std::uint32_t asq = 0x28;     // Admin SQ Base Address (64-bit)
-inline constexpr std::uint32_t acq = 0x30;     // Admin CQ Base Address (64-bit)
+inline constexpr std::uint32_t cap = 0x00;    // Controller Capabilities (64-bit)
+inline constexpr std::uint32_t vs = 0x08;     // Version
+inline constexpr std::uint32_t intms = 0x0c;  // Interrupt Mask Set
+inline constexpr std::uint32_t intmc = 0x10;  // Interrupt Mask Clear
+inline constexpr std::uint32_t cc = 0x14;     // Controller Configuration
+inline constexpr std::uint32_t csts = 0x1c;   // Controller Status
+inline constexpr std::uint32_t nssr = 0x20;   // NVM Subsystem Reset
+inline constexpr std::uint32_t aqa = 0x24;    // Admin Queue Attributes
+inline constexpr std::uint32_t asq = 0x28;    // Admin SQ Base Address (64-bit)
+inline constexpr std::uint32_t acq = 0x30;    // Admin CQ Base Address (64-bit)
 inline constexpr std::uint32_t doorbell_base = 0x1000;
 
 // Offset of SQ y tail doorbell / CQ y head doorbell, with stride 4 << CAP.DSTRD.
@@ -34,9 +35,13 @@ constexpr std::uint32_t cq_head_doorbell(std::uint16_t qid, std::uint32_t dstrd)
 // CAP fields.
 struct cap_fields {
     std::uint64_t raw;
-    constexpr std::uint32_t mqes() const noexcept { return static_cast<std::uint32_t>(raw & 0xffff); }  // 0's based
-    constexpr bool cqr() const noexcept { return (raw >> 16) & 1; }       // contiguous queues required
-    constexpr std::uint32_t to_500ms() const noexcept { return (raw >> 24) & 0xff; }  // timeout, 500 ms units
+    constexpr std::uint32_t mqes() const noexcept {
+        return static_cast<std::uint32_t>(raw & 0xffff);
+    }                                                                // 0's based
+    constexpr bool cqr() const noexcept { return (raw >> 16) & 1; }  // contiguous queues required
+    constexpr std::uint32_t to_500ms() const noexcept {
+        return (raw >> 24) & 0xff;
+    }  // timeout, 500 ms units
     constexpr std::uint32_t dstrd() const noexcept { return (raw >> 32) & 0xf; }
     constexpr bool nssrs() const noexcept { return (raw >> 36) & 1; }
     constexpr std::uint32_t css() const noexcept { return (raw >> 37) & 0xff; }
@@ -48,21 +53,21 @@ struct cap_fields {
 namespace cc {
 inline constexpr std::uint32_t en = 1u << 0;
 inline constexpr std::uint32_t css_nvm = 0u << 4;
-inline constexpr std::uint32_t mps_shift = 7;         // bits 10:7, page size 2^(12+MPS)
+inline constexpr std::uint32_t mps_shift = 7;  // bits 10:7, page size 2^(12+MPS)
 inline constexpr std::uint32_t ams_rr = 0u << 11;
-inline constexpr std::uint32_t shn_shift = 14;        // bits 15:14
+inline constexpr std::uint32_t shn_shift = 14;  // bits 15:14
 inline constexpr std::uint32_t shn_mask = 3u << 14;
 inline constexpr std::uint32_t shn_normal = 1u << 14;
 inline constexpr std::uint32_t shn_abrupt = 2u << 14;
-inline constexpr std::uint32_t iosqes_shift = 16;     // bits 19:16, 2^n bytes (6 -> 64)
-inline constexpr std::uint32_t iocqes_shift = 20;     // bits 23:20, 2^n bytes (4 -> 16)
+inline constexpr std::uint32_t iosqes_shift = 16;  // bits 19:16, 2^n bytes (6 -> 64)
+inline constexpr std::uint32_t iocqes_shift = 20;  // bits 23:20, 2^n bytes (4 -> 16)
 }  // namespace cc
 
 // CSTS fields.
 namespace csts {
 inline constexpr std::uint32_t rdy = 1u << 0;
 inline constexpr std::uint32_t cfs = 1u << 1;
-inline constexpr std::uint32_t shst_shift = 2;        // bits 3:2
+inline constexpr std::uint32_t shst_shift = 2;  // bits 3:2
 inline constexpr std::uint32_t shst_mask = 3u << 2;
 inline constexpr std::uint32_t shst_normal = 0u << 2;
 inline constexpr std::uint32_t shst_occurring = 1u << 2;
@@ -74,7 +79,7 @@ inline constexpr std::uint32_t pp = 1u << 5;
 // ---------------------------------------------------------------- queue entries
 struct sqe {
     std::uint8_t opcode;
-    std::uint8_t flags;      // bits 7:6 PSDT (0 = PRPs), bits 1:0 FUSE
+    std::uint8_t flags;  // bits 7:6 PSDT (0 = PRPs), bits 1:0 FUSE
     std::uint16_t cid;
     std::uint32_t nsid;
     std::uint32_t cdw2;
@@ -95,12 +100,12 @@ static_assert(offsetof(sqe, prp1) == 24 && offsetof(sqe, prp2) == 32 && offsetof
 static_assert(offsetof(sqe, cdw15) == 60);
 
 struct cqe {
-    std::uint32_t dw0;       // command specific
+    std::uint32_t dw0;  // command specific
     std::uint32_t dw1;
-    std::uint16_t sqhd;      // SQ head pointer
+    std::uint16_t sqhd;  // SQ head pointer
     std::uint16_t sqid;
     std::uint16_t cid;
-    std::uint16_t status;    // bit 0: phase tag; bits 15:1 status field
+    std::uint16_t status;  // bit 0: phase tag; bits 15:1 status field
 };
 static_assert(sizeof(cqe) == 16, "NVMe completion queue entry is 16 bytes");
 static_assert(offsetof(cqe, sqhd) == 8 && offsetof(cqe, cid) == 12 && offsetof(cqe, status) == 14);
@@ -114,12 +119,17 @@ constexpr std::uint16_t status_type(std::uint16_t status_with_phase) noexcept {
 }
 // (SCT << 8) | SC: the value carried by convme::nvme_category() error codes.
 constexpr std::uint16_t status_sct_sc(std::uint16_t status_with_phase) noexcept {
-    return static_cast<std::uint16_t>((status_type(status_with_phase) << 8) | status_code(status_with_phase));
+    return static_cast<std::uint16_t>((status_type(status_with_phase) << 8) |
+                                      status_code(status_with_phase));
 }
-constexpr bool status_dnr(std::uint16_t status_with_phase) noexcept { return (status_with_phase >> 15) & 1; }
+constexpr bool status_dnr(std::uint16_t status_with_phase) noexcept {
+    return (status_with_phase >> 15) & 1;
+}
 // Build a status field (without phase) from type/code: the simulated controller posts these.
-constexpr std::uint16_t make_status(std::uint16_t sct, std::uint16_t sc, bool dnr = false) noexcept {
-    return static_cast<std::uint16_t>(((sc & 0xff) << 1) | ((sct & 0x7) << 9) | (dnr ? 1u << 15 : 0u));
+constexpr std::uint16_t make_status(std::uint16_t sct, std::uint16_t sc,
+                                    bool dnr = false) noexcept {
+    return static_cast<std::uint16_t>(((sc & 0xff) << 1) | ((sct & 0x7) << 9) |
+                                      (dnr ? 1u << 15 : 0u));
 }
 
 // Status code types and the codes we name.
@@ -189,8 +199,10 @@ namespace cns {
 inline constexpr std::uint32_t ns = 0x00;
 inline constexpr std::uint32_t controller = 0x01;
 inline constexpr std::uint32_t active_ns_list = 0x02;
-inline constexpr std::uint32_t ns_id_descriptors = 0x03;  // Namespace Identification Descriptor list
-inline constexpr std::uint32_t csi_controller = 0x06;     // I/O Command Set specific Identify Controller
+inline constexpr std::uint32_t ns_id_descriptors =
+    0x03;  // Namespace Identification Descriptor list
+inline constexpr std::uint32_t csi_controller =
+    0x06;  // I/O Command Set specific Identify Controller
 }  // namespace cns
 
 // Command Set Identifiers (Namespace Identification Descriptor type 04h, CDW11 CSI of Identify).
@@ -203,8 +215,8 @@ inline constexpr std::uint8_t nidt_csi = 0x04;  // descriptor type: Command Set 
 
 // NVM Command Set specific Identify Controller (CNS 06h, CSI 00h), the fields the driver uses.
 struct identify_controller_nvm {
-    std::uint8_t vsl;     // Verify Size Limit
-    std::uint8_t wzsl;    // Write Zeroes Size Limit: 2^n units of CAP.MPSMIN pages; 0 = none
+    std::uint8_t vsl;   // Verify Size Limit
+    std::uint8_t wzsl;  // Write Zeroes Size Limit: 2^n units of CAP.MPSMIN pages; 0 = none
     std::uint8_t wusl;
     std::uint8_t dmrl;    // Dataset Management Ranges Limit; 0 = none (256)
     std::uint32_t dmrsl;  // Dataset Management Range Size Limit (blocks per range); 0 = none
@@ -235,7 +247,7 @@ inline constexpr std::uint32_t cq_irq_enabled = 1u << 1;
 inline constexpr std::uint32_t dsm_deallocate = 1u << 2;
 struct dsm_range {
     std::uint32_t context_attributes;
-    std::uint32_t nlb;       // length in logical blocks (NOT 0's based)
+    std::uint32_t nlb;  // length in logical blocks (NOT 0's based)
     std::uint64_t slba;
 };
 static_assert(sizeof(dsm_range) == 16);
@@ -250,13 +262,14 @@ struct identify_controller {
     std::uint8_t rab;
     std::uint8_t ieee[3];
     std::uint8_t cmic;
-    std::uint8_t mdts;            // 77: max data transfer size, 2^n units of CAP.MPSMIN; 0 = no limit
+    std::uint8_t mdts;  // 77: max data transfer size, 2^n units of CAP.MPSMIN; 0 = no limit
     std::uint16_t cntlid;
     std::uint32_t ver;
-    std::uint32_t rtd3r;          // 84: RTD3 resume latency (us)
-    std::uint32_t rtd3e;          // 88: RTD3 entry latency (us): how long a shutdown may take; 0 = not reported
+    std::uint32_t rtd3r;  // 84: RTD3 resume latency (us)
+    std::uint32_t
+        rtd3e;  // 88: RTD3 entry latency (us): how long a shutdown may take; 0 = not reported
     std::uint8_t reserved_92[164];
-    std::uint16_t oacs;           // 256: optional admin command support (bit 8: Doorbell Buffer Config)
+    std::uint16_t oacs;  // 256: optional admin command support (bit 8: Doorbell Buffer Config)
     std::uint8_t acl;
     std::uint8_t aerl;
     std::uint8_t frmw;
@@ -264,14 +277,14 @@ struct identify_controller {
     std::uint8_t elpe;
     std::uint8_t npss;
     std::uint8_t reserved_264[248];
-    std::uint8_t sqes;            // 512
-    std::uint8_t cqes;            // 513
+    std::uint8_t sqes;  // 512
+    std::uint8_t cqes;  // 513
     std::uint16_t maxcmd;
-    std::uint32_t nn;             // 516: number of namespaces
-    std::uint16_t oncs;           // 520: optional NVM command support (bit 2 DSM, bit 3 Write Zeroes)
+    std::uint32_t nn;    // 516: number of namespaces
+    std::uint16_t oncs;  // 520: optional NVM command support (bit 2 DSM, bit 3 Write Zeroes)
     std::uint16_t fuses;
     std::uint8_t fna;
-    std::uint8_t vwc;             // 525: volatile write cache present (bit 0)
+    std::uint8_t vwc;  // 525: volatile write cache present (bit 0)
     std::uint8_t reserved_526[4096 - 526];
 };
 static_assert(sizeof(identify_controller) == 4096);
@@ -288,19 +301,19 @@ inline constexpr std::uint16_t oncs_dsm = 1u << 2;
 inline constexpr std::uint16_t oncs_write_zeroes = 1u << 3;
 
 struct lba_format {
-    std::uint16_t ms;     // metadata size
-    std::uint8_t lbads;   // LBA data size 2^n
-    std::uint8_t rp;      // relative performance
+    std::uint16_t ms;    // metadata size
+    std::uint8_t lbads;  // LBA data size 2^n
+    std::uint8_t rp;     // relative performance
 };
 static_assert(sizeof(lba_format) == 4);
 
 struct identify_namespace {
-    std::uint64_t nsze;   // size in logical blocks
+    std::uint64_t nsze;  // size in logical blocks
     std::uint64_t ncap;
     std::uint64_t nuse;
     std::uint8_t nsfeat;
-    std::uint8_t nlbaf;   // number of LBA formats, 0's based
-    std::uint8_t flbas;   // bits 3:0 current format index
+    std::uint8_t nlbaf;  // number of LBA formats, 0's based
+    std::uint8_t flbas;  // bits 3:0 current format index
     std::uint8_t mc;
     std::uint8_t dpc;
     std::uint8_t dps;

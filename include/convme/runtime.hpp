@@ -1,10 +1,10 @@
+// SPDX-License-Identifier: MIT
 // A runtime owns one loop per core, each on its own thread pinned to a CPU. Cores talk through
 // lock-free single-producer/single-consumer rings (one per ordered pair of cores).
 #pragma once
 
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
-
 #include <functional>
 #include <memory>
 #include <optional>
@@ -14,14 +14,14 @@
 namespace convme {
 
 struct runtime_options {
-    unsigned cores = 1;              // number of loops/threads
-    bool pin_threads = true;         // pin loop i to the i-th CPU of the process affinity mask
+    unsigned cores = 1;       // number of loops/threads
+    bool pin_threads = true;  // pin loop i to the i-th CPU of the process affinity mask
     std::size_t message_ring_size = 1024;  // per ordered core pair, power of two
     std::chrono::microseconds spin_before_sleep{200};
 };
 
 class runtime {
-public:
+  public:
     explicit runtime(runtime_options opts = {});
     ~runtime();  // stops all loops and joins their threads
     runtime(const runtime&) = delete;
@@ -48,7 +48,7 @@ public:
 
     struct impl;
 
-private:
+  private:
     void start_others();
     void stop_all();
     std::unique_ptr<impl> impl_;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // convme::task<T>: a lazy coroutine. It starts when awaited, resumes its awaiter by symmetric
 // transfer when it finishes, and rethrows an escaped exception in the awaiter. Destroying a task
 // that never started or is suspended mid-way destroys its frame (and, recursively, the frames of
@@ -5,7 +6,6 @@
 #pragma once
 
 #include <convme/detail/frame_pool.hpp>
-
 #include <coroutine>
 #include <exception>
 #include <new>
@@ -50,7 +50,7 @@ struct promise final : promise_base {
     task<T> get_return_object() noexcept;
 
     template <typename U>
-        requires std::is_convertible_v<U&&, T>
+    requires std::is_convertible_v<U&&, T>
     void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         value.template emplace<1>(std::forward<U>(v));
     }
@@ -74,7 +74,7 @@ struct promise<void> final : promise_base {
 
 template <typename T>
 class [[nodiscard]] task {
-public:
+  public:
     using promise_type = detail::promise<T>;
     using handle_type = std::coroutine_handle<promise_type>;
     using value_type = T;
@@ -115,7 +115,7 @@ public:
     // Result of a finished task; rethrows its exception.
     T result() { return handle_.promise().take(); }
 
-private:
+  private:
     void reset() noexcept {
         if (handle_) {
             handle_.destroy();

@@ -1,12 +1,14 @@
-#include "runtime/cli/commands.hpp"
-#include "driver/vfio/doctor/doctor.hpp"
-
+// SPDX-License-Identifier: MIT
 #include <cstdio>
+
+#include "driver/vfio/doctor/doctor.hpp"
+#include "runtime/cli/commands.hpp"
 
 namespace convme::cli {
 
 int run_doctor_command(const doctor_args& a) {
-    driver::doctor_options o = a.root.empty() ? driver::doctor_options{} : driver::doctor_options::under(a.root);
+    driver::doctor_options o =
+        a.root.empty() ? driver::doctor_options{} : driver::doctor_options::under(a.root);
     o.bdf = a.bdf;
     o.mode = a.mode;
     const auto findings = driver::run_doctor(o);

@@ -1,8 +1,8 @@
-#include "runtime/cli/commands.hpp"
-
+// SPDX-License-Identifier: MIT
 #include <convme/device.hpp>
-
 #include <cstdio>
+
+#include "runtime/cli/commands.hpp"
 
 namespace convme::cli {
 
@@ -11,14 +11,16 @@ int run_info_command(const std::string& uri) {
     std::string why;
     auto dev = open_device(uri, ec, why);
     if (!dev) {
-        std::fprintf(stderr, "convme info: cannot open %s: %s\n%s\n", uri.c_str(), ec.message().c_str(), why.c_str());
+        std::fprintf(stderr, "convme info: cannot open %s: %s\n%s\n", uri.c_str(),
+                     ec.message().c_str(), why.c_str());
         return 1;
     }
     const device_info& i = dev->info();
     std::printf("name            %s\n", i.name.c_str());
     std::printf("backend         %s\n", i.backend.c_str());
     std::printf("block size      %u bytes\n", i.block_size);
-    std::printf("capacity        %llu bytes (%llu blocks, %.1f MiB)\n", static_cast<unsigned long long>(i.capacity),
+    std::printf("capacity        %llu bytes (%llu blocks, %.1f MiB)\n",
+                static_cast<unsigned long long>(i.capacity),
                 static_cast<unsigned long long>(i.block_size ? i.capacity / i.block_size : 0),
                 static_cast<double>(i.capacity) / (1024.0 * 1024.0));
     std::printf("mem alignment   %u bytes\n", i.mem_alignment);

@@ -1,22 +1,22 @@
+// SPDX-License-Identifier: MIT
 // convme io: write a deterministic pattern to a range of blocks and/or read it back and verify.
 // The pattern depends only on (seed, absolute byte offset), so a later run (e.g. after a reboot
 // of the lab guest) can verify what an earlier run wrote.
-#include "runtime/cli/commands.hpp"
-
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
-
-#include <algorithm>
-#include <chrono>
-#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <vector>
+
+#include "runtime/cli/commands.hpp"
 
 namespace convme::cli {
 namespace {
@@ -40,7 +40,7 @@ struct pass_state {
     const io_args* args;
     std::uint64_t chunk_bytes;
     std::uint64_t total_bytes;
-    std::uint64_t next = 0;      // next byte (relative to args->offset) to hand out
+    std::uint64_t next = 0;  // next byte (relative to args->offset) to hand out
     unsigned running = 0;
     std::error_code error;
     std::string error_text;
@@ -85,8 +85,11 @@ task<void> worker(pass_state& s, pass_kind kind, dma_buffer& buf, std::vector<st
                     if (expect[i] == buf.data()[i]) continue;
                     if (s.mismatches++ == 0) {
                         char text[160];
-                        std::snprintf(text, sizeof text, "first mismatch at byte %" PRIu64 ": expected 0x%02x, read 0x%02x",
-                                      at + i, static_cast<unsigned>(expect[i]), static_cast<unsigned>(buf.data()[i]));
+                        std::snprintf(text, sizeof text,
+                                      "first mismatch at byte %" PRIu64
+                                      ": expected 0x%02x, read 0x%02x",
+                                      at + i, static_cast<unsigned>(expect[i]),
+                                      static_cast<unsigned>(buf.data()[i]));
                         s.first_mismatch = text;
                     }
                 }
@@ -108,24 +111,32 @@ task<int> run_pass(block_device& dev, const io_args& a, pass_kind kind, std::uin
         if (kind == pass_kind::verify) expects[i].resize(chunk);
     }
     s.running = workers;
-    for (unsigned i = 0; i < workers; ++i) loop::current()->spawn(worker(s, kind, bufs[i], expects[i]));
+    for (unsigned i = 0; i < workers; ++i)
+        loop::current()->spawn(worker(s, kind, bufs[i], expects[i]));
     while (s.running > 0) co_await yield();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const char* name = kind == pass_kind::write ? "write" : kind == pass_kind::read ? "read" : "verify";
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const char* name = kind == pass_kind::write  ? "write"
+                       : kind == pass_kind::read ? "read"
+                                                 : "verify";
     if (s.error) {
         std::fprintf(stderr, "convme io: %s failed: %s\n", name, s.error_text.c_str());
         co_return 2;
     }
-    std::printf("%-6s %" PRIu64 " bytes at offset %" PRIu64 " in %" PRIu64 " I/Os: %.3f ms, %.1f MiB/s\n", name,
-                s.total_bytes, a.offset, s.ios, secs * 1e3,
+    std::printf("%-6s %" PRIu64 " bytes at offset %" PRIu64 " in %" PRIu64
+                " I/Os: %.3f ms, %.1f MiB/s\n",
+                name, s.total_bytes, a.offset, s.ios, secs * 1e3,
                 secs > 0 ? static_cast<double>(s.total_bytes) / (1024.0 * 1024.0) / secs : 0.0);
     if (kind == pass_kind::verify) {
         if (s.mismatches) {
-            std::fprintf(stderr, "convme io: VERIFY FAILED: %" PRIu64 " bytes differ; %s (seed %" PRIu64 ")\n",
+            std::fprintf(stderr,
+                         "convme io: VERIFY FAILED: %" PRIu64 " bytes differ; %s (seed %" PRIu64
+                         ")\n",
                          s.mismatches, s.first_mismatch.c_str(), a.seed);
             co_return 3;
         }
-        std::printf("VERIFY OK: %" PRIu64 " bytes match the pattern (seed %" PRIu64 ")\n", s.total_bytes, a.seed);
+        std::printf("VERIFY OK: %" PRIu64 " bytes match the pattern (seed %" PRIu64 ")\n",
+                    s.total_bytes, a.seed);
     }
     co_return 0;
 }
@@ -154,29 +165,35 @@ int run_io_command(const io_args& in) {
     std::string why;
     auto dev = open_device(a.uri, ec, why);
     if (!dev) {
-        std::fprintf(stderr, "convme io: cannot open %s: %s\n%s\n", a.uri.c_str(), ec.message().c_str(), why.c_str());
+        std::fprintf(stderr, "convme io: cannot open %s: %s\n%s\n", a.uri.c_str(),
+                     ec.message().c_str(), why.c_str());
         return 1;
     }
     const device_info& info = dev->info();
     const std::uint64_t bs = info.block_size;
     if (bs == 0 || a.offset % bs != 0) {
-        std::fprintf(stderr, "convme io: --offset %" PRIu64 " is not a multiple of the %" PRIu64 "-byte block size\n",
+        std::fprintf(stderr,
+                     "convme io: --offset %" PRIu64 " is not a multiple of the %" PRIu64
+                     "-byte block size\n",
                      a.offset, bs);
         return 1;
     }
     if (a.blocks > (info.capacity - std::min(a.offset, info.capacity)) / bs) {
-        std::fprintf(stderr, "convme io: %" PRIu64 " blocks at offset %" PRIu64 " run past the capacity (%" PRIu64
-                             " bytes)\n", a.blocks, a.offset, info.capacity);
+        std::fprintf(stderr,
+                     "convme io: %" PRIu64 " blocks at offset %" PRIu64
+                     " run past the capacity (%" PRIu64 " bytes)\n",
+                     a.blocks, a.offset, info.capacity);
         return 1;
     }
     std::uint64_t chunk_blocks = a.chunk_blocks;
     if (chunk_blocks == 0) {
-        std::uint64_t cap = info.max_transfer ? std::min<std::uint64_t>(info.max_transfer, 256 * 1024) : 256 * 1024;
+        std::uint64_t cap =
+            info.max_transfer ? std::min<std::uint64_t>(info.max_transfer, 256 * 1024) : 256 * 1024;
         chunk_blocks = std::max<std::uint64_t>(1, cap / bs);
     }
     chunk_blocks = std::min(chunk_blocks, a.blocks);
-    std::printf("device %s (%s), block size %" PRIu64 ", %" PRIu64 " blocks per I/O, qd %u\n", info.name.c_str(),
-                info.backend.c_str(), bs, chunk_blocks, a.queue_depth);
+    std::printf("device %s (%s), block size %" PRIu64 ", %" PRIu64 " blocks per I/O, qd %u\n",
+                info.name.c_str(), info.backend.c_str(), bs, chunk_blocks, a.queue_depth);
     try {
         loop l;
         return l.run_until_complete(run_all(*dev, a, chunk_blocks * bs));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Subcommands of the `convme` tool. Each returns the process exit code.
 #pragma once
 
@@ -8,7 +9,7 @@ namespace convme::cli {
 
 struct doctor_args {
     std::string bdf;
-    std::string root;       // fake or chroot tree holding sys/, dev/, proc/
+    std::string root;  // fake or chroot tree holding sys/, dev/, proc/
     std::string mode = "auto";
     bool problems_only = false;
 };
@@ -21,11 +22,11 @@ struct io_args {
     bool write = false;
     bool read = false;
     bool verify = false;
-    std::uint64_t offset = 0;      // bytes (multiple of the block size)
-    std::uint64_t blocks = 8;      // logical blocks to touch
+    std::uint64_t offset = 0;        // bytes (multiple of the block size)
+    std::uint64_t blocks = 8;        // logical blocks to touch
     std::uint64_t chunk_blocks = 0;  // blocks per I/O (0: device max transfer or 256 KiB)
     std::uint64_t seed = 0xc0ffee;
-    unsigned queue_depth = 4;      // concurrent I/Os
+    unsigned queue_depth = 4;  // concurrent I/Os
 };
 int run_io_command(const io_args& a);
 

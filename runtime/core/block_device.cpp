@@ -1,8 +1,8 @@
+// SPDX-License-Identifier: MIT
 // block_device front end: request building, validation (once, for every backend), the awaitable,
 // and human-readable failure descriptions.
-#include <convme/block_device.hpp>
-
 #include <cinttypes>
+#include <convme/block_device.hpp>
 #include <cstdio>
 #include <string>
 
@@ -13,16 +13,24 @@ namespace {
 bool supported(const device_info& info, io_op op) noexcept {
     switch (op) {
         case io_op::read:
-        case io_op::write: return true;
-        case io_op::flush: return info.supports_flush;
-        case io_op::write_zeroes: return info.supports_write_zeroes;
-        case io_op::trim: return info.supports_trim;
+        case io_op::write:
+            return true;
+        case io_op::flush:
+            return info.supports_flush;
+        case io_op::write_zeroes:
+            return info.supports_write_zeroes;
+        case io_op::trim:
+            return info.supports_trim;
     }
     return false;
 }
 
-bool has_range(io_op op) noexcept { return op != io_op::flush; }
-bool has_buffer(io_op op) noexcept { return op == io_op::read || op == io_op::write; }
+bool has_range(io_op op) noexcept {
+    return op != io_op::flush;
+}
+bool has_buffer(io_op op) noexcept {
+    return op == io_op::read || op == io_op::write;
+}
 
 }  // namespace
 
@@ -35,14 +43,18 @@ std::error_code block_device::validate(const io_request& r) const noexcept {
     if (r.length % bs != 0) return errc::misaligned_length;
     if (has_buffer(r.op)) {
         const std::uint64_t align = info_.mem_alignment ? info_.mem_alignment : 1;
-        if (!r.data || reinterpret_cast<std::uintptr_t>(r.data) % align != 0) return errc::misaligned_buffer;
+        if (!r.data || reinterpret_cast<std::uintptr_t>(r.data) % align != 0)
+            return errc::misaligned_buffer;
     }
-    if (r.offset > info_.capacity || r.length > info_.capacity - r.offset) return errc::out_of_range;
+    if (r.offset > info_.capacity || r.length > info_.capacity - r.offset)
+        return errc::out_of_range;
     return {};
 }
 
 // read() and write() are inline in the header; the other verbs are rare enough to stay here.
-io_awaitable block_device::flush() noexcept { return io_awaitable(this, io_op::flush, 0, 0, nullptr); }
+io_awaitable block_device::flush() noexcept {
+    return io_awaitable(this, io_op::flush, 0, 0, nullptr);
+}
 
 io_awaitable block_device::write_zeroes(std::uint64_t offset, std::uint64_t length) noexcept {
     return io_awaitable(this, io_op::write_zeroes, offset, length, nullptr);
@@ -53,7 +65,8 @@ io_awaitable block_device::trim(std::uint64_t offset, std::uint64_t length) noex
 }
 
 void io_awaitable::throwing::await_resume() const {
-    if (const std::error_code ec = inner.req_.status) throw io_error(ec, describe_failure(*inner.dev_, inner.req_));
+    if (const std::error_code ec = inner.req_.status)
+        throw io_error(ec, describe_failure(*inner.dev_, inner.req_));
 }
 
 std::string describe_failure(const block_device& dev, const io_request& r) {
@@ -68,11 +81,13 @@ std::string describe_failure(const block_device& dev, const io_request& r) {
         char hint[160] = {};
         switch (static_cast<errc>(r.status.value())) {
             case errc::misaligned_offset:
-                std::snprintf(hint, sizeof hint, " (offsets must be multiples of the %" PRIu32 "-byte block size)",
+                std::snprintf(hint, sizeof hint,
+                              " (offsets must be multiples of the %" PRIu32 "-byte block size)",
                               info.block_size);
                 break;
             case errc::misaligned_length:
-                std::snprintf(hint, sizeof hint, " (lengths must be multiples of the %" PRIu32 "-byte block size)",
+                std::snprintf(hint, sizeof hint,
+                              " (lengths must be multiples of the %" PRIu32 "-byte block size)",
                               info.block_size);
                 break;
             case errc::misaligned_buffer:
@@ -80,12 +95,15 @@ std::string describe_failure(const block_device& dev, const io_request& r) {
                               static_cast<const void*>(r.data), info.mem_alignment);
                 break;
             case errc::out_of_range:
-                std::snprintf(hint, sizeof hint, " (device capacity is %" PRIu64 " bytes)", info.capacity);
+                std::snprintf(hint, sizeof hint, " (device capacity is %" PRIu64 " bytes)",
+                              info.capacity);
                 break;
             case errc::unsupported:
-                std::snprintf(hint, sizeof hint, " (%s backend)", info.backend.empty() ? "unknown" : info.backend.c_str());
+                std::snprintf(hint, sizeof hint, " (%s backend)",
+                              info.backend.empty() ? "unknown" : info.backend.c_str());
                 break;
-            default: break;
+            default:
+                break;
         }
         s += hint;
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-loop state of a device (an io_uring ring, a completion list), found from the submitting loop.
 // Keyed by loop::unique_id(), not the address: a loop built where a destroyed one was must not
 // inherit its (possibly drained) state. Slots indexed by core_id() give a lock-free fast path; a
@@ -5,14 +6,12 @@
 // a locked search.
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <cerrno>
 #include <convme/block_device.hpp>
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
-
-#include <cerrno>
-
-#include <array>
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -24,13 +23,14 @@ namespace convme::backends {
 // retire() (its loop was destroyed: release resources without touching the loop).
 template <typename Channel>
 class channel_table {
-public:
+  public:
     static constexpr unsigned slot_count = 256;
 
     // The channel of loop `l` from its core's slot, or nullptr (none yet, or not in the slot).
     Channel* find_fast(loop* l) noexcept {
         const unsigned core = l->core_id();
-        if (core >= slot_count) [[unlikely]] return nullptr;
+        if (core >= slot_count) [[unlikely]]
+            return nullptr;
         Channel* c = slots_[core].load(std::memory_order_acquire);
         return c && c->owner_id() == l->unique_id() ? c : nullptr;
     }
@@ -57,7 +57,8 @@ public:
         unsigned core = l->core_id();
         if (core < slot_count) {
             Channel* cur = slots_[core].load(std::memory_order_relaxed);
-            if (cur == nullptr || cur->owner() == l) slots_[core].store(raw, std::memory_order_release);
+            if (cur == nullptr || cur->owner() == l)
+                slots_[core].store(raw, std::memory_order_release);
         }
         return raw;
     }
@@ -105,8 +106,10 @@ public:
     void release_all() {
         loop* here = loop::current();
         for_each([here](Channel& c) {
-            if (here && c.owner_id() == here->unique_id()) c.close();
-            else c.retire();
+            if (here && c.owner_id() == here->unique_id())
+                c.close();
+            else
+                c.retire();
         });
     }
 
@@ -117,7 +120,7 @@ public:
         for (auto& c : all_) fn(*c);
     }
 
-private:
+  private:
     std::array<std::atomic<Channel*>, slot_count> slots_{};
     std::mutex mu_;
     std::vector<std::unique_ptr<Channel>> all_;

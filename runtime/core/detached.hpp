@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Detached root coroutine used by loop::spawn(): it owns a task<void>, awaits it, and destroys its
 // own frame when done (final_suspend never suspends). Live roots are kept on an intrusive list of
 // their loop so that a loop destroyed with tasks still suspended destroys them instead of leaking.
@@ -5,7 +6,6 @@
 
 #include <convme/detail/frame_pool.hpp>
 #include <convme/task.hpp>
-
 #include <coroutine>
 #include <cstdio>
 #include <exception>
@@ -49,8 +49,10 @@ struct detached_promise {
     }
     ~detached_promise() {
         if (!list) return;
-        if (prev) prev->next = next;
-        else list->head = next;
+        if (prev)
+            prev->next = next;
+        else
+            list->head = next;
         if (next) next->prev = prev;
     }
 };

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Splitting a device URI into scheme, target and query parameters, and size suffixes. Which schemes
 // exist and what their targets look like is the registry's business (runtime/open/).
 #include "runtime/core/device_uri.hpp"
@@ -97,12 +98,23 @@ bool parse_size(std::string_view text, std::uint64_t& out) noexcept {
     unsigned shift = 0;
     if (!suffix.empty()) {
         switch (std::toupper(static_cast<unsigned char>(suffix[0]))) {
-            case 'K': shift = 10; break;
-            case 'M': shift = 20; break;
-            case 'G': shift = 30; break;
-            case 'T': shift = 40; break;
-            case 'B': shift = 0; break;
-            default: return false;
+            case 'K':
+                shift = 10;
+                break;
+            case 'M':
+                shift = 20;
+                break;
+            case 'G':
+                shift = 30;
+                break;
+            case 'T':
+                shift = 40;
+                break;
+            case 'B':
+                shift = 0;
+                break;
+            default:
+                return false;
         }
         if (std::toupper(static_cast<unsigned char>(suffix[0])) == 'B') {
             suffix.remove_prefix(1);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The scheme-independent half of URI parsing: "scheme:target?k=v&k2=v2" split into a device_uri,
 // with the query checked for empty, duplicate and malformed parameters. The registry
 // (runtime/open/device_registry.cpp) checks the scheme and its target; each backend reads its
@@ -5,7 +6,6 @@
 #pragma once
 
 #include <convme/device.hpp>
-
 #include <string>
 #include <string_view>
 

@@ -1,8 +1,12 @@
+// SPDX-License-Identifier: MIT
 // dma_buffer: mmap'ed, page-aligned, zero-filled, mlock'ed memory plus a process-wide registry.
-#include <convme/dma_buffer.hpp>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <convme/dma_buffer.hpp>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -12,10 +16,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 namespace convme {
 
@@ -59,12 +59,15 @@ void remember_lock_failure(std::size_t bytes, int err) {
     rlimit lim{};
     std::string limit = "unknown";
     if (::getrlimit(RLIMIT_MEMLOCK, &lim) == 0)
-        limit = lim.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(lim.rlim_cur) + " bytes";
-    r.warning = "convme: mlock of a " + std::to_string(bytes) + "-byte DMA buffer failed (" + std::strerror(err) +
-                "); RLIMIT_MEMLOCK is " + limit +
-                ". Buffers stay usable but unlocked (their pages may move, which VFIO cannot allow). Raise the "
-                "limit with `ulimit -l unlimited` in the shell, a `<user> - memlock unlimited` line in "
-                "/etc/security/limits.conf, or LimitMEMLOCK=infinity in the systemd unit.";
+        limit =
+            lim.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(lim.rlim_cur) + " bytes";
+    r.warning =
+        "convme: mlock of a " + std::to_string(bytes) + "-byte DMA buffer failed (" +
+        std::strerror(err) + "); RLIMIT_MEMLOCK is " + limit +
+        ". Buffers stay usable but unlocked (their pages may move, which VFIO cannot allow). Raise "
+        "the "
+        "limit with `ulimit -l unlimited` in the shell, a `<user> - memlock unlimited` line in "
+        "/etc/security/limits.conf, or LimitMEMLOCK=infinity in the systemd unit.";
     std::fprintf(stderr, "%s\n", r.warning.c_str());
 }
 
@@ -92,7 +95,8 @@ int map_buffer(std::size_t size, mapping& m, std::string& why) {
     if (size >= kHugePage) {
         const std::size_t len = (size + kHugePage - 1) & ~(kHugePage - 1);
         // Fails fast with ENOMEM when no 2 MiB pages are reserved; then ordinary pages are used.
-        p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+        p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+                   -1, 0);
         if (p != MAP_FAILED) {
             m.mapped = len;
             m.huge = true;
@@ -103,8 +107,8 @@ int map_buffer(std::size_t size, mapping& m, std::string& why) {
         p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
             const int e = errno;
-            why = "dma_buffer: mmap of " + std::to_string(len) + " bytes failed (" + std::strerror(e) +
-                  "); check free memory and `ulimit -v`";
+            why = "dma_buffer: mmap of " + std::to_string(len) + " bytes failed (" +
+                  std::strerror(e) + "); check free memory and `ulimit -v`";
             return -e;
         }
         m.mapped = len;
@@ -126,7 +130,8 @@ int map_buffer(std::size_t size, mapping& m, std::string& why) {
 dma_buffer::dma_buffer(std::size_t size) {
     mapping m;
     std::string why;
-    if (const int rc = map_buffer(size, m, why); rc < 0) throw std::system_error(-rc, std::system_category(), why);
+    if (const int rc = map_buffer(size, m, why); rc < 0)
+        throw std::system_error(-rc, std::system_category(), why);
     registry& r = reg();
     try {
         std::unique_lock lk(r.mu);
@@ -177,7 +182,9 @@ dma_buffer& dma_buffer::operator=(dma_buffer&& o) noexcept {
     return *this;
 }
 
-dma_buffer::~dma_buffer() { release(); }
+dma_buffer::~dma_buffer() {
+    release();
+}
 
 void dma_buffer::release() noexcept {
     if (!data_) return;
@@ -228,7 +235,8 @@ void add_dma_buffer_observer(dma_buffer_observer* o) {
     if (!o) return;
     registry& r = reg();
     std::unique_lock lk(r.observers_mu);
-    if (std::find(r.observers.begin(), r.observers.end(), o) == r.observers.end()) r.observers.push_back(o);
+    if (std::find(r.observers.begin(), r.observers.end(), o) == r.observers.end())
+        r.observers.push_back(o);
 }
 
 void remove_dma_buffer_observer(dma_buffer_observer* o) noexcept {

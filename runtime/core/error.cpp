@@ -1,7 +1,7 @@
+// SPDX-License-Identifier: MIT
 // Error categories: convme's own conditions and NVMe completion statuses, plus io_op names.
 #include <convme/block_device.hpp>
 #include <convme/error.hpp>
-
 #include <cstdio>
 #include <string>
 
@@ -10,47 +10,66 @@ namespace convme {
 namespace {
 
 class convme_category_impl final : public std::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "convme"; }
 
     std::string message(int v) const override {
         switch (static_cast<errc>(v)) {
-            case errc::ok: return "success";
-            case errc::zero_length: return "zero-length I/O";
-            case errc::misaligned_offset: return "offset is not a multiple of the device block size";
-            case errc::misaligned_length: return "length is not a multiple of the device block size";
+            case errc::ok:
+                return "success";
+            case errc::zero_length:
+                return "zero-length I/O";
+            case errc::misaligned_offset:
+                return "offset is not a multiple of the device block size";
+            case errc::misaligned_length:
+                return "length is not a multiple of the device block size";
             case errc::misaligned_buffer:
-                return "buffer address is not aligned to the device memory alignment (allocate I/O buffers "
+                return "buffer address is not aligned to the device memory alignment (allocate I/O "
+                       "buffers "
                        "with convme::dma_buffer)";
-            case errc::out_of_range: return "I/O extends beyond the end of the device";
-            case errc::unsupported: return "operation not supported by this device";
+            case errc::out_of_range:
+                return "I/O extends beyond the end of the device";
+            case errc::unsupported:
+                return "operation not supported by this device";
             case errc::device_gone:
-                return "device is gone (registers read all-ones: surprise removal or the device was unbound)";
+                return "device is gone (registers read all-ones: surprise removal or the device "
+                       "was unbound)";
             case errc::controller_fatal:
                 return "NVMe controller reported a fatal status (CSTS.CFS); it needs a reset";
-            case errc::timeout: return "command timed out (no completion even after abort and controller reset)";
-            case errc::aborted: return "command aborted by a controller reset before it completed";
-            case errc::shutting_down: return "device is shutting down on this loop (I/O submitted after drain)";
-            case errc::bad_uri: return "device URI could not be parsed";
+            case errc::timeout:
+                return "command timed out (no completion even after abort and controller reset)";
+            case errc::aborted:
+                return "command aborted by a controller reset before it completed";
+            case errc::shutting_down:
+                return "device is shutting down on this loop (I/O submitted after drain)";
+            case errc::bad_uri:
+                return "device URI could not be parsed";
         }
         return "unknown convme error " + std::to_string(v);
     }
 
     std::error_condition default_error_condition(int v) const noexcept override {
         switch (static_cast<errc>(v)) {
-            case errc::ok: return {};
+            case errc::ok:
+                return {};
             case errc::zero_length:
             case errc::misaligned_offset:
             case errc::misaligned_length:
             case errc::misaligned_buffer:
             case errc::out_of_range:
-            case errc::bad_uri: return std::errc::invalid_argument;
-            case errc::unsupported: return std::errc::operation_not_supported;
-            case errc::device_gone: return std::errc::no_such_device;
-            case errc::controller_fatal: return std::errc::io_error;
-            case errc::timeout: return std::errc::timed_out;
+            case errc::bad_uri:
+                return std::errc::invalid_argument;
+            case errc::unsupported:
+                return std::errc::operation_not_supported;
+            case errc::device_gone:
+                return std::errc::no_such_device;
+            case errc::controller_fatal:
+                return std::errc::io_error;
+            case errc::timeout:
+                return std::errc::timed_out;
             case errc::aborted:
-            case errc::shutting_down: return std::errc::operation_canceled;
+            case errc::shutting_down:
+                return std::errc::operation_canceled;
         }
         return {v, *this};
     }
@@ -206,7 +225,7 @@ const char* lookup(const status_name (&table)[N], unsigned sc) noexcept {
 }
 
 class nvme_category_impl final : public std::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "nvme"; }
 
     std::string message(int v) const override {
@@ -215,11 +234,20 @@ public:
         const char* known = nullptr;
         if ((static_cast<unsigned>(v) & ~0x7ffu) == 0) {
             switch (sct) {
-                case 0: known = lookup(generic_status, sc); break;
-                case 1: known = lookup(command_specific_status, sc); break;
-                case 2: known = lookup(media_status, sc); break;
-                case 3: known = lookup(path_status, sc); break;
-                default: break;
+                case 0:
+                    known = lookup(generic_status, sc);
+                    break;
+                case 1:
+                    known = lookup(command_specific_status, sc);
+                    break;
+                case 2:
+                    known = lookup(media_status, sc);
+                    break;
+                case 3:
+                    known = lookup(path_status, sc);
+                    break;
+                default:
+                    break;
             }
         }
         char codes[48];
@@ -229,7 +257,8 @@ public:
             return std::string("Vendor Specific status (") + codes + ")";
         if ((static_cast<unsigned>(v) & ~0x7ffu) != 0) {
             char raw[64];
-            std::snprintf(raw, sizeof raw, "invalid NVMe status value 0x%x", static_cast<unsigned>(v));
+            std::snprintf(raw, sizeof raw, "invalid NVMe status value 0x%x",
+                          static_cast<unsigned>(v));
             return raw;
         }
         return std::string("unknown NVMe status ") + codes;
@@ -261,11 +290,16 @@ const std::error_category& nvme_category() noexcept {
 
 const char* io_op_name(io_op op) noexcept {
     switch (op) {
-        case io_op::read: return "read";
-        case io_op::write: return "write";
-        case io_op::flush: return "flush";
-        case io_op::write_zeroes: return "write_zeroes";
-        case io_op::trim: return "trim";
+        case io_op::read:
+            return "read";
+        case io_op::write:
+            return "write";
+        case io_op::flush:
+            return "flush";
+        case io_op::write_zeroes:
+            return "write_zeroes";
+        case io_op::trim:
+            return "trim";
     }
     return "unknown-op";
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-thread coroutine frame pool.
 //
 // Frames up to kMaxPooled bytes are rounded up to a 64-byte size class and recycled through an
@@ -16,10 +17,9 @@
 // thread exits and marks the pool dead so frames freed later (by other thread_local destructors)
 // go straight to ::operator delete.
 #include <convme/detail/frame_pool.hpp>
+#include <new>
 
 #include "runtime/core/tls_model.hpp"
-
-#include <new>
 
 namespace convme::detail {
 namespace {
@@ -75,7 +75,9 @@ thread_local exit_guard tl_guard;
     p.armed = true;
 }
 
-inline std::size_t class_of(std::size_t size) noexcept { return (size + kClassBytes - 1) / kClassBytes - 1; }
+inline std::size_t class_of(std::size_t size) noexcept {
+    return (size + kClassBytes - 1) / kClassBytes - 1;
+}
 
 // Everything but a pool hit: heap allocations, size 0, frames above kMaxPooled.
 [[gnu::noinline]] void* alloc_slow(thread_pool& p, std::size_t size) {
@@ -137,7 +139,8 @@ void* frame_alloc(std::size_t size) {
 void frame_free(void* ptr, std::size_t size) noexcept {
     thread_pool& p = tl_pool;
     const std::size_t c = (size - 1) / kClassBytes;
-    if (ptr && size - 1 < kMaxPooled && p.armed && !p.dead && p.counts[c] < kMaxCachedPerClass) [[likely]] {
+    if (ptr && size - 1 < kMaxPooled && p.armed && !p.dead && p.counts[c] < kMaxCachedPerClass)
+        [[likely]] {
         ++p.frees;
         auto* n = static_cast<free_node*>(ptr);
         n->next = p.heads[c];

@@ -1,26 +1,26 @@
+// SPDX-License-Identifier: MIT
 // Per-core event loop: ready queue, timers, pollers, a thread-safe post() inbox and adaptive idle.
-#include <convme/backend.hpp>
-#include <convme/loop.hpp>
-
-#include "runtime/core/detached.hpp"
-#include "runtime/core/loop_internal.hpp"
-#include "runtime/core/timer_heap.hpp"
-#include "runtime/core/tls_model.hpp"
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <convme/backend.hpp>
+#include <convme/loop.hpp>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <mutex>
 #include <vector>
 
-#include <poll.h>
-#include <pthread.h>
-#include <sched.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include "runtime/core/detached.hpp"
+#include "runtime/core/loop_internal.hpp"
+#include "runtime/core/timer_heap.hpp"
+#include "runtime/core/tls_model.hpp"
 
 namespace convme {
 
@@ -70,10 +70,11 @@ struct pin_scope {
         if (rc != 0) {
             static std::once_flag noted;
             std::call_once(noted, [&] {
-                std::fprintf(stderr,
-                             "convme: pinning a loop thread to CPU %d failed (%s); continuing unpinned "
-                             "(check the process CPU affinity / cgroup cpuset)\n",
-                             cpu, std::strerror(rc));
+                std::fprintf(
+                    stderr,
+                    "convme: pinning a loop thread to CPU %d failed (%s); continuing unpinned "
+                    "(check the process CPU affinity / cgroup cpuset)\n",
+                    cpu, std::strerror(rc));
             });
             return;
         }
@@ -90,8 +91,9 @@ struct loop::impl {
     loop_options opts;
     detail::timer_heap timers;
     std::vector<poller*> pollers;
-    std::vector<poller*> flushers;  // the pollers that batch submissions (poller::batches_submissions())
-    std::vector<pollfd> wait_fds;   // what sleep() waits on (reused)
+    std::vector<poller*>
+        flushers;  // the pollers that batch submissions (poller::batches_submissions())
+    std::vector<pollfd> wait_fds;  // what sleep() waits on (reused)
     bool polling = false;
     bool pollers_dirty = false;
     int efd = -1;
@@ -106,7 +108,8 @@ struct loop::impl {
 
     detail::detached_list spawned;
 
-    std::atomic<std::uint64_t> iterations{0}, resumed{0}, polls_with_work{0}, sleeps{0}, messages{0};
+    std::atomic<std::uint64_t> iterations{0}, resumed{0}, polls_with_work{0}, sleeps{0},
+        messages{0};
 
     bool run_posts() {
         if (!has_posts.load(std::memory_order_relaxed)) return false;
@@ -169,7 +172,8 @@ struct loop::impl {
     // Block on the eventfd until woken, the next timer is due or `limit` passed.
     void sleep(std::chrono::nanoseconds limit) noexcept {
         sleeping.store(true, std::memory_order_seq_cst);
-        if (wake_pending.exchange(false, std::memory_order_seq_cst) || stop.load(std::memory_order_seq_cst)) {
+        if (wake_pending.exchange(false, std::memory_order_seq_cst) ||
+            stop.load(std::memory_order_seq_cst)) {
             sleeping.store(false, std::memory_order_relaxed);
             return;
         }
@@ -177,7 +181,8 @@ struct loop::impl {
         timespec* timeout = nullptr;
         auto left = limit;
         if (!timers.empty())
-            left = std::min<std::chrono::nanoseconds>(left, timers.next_deadline() - std::chrono::steady_clock::now());
+            left = std::min<std::chrono::nanoseconds>(
+                left, timers.next_deadline() - std::chrono::steady_clock::now());
         if (left != std::chrono::nanoseconds::max()) {
             const auto ns = std::max<std::int64_t>(0, left.count());
             ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
@@ -204,8 +209,9 @@ loop::loop(loop_options opts) : impl_(std::make_unique<impl>()), core_id_(opts.c
     impl_->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (impl_->efd < 0) {
         const int e = errno;
-        throw std::system_error(e, std::system_category(),
-                                "loop: eventfd() failed (raise the open-file limit with `ulimit -n` if it is EMFILE)");
+        throw std::system_error(
+            e, std::system_category(),
+            "loop: eventfd() failed (raise the open-file limit with `ulimit -n` if it is EMFILE)");
     }
 }
 
@@ -278,14 +284,18 @@ void loop::wake() noexcept {
     }
 }
 
-int loop::notify_fd() const noexcept { return impl_->efd; }
+int loop::notify_fd() const noexcept {
+    return impl_->efd;
+}
 
 void loop::stop() noexcept {
     impl_->stop.store(true, std::memory_order_seq_cst);
     wake();
 }
 
-bool loop::stop_requested() const noexcept { return impl_->stop.load(std::memory_order_acquire); }
+bool loop::stop_requested() const noexcept {
+    return impl_->stop.load(std::memory_order_acquire);
+}
 
 bool loop::run_once() {
     current_scope cs(this);
@@ -299,7 +309,8 @@ bool loop::iterate() {
 
     if (!I.timers.empty()) {
         const auto now = std::chrono::steady_clock::now();
-        if (I.timers.pop_due(now, [&](std::coroutine_handle<> h) { ready_.push(h); }) != 0) progress = true;
+        if (I.timers.pop_due(now, [&](std::coroutine_handle<> h) { ready_.push(h); }) != 0)
+            progress = true;
     }
     if (I.run_posts()) progress = true;
 
@@ -364,12 +375,16 @@ void loop::run() {
             // Wake-ups that arrived before now are for work the next run_once() sees anyway (the
             // exchange acquires what their senders published). Dropping them keeps a completion
             // notice for I/O that was already reaped by polling from cancelling the next sleep.
-            // Load first: no read-modify-write of a line another thread writes when none is pending.
-            if (I.wake_pending.load(std::memory_order_relaxed)) I.wake_pending.exchange(false, std::memory_order_acq_rel);
+            // Load first: no read-modify-write of a line another thread writes when none is
+            // pending.
+            if (I.wake_pending.load(std::memory_order_relaxed))
+                I.wake_pending.exchange(false, std::memory_order_acq_rel);
             continue;
         }
         const bool in_flight = limit != std::chrono::nanoseconds::max();
-        if (now - idle_since < (in_flight ? I.opts.spin_before_sleep_in_flight : I.opts.spin_before_sleep)) continue;
+        if (now - idle_since <
+            (in_flight ? I.opts.spin_before_sleep_in_flight : I.opts.spin_before_sleep))
+            continue;
         if (in_flight && !I.prepare_to_block()) {
             idle = false;
             continue;
@@ -389,7 +404,8 @@ void count_messages(loop& l, std::uint64_t n) noexcept {
 loop::stats loop::statistics() const noexcept {
     const auto& I = *impl_;
     constexpr auto r = std::memory_order_relaxed;
-    return {I.iterations.load(r), I.resumed.load(r), I.polls_with_work.load(r), I.sleeps.load(r), I.messages.load(r)};
+    return {I.iterations.load(r), I.resumed.load(r), I.polls_with_work.load(r), I.sleeps.load(r),
+            I.messages.load(r)};
 }
 
 }  // namespace convme

@@ -1,8 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Library-internal hooks into loop (not part of the public contract).
 #pragma once
 
 #include <convme/loop.hpp>
-
 #include <cstdint>
 
 namespace convme::detail {

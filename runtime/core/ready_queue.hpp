@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The loop's ready queue lives in the public detail header so that loop::schedule() inlines.
 #pragma once
 

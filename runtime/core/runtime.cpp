@@ -1,12 +1,11 @@
+// SPDX-License-Identifier: MIT
 // runtime: one loop per core, cores linked by SPSC rings (one per ordered pair of cores).
-#include <convme/backend.hpp>
-#include <convme/runtime.hpp>
-
-#include "runtime/core/loop_internal.hpp"
-#include "runtime/core/spsc_ring.hpp"
-#include "runtime/core/tls_model.hpp"
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
+#include <convme/backend.hpp>
+#include <convme/runtime.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -16,8 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include <pthread.h>
-#include <sched.h>
+#include "runtime/core/loop_internal.hpp"
+#include "runtime/core/spsc_ring.hpp"
+#include "runtime/core/tls_model.hpp"
 
 namespace convme {
 
@@ -140,7 +140,7 @@ namespace {
 // rings. Undelivered messages in either direction count as in flight, so the loop neither sleeps
 // (the receiver cannot wake us when it frees ring space) nor finishes shutdown before delivery.
 class inbox_poller final : public poller {
-public:
+  public:
     inbox_poller(runtime::impl& rt, unsigned me) : rt_(rt), me_(me) {}
     bool poll() override {
         const bool pushed = rt_.flush_all_overflow(me_);
@@ -154,7 +154,7 @@ public:
         return rt_.overflow_pending[me_] + (rt_.inbox_pending(me_) ? 1 : 0);
     }
 
-private:
+  private:
     runtime::impl& rt_;
     unsigned me_;
 };
@@ -168,16 +168,18 @@ runtime::runtime(runtime_options opts) : impl_(std::make_unique<impl>()) {
     I.n = opts.cores;
     const std::size_t ring_size = round_up_pow2(opts.message_ring_size);
     I.rings.reserve(std::size_t{I.n} * I.n);
-    for (std::size_t i = 0; i < std::size_t{I.n} * I.n; ++i) I.rings.push_back(std::make_unique<message_ring>(ring_size));
+    for (std::size_t i = 0; i < std::size_t{I.n} * I.n; ++i)
+        I.rings.push_back(std::make_unique<message_ring>(ring_size));
 
     std::vector<int> cpus;
     if (opts.pin_threads) {
         cpus = allowed_cpus();
         if (cpus.size() < I.n) {
-            std::fprintf(stderr,
-                         "convme: %u cores requested but the process may run on %zu CPU(s); loops %zu..%u "
-                         "run unpinned\n",
-                         I.n, cpus.size(), cpus.size(), I.n - 1);
+            std::fprintf(
+                stderr,
+                "convme: %u cores requested but the process may run on %zu CPU(s); loops %zu..%u "
+                "run unpinned\n",
+                I.n, cpus.size(), cpus.size(), I.n - 1);
         }
     }
     I.overflow.resize(std::size_t{I.n} * I.n);
@@ -203,17 +205,22 @@ runtime::~runtime() {
     I.loops.clear();
 }
 
-unsigned runtime::cores() const noexcept { return impl_->n; }
+unsigned runtime::cores() const noexcept {
+    return impl_->n;
+}
 
 loop& runtime::loop_of(unsigned core) noexcept {
     if (core >= impl_->n) {
-        std::fprintf(stderr, "convme: runtime::loop_of(%u) but the runtime has %u cores\n", core, impl_->n);
+        std::fprintf(stderr, "convme: runtime::loop_of(%u) but the runtime has %u cores\n", core,
+                     impl_->n);
         std::abort();
     }
     return *impl_->loops[core];
 }
 
-runtime* runtime::current() noexcept { return tl_runtime; }
+runtime* runtime::current() noexcept {
+    return tl_runtime;
+}
 
 void runtime::start_others() {
     auto& I = *impl_;
@@ -251,8 +258,8 @@ void runtime::stop_all() {
 void runtime::send(unsigned core, std::function<void()> fn) {
     auto& I = *impl_;
     if (core >= I.n)
-        throw std::out_of_range("convme::runtime::send: core " + std::to_string(core) + " but the runtime has " +
-                                std::to_string(I.n) + " cores");
+        throw std::out_of_range("convme::runtime::send: core " + std::to_string(core) +
+                                " but the runtime has " + std::to_string(I.n) + " cores");
     if (tl_runtime != this) {  // not one of our loop threads: multi-producer path
         I.loops[core]->post(std::move(fn));
         return;
@@ -274,10 +281,11 @@ namespace detail {
 runtime& runtime_for_cross_core(unsigned core, const char* what) {
     runtime* rt = runtime::current();
     if (!rt || !loop::current())
-        throw std::logic_error(std::string(what) + ": must be called on a loop of a running convme::runtime");
+        throw std::logic_error(std::string(what) +
+                               ": must be called on a loop of a running convme::runtime");
     if (core >= rt->cores())
-        throw std::out_of_range(std::string(what) + ": core " + std::to_string(core) + " but the runtime has " +
-                                std::to_string(rt->cores()) + " cores");
+        throw std::out_of_range(std::string(what) + ": core " + std::to_string(core) +
+                                " but the runtime has " + std::to_string(rt->cores()) + " cores");
     return *rt;
 }
 }  // namespace detail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bounded lock-free single-producer / single-consumer ring.
 // Capacity is a power of two. Head (consumer) and tail (producer) live on separate cache lines,
 // and each side caches the other side's index so that a push or pop touches the shared line only
@@ -17,7 +18,7 @@ inline constexpr std::size_t cache_line = 64;
 
 template <typename T>
 class spsc_ring {
-public:
+  public:
     explicit spsc_ring(std::size_t capacity) {
         if (capacity < 2 || (capacity & (capacity - 1)) != 0)
             throw std::invalid_argument("spsc_ring: capacity must be a power of two >= 2");
@@ -66,11 +67,13 @@ public:
         return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
     }
 
-private:
+  private:
     struct slot {
         alignas(T) unsigned char bytes[sizeof(T)];
     };
-    T* at(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(slots_[i & mask_].bytes)); }
+    T* at(std::size_t i) noexcept {
+        return std::launder(reinterpret_cast<T*>(slots_[i & mask_].bytes));
+    }
 
     slot* slots_ = nullptr;
     std::size_t mask_ = 0;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Min-heap of (deadline, sequence, coroutine) for one loop. The sequence number keeps timers with
 // the same deadline in the order they were armed.
 #pragma once
@@ -11,7 +12,7 @@
 namespace convme::detail {
 
 class timer_heap {
-public:
+  public:
     using time_point = std::chrono::steady_clock::time_point;
 
     bool empty() const noexcept { return heap_.empty(); }
@@ -38,7 +39,7 @@ public:
 
     void clear() noexcept { heap_.clear(); }
 
-private:
+  private:
     struct entry {
         time_point when;
         std::uint64_t seq;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/core/uri_params.hpp"
 
 #include <charconv>
@@ -29,7 +30,8 @@ bool check_known_params(const device_uri& uri, std::span<const std::string_view>
     return true;
 }
 
-bool param_bool(const device_uri& uri, std::string_view key, bool def, bool& out, std::string& why) {
+bool param_bool(const device_uri& uri, std::string_view key, bool def, bool& out,
+                std::string& why) {
     const std::string* v = find_param(uri, key);
     if (!v) {
         out = def;
@@ -43,7 +45,8 @@ bool param_bool(const device_uri& uri, std::string_view key, bool def, bool& out
         out = false;
         return true;
     }
-    why = uri.scheme + ": parameter " + std::string(key) + "='" + *v + "' is not a boolean (use 0 or 1)";
+    why = uri.scheme + ": parameter " + std::string(key) + "='" + *v +
+          "' is not a boolean (use 0 or 1)";
     return false;
 }
 
@@ -65,8 +68,9 @@ bool param_uint(const device_uri& uri, std::string_view key, std::uint64_t def, 
     return true;
 }
 
-bool param_choice(const device_uri& uri, std::string_view key, std::initializer_list<std::string_view> choices,
-                  std::string_view def, std::string& out, std::string& why) {
+bool param_choice(const device_uri& uri, std::string_view key,
+                  std::initializer_list<std::string_view> choices, std::string_view def,
+                  std::string& out, std::string& why) {
     const std::string* v = find_param(uri, key);
     if (!v) {
         out = std::string(def);

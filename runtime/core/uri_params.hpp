@@ -1,10 +1,10 @@
+// SPDX-License-Identifier: MIT
 // The one reader of device URI query parameters, used by every scheme, so the same input gets the
 // same answer everywhere: unknown keys list the known ones, malformed values name the key and the
 // expected form.
 #pragma once
 
 #include <convme/device.hpp>
-
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -27,8 +27,9 @@ bool param_bool(const device_uri& uri, std::string_view key, bool def, bool& out
 bool param_uint(const device_uri& uri, std::string_view key, std::uint64_t def, std::uint64_t min,
                 std::uint64_t max, std::uint64_t& out, std::string& why);
 // One of `choices` (e.g. wait=poll|block). Missing key: `out` = def.
-bool param_choice(const device_uri& uri, std::string_view key, std::initializer_list<std::string_view> choices,
-                  std::string_view def, std::string& out, std::string& why);
+bool param_choice(const device_uri& uri, std::string_view key,
+                  std::initializer_list<std::string_view> choices, std::string_view def,
+                  std::string& out, std::string& why);
 // Size with K/M/G/T suffix (see parse_size). Missing key: `out` = def.
 bool param_size(const device_uri& uri, std::string_view key, std::uint64_t def, std::uint64_t& out,
                 std::string& why);

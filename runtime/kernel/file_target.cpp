@@ -1,10 +1,5 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/kernel/file_target.hpp"
-
-#include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <thread>
 
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -13,6 +8,12 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
 
 namespace convme::backends {
 namespace {
@@ -29,11 +30,16 @@ std::string open_fix(int err, bool creating) {
             return creating ? "check that the directory exists"
                             : "check the path, or add ?create_size=64M to create a file";
         case EACCES:
-        case EPERM: return "check the permissions (block devices usually need root or the disk group)";
-        case EROFS: return "the filesystem is read-only";
-        case EISDIR: return "give a file or block device, not a directory";
-        case EBUSY: return "the device is in use (mounted or opened exclusively)";
-        default: return "check the path";
+        case EPERM:
+            return "check the permissions (block devices usually need root or the disk group)";
+        case EROFS:
+            return "the filesystem is read-only";
+        case EISDIR:
+            return "give a file or block device, not a directory";
+        case EBUSY:
+            return "the device is in use (mounted or opened exclusively)";
+        default:
+            return "check the path";
     }
 }
 
@@ -42,7 +48,8 @@ std::string open_fix(int err, bool creating) {
 bool dio_alignment(int fd, std::uint32_t& mem_align, std::uint32_t& offset_align) {
 #if defined(STATX_DIOALIGN)
     struct statx stx {};
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 && (stx.stx_mask & STATX_DIOALIGN)) {
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN)) {
         mem_align = stx.stx_dio_mem_align;
         offset_align = stx.stx_dio_offset_align;
         return true;
@@ -87,7 +94,8 @@ int ensure_size(file_target& t, std::uint64_t create_size, std::string& why) {
         ftruncate(t.fd, static_cast<off_t>(create_size)) != 0) {
         int err = errno;
         why = "extending " + t.path + " to " + std::to_string(create_size) +
-              " bytes (create_size): " + errno_text(err) + "; check free space and file size limits";
+              " bytes (create_size): " + errno_text(err) +
+              "; check free space and file size limits";
         return -err;
     }
     return 0;
@@ -95,7 +103,9 @@ int ensure_size(file_target& t, std::uint64_t create_size, std::string& why) {
 
 }  // namespace
 
-void testing_force_direct_failure(bool on) noexcept { force_direct_failure.store(on); }
+void testing_force_direct_failure(bool on) noexcept {
+    force_direct_failure.store(on);
+}
 
 file_target::~file_target() {
     if (fd >= 0) ::close(fd);
@@ -122,22 +132,26 @@ namespace {
 // Exclusive flock on the target, waiting up to `wait` for the current holder to let go. A
 // process killed with I/O in flight holds it until the kernel finished that I/O (its io_uring
 // requests keep the open file alive), so a restarted store never races a dead one's writes.
-int lock_exclusive(const char* scheme, const file_target& t, std::chrono::milliseconds wait, std::string& why) {
+int lock_exclusive(const char* scheme, const file_target& t, std::chrono::milliseconds wait,
+                   std::string& why) {
     const auto give_up = std::chrono::steady_clock::now() + wait;
     for (;;) {
         if (::flock(t.fd, LOCK_EX | LOCK_NB) == 0) return 0;
         const int err = errno;
         if (err == EINTR) continue;
         if (err != EWOULDBLOCK) {
-            why = std::string(scheme) + ": flock " + t.path + ": " + errno_text(err) +
-                  "; the filesystem may not support locks: pass lock=0 if nothing else uses the file";
+            why =
+                std::string(scheme) + ": flock " + t.path + ": " + errno_text(err) +
+                "; the filesystem may not support locks: pass lock=0 if nothing else uses the file";
             return -err;
         }
         if (std::chrono::steady_clock::now() >= give_up) {
-            why = std::string(scheme) + ": " + t.path + " is locked by another opener (flock, waited " +
-                  std::to_string(wait.count()) + " ms): another process (or another device object in "
+            why = std::string(scheme) + ": " + t.path +
+                  " is locked by another opener (flock, waited " + std::to_string(wait.count()) +
+                  " ms): another process (or another device object in "
                   "this one) has it open, or a killed process still has I/O in flight on it; close "
-                  "that first (`fuser -v " + t.path + "` shows who), or pass lock=0 to share it unsafely";
+                  "that first (`fuser -v " +
+                  t.path + "` shows who), or pass lock=0 to share it unsafely";
             return -EBUSY;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds{5});
@@ -152,12 +166,14 @@ int open_file_target(const char* scheme, const std::string& path, const file_ope
     int flags = O_RDWR | O_CLOEXEC | (creating ? O_CREAT : 0);
     std::string buffered_reason;
     if (opts.direct) {
-        out.fd = force_direct_failure.load() ? (errno = EINVAL, -1) : ::open(path.c_str(), flags | O_DIRECT, 0644);
+        out.fd = force_direct_failure.load() ? (errno = EINVAL, -1)
+                                             : ::open(path.c_str(), flags | O_DIRECT, 0644);
         if (out.fd >= 0) {
             out.direct = true;
         } else if (errno == EINVAL) {
-            buffered_reason = "buffered: the filesystem refused O_DIRECT (EINVAL, e.g. tmpfs on older "
-                              "kernels); put the file on ext4/xfs or a block device for direct I/O";
+            buffered_reason =
+                "buffered: the filesystem refused O_DIRECT (EINVAL, e.g. tmpfs on older "
+                "kernels); put the file on ext4/xfs or a block device for direct I/O";
         } else {
             int err = errno;
             why = std::string(scheme) + ": open " + path + ": " + errno_text(err) + "; " +
@@ -209,11 +225,13 @@ int open_file_target(const char* scheme, const std::string& path, const file_ope
                 out.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
                 if (out.fd < 0) {
                     int err = errno;
-                    why = std::string(scheme) + ": reopening " + path + " without O_DIRECT: " + errno_text(err);
+                    why = std::string(scheme) + ": reopening " + path +
+                          " without O_DIRECT: " + errno_text(err);
                     return -err;
                 }
                 out.direct = false;
-                buffered_reason = "buffered: statx reports no direct I/O support on this filesystem";
+                buffered_reason =
+                    "buffered: statx reports no direct I/O support on this filesystem";
             } else {
                 if (offset_align > out.block_size) out.block_size = offset_align;
                 out.mem_alignment = mem_align ? mem_align : out.block_size;
@@ -240,11 +258,14 @@ int write_zeroes_mode(bool fallback) noexcept {
                     : (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
 }
 
-int trim_mode() noexcept { return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; }
+int trim_mode() noexcept {
+    return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+}
 
 std::error_code fallocate_error(int neg_errno) noexcept {
     int err = neg_errno < 0 ? -neg_errno : neg_errno;
-    if (err == EOPNOTSUPP || err == ENOTSUP || err == ENOTTY) return make_error_code(errc::unsupported);
+    if (err == EOPNOTSUPP || err == ENOTSUP || err == ENOTTY)
+        return make_error_code(errc::unsupported);
     return errno_code(err);
 }
 
@@ -254,7 +275,8 @@ std::error_code transfer(const file_target& t, bool is_write, std::uint64_t offs
                          std::uint64_t length, std::byte* data) noexcept {
     std::uint64_t done = 0;
     while (done < length) {
-        std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(length - done, 1u << 30));
+        std::size_t chunk =
+            static_cast<std::size_t>(std::min<std::uint64_t>(length - done, 1u << 30));
         ssize_t n = is_write ? ::pwrite(t.fd, data + done, chunk, static_cast<off_t>(offset + done))
                              : ::pread(t.fd, data + done, chunk, static_cast<off_t>(offset + done));
         if (n < 0) {
@@ -286,8 +308,10 @@ std::error_code do_fallocate(const file_target& t, int mode, std::uint64_t offse
 std::error_code execute_sync(const file_target& t, io_op op, std::uint64_t offset,
                              std::uint64_t length, std::byte* data) noexcept {
     switch (op) {
-        case io_op::read: return transfer(t, false, offset, length, data);
-        case io_op::write: return transfer(t, true, offset, length, data);
+        case io_op::read:
+            return transfer(t, false, offset, length, data);
+        case io_op::write:
+            return transfer(t, true, offset, length, data);
         case io_op::flush:
             if (::fsync(t.fd) != 0) return errno_code(errno);
             return {};

@@ -1,11 +1,11 @@
+// SPDX-License-Identifier: MIT
 // The file or block device behind a uring:/threadpool: URI: opening it (O_DIRECT with a buffered
 // fallback, optional creation), finding its block size and capacity, and the synchronous
 // implementation of every io_op that the thread-pool backend runs on its workers.
 #pragma once
 
-#include <convme/block_device.hpp>
-
 #include <chrono>
+#include <convme/block_device.hpp>
 #include <cstdint>
 #include <string>
 #include <system_error>
@@ -23,7 +23,7 @@ struct file_open_options {
 };
 
 class file_target {
-public:
+  public:
     file_target() = default;
     ~file_target();
     file_target(const file_target&) = delete;
@@ -32,8 +32,8 @@ public:
     int fd = -1;
     std::string path;
     bool is_block_device = false;
-    bool direct = false;            // opened with O_DIRECT
-    std::string mode_note;          // "O_DIRECT" or "buffered: <why>"
+    bool direct = false;    // opened with O_DIRECT
+    std::string mode_note;  // "O_DIRECT" or "buffered: <why>"
     std::uint32_t block_size = 512;
     std::uint32_t physical_block_size = 0;  // block devices: BLKPBSZGET (0 if unknown)
     std::uint32_t mem_alignment = 512;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel backends' entry points for the device registry: files and block devices through
 // io_uring (uring:) or a thread pool (threadpool:). They return nullptr on failure and fill `ec`
 // (an errc or errno code) and `why` (step, errno, fix).
@@ -5,7 +6,6 @@
 
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
-
 #include <memory>
 #include <string>
 #include <system_error>

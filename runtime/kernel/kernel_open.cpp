@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // uring: and threadpool: targets, and the automatic io_uring -> thread-pool fallback.
-#include "runtime/kernel/kernel_devices.hpp"
+#include <cstdio>
+
 #include "runtime/core/uri_params.hpp"
+#include "runtime/kernel/kernel_devices.hpp"
 #include "runtime/kernel/threadpool_device.hpp"
 #include "runtime/kernel/uring_probe.hpp"
-
-#include <cstdio>
 
 namespace convme::backends {
 namespace {
@@ -26,7 +27,8 @@ device_uri threadpool_equivalent(const device_uri& uri) {
 bool check_file_target(device_uri& uri, std::string& why) {
     if (uri.target.rfind("//", 0) == 0) uri.target.erase(0, 2);  // uring:///path
     if (!uri.target.empty()) return true;
-    why = uri.scheme + ": missing path after '" + uri.scheme + ":' (expected a file or block device path)";
+    why = uri.scheme + ": missing path after '" + uri.scheme +
+          ":' (expected a file or block device path)";
     return false;
 }
 
@@ -42,7 +44,8 @@ std::unique_ptr<block_device> open_uring_or_fallback(const device_uri& uri, std:
                  "fail instead)\n",
                  unavailable.c_str(), uri.target.c_str());
     auto dev = make_threadpool_device(threadpool_equivalent(uri), ec, why);
-    if (auto* tp = dynamic_cast<threadpool_device*>(dev.get())) tp->add_note("fallback: io_uring unavailable");
+    if (auto* tp = dynamic_cast<threadpool_device*>(dev.get()))
+        tp->add_note("fallback: io_uring unavailable");
     return dev;
 }
 

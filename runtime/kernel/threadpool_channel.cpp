@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/kernel/threadpool_channel.hpp"
 
-#include "runtime/kernel/threadpool_pool.hpp"
-
 #include <cerrno>
+
+#include "runtime/kernel/threadpool_pool.hpp"
 
 namespace convme::backends {
 

@@ -1,12 +1,12 @@
+// SPDX-License-Identifier: MIT
 // One loop's side of the thread-pool backend: counts the loop's requests in flight and brings
 // finished requests (pushed by workers onto a lock-free list) back to the loop, where poll()
 // completes them.
 #pragma once
 
+#include <atomic>
 #include <convme/backend.hpp>
 #include <convme/loop.hpp>
-
-#include <atomic>
 #include <cstddef>
 
 namespace convme::backends {
@@ -14,9 +14,12 @@ namespace convme::backends {
 class threadpool_pool;
 
 class threadpool_channel final : public poller {
-public:
+  public:
     threadpool_channel(threadpool_pool& pool, loop* owner) noexcept
-        : poller(/*batches_submissions=*/false), pool_(pool), owner_(owner), owner_id_(owner->unique_id()) {}
+        : poller(/*batches_submissions=*/false),
+          pool_(pool),
+          owner_(owner),
+          owner_id_(owner->unique_id()) {}
     ~threadpool_channel() override = default;
 
     loop* owner() const noexcept { return owner_; }
@@ -38,7 +41,7 @@ public:
         drained_ = true;
     }
 
-private:
+  private:
     threadpool_pool& pool_;
     loop* owner_;
     std::uint64_t owner_id_;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/kernel/threadpool_pool.hpp"
 
 namespace convme::backends {

@@ -1,20 +1,20 @@
+// SPDX-License-Identifier: MIT
 // Worker threads for the thread-pool backend: they run requests synchronously (pread/pwrite/
 // fsync/fallocate) and hand each finished request to a callback that returns it to its loop.
 #pragma once
 
-#include <convme/backend.hpp>
-
-#include "runtime/kernel/file_target.hpp"
-
 #include <condition_variable>
+#include <convme/backend.hpp>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "runtime/kernel/file_target.hpp"
+
 namespace convme::backends {
 
 class threadpool_pool {
-public:
+  public:
     // Called on a worker thread after r.status was set.
     using done_fn = void (*)(io_request& r) noexcept;
 
@@ -27,7 +27,7 @@ public:
     void enqueue(io_request& r) noexcept;
     unsigned threads() const noexcept { return static_cast<unsigned>(workers_.size()); }
 
-private:
+  private:
     void work();
 
     const file_target& target_;

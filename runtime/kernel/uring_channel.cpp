@@ -1,10 +1,12 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/kernel/uring_channel.hpp"
+
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <sys/uio.h>
 
 namespace convme::backends {
 namespace {
@@ -13,19 +15,21 @@ namespace {
 constexpr std::uint64_t max_sqe_bytes = 1u << 30;
 constexpr unsigned reap_batch = 32;
 
-
 void warn_once(std::atomic<bool>& flag, const std::string& msg) {
     if (!flag.exchange(true)) std::fprintf(stderr, "convme uring: %s\n", msg.c_str());
 }
-std::atomic<bool> warned_eof{false}, warned_iopoll{false}, warned_register{false}, warned_open{false},
-    warned_submit{false};
+std::atomic<bool> warned_eof{false}, warned_iopoll{false}, warned_register{false},
+    warned_open{false}, warned_submit{false};
 
 }  // namespace
 
-uring_channel::uring_channel(const file_target& target, const uring_config& cfg, loop* owner) noexcept
+uring_channel::uring_channel(const file_target& target, const uring_config& cfg,
+                             loop* owner) noexcept
     : target_(target), cfg_(cfg), owner_(owner), owner_id_(owner->unique_id()) {}
 
-uring_channel::~uring_channel() { release_rings(); }
+uring_channel::~uring_channel() {
+    release_rings();
+}
 
 int uring_channel::open_ring(ring& g, unsigned entries, unsigned flags, std::string& why) noexcept {
     io_uring_params p;
@@ -48,7 +52,8 @@ int uring_channel::open_ring(ring& g, unsigned entries, unsigned flags, std::str
 }
 
 int uring_channel::open(std::string& why) noexcept {
-    unsigned flags = (cfg_.sqpoll ? IORING_SETUP_SQPOLL : 0u) | (cfg_.iopoll ? IORING_SETUP_IOPOLL : 0u);
+    unsigned flags =
+        (cfg_.sqpoll ? IORING_SETUP_SQPOLL : 0u) | (cfg_.iopoll ? IORING_SETUP_IOPOLL : 0u);
     int rc = open_ring(main_, cfg_.entries, flags, why);
     if (rc < 0) return rc;
     if (cfg_.iopoll && (rc = open_ring(aux_, 16, 0, why)) < 0) {
@@ -152,21 +157,29 @@ void uring_channel::prepare_sqe(io_uring_sqe* sqe, ring& g, io_request& r) noexc
             std::uint64_t off = r.offset + done;
             int idx = fixed_index(p, len);
             if (idx >= 0) {
-                if (r.op == io_op::read) io_uring_prep_read_fixed(sqe, fd, p, len, off, idx);
-                else io_uring_prep_write_fixed(sqe, fd, p, len, off, idx);
+                if (r.op == io_op::read)
+                    io_uring_prep_read_fixed(sqe, fd, p, len, off, idx);
+                else
+                    io_uring_prep_write_fixed(sqe, fd, p, len, off, idx);
                 bump(fixed_ios_);
             } else {
-                if (r.op == io_op::read) io_uring_prep_read(sqe, fd, p, len, off);
-                else io_uring_prep_write(sqe, fd, p, len, off);
+                if (r.op == io_op::read)
+                    io_uring_prep_read(sqe, fd, p, len, off);
+                else
+                    io_uring_prep_write(sqe, fd, p, len, off);
                 bump(plain_ios_);
             }
             break;
         }
-        case io_op::flush: io_uring_prep_fsync(sqe, fd, 0); break;  // full fsync: data and metadata
+        case io_op::flush:
+            io_uring_prep_fsync(sqe, fd, 0);
+            break;  // full fsync: data and metadata
         case io_op::write_zeroes:
             io_uring_prep_fallocate(sqe, fd, write_zeroes_mode(r.stage != 0), r.offset, r.length);
             break;
-        case io_op::trim: io_uring_prep_fallocate(sqe, fd, trim_mode(), r.offset, r.length); break;
+        case io_op::trim:
+            io_uring_prep_fallocate(sqe, fd, trim_mode(), r.offset, r.length);
+            break;
     }
     if (g.fixed_file) sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data(sqe, &r);
@@ -191,11 +204,13 @@ int uring_channel::fixed_index(const std::byte* p, std::size_t len) noexcept {
     try {
         iovec iov{ref.base, ref.size};
         __u64 tag = 0;
-        int rc = io_uring_register_buffers_update_tag(&main_.r, static_cast<unsigned>(slot), &iov, &tag, 1);
+        int rc = io_uring_register_buffers_update_tag(&main_.r, static_cast<unsigned>(slot), &iov,
+                                                      &tag, 1);
         if (rc < 0) {
-            warn_once(warned_register, std::string("registering a dma_buffer as an io_uring fixed buffer failed (") +
-                                           std::strerror(-rc) +
-                                           "); using plain reads/writes for it. Raise RLIMIT_MEMLOCK if ENOMEM.");
+            warn_once(warned_register,
+                      std::string("registering a dma_buffer as an io_uring fixed buffer failed (") +
+                          std::strerror(-rc) +
+                          "); using plain reads/writes for it. Raise RLIMIT_MEMLOCK if ENOMEM.");
             fixed_.push_back({ref.id, ref.base, ref.size, -1});
             return -1;
         }
@@ -215,7 +230,8 @@ void uring_channel::forget_buffer(const dma_region_ref& region) noexcept {
         if (it->slot >= 0 && main_.live) {
             iovec iov{nullptr, 0};
             __u64 tag = 0;
-            io_uring_register_buffers_update_tag(&main_.r, static_cast<unsigned>(it->slot), &iov, &tag, 1);
+            io_uring_register_buffers_update_tag(&main_.r, static_cast<unsigned>(it->slot), &iov,
+                                                 &tag, 1);
             slot_used_ &= ~(std::uint64_t{1} << it->slot);
             bump(unregistrations_);
         }
@@ -292,10 +308,12 @@ void uring_channel::handle(io_request& r, int res, bool from_polled_ring) noexce
                 // The block driver has no poll queues: switch this loop to interrupt completions
                 // and retry there (also the requests that were in flight on the polled ring).
                 if (!poll_refused_) bump(iopoll_fallbacks_);
-                warn_once(warned_iopoll, "iopoll: " + target_.path +
-                                             " refused a polled I/O (EOPNOTSUPP): its driver has no poll queues; "
-                                             "for NVMe load the driver with nvme.poll_queues=N (e.g. modprobe nvme "
-                                             "poll_queues=2). Continuing with interrupt completions.");
+                warn_once(
+                    warned_iopoll,
+                    "iopoll: " + target_.path +
+                        " refused a polled I/O (EOPNOTSUPP): its driver has no poll queues; "
+                        "for NVMe load the driver with nvme.poll_queues=N (e.g. modprobe nvme "
+                        "poll_queues=2). Continuing with interrupt completions.");
                 poll_refused_ = true;
                 fixed_table_ = false;  // fixed buffers are registered on the polled ring only
                 enqueue(r);
@@ -306,8 +324,8 @@ void uring_channel::handle(io_request& r, int res, bool from_polled_ring) noexce
                 return;
             }
             if (res == 0) {
-                warn_once(warned_eof, std::string(io_op_name(r.op)) + " at offset " + std::to_string(r.offset) +
-                                          " on " + target_.path +
+                warn_once(warned_eof, std::string(io_op_name(r.op)) + " at offset " +
+                                          std::to_string(r.offset) + " on " + target_.path +
                                           " transferred 0 bytes (file shrank?); reporting EIO");
                 finish(r, errno_code(EIO));
                 return;
@@ -321,16 +339,21 @@ void uring_channel::handle(io_request& r, int res, bool from_polled_ring) noexce
             finish(r, {});
             return;
         }
-        case io_op::flush: finish(r, res < 0 ? errno_code(res) : std::error_code{}); return;
+        case io_op::flush:
+            finish(r, res < 0 ? errno_code(res) : std::error_code{});
+            return;
         case io_op::write_zeroes:
-            if ((res == -EOPNOTSUPP || res == -EINVAL) && r.stage == 0 && !target_.is_block_device) {
+            if ((res == -EOPNOTSUPP || res == -EINVAL) && r.stage == 0 &&
+                !target_.is_block_device) {
                 r.stage = 1;  // filesystem without ZERO_RANGE: punch a hole instead
                 enqueue(r);
                 return;
             }
             finish(r, res < 0 ? fallocate_error(res) : std::error_code{});
             return;
-        case io_op::trim: finish(r, res < 0 ? fallocate_error(res) : std::error_code{}); return;
+        case io_op::trim:
+            finish(r, res < 0 ? fallocate_error(res) : std::error_code{});
+            return;
     }
 }
 
@@ -341,7 +364,9 @@ void uring_channel::finish(io_request& r, std::error_code ec) noexcept {
 }
 
 void uring_channel::add_stats(uring_stats& s) const noexcept {
-    auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
     s.rings_opened += get(rings_opened_);
     s.submit_calls += get(submit_calls_);
     s.sqes += get(sqes_);

@@ -1,26 +1,26 @@
+// SPDX-License-Identifier: MIT
 // One loop's io_uring state for a uring_device: the ring (plus, with IOPOLL, a second ordinary
 // ring for fsync/fallocate, which polled rings cannot run), the fixed-buffer table and the
 // overflow list of requests that found the SQ or the CQ budget full.
 #pragma once
 
-#include <convme/backend.hpp>
-#include <convme/dma_buffer.hpp>
-#include <convme/loop.hpp>
-
-#include "runtime/kernel/uring_device.hpp"
-
 #include <liburing.h>
 
 #include <atomic>
 #include <chrono>
+#include <convme/backend.hpp>
+#include <convme/dma_buffer.hpp>
+#include <convme/loop.hpp>
 #include <cstdint>
 #include <mutex>
 #include <vector>
 
+#include "runtime/kernel/uring_device.hpp"
+
 namespace convme::backends {
 
 class uring_channel final : public poller {
-public:
+  public:
     uring_channel(const file_target& target, const uring_config& cfg, loop* owner) noexcept;
     ~uring_channel() override;
     uring_channel(const uring_channel&) = delete;
@@ -57,22 +57,22 @@ public:
 
     void add_stats(uring_stats& s) const noexcept;
 
-private:
+  private:
     struct ring {
         io_uring r{};
         bool live = false;
         bool fixed_file = false;
-        bool polled = false;          // IORING_SETUP_IOPOLL without SQPOLL: reaping needs enter()
-        unsigned kernel_inflight = 0; // SQEs handed to the ring whose CQE was not reaped yet
-        unsigned cq_budget = 0;       // never more in flight than CQ entries (no CQ overflow)
-        bool notifies = false;        // the loop's eventfd is registered (wait=block)
-        bool toggles = false;         // ...and can be switched off while the loop runs
+        bool polled = false;           // IORING_SETUP_IOPOLL without SQPOLL: reaping needs enter()
+        unsigned kernel_inflight = 0;  // SQEs handed to the ring whose CQE was not reaped yet
+        unsigned cq_budget = 0;        // never more in flight than CQ entries (no CQ overflow)
+        bool notifies = false;         // the loop's eventfd is registered (wait=block)
+        bool toggles = false;          // ...and can be switched off while the loop runs
     };
     struct fixed_entry {
         std::uint32_t id;
         std::byte* base;
         std::size_t size;
-        int slot;                     // -1: registration failed, use plain I/O
+        int slot;  // -1: registration failed, use plain I/O
     };
     enum class state { fresh, open, failed, drained };
 
@@ -101,17 +101,17 @@ private:
     state state_ = state::fresh;
     std::error_code open_error_{};
     ring main_;
-    ring aux_;                        // only with IOPOLL
-    bool poll_refused_ = false;       // the device answered a polled I/O with EOPNOTSUPP
-    bool notify_armed_ = false;       // CQ eventfd notifications on (between prepare_to_block and poll)
+    ring aux_;                   // only with IOPOLL
+    bool poll_refused_ = false;  // the device answered a polled I/O with EOPNOTSUPP
+    bool notify_armed_ = false;  // CQ eventfd notifications on (between prepare_to_block and poll)
     std::size_t in_flight_ = 0;
     request_fifo overflow_;  // found the SQ or the CQ budget full
 
     static constexpr unsigned fixed_slots = 64;
-    std::mutex fixed_mu_;             // forget_buffer() comes from the thread freeing the buffer
+    std::mutex fixed_mu_;  // forget_buffer() comes from the thread freeing the buffer
     std::atomic<bool> fixed_table_{false};  // sparse buffer table registered
     std::vector<fixed_entry> fixed_;
-    std::uint64_t slot_used_ = 0;     // bitmap of fixed_slots
+    std::uint64_t slot_used_ = 0;  // bitmap of fixed_slots
 
     std::atomic<std::uint64_t> rings_opened_{0}, submit_calls_{0}, sqes_{0}, fixed_ios_{0},
         plain_ios_{0}, registrations_{0}, unregistrations_{0}, overflowed_{0}, short_retries_{0},

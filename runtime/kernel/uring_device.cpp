@@ -1,9 +1,5 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/kernel/uring_device.hpp"
-
-#include "runtime/kernel/kernel_devices.hpp"
-#include "runtime/core/uri_params.hpp"
-#include "runtime/kernel/uring_channel.hpp"
-#include "runtime/kernel/uring_probe.hpp"
 
 #include <liburing.h>
 
@@ -11,6 +7,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "runtime/core/uri_params.hpp"
+#include "runtime/kernel/kernel_devices.hpp"
+#include "runtime/kernel/uring_channel.hpp"
+#include "runtime/kernel/uring_probe.hpp"
 
 namespace convme::backends {
 
@@ -38,7 +39,9 @@ void uring_device::submit(io_request& r) noexcept {
     channels_.submit(r, [&] { return std::make_unique<uring_channel>(*target_, cfg_, r.owner); });
 }
 
-task<void> uring_device::drain() { return channels_.drain_current(); }
+task<void> uring_device::drain() {
+    return channels_.drain_current();
+}
 
 uring_stats uring_device::stats() {
     uring_stats s;
@@ -84,7 +87,9 @@ int probe_iopoll(const file_target& t, unsigned flags) {
     return rc;
 }
 
-std::string errno_name(int neg) { return std::string(std::strerror(-neg)); }
+std::string errno_name(int neg) {
+    return std::string(std::strerror(-neg));
+}
 
 }  // namespace
 
@@ -94,17 +99,20 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
         ec = code;
         return nullptr;
     };
-    if (!check_known_params(uri, {"direct", "sqpoll", "iopoll", "entries", "create_size", "fallback",
-                                  "fixed_buffers", "fixed_files", "wait", "lock"},
+    if (!check_known_params(uri,
+                            {"direct", "sqpoll", "iopoll", "entries", "create_size", "fallback",
+                             "fixed_buffers", "fixed_files", "wait", "lock"},
                             why))
         return fail(make_error_code(errc::bad_uri));
     bool direct = true, sqpoll = false, iopoll = false, fallback = true, lock = true;
     std::uint64_t entries = 256, create_size = 0;
     std::string wait;
     uring_config cfg;
-    if (!param_bool(uri, "direct", true, direct, why) || !param_bool(uri, "lock", true, lock, why) ||
+    if (!param_bool(uri, "direct", true, direct, why) ||
+        !param_bool(uri, "lock", true, lock, why) ||
         !param_bool(uri, "sqpoll", false, sqpoll, why) ||
-        !param_bool(uri, "iopoll", false, iopoll, why) || !param_bool(uri, "fallback", true, fallback, why) ||
+        !param_bool(uri, "iopoll", false, iopoll, why) ||
+        !param_bool(uri, "fallback", true, fallback, why) ||
         !param_bool(uri, "fixed_buffers", true, cfg.fixed_buffers, why) ||
         !param_bool(uri, "fixed_files", true, cfg.fixed_files, why) ||
         !param_uint(uri, "entries", 256, 1, 32768, entries, why) ||
@@ -119,7 +127,8 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
         return fail(errno_code(rc));
     }
     auto target = std::make_unique<file_target>();
-    if (int rc = open_file_target("uring", uri.target, {direct, create_size, lock}, *target, why); rc < 0)
+    if (int rc = open_file_target("uring", uri.target, {direct, create_size, lock}, *target, why);
+        rc < 0)
         return fail(errno_code(rc));
 
     std::string notes;
@@ -130,20 +139,25 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
             cfg.sqpoll = true;
         } else {
             note("sqpoll refused (" + errno_name(rc) + ")" +
-                 (rc == -EPERM ? ": SQPOLL needs CAP_SYS_NICE (root) before Linux 5.11" : std::string()) +
+                 (rc == -EPERM ? ": SQPOLL needs CAP_SYS_NICE (root) before Linux 5.11"
+                               : std::string()) +
                  "; submitting from the loop instead");
         }
     }
     if (iopoll) {
         if (!target->direct) {
-            note("iopoll ignored: polled completions need O_DIRECT (direct=1 on a filesystem/device that supports it)");
+            note(
+                "iopoll ignored: polled completions need O_DIRECT (direct=1 on a filesystem/device "
+                "that supports it)");
         } else {
-            int rc = probe_iopoll(*target, IORING_SETUP_IOPOLL | (cfg.sqpoll ? IORING_SETUP_SQPOLL : 0u));
+            int rc = probe_iopoll(*target,
+                                  IORING_SETUP_IOPOLL | (cfg.sqpoll ? IORING_SETUP_SQPOLL : 0u));
             if (rc == 0) {
                 cfg.iopoll = true;
             } else {
                 note("iopoll refused (" + errno_name(rc) +
-                     "): the device driver has no poll queues; for NVMe set nvme.poll_queues=N (e.g. "
+                     "): the device driver has no poll queues; for NVMe set nvme.poll_queues=N "
+                     "(e.g. "
                      "modprobe nvme poll_queues=2); using interrupt completions");
             }
         }

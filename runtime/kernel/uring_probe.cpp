@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/kernel/uring_probe.hpp"
 
 #include <liburing.h>
@@ -30,7 +31,8 @@ int disabled_sysctl() {
 }
 
 std::string explain(int err) {
-    std::string s = "io_uring is unavailable (io_uring_setup: " + std::string(std::strerror(err)) + ")";
+    std::string s =
+        "io_uring is unavailable (io_uring_setup: " + std::string(std::strerror(err)) + ")";
     int sysctl = disabled_sysctl();
     if (sysctl > 0) {
         s += ": kernel.io_uring_disabled=" + std::to_string(sysctl) +
@@ -76,7 +78,8 @@ int uring_available(std::string& why) {
     if (err != 0) {
         why = explain(err) + " [forced by " +
               (forced_errno.load() ? std::string("testing_force_uring_failure")
-                                   : std::string("CONVME_FORCE_NO_URING")) + "]";
+                                   : std::string("CONVME_FORCE_NO_URING")) +
+              "]";
         return -err;
     }
     int rc = real_probe();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Can this process use io_uring? (kernel support, seccomp, kernel.io_uring_disabled), with a test
 // hook and the CONVME_FORCE_NO_URING=1 environment variable to pretend it cannot.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wait=block: how a loop sleeps while its io_uring ring has I/O in flight instead of spinning.
 //
 // The ring signals the loop's own eventfd (loop::notify_fd()) rather than an eventfd of its own:
@@ -35,7 +36,8 @@ void uring_channel::register_notify(ring& g) noexcept {
 }
 
 std::chrono::microseconds uring_channel::max_block_in_flight() const {
-    if (state_ != state::open || !main_.notifies || (aux_.live && !aux_.notifies)) return std::chrono::microseconds{0};
+    if (state_ != state::open || !main_.notifies || (aux_.live && !aux_.notifies))
+        return std::chrono::microseconds{0};
     return max_block;
 }
 

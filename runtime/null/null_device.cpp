@@ -1,15 +1,15 @@
+// SPDX-License-Identifier: MIT
 // null: backend (see null_device.hpp).
 #include "runtime/null/null_device.hpp"
 
-#include "runtime/core/channel_table.hpp"
-#include "runtime/core/uri_params.hpp"
-
+#include <bit>
+#include <cerrno>
 #include <convme/backend.hpp>
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
 
-#include <bit>
-#include <cerrno>
+#include "runtime/core/channel_table.hpp"
+#include "runtime/core/uri_params.hpp"
 
 namespace convme::null_backend {
 namespace {
@@ -17,7 +17,7 @@ namespace {
 // One loop's side: the requests it submitted since its last poll, oldest first. poll() completes
 // all of them.
 class null_channel final : public poller {
-public:
+  public:
     explicit null_channel(loop* owner) noexcept
         : poller(/*batches_submissions=*/false), owner_(owner), owner_id_(owner->unique_id()) {}
 
@@ -60,7 +60,7 @@ public:
         open_ = false;
     }
 
-private:
+  private:
     // Not open: the first I/O registers the poller; after drain() every I/O fails.
     [[gnu::noinline]] void submit_closed(io_request& r) noexcept {
         if (drained_) {
@@ -91,9 +91,10 @@ private:
 };
 
 class null_device final : public block_device {
-public:
+  public:
     null_device(std::uint64_t capacity, std::uint32_t block) {
-        info_.name = "null (" + std::to_string(capacity) + " bytes, " + std::to_string(block) + " B blocks)";
+        info_.name =
+            "null (" + std::to_string(capacity) + " bytes, " + std::to_string(block) + " B blocks)";
         info_.backend = "null";
         info_.block_size = block;
         info_.capacity = capacity;
@@ -108,7 +109,7 @@ public:
     }
     task<void> drain() override { return channels_.drain_current(); }
 
-private:
+  private:
     backends::channel_table<null_channel> channels_;
 };
 
@@ -116,11 +117,13 @@ private:
 
 bool check_null_target(device_uri& uri, std::string& why) {
     if (uri.target.empty()) return true;
-    why = "null: takes no target, only parameters (got '" + uri.target + "'; e.g. null:?size=1G&lba=512)";
+    why = "null: takes no target, only parameters (got '" + uri.target +
+          "'; e.g. null:?size=1G&lba=512)";
     return false;
 }
 
-std::unique_ptr<block_device> open_null_device(const device_uri& uri, std::error_code& ec, std::string& why) {
+std::unique_ptr<block_device> open_null_device(const device_uri& uri, std::error_code& ec,
+                                               std::string& why) {
     auto fail = [&]() -> std::unique_ptr<block_device> {
         ec = make_error_code(errc::bad_uri);
         return nullptr;
@@ -131,12 +134,13 @@ std::unique_ptr<block_device> open_null_device(const device_uri& uri, std::error
         !backends::param_uint(uri, "lba", 512, 512, 65536, lba, why))
         return fail();
     if (!std::has_single_bit(lba)) {
-        why = "null: parameter lba='" + std::to_string(lba) + "' must be a power of two from 512 to 65536";
+        why = "null: parameter lba='" + std::to_string(lba) +
+              "' must be a power of two from 512 to 65536";
         return fail();
     }
     if (size == 0 || size % lba != 0) {
-        why = "null: parameter size=" + std::to_string(size) + " must be a positive multiple of lba=" +
-              std::to_string(lba);
+        why = "null: parameter size=" + std::to_string(size) +
+              " must be a positive multiple of lba=" + std::to_string(lba);
         return fail();
     }
     ec.clear();

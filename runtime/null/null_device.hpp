@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The null: backend: a block device with no medium. Every request that passes block_device's
 // validation completes successfully on its loop's next poll, and no data moves (reads leave the
 // buffer as it was). It measures what the runtime itself costs per I/O (request, validation,
@@ -14,7 +15,6 @@
 
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
-
 #include <memory>
 #include <string>
 #include <system_error>
@@ -23,6 +23,7 @@ namespace convme::null_backend {
 
 // The registry's entry points: the target must be empty ("null:" or "null:?size=...").
 bool check_null_target(device_uri& uri, std::string& why);
-std::unique_ptr<block_device> open_null_device(const device_uri& uri, std::error_code& ec, std::string& why);
+std::unique_ptr<block_device> open_null_device(const device_uri& uri, std::error_code& ec,
+                                               std::string& why);
 
 }  // namespace convme::null_backend

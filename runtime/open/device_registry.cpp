@@ -1,6 +1,8 @@
+// SPDX-License-Identifier: MIT
 // open_device(uri): the one place that knows every URI scheme. Each entry names its scheme, what
 // its target looks like, how to check the target and how to open it; everything else about a
 // backend stays in its own room.
+#include <array>
 #include <convme/device.hpp>
 
 #include "driver/sim/sim_device.hpp"
@@ -9,8 +11,6 @@
 #include "runtime/kernel/kernel_devices.hpp"
 #include "runtime/null/null_device.hpp"
 
-#include <array>
-
 namespace convme {
 namespace {
 
@@ -18,14 +18,18 @@ struct scheme_entry {
     std::string_view scheme;
     std::string_view target_hint;  // for "missing target" errors; empty: the target may be empty
     bool (*check_target)(device_uri& uri, std::string& why);
-    std::unique_ptr<block_device> (*open)(const device_uri& uri, std::error_code& ec, std::string& why);
+    std::unique_ptr<block_device> (*open)(const device_uri& uri, std::error_code& ec,
+                                          std::string& why);
 };
 
 constexpr std::array<scheme_entry, 5> schemes{{
-    {"uring", "a file or block device path", backends::check_file_target, backends::open_uring_or_fallback},
-    {"threadpool", "a file or block device path", backends::check_file_target, backends::make_threadpool_device},
+    {"uring", "a file or block device path", backends::check_file_target,
+     backends::open_uring_or_fallback},
+    {"threadpool", "a file or block device path", backends::check_file_target,
+     backends::make_threadpool_device},
     {"sim", "'mem' or 'file=/path'", sim::check_sim_target, sim::open_sim_device},
-    {"vfio", "a PCI address like 0000:01:00.0", driver::vfio::check_vfio_target, driver::vfio::open_vfio_device},
+    {"vfio", "a PCI address like 0000:01:00.0", driver::vfio::check_vfio_target,
+     driver::vfio::open_vfio_device},
     {"null", "", null_backend::check_null_target, null_backend::open_null_device},
 }};
 
@@ -48,7 +52,8 @@ const scheme_entry* find_scheme(std::string_view name) noexcept {
 
 bool parse_device_uri(std::string_view uri, device_uri& out, std::string& why) noexcept try {
     if (!split_device_uri(uri, out, why)) {
-        if (uri.empty() || out.scheme.empty()) why += " (schemes: " + known_schemes() + "; e.g. uring:/path, sim:mem, null:)";
+        if (uri.empty() || out.scheme.empty())
+            why += " (schemes: " + known_schemes() + "; e.g. uring:/path, sim:mem, null:)";
         return false;
     }
     const scheme_entry* e = find_scheme(out.scheme);
@@ -68,7 +73,8 @@ bool parse_device_uri(std::string_view uri, device_uri& out, std::string& why) n
     return false;
 }
 
-std::unique_ptr<block_device> open_device(std::string_view uri, std::error_code& ec, std::string& why) noexcept try {
+std::unique_ptr<block_device> open_device(std::string_view uri, std::error_code& ec,
+                                          std::string& why) noexcept try {
     ec.clear();
     why.clear();
     device_uri parsed;

@@ -1,6 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /* The C API (convme.h), compiled as C99: every call against sim: and uring:. */
 #include <convme/convme.h>
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,10 +11,10 @@
 
 #include "c_check.h"
 
-static void fill(unsigned char *p, size_t n, unsigned seed) {
+static void fill(unsigned char* p, size_t n, unsigned seed) {
     for (size_t i = 0; i < n; ++i) p[i] = (unsigned char)(seed * 131u + i * 7u + (i >> 9));
 }
-static int same(const unsigned char *p, size_t n, unsigned seed) {
+static int same(const unsigned char* p, size_t n, unsigned seed) {
     for (size_t i = 0; i < n; ++i)
         if (p[i] != (unsigned char)(seed * 131u + i * 7u + (i >> 9))) return 0;
     return 1;
@@ -28,20 +28,22 @@ static double now_s(void) {
 
 static void test_errors(void) {
     printf("-- errors\n");
-    convme_dev *d = (convme_dev *)1;
+    convme_dev* d = (convme_dev*)1;
     int rc = convme_open("nosuch:thing", &d);
     CHECK(rc == -EINVAL && d == NULL, "rc %d", rc);
     CHECK(strstr(convme_strerror(rc), "nosuch") != NULL, "message '%s'", convme_strerror(rc));
     rc = convme_open("sim:mem?size=banana", &d);
-    CHECK(rc < 0 && strstr(convme_strerror(rc), "size") != NULL, "rc %d '%s'", rc, convme_strerror(rc));
-    CHECK(strcmp(convme_strerror(-ENOENT), strerror(ENOENT)) == 0, "'%s'", convme_strerror(-ENOENT));
+    CHECK(rc < 0 && strstr(convme_strerror(rc), "size") != NULL, "rc %d '%s'", rc,
+          convme_strerror(rc));
+    CHECK(strcmp(convme_strerror(-ENOENT), strerror(ENOENT)) == 0, "'%s'",
+          convme_strerror(-ENOENT));
 }
 
 struct cb_state {
     int done, errors;
 };
-static void on_done(convme_req *req, int result, void *arg) {
-    struct cb_state *s = (struct cb_state *)arg;
+static void on_done(convme_req* req, int result, void* arg) {
+    struct cb_state* s = (struct cb_state*)arg;
     (void)req;
     s->done++;
     if (result != 0) s->errors++;
@@ -49,18 +51,20 @@ static void on_done(convme_req *req, int result, void *arg) {
 
 static void test_sim(void) {
     printf("-- sim: sync, async, passthrough\n");
-    convme_dev *d;
+    convme_dev* d;
     int rc = convme_open("sim:mem?size=64M&mdts=2", &d);
     CHECK(rc == 0, "open: %s", convme_strerror(rc));
     if (rc) return;
-    const convme_info *info = convme_get_info(d);
-    printf("  name '%s' backend '%s' bs %u cap %llu max_transfer %u qd %u align %u nvme %d\n", info->name,
-           info->backend, info->block_size, (unsigned long long)info->capacity, info->max_transfer,
-           info->queue_depth, info->mem_alignment, info->nvme);
-    CHECK(strcmp(info->backend, "sim") == 0 && info->block_size == 512 && info->capacity == 64u << 20, "info");
+    const convme_info* info = convme_get_info(d);
+    printf("  name '%s' backend '%s' bs %u cap %llu max_transfer %u qd %u align %u nvme %d\n",
+           info->name, info->backend, info->block_size, (unsigned long long)info->capacity,
+           info->max_transfer, info->queue_depth, info->mem_alignment, info->nvme);
+    CHECK(
+        strcmp(info->backend, "sim") == 0 && info->block_size == 512 && info->capacity == 64u << 20,
+        "info");
     CHECK(info->nvme == 1 && info->max_transfer == 16384, "max_transfer %u", info->max_transfer);
 
-    convme_queue *q;
+    convme_queue* q;
     rc = convme_queue_open(d, &q);
     CHECK(rc == 0, "queue: %s", convme_strerror(rc));
     if (rc) return;
@@ -79,15 +83,16 @@ static void test_sim(void) {
           "split %llu queues %u", (unsigned long long)st.split_requests, st.io_queues);
     CHECK(convme_flush(q) == 0, "flush");
     CHECK(convme_write_zeroes(q, 1 << 20, 8192) == 0, "write_zeroes");
-    CHECK(convme_read(q, back, 1 << 20, 8192) == 0 && back[0] == 0 && back[8191] == 0, "zeroes read back");
+    CHECK(convme_read(q, back, 1 << 20, 8192) == 0 && back[0] == 0 && back[8191] == 0,
+          "zeroes read back");
     CHECK(convme_trim(q, (1 << 20) + 8192, 8192) == 0, "trim");
 
     rc = convme_write(q, buf, 100, 512);
-    CHECK(rc == -EINVAL && strstr(convme_strerror(rc), "offset 100") != NULL, "misaligned: %d '%s'", rc,
-          convme_strerror(rc));
+    CHECK(rc == -EINVAL && strstr(convme_strerror(rc), "offset 100") != NULL, "misaligned: %d '%s'",
+          rc, convme_strerror(rc));
     rc = convme_read(q, buf, 64u << 20, 512);
-    CHECK(rc == -ERANGE && strstr(convme_strerror(rc), "read of 512 bytes") != NULL, "range: %d '%s'", rc,
-          convme_strerror(rc));
+    CHECK(rc == -ERANGE && strstr(convme_strerror(rc), "read of 512 bytes") != NULL,
+          "range: %d '%s'", rc, convme_strerror(rc));
 
     /* callbacks: 64 writes of 4 KiB then 64 reads */
     struct cb_state s = {0, 0};
@@ -96,12 +101,14 @@ static void test_sim(void) {
         rc = convme_submit_write(q, buf + i * 4096, (uint64_t)i * 4096, 4096, on_done, &s, NULL);
         if (rc) break;
     }
-    CHECK(rc == 0 && convme_queue_in_flight(q) == 64, "64 submitted, in flight %u", convme_queue_in_flight(q));
+    CHECK(rc == 0 && convme_queue_in_flight(q) == 64, "64 submitted, in flight %u",
+          convme_queue_in_flight(q));
     int n = convme_poll(q, 64, 5000);
     CHECK(n == 64 && s.done == 64 && s.errors == 0, "poll reaped %d, callbacks %d", n, s.done);
-    convme_req *reqs[64];
+    convme_req* reqs[64];
     memset(back, 0, 64 * 4096);
-    for (int i = 0; i < 64; ++i) convme_submit_read(q, back + i * 4096, (uint64_t)i * 4096, 4096, NULL, NULL, &reqs[i]);
+    for (int i = 0; i < 64; ++i)
+        convme_submit_read(q, back + i * 4096, (uint64_t)i * 4096, 4096, NULL, NULL, &reqs[i]);
     int ok = 1;
     for (int i = 63; i >= 0; --i) ok &= convme_wait(q, reqs[i], 5000) == 0;
     for (int i = 0; i < 64; ++i) ok &= same(back + i * 4096, 4096, 100 + i);
@@ -119,7 +126,8 @@ static void test_sim(void) {
     char mn[41];
     memcpy(mn, back + 24, 40);
     mn[40] = 0;
-    CHECK(rc == 0 && cpl.status == 0 && mn[0] != 0 && mn[0] != 0x20, "identify: rc %d status 0x%x, mn '%s'", rc, cpl.status, mn);
+    CHECK(rc == 0 && cpl.status == 0 && mn[0] != 0 && mn[0] != 0x20,
+          "identify: rc %d status 0x%x, mn '%s'", rc, cpl.status, mn);
     /* NVMe I/O: read LBA 8 (a block written above) */
     memset(&cmd, 0, sizeof cmd);
     cmd.opcode = 0x02;
@@ -133,10 +141,10 @@ static void test_sim(void) {
     cmd.opcode = 0x7f; /* not an NVM command */
     cmd.nsid = 1;
     rc = convme_nvme_io(q, &cmd, NULL, 0, &cpl);
-    CHECK(rc == -EIO && cpl.status == 0x0001, "invalid opcode: rc %d status 0x%x '%s'", rc, cpl.status,
-          convme_strerror(rc));
+    CHECK(rc == -EIO && cpl.status == 0x0001, "invalid opcode: rc %d status 0x%x '%s'", rc,
+          cpl.status, convme_strerror(rc));
     /* async passthrough with a handle */
-    convme_req *r;
+    convme_req* r;
     memset(&cmd, 0, sizeof cmd);
     cmd.opcode = 0x00; /* flush */
     cmd.nsid = 1;
@@ -152,20 +160,21 @@ static void test_sim(void) {
 
 static void test_timeout(void) {
     printf("-- timeouts (sim latency 300 ms)\n");
-    convme_dev *d;
-    convme_queue *q;
+    convme_dev* d;
+    convme_queue* q;
     int rc = convme_open("sim:mem?size=8M&latency_us=300000", &d);
     CHECK(rc == 0 && convme_queue_open(d, &q) == 0, "open: %s", convme_strerror(rc));
     if (rc) return;
-    void *buf = convme_dma_alloc(4096);
-    convme_req *r;
+    void* buf = convme_dma_alloc(4096);
+    convme_req* r;
     rc = convme_submit_read(q, buf, 0, 4096, NULL, NULL, &r);
     double t0 = now_s();
     int w = convme_wait(q, r, 0);
     CHECK(w == -ETIMEDOUT && convme_req_test(r) == 0, "wait(0) is one check: %d", w);
     w = convme_wait(q, r, 50);
     double t1 = now_s();
-    CHECK(w == -ETIMEDOUT && t1 - t0 >= 0.045 && t1 - t0 < 0.25, "wait(50 ms) times out after %.3f s", t1 - t0);
+    CHECK(w == -ETIMEDOUT && t1 - t0 >= 0.045 && t1 - t0 < 0.25,
+          "wait(50 ms) times out after %.3f s", t1 - t0);
     CHECK(strstr(convme_strerror(w), "50 ms") != NULL, "'%s'", convme_strerror(w));
     w = convme_wait(q, r, 5000);
     CHECK(w == 0 && now_s() - t0 >= 0.25, "then completes after %.3f s", now_s() - t0);
@@ -175,32 +184,33 @@ static void test_timeout(void) {
 }
 
 struct thread_arg {
-    convme_dev *d;
+    convme_dev* d;
     int index, errors;
 };
-static void *worker(void *p) {
-    struct thread_arg *a = (struct thread_arg *)p;
-    convme_queue *q;
+static void* worker(void* p) {
+    struct thread_arg* a = (struct thread_arg*)p;
+    convme_queue* q;
     if (convme_queue_open(a->d, &q) != 0) {
         a->errors = 1000;
         return NULL;
     }
-    unsigned char *buf = convme_dma_alloc(65536);
+    unsigned char* buf = convme_dma_alloc(65536);
     for (int round = 0; round < 50; ++round) {
         uint64_t off = ((uint64_t)a->index * 50 + round) * 65536;
         fill(buf, 65536, a->index * 1000 + round);
         if (convme_write(q, buf, off, 65536) != 0) a->errors++;
         memset(buf, 0, 65536);
-        if (convme_read(q, buf, off, 65536) != 0 || !same(buf, 65536, a->index * 1000 + round)) a->errors++;
+        if (convme_read(q, buf, off, 65536) != 0 || !same(buf, 65536, a->index * 1000 + round))
+            a->errors++;
     }
     convme_dma_free(buf);
     convme_queue_close(q);
     return NULL;
 }
 
-static void test_threads(const char *uri) {
+static void test_threads(const char* uri) {
     printf("-- 4 threads, one queue each: %s\n", uri);
-    convme_dev *d;
+    convme_dev* d;
     int rc = convme_open(uri, &d);
     CHECK(rc == 0, "open: %s", convme_strerror(rc));
     if (rc) return;
@@ -219,7 +229,7 @@ static void test_threads(const char *uri) {
     }
     CHECK(errors == 0, "%d errors", errors);
     /* queues are gone; a new one still works after the others closed */
-    convme_queue *q;
+    convme_queue* q;
     CHECK(convme_queue_open(d, &q) == 0 && convme_queue_close(q) == 0, "queue after the threads");
     CHECK(convme_close(d) == 0, "close");
 }
@@ -232,13 +242,13 @@ static void test_uring(void) {
     close(fd);
     char uri[256];
     snprintf(uri, sizeof uri, "uring:%s?create_size=16M", path);
-    convme_dev *d;
-    convme_queue *q;
+    convme_dev* d;
+    convme_queue* q;
     int rc = convme_open(uri, &d);
     CHECK(rc == 0, "open: %s", convme_strerror(rc));
     if (rc == 0 && convme_queue_open(d, &q) == 0) {
         CHECK(convme_get_info(d)->nvme == 0, "not NVMe");
-        unsigned char *buf = convme_dma_alloc(8192);
+        unsigned char* buf = convme_dma_alloc(8192);
         fill(buf, 8192, 7);
         CHECK(convme_write(q, buf, 4096, 8192) == 0, "write");
         memset(buf, 0, 8192);
@@ -246,8 +256,8 @@ static void test_uring(void) {
         convme_nvme_cmd cmd;
         memset(&cmd, 0, sizeof cmd);
         rc = convme_nvme_io(q, &cmd, NULL, 0, NULL);
-        CHECK(rc == -EOPNOTSUPP && strstr(convme_strerror(rc), "not an NVMe device"), "passthrough: '%s'",
-              convme_strerror(rc));
+        CHECK(rc == -EOPNOTSUPP && strstr(convme_strerror(rc), "not an NVMe device"),
+              "passthrough: '%s'", convme_strerror(rc));
         convme_dma_free(buf);
         convme_queue_close(q);
         convme_close(d);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fio with the convme ioengine, in one fio invocation (groups run one after the other, stonewall):
 #   compare   convme on sim: (threaded) | convme on uring:FILE | fio's io_uring on FILE  (randread)
 #   verify    convme on sim: with --thread --numjobs=2, rw=randrw, bs past MDTS, verify=crc32c,

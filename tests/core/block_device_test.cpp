@@ -1,11 +1,11 @@
+// SPDX-License-Identifier: MIT
 // block_device front end: validation of every rule, error descriptions, or_throw, completion on
 // the owner loop, using a small in-memory device defined here.
+#include <gtest/gtest.h>
+
 #include <convme/backend.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
-
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <limits>
 #include <string>
@@ -21,7 +21,7 @@ using convme::task;
 
 // Keeps its data in memory; completes requests from a poller (never inline inside submit).
 class memory_device final : public convme::block_device, public convme::poller {
-public:
+  public:
     explicit memory_device(std::uint64_t capacity, std::uint32_t block = 512) : data_(capacity) {
         info_.name = "mem:test";
         info_.backend = "test";
@@ -45,11 +45,18 @@ public:
         pending_.clear();
         for (io_request* r : batch) {
             switch (r->op) {
-                case io_op::read: std::memcpy(r->data, data_.data() + r->offset, r->length); break;
-                case io_op::write: std::memcpy(data_.data() + r->offset, r->data, r->length); break;
+                case io_op::read:
+                    std::memcpy(r->data, data_.data() + r->offset, r->length);
+                    break;
+                case io_op::write:
+                    std::memcpy(data_.data() + r->offset, r->data, r->length);
+                    break;
                 case io_op::write_zeroes:
-                case io_op::trim: std::memset(data_.data() + r->offset, 0, r->length); break;
-                case io_op::flush: break;
+                case io_op::trim:
+                    std::memset(data_.data() + r->offset, 0, r->length);
+                    break;
+                case io_op::flush:
+                    break;
             }
             if (fail_next) r->fail(std::exchange(fail_next, {}));
             r->complete();
@@ -64,7 +71,7 @@ public:
     int submitted = 0;
     std::error_code fail_next{};
 
-private:
+  private:
     std::vector<std::byte> data_;
     std::vector<io_request*> pending_;
     bool attached_ = false;
@@ -79,10 +86,13 @@ TEST(BlockDevice, ValidationRules) {
     EXPECT_EQ(dev.read(100, span.first(4096)).request().status, errc::misaligned_offset);
     EXPECT_EQ(dev.write(0, span.first(1000)).request().status, errc::misaligned_length);
     EXPECT_EQ(dev.read(0, span.subspan(512, 512)).request().status, errc::misaligned_buffer);
-    EXPECT_EQ(dev.write(0, std::span<const std::byte>(static_cast<const std::byte*>(nullptr), 512)).request().status, errc::misaligned_buffer);
+    EXPECT_EQ(dev.write(0, std::span<const std::byte>(static_cast<const std::byte*>(nullptr), 512))
+                  .request()
+                  .status,
+              errc::misaligned_buffer);
     EXPECT_EQ(dev.read((1 << 20) - 512, span.first(1024)).request().status, errc::out_of_range);
     EXPECT_EQ(dev.read(1 << 20, span.first(512)).request().status, errc::out_of_range);
-    const std::uint64_t huge = std::numeric_limits<std::uint64_t>::max() - 511;  // block aligned
+    const std::uint64_t huge = std::numeric_limits<std::uint64_t>::max() - 511;    // block aligned
     EXPECT_EQ(dev.write_zeroes(huge, 1024).request().status, errc::out_of_range);  // overflow
     EXPECT_EQ(dev.trim(0, 0).request().status, errc::zero_length);
     EXPECT_EQ(dev.write_zeroes(512, 100).request().status, errc::misaligned_length);
@@ -119,7 +129,7 @@ TEST(BlockDevice, WriteThenReadRoundTrip) {
         const bool same = std::memcmp(out.data(), in.data(), 8192) == 0;
         co_await d.write_zeroes(4096, 4096).or_throw();
         co_await d.read(4096, in.span()).or_throw();
-        co_return same && in.data()[0] == std::byte{0} && in.data()[4096] == std::byte{0x5a};
+        co_return same&& in.data()[0] == std::byte{0} && in.data()[4096] == std::byte{0x5a};
     };
     EXPECT_TRUE(l.run_until_complete(t(dev)));
     EXPECT_EQ(dev.submitted, 5);
@@ -154,12 +164,14 @@ TEST(BlockDevice, DescribeFailureNamesOpOffsetLengthAndRule) {
         auto aw = dev.read(100, buf.span().first(512));
         const std::string s = convme::describe_failure(dev, aw.request());
         EXPECT_NE(s.find("read of 512 bytes at offset 100"), std::string::npos) << s;
-        EXPECT_NE(s.find("offsets must be multiples of the 512-byte block size"), std::string::npos) << s;
+        EXPECT_NE(s.find("offsets must be multiples of the 512-byte block size"), std::string::npos)
+            << s;
     }
     {
         auto aw = dev.read(0, buf.span().first(700));
         const std::string s = convme::describe_failure(dev, aw.request());
-        EXPECT_NE(s.find("lengths must be multiples of the 512-byte block size"), std::string::npos) << s;
+        EXPECT_NE(s.find("lengths must be multiples of the 512-byte block size"), std::string::npos)
+            << s;
     }
     {
         auto aw = dev.read(0, buf.span().subspan(512, 512));
@@ -192,7 +204,8 @@ TEST(BlockDevice, OrThrowThrowsIoErrorWithDescription) {
         FAIL() << "expected io_error";
     } catch (const convme::io_error& e) {
         EXPECT_EQ(e.code(), errc::misaligned_offset);
-        EXPECT_NE(std::string(e.what()).find("read of 4096 bytes at offset 4097 on mem:test"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("read of 4096 bytes at offset 4097 on mem:test"),
+                  std::string::npos)
             << e.what();
     }
     // A device-side failure reported through status is thrown too.

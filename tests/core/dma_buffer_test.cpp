@@ -1,10 +1,10 @@
+// SPDX-License-Identifier: MIT
 // dma_buffer: alignment, zero fill, rounding, registry lookups, observers, move semantics.
-#include <convme/dma_buffer.hpp>
-
 #include <gtest/gtest.h>
-
-#include <cstdint>
 #include <unistd.h>
+
+#include <convme/dma_buffer.hpp>
+#include <cstdint>
 #include <vector>
 
 namespace {

@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Error categories: names, a distinct message per convme::errc, decoded NVMe statuses.
-#include <convme/block_device.hpp>
-#include <convme/error.hpp>
-
 #include <gtest/gtest.h>
 
+#include <convme/block_device.hpp>
+#include <convme/error.hpp>
 #include <set>
 #include <string>
 
@@ -23,7 +23,8 @@ TEST(ErrorCategory, ConvmeMessagesAreDistinct) {
         messages.insert(m);
     }
     EXPECT_EQ(messages.size(), static_cast<std::size_t>(errc::bad_uri));
-    EXPECT_NE(std::error_code(errc::misaligned_buffer).message().find("dma_buffer"), std::string::npos);
+    EXPECT_NE(std::error_code(errc::misaligned_buffer).message().find("dma_buffer"),
+              std::string::npos);
     EXPECT_NE(std::error_code(static_cast<errc>(999)).message().find("999"), std::string::npos);
 }
 
@@ -34,7 +35,9 @@ TEST(ErrorCategory, ConvmeMapsToGenericConditions) {
     EXPECT_EQ(std::error_code(errc::device_gone), std::errc::no_such_device);
 }
 
-std::string nvme(std::uint16_t v) { return convme::make_nvme_error(v).message(); }
+std::string nvme(std::uint16_t v) {
+    return convme::make_nvme_error(v).message();
+}
 
 TEST(ErrorCategory, NvmeStatusesDecode) {
     EXPECT_STREQ(convme::nvme_category().name(), "nvme");
@@ -76,7 +79,8 @@ TEST(ErrorCategory, ResultCodeIsTheOneMappingFromInternalResults) {
     EXPECT_EQ(result_code(-ENODEV), convme::make_error_code(errc::device_gone));
     EXPECT_EQ(result_code(-ETIMEDOUT), convme::make_error_code(errc::timeout));
     EXPECT_EQ(result_code(-ECANCELED), convme::make_error_code(errc::aborted));
-    EXPECT_EQ(result_code(-EIO, 0x0281), convme::make_nvme_error(0x0281));  // media: unrecovered read
+    EXPECT_EQ(result_code(-EIO, 0x0281),
+              convme::make_nvme_error(0x0281));  // media: unrecovered read
     EXPECT_EQ(result_code(-EIO), std::error_code(EIO, std::system_category()));
     EXPECT_EQ(result_code(-ENOMEM, 0x0281), std::error_code(ENOMEM, std::system_category()));
 }

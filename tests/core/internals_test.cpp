@@ -1,14 +1,15 @@
+// SPDX-License-Identifier: MIT
 // Library-internal building blocks: SPSC ring, ready queue, timer heap.
-#include "runtime/core/ready_queue.hpp"
-#include "runtime/core/spsc_ring.hpp"
-#include "runtime/core/timer_heap.hpp"
-
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "runtime/core/ready_queue.hpp"
+#include "runtime/core/spsc_ring.hpp"
+#include "runtime/core/timer_heap.hpp"
 
 namespace {
 
@@ -104,8 +105,11 @@ TEST(TimerHeap, PopsDueInDeadlineThenArmingOrder) {
     h.add(t0 + milliseconds(50), handle_of(4));
     EXPECT_EQ(h.next_deadline(), t0 + milliseconds(10));
     std::vector<std::coroutine_handle<>> fired;
-    EXPECT_EQ(h.pop_due(t0 + milliseconds(30), [&](std::coroutine_handle<> c) { fired.push_back(c); }), 4u);
-    EXPECT_EQ(fired, (std::vector<std::coroutine_handle<>>{handle_of(1), handle_of(3), handle_of(2), handle_of(0)}));
+    EXPECT_EQ(
+        h.pop_due(t0 + milliseconds(30), [&](std::coroutine_handle<> c) { fired.push_back(c); }),
+        4u);
+    EXPECT_EQ(fired, (std::vector<std::coroutine_handle<>>{handle_of(1), handle_of(3), handle_of(2),
+                                                           handle_of(0)}));
     EXPECT_EQ(h.size(), 1u);
     EXPECT_EQ(h.pop_due(t0, [&](std::coroutine_handle<>) {}), 0u);
 }

@@ -1,17 +1,17 @@
+// SPDX-License-Identifier: MIT
 // loop::run() with I/O in flight on pollers whose devices wake the loop on completion
 // (poller::max_block_in_flight() > 0): the loop blocks instead of spinning, a wake() gets the
 // completion reaped, the block is bounded when no wake-up ever comes, and a pure-polling poller
 // next to it still keeps the loop spinning.
-#include <convme/backend.hpp>
-#include <convme/loop.hpp>
-
 #include <gtest/gtest.h>
-
-#include "eventually.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <convme/backend.hpp>
+#include <convme/loop.hpp>
 #include <thread>
+
+#include "eventually.hpp"
 
 namespace {
 
@@ -29,11 +29,14 @@ struct interrupting_io : convme::poller {
     explicit interrupting_io(std::chrono::microseconds l) : limit(l) {}
     bool poll() override {
         ++polls;
-        if (reaped.load(std::memory_order_relaxed) || !completed.load(std::memory_order_acquire)) return false;
+        if (reaped.load(std::memory_order_relaxed) || !completed.load(std::memory_order_acquire))
+            return false;
         reaped.store(true, std::memory_order_relaxed);
         return true;
     }
-    std::size_t in_flight() const override { return reaped.load(std::memory_order_relaxed) ? 0 : 1; }
+    std::size_t in_flight() const override {
+        return reaped.load(std::memory_order_relaxed) ? 0 : 1;
+    }
     std::chrono::microseconds max_block_in_flight() const override { return limit; }
 };
 
@@ -69,7 +72,10 @@ TEST(LoopBlockInFlight, BlockIsBoundedWhenNoWakeUpComes) {
 }
 
 TEST(LoopBlockInFlight, APurePollingPollerInFlightKeepsTheLoopSpinning) {
-    loop l({.core_id = 0, .pin_cpu = -1, .spin_before_sleep = 0us, .spin_before_sleep_in_flight = 0us});
+    loop l({.core_id = 0,
+            .pin_cpu = -1,
+            .spin_before_sleep = 0us,
+            .spin_before_sleep_in_flight = 0us});
     interrupting_io waking(10s);
     struct polled_io : convme::poller {
         std::atomic<int> polls{0};

@@ -1,16 +1,16 @@
+// SPDX-License-Identifier: MIT
 // loop: ready-queue order, spawn, run_once, pollers, shutdown drain, cross-thread stop, idle sleep.
-#include <convme/detail/frame_pool.hpp>
-#include <convme/backend.hpp>
-#include <convme/loop.hpp>
-
 #include <gtest/gtest.h>
-
-#include "eventually.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <convme/backend.hpp>
+#include <convme/detail/frame_pool.hpp>
+#include <convme/loop.hpp>
 #include <thread>
 #include <vector>
+
+#include "eventually.hpp"
 
 namespace {
 
@@ -106,7 +106,7 @@ TEST(Loop, DestroyingLoopDestroysSuspendedSpawnedTasks) {
 }
 
 class counting_poller : public convme::poller {
-public:
+  public:
     bool poll() override {
         ++polls;
         if (pending > 0) {

@@ -1,15 +1,14 @@
+// SPDX-License-Identifier: MIT
 // poller::wait_fd(): a sleeping loop also waits on the pollers' file descriptors, so work that
 // arrives without anyone calling wake() (sockets read by another library, say) ends the sleep.
-#include <convme/backend.hpp>
-#include <convme/loop.hpp>
-
 #include <gtest/gtest.h>
-
 #include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <convme/backend.hpp>
+#include <convme/loop.hpp>
 #include <thread>
 
 namespace {

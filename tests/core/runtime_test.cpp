@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // runtime: several cores, run_on / submit_to in both directions, ring overflow, errors.
-#include <convme/runtime.hpp>
-
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <convme/runtime.hpp>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -22,7 +22,9 @@ runtime_options two_cores() {
     return o;
 }
 
-unsigned here() { return loop::current()->core_id(); }
+unsigned here() {
+    return loop::current()->core_id();
+}
 
 TEST(Runtime, RunReturnsMainResultOnCoreZero) {
     runtime rt(two_cores());
@@ -109,7 +111,7 @@ TEST(Runtime, RunOnSameCoreRunsInline) {
         const loop* before = loop::current();
         const int v = co_await convme::run_on(0, [] { return 3; });
         const int w = co_await convme::run_on(0, []() -> task<int> { co_return 4; });
-        co_return loop::current() == before && v + w == 7;
+        co_return loop::current() == before&& v + w == 7;
     };
     EXPECT_TRUE(rt.run(main()));
 }

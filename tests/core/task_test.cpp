@@ -1,10 +1,10 @@
+// SPDX-License-Identifier: MIT
 // task<T> semantics: values, exceptions, deep chains, destruction without leaks, frame reuse.
+#include <gtest/gtest.h>
+
 #include <convme/detail/frame_pool.hpp>
 #include <convme/loop.hpp>
 #include <convme/task.hpp>
-
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -24,8 +24,12 @@ struct guard {
     ~guard() { --live; }
 };
 
-task<int> answer() { co_return 42; }
-task<std::string> text() { co_return std::string(100, 'x'); }
+task<int> answer() {
+    co_return 42;
+}
+task<std::string> text() {
+    co_return std::string(100, 'x');
+}
 task<void> nothing(int& touched) {
     touched = 1;
     co_return;
@@ -34,7 +38,9 @@ task<int> thrower() {
     throw std::runtime_error("boom");
     co_return 0;
 }
-task<int> add_one(task<int> t) { co_return co_await std::move(t) + 1; }
+task<int> add_one(task<int> t) {
+    co_return co_await std::move(t) + 1;
+}
 
 TEST(Task, ReturnsValue) {
     loop l;
@@ -74,12 +80,15 @@ TEST(Task, ExceptionPropagatesToAwaiter) {
     EXPECT_THROW(l.run_until_complete(add_one(thrower())), std::runtime_error);
 }
 
-task<int> one() { co_return 1; }
+task<int> one() {
+    co_return 1;
+}
 
 // Symmetric transfer only keeps the stack flat when the compiler turns the transfer into a tail
 // call: clang always does; gcc 12 only when optimizing and without AddressSanitizer (at -O0/-Og/-O1
 // or with -fsanitize=address/thread every synchronous co_await of a task adds stack frames).
-#if defined(__clang__) || (defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__))
+#if defined(__clang__) || \
+    (defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__))
 constexpr bool kTailCallTransfer = true;
 #else
 constexpr bool kTailCallTransfer = false;
@@ -97,8 +106,9 @@ TEST(Task, ManySequentialAwaits) {
 }
 
 TEST(Task, HundredThousandSequentialAwaitsDoNotGrowTheStack) {
-    if (!kTailCallTransfer) GTEST_SKIP() << "this compiler/flags combination (gcc unoptimized or with ASan) does not "
-                                             "emit symmetric transfer as a tail call";
+    if (!kTailCallTransfer)
+        GTEST_SKIP() << "this compiler/flags combination (gcc unoptimized or with ASan) does not "
+                        "emit symmetric transfer as a tail call";
     loop l;
     EXPECT_EQ(l.run_until_complete(sum_of_ones(100000)), 100000);
 }

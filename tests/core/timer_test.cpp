@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Timers: deadline order, zero and negative durations, never early.
-#include <convme/loop.hpp>
-
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <convme/loop.hpp>
 #include <vector>
 
 namespace {
@@ -12,7 +12,8 @@ using namespace std::chrono_literals;
 using convme::loop;
 using convme::task;
 
-task<void> sleeper(std::vector<int>& out, std::chrono::milliseconds d, int id, std::size_t stop_at) {
+task<void> sleeper(std::vector<int>& out, std::chrono::milliseconds d, int id,
+                   std::size_t stop_at) {
     co_await convme::sleep_for(d);
     out.push_back(id);
     if (out.size() == stop_at) loop::current()->stop();

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the built tree into a temp prefix, then
 #  1. configures, builds and runs a consumer project that uses find_package(convme) and
 #     convme::convme: checks the exported package works;

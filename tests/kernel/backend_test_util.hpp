@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers for the backend tests: a private temporary directory, data patterns, running a task on a
 // fresh loop.
 #pragma once
@@ -5,7 +6,6 @@
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
 #include <convme/loop.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -18,7 +18,7 @@ namespace convme::testing {
 
 // mkdtemp under $TMPDIR (or /tmp, or `base`), removed with its contents on destruction.
 class temp_dir {
-public:
+  public:
     explicit temp_dir(const char* base = nullptr) {
         std::string root = base ? base : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
         std::string tmpl = root + "/convme-backends-XXXXXX";
@@ -36,7 +36,7 @@ public:
     const std::string& path() const { return path_; }
     std::string file(const std::string& name) const { return path_ + "/" + name; }
 
-private:
+  private:
     std::string path_;
 };
 

@@ -1,20 +1,19 @@
+// SPDX-License-Identifier: MIT
 // When io_uring is unavailable, open_device("uring:...") falls back to the thread-pool backend
 // (unless fallback=0) and says why on stderr. Forced through the test hook and the env variable.
-#include "backend_test_util.hpp"
-
-#include "runtime/kernel/kernel_devices.hpp"
-#include "runtime/kernel/threadpool_device.hpp"
-#include "runtime/kernel/uring_probe.hpp"
-
-#include <convme/dma_buffer.hpp>
-#include <convme/error.hpp>
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <convme/dma_buffer.hpp>
+#include <convme/error.hpp>
 #include <cstdlib>
 #include <cstring>
+
+#include "backend_test_util.hpp"
+#include "runtime/kernel/kernel_devices.hpp"
+#include "runtime/kernel/threadpool_device.hpp"
+#include "runtime/kernel/uring_probe.hpp"
 
 using namespace convme;
 using convme::testing::fill_pattern;
@@ -23,7 +22,7 @@ using convme::testing::temp_dir;
 namespace {
 
 class Fallback : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { ASSERT_TRUE(dir.ok()); }
     void TearDown() override {
         backends::testing_force_uring_failure(0);
@@ -52,11 +51,13 @@ TEST_F(Fallback, UnavailableUringOpensTheThreadPoolAndSaysWhy) {
     std::error_code ec;
     std::string why;
     // uring-only parameters are dropped for the fallback, shared ones (create_size) kept.
-    auto dev = open_device("uring:" + dir.file("f.img") + "?create_size=1M&entries=64&sqpoll=1", ec, why);
+    auto dev =
+        open_device("uring:" + dir.file("f.img") + "?create_size=1M&entries=64&sqpoll=1", ec, why);
     std::string err = ::testing::internal::GetCapturedStderr();
     ASSERT_NE(dev, nullptr) << why;
     EXPECT_EQ(dev->info().backend, "threadpool");
-    EXPECT_NE(dev->info().name.find("[fallback: io_uring unavailable]"), std::string::npos) << dev->info().name;
+    EXPECT_NE(dev->info().name.find("[fallback: io_uring unavailable]"), std::string::npos)
+        << dev->info().name;
     EXPECT_EQ(dev->info().capacity, 1u << 20);
     EXPECT_NE(dynamic_cast<backends::threadpool_device*>(dev.get()), nullptr);
     // Exactly one line, naming the cause, the fix, and how to opt out.
@@ -113,7 +114,8 @@ TEST_F(Fallback, ClearingTheHookRestoresUring) {
     backends::testing_force_uring_failure(-EPERM);
     backends::testing_force_uring_failure(0);
     std::string why;
-    if (backends::uring_available(why) != 0) GTEST_SKIP() << "io_uring really is unavailable: " << why;
+    if (backends::uring_available(why) != 0)
+        GTEST_SKIP() << "io_uring really is unavailable: " << why;
     auto dev = open_device("uring:" + dir.file("f.img") + "?create_size=1M");
     EXPECT_EQ(dev->info().backend, "uring");
     EXPECT_FALSE(roundtrip(*dev));

@@ -1,14 +1,14 @@
+// SPDX-License-Identifier: MIT
 // Behaviour shared by the uring and threadpool backends, run against both on temp files.
-#include "runtime/kernel/uring_probe.hpp"
-#include "backend_test_util.hpp"
+#include <gtest/gtest.h>
 
 #include <convme/dma_buffer.hpp>
 #include <convme/error.hpp>
-
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <random>
+
+#include "backend_test_util.hpp"
+#include "runtime/kernel/uring_probe.hpp"
 
 using namespace convme;
 using convme::testing::fill_pattern;
@@ -21,13 +21,15 @@ struct io_stats {
     std::error_code first_error;
 };
 
-task<void> write_then_count(block_device& dev, std::uint64_t off, std::span<const std::byte> buf, io_stats& s) {
+task<void> write_then_count(block_device& dev, std::uint64_t off, std::span<const std::byte> buf,
+                            io_stats& s) {
     std::error_code ec = co_await dev.write(off, buf);
     if (ec && !s.first_error) s.first_error = ec;
     ++s.done;
 }
 
-task<void> read_then_count(block_device& dev, std::uint64_t off, std::span<std::byte> buf, io_stats& s) {
+task<void> read_then_count(block_device& dev, std::uint64_t off, std::span<std::byte> buf,
+                           io_stats& s) {
     std::error_code ec = co_await dev.read(off, buf);
     if (ec && !s.first_error) s.first_error = ec;
     ++s.done;
@@ -38,7 +40,7 @@ task<void> wait_for(const io_stats& s, int n) {
 }
 
 class FileBackend : public ::testing::TestWithParam<const char*> {
-protected:
+  protected:
     void SetUp() override {
         ASSERT_TRUE(dir.ok()) << "mkdtemp failed";
         std::string why;
@@ -46,7 +48,8 @@ protected:
             GTEST_SKIP() << "io_uring unavailable here: " << why;
     }
     std::unique_ptr<block_device> open(const std::string& query = "create_size=8M") {
-        std::string uri = std::string(GetParam()) + ":" + dir.file("dev.img") + (query.empty() ? "" : "?" + query);
+        std::string uri = std::string(GetParam()) + ":" + dir.file("dev.img") +
+                          (query.empty() ? "" : "?" + query);
         std::error_code ec;
         std::string why;
         auto dev = open_device(uri, ec, why);
@@ -81,7 +84,8 @@ TEST_P(FileBackend, WriteReadVerifySeveralSizes) {
     dma_buffer wbuf(1 << 20), rbuf(1 << 20);
     std::mt19937_64 rng(42);
     auto body = [&]() -> task<void> {
-        for (std::uint64_t size : {bs, std::uint64_t{4096}, std::uint64_t{65536}, std::uint64_t{1} << 20}) {
+        for (std::uint64_t size :
+             {bs, std::uint64_t{4096}, std::uint64_t{65536}, std::uint64_t{1} << 20}) {
             for (int rep = 0; rep < 4; ++rep) {
                 std::uint64_t blocks = (dev->info().capacity - size) / bs;
                 std::uint64_t off = (rng() % (blocks + 1)) * bs;
@@ -91,7 +95,8 @@ TEST_P(FileBackend, WriteReadVerifySeveralSizes) {
                 std::memset(r.data(), 0, size);
                 EXPECT_FALSE(co_await dev->write(off, w)) << "size " << size << " off " << off;
                 EXPECT_FALSE(co_await dev->read(off, r)) << "size " << size << " off " << off;
-                EXPECT_EQ(std::memcmp(w.data(), r.data(), size), 0) << "size " << size << " off " << off;
+                EXPECT_EQ(std::memcmp(w.data(), r.data(), size), 0)
+                    << "size " << size << " off " << off;
             }
         }
         co_await dev->drain();
@@ -178,7 +183,8 @@ TEST_P(FileBackend, TrimReadsBackZeroesOnFiles) {
         co_return trim_ec;
     };
     std::error_code ec = convme::testing::run_on_fresh_loop(body());
-    if (ec == make_error_code(errc::unsupported)) GTEST_SKIP() << "the filesystem under /tmp cannot punch holes";
+    if (ec == make_error_code(errc::unsupported))
+        GTEST_SKIP() << "the filesystem under /tmp cannot punch holes";
     ASSERT_FALSE(ec) << ec.message();
     std::vector<std::byte> zeros(buf.size());
     // A punched hole in a file reads back as zeroes.
@@ -221,7 +227,8 @@ TEST_P(FileBackend, InvalidRequestsAreRejectedWithClearMessages) {
     if (dev->info().mem_alignment > 1) {
         EXPECT_EQ(o.mis_buf, make_error_code(errc::misaligned_buffer));
     }
-    EXPECT_NE(o.range_msg.find("capacity is " + std::to_string(cap)), std::string::npos) << o.range_msg;
+    EXPECT_NE(o.range_msg.find("capacity is " + std::to_string(cap)), std::string::npos)
+        << o.range_msg;
     EXPECT_NE(o.range_msg.find(dev->info().name), std::string::npos) << o.range_msg;
     EXPECT_NE(o.mis_off_msg.find("block size"), std::string::npos) << o.mis_off_msg;
 }
@@ -271,7 +278,8 @@ TEST_P(FileBackend, BufferedModeWithDirectOff) {
     std::vector<std::byte> w(4096 + 1), r(4096 + 1);
     fill_pattern(w, 5);
     auto body = [&]() -> task<std::error_code> {
-        if (auto ec = co_await dev->write(512, std::span<const std::byte>(w).subspan(1, 4096))) co_return ec;
+        if (auto ec = co_await dev->write(512, std::span<const std::byte>(w).subspan(1, 4096)))
+            co_return ec;
         std::error_code ec = co_await dev->read(512, std::span<std::byte>(r).subspan(1, 4096));
         co_await dev->drain();
         co_return ec;
@@ -350,11 +358,14 @@ TEST_P(FileBackend, TmpfsWorksDirectOrBuffered) {
     ASSERT_TRUE(shm.ok());
     std::error_code ec;
     std::string why;
-    auto dev = open_device(std::string(GetParam()) + ":" + shm.file("t.img") + "?create_size=1M", ec, why);
+    auto dev =
+        open_device(std::string(GetParam()) + ":" + shm.file("t.img") + "?create_size=1M", ec, why);
     ASSERT_NE(dev, nullptr) << why;
     const std::string& name = dev->info().name;
     // Kernels before 6.6 refuse O_DIRECT on tmpfs; newer ones accept it. Either way I/O works.
-    EXPECT_TRUE(name.find("(O_DIRECT") != std::string::npos || name.find("buffered:") != std::string::npos) << name;
+    EXPECT_TRUE(name.find("(O_DIRECT") != std::string::npos ||
+                name.find("buffered:") != std::string::npos)
+        << name;
     dma_buffer buf(4096), back(4096);
     fill_pattern(buf.span(), 21);
     auto body = [&]() -> task<std::error_code> {

@@ -1,14 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Exclusive open of uring:/threadpool: targets: a second opener waits for the lock, then fails
 // with a message naming the fix; lock=0 shares; closing releases at once.
-#include "backend_test_util.hpp"
-
-#include "runtime/kernel/file_target.hpp"
-
-#include <convme/device.hpp>
-
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <convme/device.hpp>
+
+#include "backend_test_util.hpp"
+#include "runtime/kernel/file_target.hpp"
 
 using namespace convme;
 using convme::testing::temp_dir;
@@ -28,8 +27,10 @@ TEST(FileLock, ASecondOpenerIsRefusedWithTheFix) {
     ASSERT_TRUE(dir.ok());
     backends::file_target first, second;
     std::string why;
-    ASSERT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), first, why), 0) << why;
-    EXPECT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), second, why), -EBUSY);
+    ASSERT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), first, why), 0)
+        << why;
+    EXPECT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), second, why),
+              -EBUSY);
     EXPECT_NE(why.find("is locked by another opener"), std::string::npos) << why;
     EXPECT_NE(why.find("lock=0"), std::string::npos) << why;
 }
@@ -39,8 +40,12 @@ TEST(FileLock, LockZeroShares) {
     ASSERT_TRUE(dir.ok());
     backends::file_target first, second;
     std::string why;
-    ASSERT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(false), first, why), 0) << why;
-    EXPECT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(false), second, why), 0) << why;
+    ASSERT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(false), first, why),
+              0)
+        << why;
+    EXPECT_EQ(
+        backends::open_file_target("uring", dir.file("a.img"), short_wait(false), second, why), 0)
+        << why;
 }
 
 TEST(FileLock, ClosingReleasesTheLock) {
@@ -49,10 +54,13 @@ TEST(FileLock, ClosingReleasesTheLock) {
     std::string why;
     {
         backends::file_target first;
-        ASSERT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), first, why), 0) << why;
+        ASSERT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), first, why),
+                  0)
+            << why;
     }
     backends::file_target again;
-    EXPECT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), again, why), 0) << why;
+    EXPECT_EQ(backends::open_file_target("uring", dir.file("a.img"), short_wait(), again, why), 0)
+        << why;
 }
 
 TEST(FileLock, DeviceUrisTakeTheLockAndAcceptLockZero) {

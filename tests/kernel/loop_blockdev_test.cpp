@@ -1,19 +1,19 @@
+// SPDX-License-Identifier: MIT
 // The uring and threadpool backends on a real block device: a loop device over a temp file
 // (needs root and /dev/loop-control; skipped otherwise). Checks block-size/capacity discovery
 // (BLKSSZGET/BLKGETSIZE64) and the block-device paths of write_zeroes/trim.
-#include "backend_test_util.hpp"
-
-#include <convme/dma_buffer.hpp>
-#include <convme/error.hpp>
-
-#include <gtest/gtest.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <convme/dma_buffer.hpp>
+#include <convme/error.hpp>
+#include <cstring>
+
+#include "backend_test_util.hpp"
 
 using namespace convme;
 using convme::testing::fill_pattern;
@@ -23,7 +23,7 @@ namespace {
 
 // Attaches a backing file to a free loop device; detaches on destruction.
 class loop_device {
-public:
+  public:
     loop_device(const std::string& backing, std::uint32_t block_size, std::string& why) {
         int ctl = ::open("/dev/loop-control", O_RDWR | O_CLOEXEC);
         if (ctl < 0) {
@@ -43,8 +43,10 @@ public:
                 ::close(fd);  // taken by someone else meanwhile: try another
             }
         }
-        if (fd_ < 0) why = std::string("attaching a loop device: ") + std::strerror(errno);
-        else if (block_size != 512) ::ioctl(fd_, LOOP_SET_BLOCK_SIZE, static_cast<unsigned long>(block_size));
+        if (fd_ < 0)
+            why = std::string("attaching a loop device: ") + std::strerror(errno);
+        else if (block_size != 512)
+            ::ioctl(fd_, LOOP_SET_BLOCK_SIZE, static_cast<unsigned long>(block_size));
         if (file >= 0) ::close(file);
         ::close(ctl);
     }
@@ -57,7 +59,7 @@ public:
     bool ok() const { return fd_ >= 0; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     int fd_ = -1;
     std::string path_;
 };

@@ -1,21 +1,19 @@
+// SPDX-License-Identifier: MIT
 // io_uring-specific behaviour: fixed buffers, batching, SQ overflow, ring options, short
 // transfers, the O_DIRECT fallback and per-core rings under a runtime.
-#include "backend_test_util.hpp"
-#include "uring_test_fixture.hpp"
-
-#include "runtime/kernel/file_target.hpp"
-#include "runtime/kernel/uring_device.hpp"
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <convme/dma_buffer.hpp>
 #include <convme/error.hpp>
 #include <convme/runtime.hpp>
-
-#include <gtest/gtest.h>
-
 #include <cstring>
-#include <unistd.h>
 
+#include "backend_test_util.hpp"
+#include "runtime/kernel/file_target.hpp"
+#include "runtime/kernel/uring_device.hpp"
 #include "runtime/kernel/uring_probe.hpp"
+#include "uring_test_fixture.hpp"
 
 using namespace convme;
 using convme::testing::fill_pattern;
@@ -29,7 +27,8 @@ struct counter {
     std::error_code first;
 };
 
-task<void> write_one(block_device& dev, std::uint64_t off, std::span<const std::byte> b, counter& c) {
+task<void> write_one(block_device& dev, std::uint64_t off, std::span<const std::byte> b,
+                     counter& c) {
     auto ec = co_await dev.write(off, b);
     if (ec && !c.first) c.first = ec;
     ++c.done;
@@ -45,15 +44,19 @@ task<void> wait_count(const counter& c, int n) {
     while (c.done < n) co_await yield();
 }
 
-// Writes `n` blocks of `blk` bytes concurrently, reads them back concurrently, returns the first error.
-task<std::error_code> concurrent_roundtrip(block_device& dev, dma_buffer& w, dma_buffer& r, int n, std::size_t blk) {
+// Writes `n` blocks of `blk` bytes concurrently, reads them back concurrently, returns the first
+// error.
+task<std::error_code> concurrent_roundtrip(block_device& dev, dma_buffer& w, dma_buffer& r, int n,
+                                           std::size_t blk) {
     counter wc, rc;
     loop* l = loop::current();
     for (int i = 0; i < n; ++i)
-        l->spawn(write_one(dev, static_cast<std::uint64_t>(i) * blk, w.subspan(static_cast<std::size_t>(i) * blk, blk), wc));
+        l->spawn(write_one(dev, static_cast<std::uint64_t>(i) * blk,
+                           w.subspan(static_cast<std::size_t>(i) * blk, blk), wc));
     co_await wait_count(wc, n);
     for (int i = 0; i < n; ++i)
-        l->spawn(read_one(dev, static_cast<std::uint64_t>(i) * blk, r.subspan(static_cast<std::size_t>(i) * blk, blk), rc));
+        l->spawn(read_one(dev, static_cast<std::uint64_t>(i) * blk,
+                          r.subspan(static_cast<std::size_t>(i) * blk, blk), rc));
     co_await wait_count(rc, n);
     co_return wc.first ? wc.first : rc.first;
 }
@@ -92,7 +95,8 @@ TEST_F(Uring, DmaBuffersUseFixedBuffersAndPlainSpansDoNot) {
         // A new buffer (possibly at the same address, with a recycled id) is registered afresh.
         dma_buffer again(64 * 1024);
         EXPECT_FALSE(co_await dev->read(8192, again.subspan(0, 8192)));
-        EXPECT_EQ(u.stats().buffer_registrations, 2u);  // `first` did no I/O, so only `again` is new
+        EXPECT_EQ(u.stats().buffer_registrations,
+                  2u);  // `first` did no I/O, so only `again` is new
         dma_buffer expect(64 * 1024);
         fill_pattern(expect.span(), 1);
         EXPECT_EQ(std::memcmp(again.data(), expect.data() + 8192, 8192), 0);
@@ -177,7 +181,8 @@ TEST_F(Uring, SqpollOption) {
     auto dev = open("create_size=1M&sqpoll=1");
     ASSERT_TRUE(dev);
     const std::string& name = dev->info().name;
-    if (name.find("sqpoll refused") != std::string::npos) GTEST_SKIP() << "kernel refused SQPOLL: " << name;
+    if (name.find("sqpoll refused") != std::string::npos)
+        GTEST_SKIP() << "kernel refused SQPOLL: " << name;
     EXPECT_NE(name.find("sqpoll"), std::string::npos) << name;
     EXPECT_TRUE(as_uring(*dev).config().sqpoll);
     dma_buffer w(16 * 4096), r(16 * 4096);
@@ -196,7 +201,8 @@ TEST_F(Uring, IopollOption) {
     auto dev = open("create_size=1M&iopoll=1");
     ASSERT_TRUE(dev);
     const std::string& name = dev->info().name;
-    if (name.find("iopoll refused") != std::string::npos || name.find("iopoll ignored") != std::string::npos)
+    if (name.find("iopoll refused") != std::string::npos ||
+        name.find("iopoll ignored") != std::string::npos)
         GTEST_SKIP() << "polled I/O not available here: " << name;
     EXPECT_TRUE(as_uring(*dev).config().iopoll);
     dma_buffer w(16 * 4096), r(16 * 4096);
@@ -212,13 +218,15 @@ TEST_F(Uring, IopollOption) {
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_EQ(std::memcmp(w.data(), r.data(), w.size()), 0);
     if (as_uring(*dev).stats().iopoll_fallbacks > 0)
-        std::printf("note: the device has no poll queues; the ring fell back to interrupt completions\n");
+        std::printf(
+            "note: the device has no poll queues; the ring fell back to interrupt completions\n");
 }
 
 TEST_F(Uring, IopollWithoutDirectIsExplained) {
     auto dev = open("create_size=1M&iopoll=1&direct=0");
     ASSERT_TRUE(dev);
-    EXPECT_NE(dev->info().name.find("iopoll ignored: polled completions need O_DIRECT"), std::string::npos)
+    EXPECT_NE(dev->info().name.find("iopoll ignored: polled completions need O_DIRECT"),
+              std::string::npos)
         << dev->info().name;
     EXPECT_FALSE(as_uring(*dev).config().iopoll);
 }
@@ -246,12 +254,14 @@ TEST_F(Uring, RefusedODirectFallsBackToBufferedWithANote) {
 TEST_F(Uring, EntriesOutOfRangeIsABadUri) {
     std::error_code ec;
     std::string why;
-    EXPECT_EQ(open_device("uring:" + dir.file("x") + "?create_size=1M&entries=0", ec, why), nullptr);
+    EXPECT_EQ(open_device("uring:" + dir.file("x") + "?create_size=1M&entries=0", ec, why),
+              nullptr);
     EXPECT_EQ(ec, make_error_code(errc::bad_uri));
     EXPECT_NE(why.find("entries='0' must be an integer from 1 to 32768"), std::string::npos) << why;
 }
 
-task<void> fill_region(block_device& dev, dma_buffer& buf, std::uint64_t base, int blocks, bool& done) {
+task<void> fill_region(block_device& dev, dma_buffer& buf, std::uint64_t base, int blocks,
+                       bool& done) {
     for (int i = 0; i < blocks; ++i) {
         auto ec = co_await dev.write(base + static_cast<std::uint64_t>(i) * 4096,
                                      buf.subspan(static_cast<std::size_t>(i) * 4096, 4096));

@@ -1,21 +1,21 @@
+// SPDX-License-Identifier: MIT
 // GoogleTest fixture for io_uring backend tests: skips where io_uring is unavailable (seccomp,
 // io_uring_disabled, qemu-user) and opens uring: URIs on a file in a private temp dir.
 #pragma once
-
-#include "backend_test_util.hpp"
-
-#include "runtime/kernel/uring_device.hpp"
-#include "runtime/kernel/uring_probe.hpp"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
+#include "backend_test_util.hpp"
+#include "runtime/kernel/uring_device.hpp"
+#include "runtime/kernel/uring_probe.hpp"
+
 namespace convme::testing {
 
 class uring_test : public ::testing::Test {
-protected:
+  protected:
     // `tmp_base`: where the temp dir goes (nullptr: $TMPDIR or /tmp); `query_prefix` starts every
     // URI's query, e.g. "fallback=0&" so a refused ring fails instead of using the thread pool.
     explicit uring_test(const char* tmp_base = nullptr, std::string query_prefix = {})
@@ -24,7 +24,8 @@ protected:
     void SetUp() override {
         ASSERT_TRUE(dir.ok()) << "mkdtemp failed";
         std::string why;
-        if (backends::uring_available(why) != 0) GTEST_SKIP() << "io_uring unavailable here: " << why;
+        if (backends::uring_available(why) != 0)
+            GTEST_SKIP() << "io_uring unavailable here: " << why;
     }
     std::unique_ptr<block_device> open(const std::string& query) {
         std::string uri = "uring:" + dir.file("dev.img") + "?" + prefix_ + query;
@@ -41,7 +42,7 @@ protected:
     }
     temp_dir dir;
 
-private:
+  private:
     std::string prefix_;
 };
 

@@ -1,23 +1,21 @@
+// SPDX-License-Identifier: MIT
 // uring wait=block|poll: with wait=block the loop sleeps on its eventfd while I/O is in flight and
 // the ring's CQ eventfd wakes it; wait=poll keeps spinning. Only counts and data are asserted,
 // never timings. The I/O goes to a real filesystem with O_DIRECT so that it is actually in flight
 // (page-cache hits complete inside io_uring_submit and never leave the loop idle).
-#include "backend_test_util.hpp"
-#include "uring_test_fixture.hpp"
-
-#include "runtime/kernel/uring_device.hpp"
-#include "runtime/kernel/uring_probe.hpp"
+#include <gtest/gtest.h>
 
 #include <convme/dma_buffer.hpp>
 #include <convme/error.hpp>
-
-#include <gtest/gtest.h>
-
-#include "eventually.hpp"
-
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+
+#include "backend_test_util.hpp"
+#include "eventually.hpp"
+#include "runtime/kernel/uring_device.hpp"
+#include "runtime/kernel/uring_probe.hpp"
+#include "uring_test_fixture.hpp"
 
 using namespace convme;
 using convme::testing::fill_pattern;
@@ -29,7 +27,7 @@ constexpr std::size_t MiB = 1024 * 1024;
 // /var/tmp: a disk-backed filesystem where O_DIRECT I/O takes real time (/tmp may be tmpfs).
 // fallback=0: these tests are about the ring, never the thread pool.
 class UringWait : public convme::testing::uring_test {
-protected:
+  protected:
     UringWait() : uring_test(std::getenv("TMPDIR") ? nullptr : "/var/tmp", "fallback=0&") {}
 };
 
@@ -46,8 +44,10 @@ void run_and_stop(loop& l, task<void> body) {
 task<void> write_then_read_back(block_device& dev, std::size_t size, bool& same) {
     dma_buffer w(size), r(size);
     fill_pattern(w.span(), 7);
-    for (std::size_t off = 0; off < size; off += MiB) EXPECT_FALSE(co_await dev.write(off, w.subspan(off, MiB)));
-    for (std::size_t off = 0; off < size; off += 8 * MiB) EXPECT_FALSE(co_await dev.read(off, r.subspan(off, 8 * MiB)));
+    for (std::size_t off = 0; off < size; off += MiB)
+        EXPECT_FALSE(co_await dev.write(off, w.subspan(off, MiB)));
+    for (std::size_t off = 0; off < size; off += 8 * MiB)
+        EXPECT_FALSE(co_await dev.read(off, r.subspan(off, 8 * MiB)));
     same = std::memcmp(w.data(), r.data(), size) == 0;
     co_await dev.drain();
 }
@@ -72,13 +72,15 @@ TEST_F(UringWait, BlockSleepsWhileIoIsInFlightAndGetsWokenByTheRing) {
     auto dev = open("create_size=32M&wait=block");
     ASSERT_TRUE(dev);
     auto& u = as_uring(*dev);
-    if (!u.target().direct) GTEST_SKIP() << "no O_DIRECT here, I/O would not be in flight: " << dev->info().name;
+    if (!u.target().direct)
+        GTEST_SKIP() << "no O_DIRECT here, I/O would not be in flight: " << dev->info().name;
     loop l;
     bool same = false;
     run_and_stop(l, write_then_read_back(*dev, 32 * MiB, same));
     EXPECT_TRUE(same);
     const backends::uring_stats s = u.stats();
-    if (s.notify_refused != 0) GTEST_SKIP() << "io_uring_register_eventfd refused here: the loop polls";
+    if (s.notify_refused != 0)
+        GTEST_SKIP() << "io_uring_register_eventfd refused here: the loop polls";
     EXPECT_EQ(s.notify_rings, 1u);
     // Every sleep happened with I/O in flight (the body never idles otherwise), and the ring
     // armed its notifications before them.
@@ -105,7 +107,8 @@ struct progress {
 };
 
 // One of `qd` workers: reads 4 KiB blocks i, i+qd, ... and checks them against `expect`.
-task<void> read_worker(block_device& dev, const dma_buffer& expect, int first, int qd, int ops, progress& p) {
+task<void> read_worker(block_device& dev, const dma_buffer& expect, int first, int qd, int ops,
+                       progress& p) {
     dma_buffer b(4096);
     const std::size_t blocks = expect.size() / 4096;
     for (int i = first; i < ops; i += qd) {
@@ -128,7 +131,8 @@ TEST_F(UringWait, ManyConcurrentIosAllCompleteWithTheRightData) {
     std::thread t([&] {
         run_and_stop(l, [&]() -> task<void> {
             EXPECT_FALSE(co_await dev->write(0, expect.span()));
-            for (int w = 0; w < qd; ++w) loop::current()->spawn(read_worker(*dev, expect, w, qd, ops, p));
+            for (int w = 0; w < qd; ++w)
+                loop::current()->spawn(read_worker(*dev, expect, w, qd, ops, p));
             while (p.done < ops) co_await sleep_for(std::chrono::microseconds{100});
             co_await dev->drain();
         }());
@@ -152,7 +156,8 @@ task<void> read_counted(block_device& dev, std::span<std::byte> b, std::uint64_t
 }
 
 // Starts `n` 1 MiB reads, then asks the loop to stop while they are queued or in flight.
-task<void> start_reads_then_stop(block_device& dev, dma_buffer& buf, int n, int& done, std::error_code& first) {
+task<void> start_reads_then_stop(block_device& dev, dma_buffer& buf, int n, int& done,
+                                 std::error_code& first) {
     for (int i = 0; i < n; ++i) {
         const std::size_t off = static_cast<std::size_t>(i) * MiB;
         loop::current()->spawn(read_counted(dev, buf.subspan(off, MiB), off, done, first));

@@ -1,13 +1,13 @@
+// SPDX-License-Identifier: MIT
 // convme/asio.hpp: an io_context driven by a convme loop; Asio coroutines doing convme I/O with
 // asio::use_awaitable; convme coroutines awaiting Asio operations with convme::use_loop.
-#include "kv_mem_device.hpp"
-
-#include <convme/asio.hpp>
-
 #include <gtest/gtest.h>
 
+#include <convme/asio.hpp>
 #include <cstring>
 #include <thread>
+
+#include "kv_mem_device.hpp"
 
 namespace {
 
@@ -40,10 +40,10 @@ TEST(AsioAdapter, AwaitableCoroutineReadsAndWritesThroughConvme) {
             co_await convme::async_read(dev, 1024, r, asio::use_awaitable);
             got.assign(reinterpret_cast<const char*>(r.data()), 15);
             // Errors arrive as error codes too (here: a misaligned offset).
-            co_await convme::async_read(dev, 3, r, asio::redirect_error(asio::use_awaitable, bad_ec));
-            int v = co_await convme::async_run(
-                []() -> convme::task<int> { co_return 41 + 1; }(),
-                asio::use_awaitable);
+            co_await convme::async_read(dev, 3, r,
+                                        asio::redirect_error(asio::use_awaitable, bad_ec));
+            int v = co_await convme::async_run([]() -> convme::task<int> { co_return 41 + 1; }(),
+                                               asio::use_awaitable);
             if (v == 42) done = true;
         },
         asio::detached);
@@ -93,7 +93,8 @@ TEST(AsioAdapter, ConvmeTaskAwaitsAsioOperationsWithUseLoop) {
         asio::steady_timer timer(io, std::chrono::milliseconds(1));
         std::error_code tec = co_await timer.async_wait(convme::use_loop);
         if (tec) co_return "timer: " + tec.message();
-        auto [wec, wn] = co_await asio::async_write(a, asio::buffer(std::string_view("ping")), convme::use_loop);
+        auto [wec, wn] =
+            co_await asio::async_write(a, asio::buffer(std::string_view("ping")), convme::use_loop);
         if (wec || wn != 4) co_return "write failed";
         char buf[8] = {};
         auto [rec, rn] = co_await b.async_read_some(asio::buffer(buf), convme::use_loop);

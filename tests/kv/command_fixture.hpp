@@ -1,10 +1,7 @@
+// SPDX-License-Identifier: MIT
 // Test fixture: Redis commands against an in-process store of `shards` shards on one loop and
 // a RAM device; exec() runs one command and returns its reply bytes once they are durable.
 #pragma once
-
-#include "commands.hpp"
-#include "kv_test_util.hpp"
-#include "store.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,11 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "commands.hpp"
+#include "kv_test_util.hpp"
+#include "store.hpp"
+
 namespace kvtest {
 
 class command_fixture : public ::testing::Test {
-protected:
-    explicit command_fixture(unsigned shards = 3, std::uint64_t bytes = 8u << 20, bool auto_compact = true)
+  protected:
+    explicit command_fixture(unsigned shards = 3, std::uint64_t bytes = 8u << 20,
+                             bool auto_compact = true)
         : dev(bytes), shards_(shards), auto_compact_(auto_compact) {}
     void SetUp() override {
         kv::store_options o;
@@ -38,7 +40,9 @@ protected:
         if (ec) co_return "durability error: " + ec.message();
         co_return out;
     }
-    std::string exec(std::vector<std::string> args) { return run(lp, exec_task(*ctx, std::move(args))); }
+    std::string exec(std::vector<std::string> args) {
+        return run(lp, exec_task(*ctx, std::move(args)));
+    }
     std::string exec_on(kv::command_context& c, std::vector<std::string> args) {
         return run(lp, exec_task(c, std::move(args)));
     }
@@ -55,7 +59,7 @@ protected:
     std::unique_ptr<kv::store> st;
     std::unique_ptr<kv::command_context> ctx;
 
-private:
+  private:
     unsigned shards_;
     bool auto_compact_;
 };

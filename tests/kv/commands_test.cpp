@@ -1,14 +1,16 @@
+// SPDX-License-Identifier: MIT
 // Redis command semantics against an in-process store (one loop, several shards on a RAM device).
-#include "command_fixture.hpp"
 #include "commands.hpp"
-#include "kv_test_util.hpp"
-#include "resp_parser.hpp"
-#include "store.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "command_fixture.hpp"
+#include "kv_test_util.hpp"
+#include "resp_parser.hpp"
+#include "store.hpp"
 
 using kvtest::run;
 
@@ -31,10 +33,12 @@ TEST_F(Commands, PingEchoQuitCommandSelect) {
 }
 
 TEST_F(Commands, UnknownCommandsAndArity) {
-    EXPECT_EQ(exec({"NOPE", "a"}), "-ERR unknown command 'NOPE', with args beginning with: 'a' \r\n");
+    EXPECT_EQ(exec({"NOPE", "a"}),
+              "-ERR unknown command 'NOPE', with args beginning with: 'a' \r\n");
     EXPECT_EQ(exec({"GET"}), "-ERR wrong number of arguments for 'get' command\r\n");
     EXPECT_EQ(exec({"GET", "a", "b"}), "-ERR wrong number of arguments for 'get' command\r\n");
-    EXPECT_EQ(exec({"MSET", "a", "1", "b"}), "-ERR wrong number of arguments for 'mset' command\r\n");
+    EXPECT_EQ(exec({"MSET", "a", "1", "b"}),
+              "-ERR wrong number of arguments for 'mset' command\r\n");
 }
 
 TEST_F(Commands, SetGetWithOptions) {

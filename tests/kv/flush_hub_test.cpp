@@ -1,10 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Two shards on one device share flushes (flush_hub): writes that completed before another
 // shard's flush was issued wait for that flush instead of issuing their own, and become durable
 // when it completes; a failed shared flush makes the others flush for themselves.
 #include "flush_hub.hpp"
-#include "kv_test_util.hpp"
 
 #include <gtest/gtest.h>
+
+#include "kv_test_util.hpp"
 
 using kvtest::mem_device;
 using kvtest::run;
@@ -33,8 +35,10 @@ struct two_shards {
     ~two_shards() {
         dev.hold = false;
         while (!dev.held.empty()) {
-            if (dev.held.front()->op == convme::io_op::write) dev.release_write(0);
-            else dev.release_flush();
+            if (dev.held.front()->op == convme::io_op::write)
+                dev.release_write(0);
+            else
+                dev.release_flush();
         }
         run(lp, a->close());
         run(lp, b->close());
@@ -93,7 +97,7 @@ TEST(FlushHub, AFailedSharedFlushMakesTheOthersFlushThemselves) {
     t.dev.release_flush();  // flush 1 completes
     kvtest::spin(t.lp);
     ASSERT_EQ(t.dev.held_flushes(), 1u);
-    t.dev.release_flush(std::make_error_code(std::errc::io_error));  // b's flush fails
+    t.dev.release_flush(std::make_error_code(std::errc::io_error));           // b's flush fails
     ASSERT_TRUE(run_until(t.lp, [&] { return t.dev.held_flushes() == 1; }));  // a issues its own
     EXPECT_FALSE(da);
     t.dev.release_flush();

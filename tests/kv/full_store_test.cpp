@@ -1,15 +1,16 @@
+// SPDX-License-Identifier: MIT
 // A full log (issue 12, bugs 1-3): a full shard must restart, deletions must always succeed
 // (they may use the room kept in reserve), and a multi-key command that replies an error must
 // have changed nothing.
-#include "command_fixture.hpp"
-#include "commands.hpp"
-#include "kv_test_util.hpp"
-#include "store.hpp"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "command_fixture.hpp"
+#include "commands.hpp"
+#include "kv_test_util.hpp"
+#include "store.hpp"
 
 using kvtest::manual;
 using kvtest::mem_device;
@@ -97,7 +98,7 @@ namespace {
 // Commands against a 2-shard store small enough to fill quickly, with no compaction behind the
 // test's back.
 class FullStore : public kvtest::command_fixture {
-protected:
+  protected:
     FullStore() : command_fixture(2, 2u << 20, /*auto_compact=*/false) {}
     // SET 1000-byte values on shard `s` until it answers out of space; returns the keys set.
     std::vector<std::string> fill_shard(unsigned s) {

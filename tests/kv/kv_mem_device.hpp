@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test helper: a RAM block device whose contents tests can inspect, corrupt and copy (a "crash":
 // a new device built from a copy of the bytes). Completions are posted to the submitting loop,
 // never run inside submit(). Optionally fails every write after the first `fail_after` ones.
@@ -9,7 +10,6 @@
 
 #include <convme/block_device.hpp>
 #include <convme/loop.hpp>
-
 #include <cstring>
 #include <string>
 #include <vector>
@@ -17,7 +17,7 @@
 namespace kvtest {
 
 class mem_device final : public convme::block_device {
-public:
+  public:
     explicit mem_device(std::uint64_t capacity, std::uint32_t block = 512) : mem(capacity) {
         info_.name = "mem(test)";
         info_.backend = "mem";
@@ -25,7 +25,8 @@ public:
         info_.capacity = capacity;
         info_.mem_alignment = 64;
     }
-    mem_device(const std::vector<std::byte>& image, std::uint32_t block = 512) : mem_device(image.size(), block) {
+    mem_device(const std::vector<std::byte>& image, std::uint32_t block = 512)
+        : mem_device(image.size(), block) {
         mem = image;
     }
 
@@ -56,9 +57,13 @@ public:
     std::size_t held_writes() const { return held_of(convme::io_op::write).size(); }
     std::size_t held_flushes() const { return held_of(convme::io_op::flush).size(); }
     // Complete the i-th held write (its data lands now), or fail it with `ec`.
-    void release_write(std::size_t i, std::error_code ec = {}) { release(held_of(convme::io_op::write).at(i), ec); }
+    void release_write(std::size_t i, std::error_code ec = {}) {
+        release(held_of(convme::io_op::write).at(i), ec);
+    }
     // Complete the oldest held flush, or fail it with `ec`.
-    void release_flush(std::error_code ec = {}) { release(held_of(convme::io_op::flush).at(0), ec); }
+    void release_flush(std::error_code ec = {}) {
+        release(held_of(convme::io_op::flush).at(0), ec);
+    }
 
     std::vector<std::byte> mem;
     long writes = 0;
@@ -70,7 +75,7 @@ public:
     long writes_in_flight = 0;
     long max_writes_in_flight = 0;
 
-private:
+  private:
     void release(convme::io_request* r, std::error_code ec) {
         std::erase(held, r);
         finish(*r, ec);

@@ -1,14 +1,14 @@
+// SPDX-License-Identifier: MIT
 // Test helpers: run a task to completion on a private loop (or step it until a condition holds);
 // build shards on a RAM device; put-and-wait and lookup shorthands.
 #pragma once
 
-#include "kv_mem_device.hpp"
-#include "shard.hpp"
-
 #include <convme/loop.hpp>
-
 #include <memory>
 #include <string>
+
+#include "kv_mem_device.hpp"
+#include "shard.hpp"
 
 namespace kvtest {
 
@@ -43,7 +43,8 @@ inline kv::shard_geometry small_geometry(std::uint64_t half = 1u << 20) {
 }
 
 // Open a shard on `dev`; fails the test (returns nullptr) if recovery fails.
-inline std::unique_ptr<kv::shard> open_shard(convme::loop& lp, mem_device& dev, kv::shard_options o = {},
+inline std::unique_ptr<kv::shard> open_shard(convme::loop& lp, mem_device& dev,
+                                             kv::shard_options o = {},
                                              std::uint64_t half = 1u << 20) {
     auto s = std::make_unique<kv::shard>(dev, small_geometry(half), o);
     std::error_code ec = run(lp, s->open());
@@ -57,13 +58,16 @@ inline kv::shard_options manual() {
     return o;
 }
 
-inline convme::task<std::error_code> put_and_wait(kv::shard& s, std::string k, std::string v, std::int64_t exp = 0) {
+inline convme::task<std::error_code> put_and_wait(kv::shard& s, std::string k, std::string v,
+                                                  std::int64_t exp = 0) {
     auto r = s.put(k, std::move(v), exp);
     if (r.ec) co_return r.ec;
     co_return co_await s.wait_durable(r.ticket);
 }
 
-inline convme::task<std::error_code> wait_ticket(kv::shard& s, std::uint64_t t) { co_return co_await s.wait_durable(t); }
+inline convme::task<std::error_code> wait_ticket(kv::shard& s, std::uint64_t t) {
+    co_return co_await s.wait_durable(t);
+}
 
 inline std::string value_of(kv::shard& s, const std::string& k) {
     auto* e = s.find(k, kv::now_ms());

@@ -1,14 +1,16 @@
+// SPDX-License-Identifier: MIT
 // The pipeline executor on two cores: commands for the other core's shard are forwarded in one
 // batch, local ones run at once, multi-key commands wait for what was forwarded before them;
 // replies keep the request order and every write is durable before the replies are released.
-#include "commands.hpp"
-#include "kv_test_util.hpp"
 #include "pipeline_exec.hpp"
-#include "store.hpp"
+
+#include <gtest/gtest.h>
 
 #include <convme/runtime.hpp>
 
-#include <gtest/gtest.h>
+#include "commands.hpp"
+#include "kv_test_util.hpp"
+#include "store.hpp"
 
 namespace {
 
@@ -39,9 +41,19 @@ convme::task<outcome> scenario(kvtest::mem_device& dev) {
     {
         kv::command_context ctx(*st);
         std::vector<kv::request> reqs;
-        for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-                 {"SET", a, "1"}, {"SET", b, "2"}, {"INCR", b}, {"GET", a}, {"GET", b}, {"MGET", a, b},
-                 {"DEL", a}, {"GET", a}, {"INCR", b}, {"PING"}, {"QUIT"}, {"SET", a, "never"}})
+        for (std::vector<std::string> args :
+             std::vector<std::vector<std::string>>{{"SET", a, "1"},
+                                                   {"SET", b, "2"},
+                                                   {"INCR", b},
+                                                   {"GET", a},
+                                                   {"GET", b},
+                                                   {"MGET", a, b},
+                                                   {"DEL", a},
+                                                   {"GET", a},
+                                                   {"INCR", b},
+                                                   {"PING"},
+                                                   {"QUIT"},
+                                                   {"SET", a, "never"}})
             reqs.push_back({std::move(args), {}});
         co_await kv::execute_pipeline(ctx, reqs);
         ec = co_await ctx.wait_durable();
@@ -64,9 +76,11 @@ TEST(PipelineExec, ForwardsOtherCoresCommandsAndKeepsTheOrder) {
     convme::runtime rt(ro);
     outcome o = rt.run(scenario(dev));
     ASSERT_TRUE(o.error.empty()) << o.error;
-    const std::vector<std::string> want{"+OK\r\n", "+OK\r\n", ":3\r\n", "$1\r\n1\r\n", "$1\r\n3\r\n",
-                                        "*2\r\n$1\r\n1\r\n$1\r\n3\r\n", ":1\r\n", "$-1\r\n", ":4\r\n",
-                                        "+PONG\r\n", "+OK\r\n", ""};
+    const std::vector<std::string> want{
+        "+OK\r\n",     "+OK\r\n",     ":3\r\n",
+        "$1\r\n1\r\n", "$1\r\n3\r\n", "*2\r\n$1\r\n1\r\n$1\r\n3\r\n",
+        ":1\r\n",      "$-1\r\n",     ":4\r\n",
+        "+PONG\r\n",   "+OK\r\n",     ""};
     EXPECT_EQ(o.replies, want);
     EXPECT_EQ(o.shard1_keys, 1u);
 }

@@ -1,9 +1,11 @@
-#include "checksum.hpp"
+// SPDX-License-Identifier: MIT
 #include "record.hpp"
 
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "checksum.hpp"
 
 TEST(Checksum, Crc32cKnownVectors) {
     EXPECT_EQ(kv::crc32c("123456789", 9), 0xE3069283u);
@@ -62,7 +64,8 @@ TEST(Record, DetectsCorruptionTruncationAndPadding) {
         EXPECT_EQ(st, kv::decode_status::corrupt) << "byte " << i;
     }
     EXPECT_EQ(kv::decode_record(std::span(buf).first(20), d, size), kv::decode_status::need_more);
-    EXPECT_EQ(kv::decode_record(std::span(buf).first(buf.size() - 1), d, size), kv::decode_status::need_more);
+    EXPECT_EQ(kv::decode_record(std::span(buf).first(buf.size() - 1), d, size),
+              kv::decode_status::need_more);
     EXPECT_EQ(size, buf.size());
     std::vector<std::byte> zeros(64);
     EXPECT_EQ(kv::decode_record(zeros, d, size), kv::decode_status::padding);
@@ -71,7 +74,8 @@ TEST(Record, DetectsCorruptionTruncationAndPadding) {
     for (std::size_t pad = 1; pad <= 3; ++pad) {
         std::vector<std::byte> tail(pad, std::byte{0});
         tail.insert(tail.end(), buf.begin(), buf.end());
-        EXPECT_EQ(kv::decode_record(tail, d, size), kv::decode_status::padding) << pad << " byte(s)";
+        EXPECT_EQ(kv::decode_record(tail, d, size), kv::decode_status::padding)
+            << pad << " byte(s)";
         EXPECT_EQ(kv::decode_record(std::span(tail).first(1), d, size), kv::decode_status::padding);
     }
     auto bad_magic = buf;

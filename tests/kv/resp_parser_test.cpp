@@ -1,10 +1,12 @@
+// SPDX-License-Identifier: MIT
 #include "resp_parser.hpp"
-#include "resp_writer.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "resp_writer.hpp"
 
 using kv::resp::parse_status;
 using kv::resp::parser;
@@ -71,7 +73,8 @@ TEST(RespParser, BlankInlineLinesAndEmptyMultibulkAreSkipped) {
 
 TEST(RespParser, EveryByteSplitGivesTheSameCommands) {
     const std::string input =
-        "*2\r\n$4\r\nECHO\r\n$10\r\n0123456789\r\nGET a\r\n*3\r\n$3\r\nSET\r\n$0\r\n\r\n$2\r\n\r\n\r\n";
+        "*2\r\n$4\r\nECHO\r\n$10\r\n0123456789\r\nGET "
+        "a\r\n*3\r\n$3\r\nSET\r\n$0\r\n\r\n$2\r\n\r\n\r\n";
     const std::vector<args> expected{{"ECHO", "0123456789"}, {"GET", "a"}, {"SET", "", "\r\n"}};
     for (std::size_t step = 1; step <= input.size(); ++step) {
         auto o = run(input, step);
@@ -97,17 +100,20 @@ TEST(RespParser, BinarySafeBulk) {
 }
 
 TEST(RespParser, MalformedInputIsAProtocolError) {
-    EXPECT_NE(run("*2\r\n$3\r\nGET\r\n+k\r\n", 100).error.find("expected '$', got '+'"), std::string::npos);
+    EXPECT_NE(run("*2\r\n$3\r\nGET\r\n+k\r\n", 100).error.find("expected '$', got '+'"),
+              std::string::npos);
     EXPECT_NE(run("*x\r\n", 100).error.find("invalid multibulk length"), std::string::npos);
     EXPECT_NE(run("*1\r\n$-5\r\n", 100).error.find("invalid bulk length"), std::string::npos);
     EXPECT_NE(run("*1\r\n$abc\r\n", 100).error.find("invalid bulk length"), std::string::npos);
     EXPECT_NE(run("SET \"open\r\n", 100).error.find("unbalanced quotes"), std::string::npos);
-    EXPECT_NE(run("*99999999999999999999999\r\n", 100).error.find("invalid multibulk length"), std::string::npos);
+    EXPECT_NE(run("*99999999999999999999999\r\n", 100).error.find("invalid multibulk length"),
+              std::string::npos);
 }
 
 TEST(RespParser, HugeLengthsAreRejectedWithoutAllocating) {
     // 512 MiB is the limit: one byte more is refused at the header.
-    EXPECT_NE(run("*1\r\n$536870913\r\n", 100).error.find("invalid bulk length"), std::string::npos);
+    EXPECT_NE(run("*1\r\n$536870913\r\n", 100).error.find("invalid bulk length"),
+              std::string::npos);
     EXPECT_NE(run("*1048577\r\n", 100).error.find("invalid multibulk length"), std::string::npos);
     // Exactly 512 MiB announced and not sent: waits for more, memory stays small.
     parser p;
@@ -120,9 +126,12 @@ TEST(RespParser, HugeLengthsAreRejectedWithoutAllocating) {
 TEST(RespParser, OverlongInlineAndHeaderLines) {
     kv::resp::parser_limits lim;
     lim.max_inline = 100;
-    EXPECT_NE(run(std::string(200, 'a'), 200, lim).error.find("too big inline request"), std::string::npos);
-    EXPECT_NE(run("*" + std::string(200, '1'), 200, lim).error.find("too big mbulk count"), std::string::npos);
-    EXPECT_NE(run("*1\r\n$" + std::string(200, '1'), 250, lim).error.find("too big bulk count"), std::string::npos);
+    EXPECT_NE(run(std::string(200, 'a'), 200, lim).error.find("too big inline request"),
+              std::string::npos);
+    EXPECT_NE(run("*" + std::string(200, '1'), 200, lim).error.find("too big mbulk count"),
+              std::string::npos);
+    EXPECT_NE(run("*1\r\n$" + std::string(200, '1'), 250, lim).error.find("too big bulk count"),
+              std::string::npos);
 }
 
 TEST(RespParser, ParseInt64Edges) {
@@ -146,5 +155,8 @@ TEST(RespWriter, EncodesReplies) {
     kv::resp::bulk(out, std::string_view("a\0b", 3));
     kv::resp::null_bulk(out);
     kv::resp::array_header(out, 2);
-    { const char want[] = "+OK\r\n-ERR bad  thing\r\n:-42\r\n$3\r\na\0b\r\n$-1\r\n*2\r\n"; EXPECT_EQ(out, std::string(want, sizeof(want) - 1)); }
+    {
+        const char want[] = "+OK\r\n-ERR bad  thing\r\n:-42\r\n$3\r\na\0b\r\n$-1\r\n*2\r\n";
+        EXPECT_EQ(out, std::string(want, sizeof(want) - 1));
+    }
 }

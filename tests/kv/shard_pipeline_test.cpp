@@ -1,16 +1,17 @@
+// SPDX-License-Identifier: MIT
 // Pipelined group commit: several batches in flight, completed out of order, failed, or cut off
 // by a crash, on a RAM device that holds writes and flushes until the test releases them.
 //
 // The writer seals the open batch on its tick only while no batch write is in progress; batches
 // sealed by size go out at once. With max_batch_bytes = 1 every record is sealed into its own
 // batch when the next one is appended, which is how these tests put several writes in flight.
-#include "kv_test_util.hpp"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "kv_test_util.hpp"
 
 using kvtest::manual;
 using kvtest::mem_device;
@@ -63,7 +64,8 @@ std::vector<std::uint64_t> put_batches(convme::loop& lp, kv::shard& s, mem_devic
 }
 
 // Open a shard (the device completes at once), then make the device hold writes and flushes.
-std::unique_ptr<kv::shard> open_held(convme::loop& lp, mem_device& dev, kv::shard_options o = one_record_batches()) {
+std::unique_ptr<kv::shard> open_held(convme::loop& lp, mem_device& dev,
+                                     kv::shard_options o = one_record_batches()) {
     auto s = open_shard(lp, dev, o);
     dev.hold = true;
     dev.log.clear();
@@ -75,8 +77,10 @@ std::unique_ptr<kv::shard> open_held(convme::loop& lp, mem_device& dev, kv::shar
 void finish(convme::loop& lp, kv::shard& s, mem_device& dev) {
     dev.hold = false;
     while (!dev.held.empty()) {
-        if (dev.held.front()->op == convme::io_op::write) dev.release_write(0);
-        else dev.release_flush();
+        if (dev.held.front()->op == convme::io_op::write)
+            dev.release_write(0);
+        else
+            dev.release_flush();
     }
     run(lp, s.close());
 }
@@ -142,7 +146,8 @@ TEST(ShardPipeline, AFlushIssuedBeforeAWriteCompletedDoesNotAcknowledgeIt) {
     dev.release_flush();
     ASSERT_TRUE(run_until(lp, [&] { return acks.size() == 2; }));
     EXPECT_EQ(acks.back(), (ack{b, kOk}));
-    EXPECT_EQ(dev.log, "WWFWF");  // a, b, the flush for a, the tail (once b completed), the flush for b
+    EXPECT_EQ(dev.log,
+              "WWFWF");  // a, b, the flush for a, the tail (once b completed), the flush for b
     finish(lp, *s, dev);
 }
 
@@ -193,7 +198,8 @@ TEST(ShardPipeline, AFailedFlushFailsTheBatchesItCovered) {
     dev.release_flush(std::make_error_code(std::errc::io_error));
     ASSERT_TRUE(run_until(lp, [&] { return acks.size() == 2; }));
     for (const auto& x : acks) EXPECT_EQ(x.ec, std::errc::io_error);
-    dev.release_write(0);  // the tail's write succeeds, but nothing is flushed or acknowledged after
+    dev.release_write(
+        0);  // the tail's write succeeds, but nothing is flushed or acknowledged after
     spin(lp);
     EXPECT_EQ(dev.held_flushes(), 0u);
     finish(lp, *s, dev);
@@ -253,8 +259,10 @@ TEST(ShardPipeline, DepthOneWritesFlushesAndAcknowledgesOneBatchAtATime) {
     // A stream of writes never has two batches on the device at once.
     dev.hold = false;
     while (!dev.held.empty()) {
-        if (dev.held.front()->op == convme::io_op::write) dev.release_write(0);
-        else dev.release_flush();
+        if (dev.held.front()->op == convme::io_op::write)
+            dev.release_write(0);
+        else
+            dev.release_flush();
     }
     std::uint64_t last = 0;
     for (int i = 0; i < 200; ++i) {
@@ -275,7 +283,8 @@ TEST(ShardPipeline, AHalfSwitchWaitsForTheBatchesBeforeItAndHoldsBackTheOnesAfte
     const std::uint64_t half = s->half_size();
     put_batches(lp, *s, dev, {"a", "b"});
     s->start_compaction();  // seals the tail, then switches to half 1: the header waits for all
-    ASSERT_TRUE(run_until(lp, [&] { return dev.held_writes() == 3; })) << dev.held_writes() << " " << dev.log;
+    ASSERT_TRUE(run_until(lp, [&] { return dev.held_writes() == 3; }))
+        << dev.held_writes() << " " << dev.log;
     spin(lp);
     ASSERT_EQ(dev.held_writes(), 3u);
     dev.release_write(0);
@@ -300,8 +309,10 @@ TEST(ShardPipeline, AHalfSwitchWaitsForTheBatchesBeforeItAndHoldsBackTheOnesAfte
     EXPECT_GE(dev.held_of(convme::io_op::write)[0]->offset, half + 512);
     dev.hold = false;
     while (!dev.held.empty()) {
-        if (dev.held.front()->op == convme::io_op::write) dev.release_write(0);
-        else dev.release_flush();
+        if (dev.held.front()->op == convme::io_op::write)
+            dev.release_write(0);
+        else
+            dev.release_flush();
     }
     ASSERT_TRUE(run_until(lp, [&] { return !s->compacting(); }));
     ASSERT_FALSE(s->failure());
@@ -383,7 +394,7 @@ TEST(ShardPipeline, ABatchThatLandedAheadOfAMissingOneNeverComesBack) {
     dev.release_write(1);  // N+1 lands, N does not
     spin(lp);
     EXPECT_EQ(dev.held_flushes(), 0u);
-    EXPECT_TRUE(acks.empty());  // N+1 is on the device, but not acknowledged
+    EXPECT_TRUE(acks.empty());    // N+1 is on the device, but not acknowledged
     mem_device crashed(dev.mem);  // power cut now
     finish(lp, *s, dev);
 
@@ -406,7 +417,8 @@ TEST(ShardPipeline, ABatchThatLandedAheadOfAMissingOneNeverComesBack) {
     // Run 3: N+1's records are intact and follow run 2's last record, but are from an older epoch.
     auto u = open_shard(lp, crashed2, manual());
     ASSERT_TRUE(u);
-    EXPECT_NE(u->stats().recovery_stop[0].find("older"), std::string::npos) << u->stats().recovery_stop[0];
+    EXPECT_NE(u->stats().recovery_stop[0].find("older"), std::string::npos)
+        << u->stats().recovery_stop[0];
     EXPECT_EQ(value_of(*u, "k"), "acked");
     EXPECT_EQ(value_of(*u, "a"), std::string(1900, 'A'));
     EXPECT_EQ(value_of(*u, "z"), "<none>");

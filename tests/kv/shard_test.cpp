@@ -1,8 +1,9 @@
-#include "kv_test_util.hpp"
-
+// SPDX-License-Identifier: MIT
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "kv_test_util.hpp"
 
 using kvtest::manual;
 using kvtest::mem_device;
@@ -113,7 +114,8 @@ TEST(Shard, TornTailIsDroppedAndLaterWritesSurvive) {
     ASSERT_TRUE(t);
     EXPECT_EQ(value_of(*t, "a"), "1");
     EXPECT_EQ(value_of(*t, "b"), "<none>");
-    EXPECT_NE(t->stats().recovery_stop[0].find("torn"), std::string::npos) << t->stats().recovery_stop[0];
+    EXPECT_NE(t->stats().recovery_stop[0].find("torn"), std::string::npos)
+        << t->stats().recovery_stop[0];
     ASSERT_FALSE(run(lp, put_and_wait(*t, "c", "3")));
     mem_device crashed2(crashed.mem);
     auto u = open_shard(lp, crashed2);
@@ -133,7 +135,8 @@ TEST(Shard, LeftoversOfATornBatchNeverComeBack) {
     const std::uint64_t torn_at = s->used_bytes();
     // One multi-block batch whose first block is torn but whose later blocks made it.
     std::uint64_t last = 0;
-    for (int i = 0; i < 50; ++i) last = s->put("k" + std::to_string(i), std::string(100, 'o'), 0).ticket;
+    for (int i = 0; i < 50; ++i)
+        last = s->put("k" + std::to_string(i), std::string(100, 'o'), 0).ticket;
     ASSERT_FALSE(run(lp, wait_ticket(*s, last)));
     ASSERT_GT(s->used_bytes() - torn_at, 2048u);
     mem_device crashed(dev.mem);
@@ -162,7 +165,9 @@ TEST(Shard, CompactionKeepsLatestValuesAndDropsTheRest) {
     std::uint64_t last = 0;
     for (int round = 0; round < 5; ++round)
         for (int i = 0; i < 40; ++i)
-            last = s->put("k" + std::to_string(i), "r" + std::to_string(round) + "-" + std::string(200, 'x'), 0).ticket;
+            last = s->put("k" + std::to_string(i),
+                          "r" + std::to_string(round) + "-" + std::string(200, 'x'), 0)
+                       .ticket;
     s->put("dead", "1", 0);
     s->erase("dead");
     last = s->put("expired", "1", kv::now_ms() + 3600 * 1000).ticket;
@@ -172,7 +177,8 @@ TEST(Shard, CompactionKeepsLatestValuesAndDropsTheRest) {
     ASSERT_FALSE(run(lp, s->compact()));
     EXPECT_LT(s->used_bytes(), used_before / 3);
     EXPECT_EQ(s->stats().compactions, 1u);
-    for (int i = 0; i < 40; ++i) EXPECT_EQ(value_of(*s, "k" + std::to_string(i)).substr(0, 3), "r4-");
+    for (int i = 0; i < 40; ++i)
+        EXPECT_EQ(value_of(*s, "k" + std::to_string(i)).substr(0, 3), "r4-");
 
     // Writes go on in the new half; a second compaction reuses the first half.
     ASSERT_FALSE(run(lp, put_and_wait(*s, "after", "1")));
@@ -199,7 +205,8 @@ TEST(Shard, InterruptedCompactionLosesNothingAndResumes) {
     auto s = open_shard(lp, dev, o);
     ASSERT_TRUE(s);
     std::uint64_t last = 0;
-    for (int i = 0; i < 60; ++i) last = s->put("k" + std::to_string(i), std::string(1000, char('a' + i % 26)), 0).ticket;
+    for (int i = 0; i < 60; ++i)
+        last = s->put("k" + std::to_string(i), std::string(1000, char('a' + i % 26)), 0).ticket;
     ASSERT_FALSE(run(lp, wait_ticket(*s, last)));
     dev.fail_after = dev.writes + 4;  // the switch header and 3 batches of copies, then EIO
     EXPECT_TRUE(run(lp, s->compact()));
@@ -209,12 +216,14 @@ TEST(Shard, InterruptedCompactionLosesNothingAndResumes) {
     auto t = open_shard(lp, crashed, o);
     ASSERT_TRUE(t);
     run(lp, t->compact());  // open() already resumed it; this waits for it (or runs one more)
-    for (int i = 0; i < 60; ++i) EXPECT_EQ(value_of(*t, "k" + std::to_string(i)), std::string(1000, char('a' + i % 26)));
+    for (int i = 0; i < 60; ++i)
+        EXPECT_EQ(value_of(*t, "k" + std::to_string(i)), std::string(1000, char('a' + i % 26)));
     mem_device crashed2(crashed.mem);
     auto u = open_shard(lp, crashed2, o);
     ASSERT_TRUE(u);
     EXPECT_EQ(u->size(), 60u);
-    for (int i = 0; i < 60; ++i) EXPECT_EQ(value_of(*u, "k" + std::to_string(i)), std::string(1000, char('a' + i % 26)));
+    for (int i = 0; i < 60; ++i)
+        EXPECT_EQ(value_of(*u, "k" + std::to_string(i)), std::string(1000, char('a' + i % 26)));
     for (auto* x : {s.get(), t.get(), u.get()}) run(lp, x->close());
 }
 
@@ -263,10 +272,12 @@ TEST(Shard, SizeLimitsAndDeviceErrorsAreReported) {
     mem_device dev(2u << 20);
     auto s = open_shard(lp, dev, manual(), 256 * 1024);
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->put("big", std::string(s->max_record_bytes() + 1, 'x'), 0).ec, std::errc::value_too_large);
+    EXPECT_EQ(s->put("big", std::string(s->max_record_bytes() + 1, 'x'), 0).ec,
+              std::errc::value_too_large);
     // Fill the half with live data: no compaction can help, so writes fail cleanly.
     std::error_code ec;
-    for (int i = 0; i < 1000 && !ec; ++i) ec = s->put("k" + std::to_string(i), std::string(1000, 'x'), 0).ec;
+    for (int i = 0; i < 1000 && !ec; ++i)
+        ec = s->put("k" + std::to_string(i), std::string(1000, 'x'), 0).ec;
     EXPECT_EQ(ec, std::errc::no_space_on_device);
     run(lp, s->close());
 

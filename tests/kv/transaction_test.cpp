@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // MULTI / EXEC / DISCARD (issue 12, bug 6). Expected replies are those of Redis 7.0.15.
 #include "command_fixture.hpp"
 
 namespace {
 
 class Transactions : public kvtest::command_fixture {
-protected:
+  protected:
     Transactions() : command_fixture(2) {}
 };
 
@@ -60,7 +61,8 @@ TEST_F(Transactions, RuntimeErrorsInsideExecDoNotStopTheRest) {
     EXPECT_EQ(exec({"SET", s, "abc"}), "+QUEUED\r\n");
     EXPECT_EQ(exec({"INCR", s}), "+QUEUED\r\n");
     EXPECT_EQ(exec({"GET", s}), "+QUEUED\r\n");
-    EXPECT_EQ(exec({"EXEC"}), "*3\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$3\r\nabc\r\n");
+    EXPECT_EQ(exec({"EXEC"}),
+              "*3\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$3\r\nabc\r\n");
     EXPECT_EQ(exec({"MULTI"}), "+OK\r\n");
     EXPECT_EQ(exec({"EXEC"}), "*0\r\n");
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """convme-kv on a full device (issue 12, bugs 1-3), as a user meets it: pipelined 1000-byte SETs
 until '-ERR out of space', then SIGTERM and restart, several times (a restart used to need room
 for a record: the second one failed with 'No space left on device'); then the store must be

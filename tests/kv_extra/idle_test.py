@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """convme-kv idle cost (issue 12, bug 5): with no clients, or with clients that send nothing, the
 server's loops sleep. It must use under 3 % of one CPU over 3 s (it used ~30 % with 2 cores when
 each idle loop woke every millisecond and spun for 200 us), and still answer at once when a client

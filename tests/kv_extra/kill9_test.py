@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """convme-kv durability under kill -9: clients write in a loop (single SETs, pipelined SETs,
 INCRs), the test SIGKILLs the server mid-load, restarts it and checks that every acknowledged
 write is there. Several rounds on the same data directory.

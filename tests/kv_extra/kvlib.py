@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the convme-kv integration tests: start/stop the server, a tiny RESP client."""
 import os
 import re

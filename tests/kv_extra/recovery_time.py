@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """How long convme-kv takes to recover: store KEYS keys (20-byte values) with CORES cores (one
 shard each), stop it, start it again and time launch -> the 'ready' line, ROUNDS times.
 Not a CTest test (it measures; the figures are in examples/kv/README.md).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """convme-kv smoke test: redis-cli commands, bad input, a short redis-benchmark, clean shutdown
 and restart with the data intact. Usage: smoke_test.py SERVER_BINARY WORKDIR [DEVICE_URI]"""
 import os

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """convme-kv multi-core start (issue 12, bug 4): no client may be served before every shard is
 recovered. A 2-core store with many keys is restarted; a client connects as early as it can and
 must see the whole store at once (DBSIZE, GET and MGET of existing keys, a SET).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # lab-build.sh [x86_64|aarch64|all]: prepare everything the QEMU VFIO lab boots, idempotently.
 # Installs missing host packages, downloads and unpacks Debian's guest kernels (never installed on
 # the host), rebuilds vfio.ko with CONFIG_VFIO_NOIOMMU for x86_64, builds the static guest binaries

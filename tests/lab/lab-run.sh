@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # lab-run.sh CASE: boot one lab case under QEMU (TCG) and judge it from the serial log.
 #   x86_64-iommu     q35 + intel-iommu, PVH-booted vmlinux; error cases + device test (lab.mode=iommu);
 #                    a second controller (slot 6) with a metadata namespace (512+8, extended LBA)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # setup-aarch64-deps.sh: install what `cmake --preset aarch64` needs on a Debian 12 amd64 host:
 # the cross compiler, qemu-user for running the unit tests, and the arm64 multiarch -dev packages.
 #

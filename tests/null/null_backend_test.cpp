@@ -1,13 +1,13 @@
+// SPDX-License-Identifier: MIT
 // The null: backend: URI parameters and their errors, success for every valid operation without
 // moving data, completion on the loop's next iteration (never inline), FIFO completion order,
 // validation errors that never reach the backend, drain, and several loops at once.
+#include <gtest/gtest.h>
+
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
-
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <string>
 #include <thread>
@@ -67,17 +67,22 @@ task<void> every_op(block_device& dev) {
     dma_buffer buf(8192);
     std::memset(buf.data(), 0x5a, buf.size());
     EXPECT_FALSE(co_await dev.read(4096, buf.span()));
-    for (std::size_t i = 0; i < buf.size(); ++i) EXPECT_EQ(buf.data()[i], std::byte{0x5a}) << i;  // no data moves
+    for (std::size_t i = 0; i < buf.size(); ++i)
+        EXPECT_EQ(buf.data()[i], std::byte{0x5a}) << i;  // no data moves
     EXPECT_FALSE(co_await dev.write(0, buf.span()));
     EXPECT_FALSE(co_await dev.flush());
     EXPECT_FALSE(co_await dev.write_zeroes(512, 1 << 20));
     EXPECT_FALSE(co_await dev.trim(0, dev.info().capacity));
     // The last block, and validation errors, which never reach the backend.
     EXPECT_FALSE(co_await dev.read(dev.info().capacity - 512, buf.span().first(512)));
-    EXPECT_EQ(co_await dev.read(dev.info().capacity, buf.span().first(512)), make_error_code(errc::out_of_range));
-    EXPECT_EQ(co_await dev.read(100, buf.span().first(512)), make_error_code(errc::misaligned_offset));
-    EXPECT_EQ(co_await dev.read(0, buf.span().first(100)), make_error_code(errc::misaligned_length));
-    EXPECT_EQ(co_await dev.read(0, buf.span().subspan(1, 512)), make_error_code(errc::misaligned_buffer));
+    EXPECT_EQ(co_await dev.read(dev.info().capacity, buf.span().first(512)),
+              make_error_code(errc::out_of_range));
+    EXPECT_EQ(co_await dev.read(100, buf.span().first(512)),
+              make_error_code(errc::misaligned_offset));
+    EXPECT_EQ(co_await dev.read(0, buf.span().first(100)),
+              make_error_code(errc::misaligned_length));
+    EXPECT_EQ(co_await dev.read(0, buf.span().subspan(1, 512)),
+              make_error_code(errc::misaligned_buffer));
     EXPECT_EQ(co_await dev.read(0, buf.span().first(0)), make_error_code(errc::zero_length));
     co_await dev.write(0, buf.span()).or_throw();
     co_await dev.drain();
@@ -104,14 +109,16 @@ TEST(NullBackend, CompletesOnTheNextIterationNeverInline) {
     loop l;
     int state = 0;
     l.spawn(one_read(*dev, buf.span(), state));
-    l.run_once();  // runs up to the submit; the poll completes it, the waiter waits for the next batch
+    l.run_once();  // runs up to the submit; the poll completes it, the waiter waits for the next
+                   // batch
     EXPECT_EQ(state, 1);
     l.run_once();
     EXPECT_EQ(state, 2);
     l.run_until_complete(dev->drain());
 }
 
-task<void> ordered_read(block_device& dev, std::span<std::byte> buf, unsigned id, std::vector<unsigned>& order) {
+task<void> ordered_read(block_device& dev, std::span<std::byte> buf, unsigned id,
+                        std::vector<unsigned>& order) {
     EXPECT_FALSE(co_await dev.read(std::uint64_t{id} * 4096, buf));
     order.push_back(id);
 }

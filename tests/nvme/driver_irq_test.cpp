@@ -1,15 +1,15 @@
+// SPDX-License-Identifier: MIT
 // Completion modes (completion=poll|interrupt|hybrid) on the threaded simulator, whose device
 // thread signals the MSI-X vector of a CQ created with IEN=1 through the eventfd bound with
 // pci_device::bind_irq_eventfd, as vfio-pci does for a real function; and loops without a queue
 // of their own (fewer queues than loops), which forward their I/O to a loop that has one.
-#include "driver_sim_fixture.hpp"
-
-#include "runtime/core/device_uri.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
+
+#include "driver_sim_fixture.hpp"
+#include "runtime/core/device_uri.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -45,14 +45,17 @@ task<void> qd1(block_device& dev, std::uint64_t lba0, int n, qd1_result& out, bo
         const std::uint64_t off = (lba0 + static_cast<std::uint64_t>(i % 64)) * 4096;
         for (int k = 0; k < 2; ++k) {
             const auto t0 = clock_type::now();
-            const std::error_code ec = k == 0 ? co_await dev.write(off, w.span()) : co_await dev.read(off, r.span());
+            const std::error_code ec =
+                k == 0 ? co_await dev.write(off, w.span()) : co_await dev.read(off, r.span());
             const auto took = clock_type::now() - t0;
             out.worst = std::max(out.worst, took);
             if (took >= 90ms) ++out.slow;
             if (ec) ++out.bad;
         }
-        if (same(static_cast<std::byte*>(w.data()), static_cast<std::byte*>(r.data()), 4096)) ++out.ok;
-        else ++out.bad;
+        if (same(static_cast<std::byte*>(w.data()), static_cast<std::byte*>(r.data()), 4096))
+            ++out.ok;
+        else
+            ++out.bad;
     }
     if (!finish) co_return;
     co_await dev.drain();
@@ -91,13 +94,16 @@ TEST(DriverIrq, NoCompletionIsLostBetweenTheLastPollAndTheSleep) {
         const auto took = clock_type::now() - t0;
         EXPECT_EQ(r.ok, 1500) << completion_mode_name(m);
         EXPECT_EQ(r.bad, 0);
-        // A systematic race would lose a good share of 3000 wake-ups (minutes of backstops); allow a
-        // few slow I/Os for a descheduled thread on a loaded machine.
-        EXPECT_LE(r.slow, 3) << completion_mode_name(m) << ": worst I/O "
-                             << std::chrono::duration_cast<std::chrono::milliseconds>(r.worst).count() << " ms";
-        RecordProperty(std::string(completion_mode_name(m)) + "_ms",
-                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
-        RecordProperty(std::string(completion_mode_name(m)) + "_irq_sleeps", std::to_string(s.stats().irq_sleeps));
+        // A systematic race would lose a good share of 3000 wake-ups (minutes of backstops); allow
+        // a few slow I/Os for a descheduled thread on a loaded machine.
+        EXPECT_LE(r.slow, 3)
+            << completion_mode_name(m) << ": worst I/O "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(r.worst).count() << " ms";
+        RecordProperty(
+            std::string(completion_mode_name(m)) + "_ms",
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+        RecordProperty(std::string(completion_mode_name(m)) + "_irq_sleeps",
+                       std::to_string(s.stats().irq_sleeps));
         EXPECT_GT(s.stats().irq_sleeps, 0u);
     }
 }
@@ -150,7 +156,8 @@ TEST(DriverIrq, InterruptCoalescingIsSetAndReported) {
     o.coalesce_time_us = 200;
     sim_device s(threaded(0ns), o);
     ASSERT_TRUE(s.dev) << s.why;
-    EXPECT_NE(s.dev->info().name.find("coalescing thr=8 time=200us"), std::string::npos) << s.dev->info().name;
+    EXPECT_NE(s.dev->info().name.find("coalescing thr=8 time=200us"), std::string::npos)
+        << s.dev->info().name;
 }
 
 TEST(DriverIrq, UriKeys) {
@@ -175,11 +182,13 @@ TEST(DriverIrq, UriKeys) {
 void many_loops(completion_mode m, std::uint32_t queues) {
     sim_device s(threaded(0ns, queues), mode(m));
     ASSERT_TRUE(s.dev) << s.why;
-    EXPECT_NE(s.dev->info().name.find("[io queues " + std::to_string(queues) + ":"), std::string::npos)
+    EXPECT_NE(s.dev->info().name.find("[io queues " + std::to_string(queues) + ":"),
+              std::string::npos)
         << s.dev->info().name;
     constexpr unsigned loops = 4;
     std::vector<std::unique_ptr<loop>> ls;
-    for (unsigned i = 0; i < loops; ++i) ls.push_back(std::make_unique<loop>(loop_options{.core_id = i}));
+    for (unsigned i = 0; i < loops; ++i)
+        ls.push_back(std::make_unique<loop>(loop_options{.core_id = i}));
     std::vector<qd1_result> res(loops);
     // Loop 0 does its first I/O first, so it owns the queue; the others then start. Loop 0 keeps
     // serving the others' forwarded I/O, and drains (deletes its queue) only after they finished.
@@ -188,16 +197,19 @@ void many_loops(completion_mode m, std::uint32_t queues) {
     std::vector<std::thread> th;
     for (unsigned i = 0; i < loops; ++i)
         th.emplace_back([&, i] {
-            if (i != 0) while (!first_done.load()) std::this_thread::yield();
+            if (i != 0)
+                while (!first_done.load()) std::this_thread::yield();
             loop& l = *ls[i];
             l.spawn([](block_device& d, unsigned i, qd1_result& r, std::atomic<bool>& first,
                        std::atomic<unsigned>& finished) -> task<void> {
                 dma_buffer b(4096);
-                (void)co_await d.read(0, b.span());  // creates (or fails to create) this loop's queue
+                (void)co_await d.read(0,
+                                      b.span());  // creates (or fails to create) this loop's queue
                 if (i == 0) first = true;
                 co_await qd1(d, 1000 + i * 100, 150, r, false);
                 finished.fetch_add(1);
-                // A loop with a queue serves forwarded I/O only while it runs: drain after everyone.
+                // A loop with a queue serves forwarded I/O only while it runs: drain after
+                // everyone.
                 while (finished.load() != loops) co_await sleep_for(1ms);
                 co_await d.drain();
                 loop::current()->stop();
@@ -212,8 +224,12 @@ void many_loops(completion_mode m, std::uint32_t queues) {
     EXPECT_GE(s.stats().forwarded, (loops - queues) * 300u);
 }
 
-TEST(DriverIrq, FewerQueuesThanLoopsForwardToALoopWithAQueue) { many_loops(completion_mode::poll, 1); }
-TEST(DriverIrq, FewerQueuesThanLoopsInHybridMode) { many_loops(completion_mode::hybrid, 2); }
+TEST(DriverIrq, FewerQueuesThanLoopsForwardToALoopWithAQueue) {
+    many_loops(completion_mode::poll, 1);
+}
+TEST(DriverIrq, FewerQueuesThanLoopsInHybridMode) {
+    many_loops(completion_mode::hybrid, 2);
+}
 
 }  // namespace
 }  // namespace convme::driver::testing

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // Queue-pair ring mechanics, doorbells (plain and shadow/EventIdx) and command-id allocation on an
 // in-memory fake controller: no simulator involved.
-#include "driver/nvme/cid_pool.hpp"
-#include "driver/nvme/doorbell.hpp"
-#include "driver/nvme/queue_pair.hpp"
-
 #include <gtest/gtest.h>
 
 #include <set>
 #include <vector>
+
+#include "driver/nvme/cid_pool.hpp"
+#include "driver/nvme/doorbell.hpp"
+#include "driver/nvme/queue_pair.hpp"
 
 namespace convme::driver {
 namespace {
@@ -105,7 +106,8 @@ struct fake_ring {
     std::uint16_t dev_phase = 1;
 
     explicit fake_ring(std::uint32_t d) : depth(d), sq(d), cq(d) {
-        qp.init(1, d, sq.data(), cq.data(), doorbell(&sq_db, nullptr, 0x1008), doorbell(&cq_db, nullptr, 0x100c));
+        qp.init(1, d, sq.data(), cq.data(), doorbell(&sq_db, nullptr, 0x1008),
+                doorbell(&cq_db, nullptr, 0x100c));
     }
     // Consume every SQE up to the doorbell value and complete each (status sc).
     unsigned device_run(std::uint16_t sc = 0) {

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Failure handling of the NVMe driver on the simulated controller: error statuses, lost
 // completions (timeout -> Abort -> controller reset), fatal status, surprise removal.
-#include "driver_sim_fixture.hpp"
-
 #include <vector>
+
+#include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -103,10 +104,11 @@ TEST(DriverSimErrors, ResetFailsOtherInFlightCommandsAsAborted) {
     std::vector<std::error_code> results(4);
     int done = 0;
     auto start = [&](int i) {
-        l.spawn([](block_device& dev, dma_buffer& b, std::error_code& out, int& done) -> task<void> {
-            out = co_await dev.read(0, b.span());
-            ++done;
-        }(*s.dev, bufs[i], results[i], done));
+        l.spawn(
+            [](block_device& dev, dma_buffer& b, std::error_code& out, int& done) -> task<void> {
+                out = co_await dev.read(0, b.span());
+                ++done;
+            }(*s.dev, bufs[i], results[i], done));
     };
     start(0);
     while (s.stats().aborts_sent == 0) l.run_once();  // first timeout: Abort sent for command 0
@@ -171,7 +173,8 @@ TEST(DriverSimErrors, SurpriseRemovalFailsEveryWaiterWithDeviceGone) {
     std::vector<std::error_code> results(6);
     int done = 0;
     for (int i = 0; i < 6; ++i) {
-        l.spawn([](block_device& dev, dma_buffer& b, int i, std::error_code& out, int& done) -> task<void> {
+        l.spawn([](block_device& dev, dma_buffer& b, int i, std::error_code& out,
+                   int& done) -> task<void> {
             out = i % 2 ? co_await dev.write(std::uint64_t(i) * 4096, b.span())
                         : co_await dev.read(std::uint64_t(i) * 4096, b.span());
             ++done;
@@ -182,7 +185,8 @@ TEST(DriverSimErrors, SurpriseRemovalFailsEveryWaiterWithDeviceGone) {
     while (done < 6) l.run_once();
     for (int i = 0; i < 6; ++i) EXPECT_EQ(results[i], make_error_code(errc::device_gone)) << i;
     // Later I/O fails at once too, drain and destruction do not hang.
-    EXPECT_EQ(l.run_until_complete(read_at(*s.dev, 0, bufs[0])), make_error_code(errc::device_gone));
+    EXPECT_EQ(l.run_until_complete(read_at(*s.dev, 0, bufs[0])),
+              make_error_code(errc::device_gone));
     l.run_until_complete(s.dev->drain());
     s.dev.reset();
 }

@@ -1,28 +1,30 @@
+// SPDX-License-Identifier: MIT
 // Shared setup for driver-on-sim integration tests: a simulated controller in inline mode (work
 // happens only when the driver's poller calls step(): deterministic), the real NVMe driver on top,
 // and a loop to run coroutines on.
 #pragma once
 
-#include "driver/nvme/nvme_block_device.hpp"
-#include <convme/nvme.hpp>
-#include "driver/sim/sim_controller.hpp"
+#include <gtest/gtest.h>
 
 #include <convme/backend.hpp>
 #include <convme/block_device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
-
-#include <gtest/gtest.h>
-
+#include <convme/nvme.hpp>
 #include <cstring>
 #include <memory>
 #include <string>
 
+#include "driver/nvme/nvme_block_device.hpp"
+#include "driver/sim/sim_controller.hpp"
+
 namespace convme::driver::testing {
 
-inline sim::controller_config inline_config(std::uint64_t size = 16ull << 20, std::uint32_t lba = 512) {
+inline sim::controller_config inline_config(std::uint64_t size = 16ull << 20,
+                                            std::uint32_t lba = 512) {
     sim::controller_config c;
-    c.namespaces.clear();  // (assigning an init-list trips a gcc -O1 maybe-uninitialized false positive)
+    c.namespaces
+        .clear();  // (assigning an init-list trips a gcc -O1 maybe-uninitialized false positive)
     c.namespaces.push_back(sim::namespace_config{size, lba});
     c.inline_mode = true;
     c.max_io_queues = 8;
@@ -47,9 +49,12 @@ struct sim_device {
 };
 
 inline void fill(std::byte* p, std::size_t n, std::uint32_t seed) {
-    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::byte>((i * 131 + seed * 7 + (i >> 9)) & 0xff);
+    for (std::size_t i = 0; i < n; ++i)
+        p[i] = static_cast<std::byte>((i * 131 + seed * 7 + (i >> 9)) & 0xff);
 }
 
-inline bool same(const std::byte* a, const std::byte* b, std::size_t n) { return std::memcmp(a, b, n) == 0; }
+inline bool same(const std::byte* a, const std::byte* b, std::size_t n) {
+    return std::memcmp(a, b, n) == 0;
+}
 
 }  // namespace convme::driver::testing

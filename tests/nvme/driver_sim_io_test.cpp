@@ -1,13 +1,12 @@
+// SPDX-License-Identifier: MIT
 // The NVMe driver on the simulated controller: bring-up, identify, data path, splitting,
 // queue-full behaviour, shadow doorbells, namespaces, admin extras, drain.
-#include "driver_sim_fixture.hpp"
-
-#include "driver/nvme/controller.hpp"
-
 #include <convme/backend.hpp>
 #include <convme/runtime.hpp>
-
 #include <vector>
+
+#include "driver/nvme/controller.hpp"
+#include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -36,7 +35,8 @@ TEST(DriverSim, BringUpAndIdentify) {
     EXPECT_GE(c->io_queues_granted(), 1u);
 }
 
-task<std::error_code> write_then_read(block_device& dev, std::uint64_t off, std::size_t len, std::uint32_t seed) {
+task<std::error_code> write_then_read(block_device& dev, std::uint64_t off, std::size_t len,
+                                      std::uint32_t seed) {
     dma_buffer w(len), r(len);
     fill(w.data(), len, seed);
     if (auto ec = co_await dev.write(off, w.span())) co_return ec;
@@ -136,7 +136,8 @@ TEST(DriverSim, PlainMemoryBuffersAreMappedOnDemand) {
     sim_device s(inline_config());
     ASSERT_TRUE(s.dev) << s.why;
     loop l;
-    std::vector<std::byte> w(3 * 4096 + 64), r(3 * 4096 + 64);  // not a dma_buffer, not page aligned
+    std::vector<std::byte> w(3 * 4096 + 64),
+        r(3 * 4096 + 64);  // not a dma_buffer, not page aligned
     std::byte* wp = w.data() + (4 - reinterpret_cast<std::uintptr_t>(w.data()) % 4) % 4;
     std::byte* rp = r.data() + (4 - reinterpret_cast<std::uintptr_t>(r.data()) % 4) % 4;
     fill(wp, 3 * 4096, 77);
@@ -180,7 +181,8 @@ TEST(DriverSim, FlushWithoutVolatileCacheNeedsNoCommand) {
     ASSERT_TRUE(s.dev) << s.why;
     loop l;
     const auto before = s.ctrl->stats().io_commands;
-    auto ec = l.run_until_complete([&]() -> task<std::error_code> { co_return co_await s.dev->flush(); }());
+    auto ec = l.run_until_complete(
+        [&]() -> task<std::error_code> { co_return co_await s.dev->flush(); }());
     EXPECT_FALSE(ec);
     EXPECT_EQ(s.ctrl->stats().io_commands, before);
     l.run_until_complete(s.dev->drain());
@@ -207,12 +209,13 @@ TEST(DriverSim, ShadowDoorbellsInUseWhenEnabled) {
     EXPECT_EQ(b.dev->info().name.find("[dbbc]"), std::string::npos);
     const std::uint64_t mmio_on = run_workload(a, 100);
     const std::uint64_t mmio_off = run_workload(b, 100);
-    EXPECT_GT(a.ctrl->stats().shadow_doorbell_reads, 0u) << "the controller took doorbell values from the shadow buffer";
+    EXPECT_GT(a.ctrl->stats().shadow_doorbell_reads, 0u)
+        << "the controller took doorbell values from the shadow buffer";
     EXPECT_EQ(b.ctrl->stats().shadow_doorbell_reads, 0u);
     // Inline stepping lets the controller catch up (and move EventIdx) before every update, so
     // each update crosses EventIdx and rings: never more MMIO than without shadow doorbells
-    // (+2: the Doorbell Buffer Config admin command's SQ and CQ doorbells). Savings need a device that runs
-    // concurrently: ShadowDoorbellsSkipMmioWithConcurrentDevice.
+    // (+2: the Doorbell Buffer Config admin command's SQ and CQ doorbells). Savings need a device
+    // that runs concurrently: ShadowDoorbellsSkipMmioWithConcurrentDevice.
     EXPECT_LE(mmio_on, mmio_off + 2);
     EXPECT_TRUE(a.stats().shadow_doorbells);
     EXPECT_FALSE(b.stats().shadow_doorbells);
@@ -276,7 +279,8 @@ TEST(DriverSim, SmartLog) {
 
 TEST(DriverSim, MultipleNamespaces) {
     auto cfg = inline_config();
-    cfg.namespaces.push_back(sim::namespace_config{8ull << 20, 4096});  // ns1: 16 MiB/512, ns2: 8 MiB/4096
+    cfg.namespaces.push_back(
+        sim::namespace_config{8ull << 20, 4096});  // ns1: 16 MiB/512, ns2: 8 MiB/4096
     auto ctrl = std::make_shared<sim::controller>(cfg);
     nvme_options o;
     o.nsid = 2;
@@ -297,7 +301,8 @@ TEST(DriverSim, MultipleNamespaces) {
     EXPECT_TRUE(same(got.data(), expect.data(), 8192));
 
     o.nsid = 3;
-    auto none = make_nvme_block_device(sim::make_pci_device(std::make_shared<sim::controller>(cfg)), o, ec, why);
+    auto none = make_nvme_block_device(sim::make_pci_device(std::make_shared<sim::controller>(cfg)),
+                                       o, ec, why);
     EXPECT_FALSE(none);
     EXPECT_TRUE(ec);
     EXPECT_NE(why.find("namespace 3"), std::string::npos) << why;
@@ -333,7 +338,8 @@ TEST(DriverSim, TwoCoresEachWithOwnQueuePair) {
     auto per_core = [&dev](unsigned core) -> task<int> {
         int failures = 0;
         for (int i = 0; i < 50; ++i) {
-            auto ec = co_await write_then_read(dev, (core * 1000 + i) * 4096ull, 4096, core * 100 + i);
+            auto ec =
+                co_await write_then_read(dev, (core * 1000 + i) * 4096ull, 4096, core * 100 + i);
             if (ec) ++failures;
         }
         co_await dev.drain();
@@ -345,7 +351,8 @@ TEST(DriverSim, TwoCoresEachWithOwnQueuePair) {
         co_return f0 + f1;
     }());
     EXPECT_EQ(failures, 0);
-    // Both cores created (and deleted) their own I/O queue pair: 2 x (create CQ, SQ, delete SQ, CQ).
+    // Both cores created (and deleted) their own I/O queue pair: 2 x (create CQ, SQ, delete SQ,
+    // CQ).
     std::vector<std::byte> got(4096), expect(4096);
     fill(expect.data(), 4096, 100 + 49);
     ASSERT_EQ(s.ctrl->peek(1, (1000 + 49) * 4096ull, got.data(), 4096), 0);
@@ -353,14 +360,18 @@ TEST(DriverSim, TwoCoresEachWithOwnQueuePair) {
 }
 
 namespace {
-device_uri uri_with(std::map<std::string, std::string> params) { return {"sim", "mem", std::move(params)}; }
+device_uri uri_with(std::map<std::string, std::string> params) {
+    return {"sim", "mem", std::move(params)};
+}
 }  // namespace
 
 TEST(DriverOptions, ParsesKnownKeys) {
     nvme_options o;
     std::string why;
     ASSERT_TRUE(parse_nvme_options(
-        uri_with({{"ns", "2"}, {"qd", "64"}, {"queues", "4"}, {"dbbc", "0"}, {"timeout_ms", "250"}}), o, why))
+        uri_with(
+            {{"ns", "2"}, {"qd", "64"}, {"queues", "4"}, {"dbbc", "0"}, {"timeout_ms", "250"}}),
+        o, why))
         << why;
     EXPECT_EQ(o.nsid, 2u);
     EXPECT_EQ(o.queue_depth, 64u);
@@ -495,7 +506,8 @@ TEST(DriverSimConfig, DoorbellStrideWithAndWithoutShadowDoorbells) {
         EXPECT_EQ(s.stats().shadow_doorbells, dbbc);
         loop l;
         for (std::uint32_t i = 0; i < 30; ++i)
-            ASSERT_FALSE(l.run_until_complete(write_then_read(*s.dev, i * 4096ull, 4096, i))) << dbbc << " " << i;
+            ASSERT_FALSE(l.run_until_complete(write_then_read(*s.dev, i * 4096ull, 4096, i)))
+                << dbbc << " " << i;
         l.run_until_complete(s.dev->drain());
     }
 }

@@ -1,16 +1,15 @@
+// SPDX-License-Identifier: MIT
 // DMA memory lifetime (issue 11, bug 4): memory the controller may still write must stay
 // allocated until its completion arrived or the controller was disabled. The simulated IOMMU
 // reuses freed IOVAs first-fit, so a late DMA into freed memory lands in whatever took its
 // place: the checksums below see it, and the model also counts the violation.
-#include "driver_sim_fixture.hpp"
+#include <chrono>
+#include <convme/nvme_spec.hpp>
+#include <numeric>
 
 #include "driver/nvme/controller.hpp"
 #include "driver/nvme/dma_block.hpp"
-
-#include <convme/nvme_spec.hpp>
-
-#include <chrono>
-#include <numeric>
+#include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -69,7 +68,8 @@ TEST(DriverSimLifetime, TimedOutIdentifyKeepsItsBufferUntilTheLateCompletion) {
     const std::uint64_t before = checksum(victim);
     wait_late(s, c, 1);
     ASSERT_EQ(s.ctrl->stats().late_completions, 1u);
-    EXPECT_EQ(checksum(victim), before) << "the late Identify wrote into memory that was freed and reused";
+    EXPECT_EQ(checksum(victim), before)
+        << "the late Identify wrote into memory that was freed and reused";
     EXPECT_EQ(s.ctrl->stats().dma_lifetime_violations, 0u) << s.ctrl->last_diagnostic();
     // The command id came back with the late completion: admin commands keep working.
     EXPECT_EQ(c.identify_namespace(1, id, why), 0) << why;

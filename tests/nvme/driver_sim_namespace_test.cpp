@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Namespaces the driver must not open as plain 512/4096-byte NVM namespaces (issue 11, bugs 6 and
 // 7), and the names of the status codes those command sets define.
-#include "driver_sim_fixture.hpp"
-
 #include <convme/error.hpp>
 #include <convme/nvme_spec.hpp>
+
+#include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -55,7 +56,8 @@ TEST(DriverSimNamespaces, ZonedNamespaceIsRefusedAndAnNvmNamespaceBesideItOpens)
     dma_buffer b(4096);
     fill(b.data(), 4096, 5);
     EXPECT_FALSE(l.run_until_complete([](block_device& d, dma_buffer& b) -> task<std::error_code> {
-        co_return co_await d.write(8192, b.span());  // not at a zone start: fine on an NVM namespace
+        co_return co_await d.write(8192,
+                                   b.span());  // not at a zone start: fine on an NVM namespace
     }(*n.dev, b)));
     l.run_until_complete(n.dev->drain());
 }
@@ -66,7 +68,9 @@ TEST(NvmeStatusNames, EveryZonedAndCommandSetStatusHasAName) {
         EXPECT_EQ(m.find("unknown"), std::string::npos) << std::hex << sc << ": " << m;
     }
     for (unsigned sc = 0x29; sc <= 0x2d; ++sc)  // I/O Command Set related admin statuses
-        EXPECT_EQ(make_nvme_error(static_cast<int>(0x100 | sc)).message().find("unknown"), std::string::npos) << sc;
+        EXPECT_EQ(make_nvme_error(static_cast<int>(0x100 | sc)).message().find("unknown"),
+                  std::string::npos)
+            << sc;
     EXPECT_EQ(make_nvme_error(0x183).message(), "Command Size Limit Exceeded (SCT 0x1 SC 0x83)");
     EXPECT_EQ(make_nvme_error(0x024).message(), "Admin Command Media Not Ready (SCT 0x0 SC 0x24)");
 }

@@ -1,15 +1,15 @@
+// SPDX-License-Identifier: MIT
 // Controller resets with several loops on the simulated controller's device thread, made hostile:
 // CC.EN=0 takes `disable_delay` during which the device keeps fetching and posting, CC.EN=1 takes
 // `enable_delay`. Each test names the bug of issue 11 it guards against.
-#include "driver_sim_fixture.hpp"
-
-#include "driver/nvme/controller.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
 #include <vector>
+
+#include "driver/nvme/controller.hpp"
+#include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -33,7 +33,8 @@ controller& ctrl_of(block_device& dev) {
 // Block k of a test area holds pattern(k, version).
 void pattern(std::byte* p, std::size_t n, std::uint64_t block, std::uint32_t version) {
     for (std::size_t i = 0; i < n; i += 8) {
-        const std::uint64_t v = (block << 32) ^ (std::uint64_t{version} << 8) ^ (i * 0x9e3779b97f4a7c15ull);
+        const std::uint64_t v =
+            (block << 32) ^ (std::uint64_t{version} << 8) ^ (i * 0x9e3779b97f4a7c15ull);
         std::memcpy(p + i, &v, 8);
     }
 }
@@ -73,7 +74,8 @@ task<std::error_code> write_pattern(block_device& dev, std::uint64_t first, std:
     for (std::uint64_t k = first; k < first + count; k += 8) {
         const std::uint64_t n = std::min<std::uint64_t>(8, first + count - k);
         for (std::uint64_t j = 0; j < n; ++j) pattern(b.data() + j * 512, 512, k + j, 1);
-        if (auto ec = co_await dev.write(k * 512, std::span<std::byte>(b.data(), n * 512))) co_return ec;
+        if (auto ec = co_await dev.write(k * 512, std::span<std::byte>(b.data(), n * 512)))
+            co_return ec;
     }
     co_return std::error_code{};
 }
@@ -93,8 +95,8 @@ TEST(DriverSimReset, ReadsInFlightOnAnotherLoopNeverCompleteWithStaleCompletions
     int total_ok = 0, total_failed = 0;
     for (int round = 0; round < rounds; ++round) {
         auto cfg = hostile_config();
-        cfg.latency = 5ms;          // reads sit in the device when the reset starts...
-        cfg.disable_delay = 40ms;   // ...and complete during the disable window
+        cfg.latency = 5ms;         // reads sit in the device when the reset starts...
+        cfg.disable_delay = 40ms;  // ...and complete during the disable window
         nvme_options o;
         o.io_timeout = 2s;
         o.shadow_doorbells = round % 2 == 0;  // both doorbell paths
@@ -109,21 +111,25 @@ TEST(DriverSimReset, ReadsInFlightOnAnotherLoopNeverCompleteWithStaleCompletions
             std::atomic<int> readers_done{0};
             b.l.post([&] {
                 for (int i = 0; i < 8; ++i)
-                    b.l.spawn([](block_device& dev, int i, std::atomic<bool>& stop, std::atomic<int>& mismatches,
-                                 std::atomic<int>& ok, std::atomic<int>& failed, std::atomic<int>& other,
+                    b.l.spawn([](block_device& dev, int i, std::atomic<bool>& stop,
+                                 std::atomic<int>& mismatches, std::atomic<int>& ok,
+                                 std::atomic<int>& failed, std::atomic<int>& other,
                                  std::atomic<int>& done) -> task<void> {
                         dma_buffer buf(512), want(512);
                         // Staggered: the reads' completions are spread over the disable window.
                         co_await loop::current()->sleep_for(std::chrono::microseconds(700 * i));
                         for (std::uint64_t n = 0; !stop.load(); ++n) {
-                            const std::uint64_t k = (n * 7 + static_cast<std::uint64_t>(i) * 13) % 64;
-                            std::memset(buf.data(), 0xee, 512);  // poison: a read that moved no data shows
+                            const std::uint64_t k =
+                                (n * 7 + static_cast<std::uint64_t>(i) * 13) % 64;
+                            std::memset(buf.data(), 0xee,
+                                        512);  // poison: a read that moved no data shows
                             const auto ec = co_await dev.read(k * 512, buf.span());
                             if (!ec) {
                                 pattern(want.data(), 512, k, 1);
                                 if (!same(buf.data(), want.data(), 512)) ++mismatches;
                                 ++ok;
-                            } else if (ec == make_error_code(errc::aborted) || ec == make_error_code(errc::timeout)) {
+                            } else if (ec == make_error_code(errc::aborted) ||
+                                       ec == make_error_code(errc::timeout)) {
                                 ++failed;  // lost in the reset: allowed
                             } else {
                                 ++other;
@@ -142,13 +148,16 @@ TEST(DriverSimReset, ReadsInFlightOnAnotherLoopNeverCompleteWithStaleCompletions
             stop = true;
             const auto t_stop = clock_type::now();
             while (readers_done.load() < 8) std::this_thread::sleep_for(1ms);
-            EXPECT_LT(clock_type::now() - t_stop, 500ms) << "round " << round << ": reads hung after the reset";
+            EXPECT_LT(clock_type::now() - t_stop, 500ms)
+                << "round " << round << ": reads hung after the reset";
             EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
         }
-        EXPECT_EQ(mismatches.load(), 0) << "round " << round << ": a successful read returned data it never read";
+        EXPECT_EQ(mismatches.load(), 0)
+            << "round " << round << ": a successful read returned data it never read";
         EXPECT_EQ(other_errors.load(), 0) << "round " << round;
         const auto st = s.ctrl->stats();
-        EXPECT_EQ(st.invalid_doorbell_writes, 0u) << "round " << round << ": " << s.ctrl->last_diagnostic();
+        EXPECT_EQ(st.invalid_doorbell_writes, 0u)
+            << "round " << round << ": " << s.ctrl->last_diagnostic();
         EXPECT_EQ(st.dma_lifetime_violations, 0u) << s.ctrl->last_diagnostic();
         // 150 ms at 5 ms per read and 8 readers: well over 50 reads unless the queue is wedged.
         EXPECT_GT(ok_after_reset, 50) << "round " << round << ": reads must go on after the reset";
@@ -180,7 +189,8 @@ TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorb
         EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
     });
     const auto t0 = clock_type::now();
-    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s)
+        std::this_thread::sleep_for(1ms);
     ASSERT_TRUE(s.ctrl->stats().enabling) << "the reset should be waiting for CSTS.RDY=1 now";
     // B wakes up while the reset is half done: its first read may be lost in the reset, the
     // next ones must work.
@@ -219,7 +229,8 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
         EXPECT_EQ(c.reset(g0, why), 0) << why;
     });
     const auto t0 = clock_type::now();
-    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s)
+        std::this_thread::sleep_for(1ms);
     ASSERT_TRUE(s.ctrl->stats().enabling);
     // A second reset queues up behind the first (it saw the first's generation)...
     std::thread second([&, g1 = c.generation()] {
@@ -237,7 +248,8 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     second.join();
     EXPECT_FALSE(ec) << ec.message();
     // The queue keeps working: it was not mistaken for a stale one.
-    for (int i = 0; i < 4; ++i) EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); }));
+    for (int i = 0; i < 4; ++i)
+        EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); }));
     dma_buffer want(512);
     pattern(want.data(), 512, 2, 1);
     EXPECT_TRUE(same(buf.data(), want.data(), 512));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress (issue 11): 2-4 loops on their own threads stream verified writes and reads through one
 // controller while another thread makes it misbehave: late completions that outlive the timeout
 // and an Abort ("not aborted"), lost completions, error statuses, fatal status (CFS) and direct
@@ -7,15 +8,14 @@
 //  * every acknowledged write is on the medium (read back through the model at the end);
 //  * the controller never saw an invalid doorbell write nor a DMA lifetime violation;
 //  * I/O keeps flowing after the last fault on every loop.
-#include "driver_sim_fixture.hpp"
-
-#include "driver/nvme/controller.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <random>
 #include <thread>
 #include <vector>
+
+#include "driver/nvme/controller.hpp"
+#include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -29,7 +29,8 @@ constexpr int qd_per_loop = 4;
 
 void unit_pattern(std::byte* p, std::uint64_t unit, std::uint32_t version) {
     for (std::size_t i = 0; i < unit_bytes; i += 8) {
-        const std::uint64_t v = (std::uint64_t{version} << 32) | ((unit & 0xffff) << 16) | ((i / 8) & 0xffff);
+        const std::uint64_t v =
+            (std::uint64_t{version} << 32) | ((unit & 0xffff) << 16) | ((i / 8) & 0xffff);
         std::memcpy(p + i, &v, 8);
     }
 }
@@ -72,7 +73,9 @@ struct worker {
     std::atomic<bool>& stop;
     std::atomic<bool>& faults_over;
 
-    std::uint64_t unit_of(std::uint32_t u) const { return std::uint64_t{index} * units_per_loop + u; }
+    std::uint64_t unit_of(std::uint32_t u) const {
+        return std::uint64_t{index} * units_per_loop + u;
+    }
 
     task<void> prefill() {
         dma_buffer b(unit_bytes);
@@ -89,8 +92,9 @@ struct worker {
         std::mt19937 rng(seed);
         dma_buffer b(unit_bytes);
         while (!stop.load(std::memory_order_relaxed)) {
-            const std::uint32_t u = static_cast<std::uint32_t>(rng() % (units_per_loop / qd_per_loop)) * qd_per_loop +
-                                    static_cast<std::uint32_t>(slot);
+            const std::uint32_t u =
+                static_cast<std::uint32_t>(rng() % (units_per_loop / qd_per_loop)) * qd_per_loop +
+                static_cast<std::uint32_t>(slot);
             unit_state& us = units[u];
             const std::uint64_t unit = unit_of(u);
             if (rng() % 2) {
@@ -115,12 +119,14 @@ struct worker {
                 const auto ec = co_await dev.read(unit * unit_bytes, b.span());
                 if (!ec) {
                     const std::uint32_t got = decode(b.data(), unit);
-                    if (std::find(us.possible.begin(), us.possible.end(), got) == us.possible.end()) {
+                    if (std::find(us.possible.begin(), us.possible.end(), got) ==
+                        us.possible.end()) {
                         ++st.bad_reads;
                         if (st.first_problem.empty())
-                            st.first_problem = "read of unit " + std::to_string(unit) + " returned version " +
-                                               (got == ~0u ? std::string("<garbage>") : std::to_string(got)) +
-                                               ", acknowledged " + std::to_string(us.acked);
+                            st.first_problem =
+                                "read of unit " + std::to_string(unit) + " returned version " +
+                                (got == ~0u ? std::string("<garbage>") : std::to_string(got)) +
+                                ", acknowledged " + std::to_string(us.acked);
                     } else {
                         us.possible.assign(1, got);  // that one landed; nothing older can come back
                     }
@@ -170,7 +176,8 @@ void run_stress(unsigned loops, std::chrono::milliseconds duration, std::uint32_
     std::atomic<bool> stop{false}, faults_over{false};
     std::vector<std::unique_ptr<worker>> workers;
     std::vector<std::thread> threads;
-    for (unsigned i = 0; i < loops; ++i) workers.push_back(std::make_unique<worker>(*s.dev, i, stop, faults_over));
+    for (unsigned i = 0; i < loops; ++i)
+        workers.push_back(std::make_unique<worker>(*s.dev, i, stop, faults_over));
     for (unsigned i = 0; i < loops; ++i)
         threads.emplace_back([&, i] {
             loop l(loop_options{i + 1});
@@ -209,8 +216,9 @@ void run_stress(unsigned loops, std::chrono::milliseconds duration, std::uint32_
             case 2: {
                 sim::fault f;
                 f.opcode = op;
-                f.status = nvme::make_status(nvme::sct::media, op == nvme::io_opcode::read ? nvme::sc::unrecovered_read_error
-                                                                                           : nvme::sc::write_fault);
+                f.status = nvme::make_status(
+                    nvme::sct::media, op == nvme::io_opcode::read ? nvme::sc::unrecovered_read_error
+                                                                  : nvme::sc::write_fault);
                 f.count = 3;
                 s.ctrl->inject(f);
                 ++injected;
@@ -241,8 +249,10 @@ void run_stress(unsigned loops, std::chrono::milliseconds duration, std::uint32_
     std::uint64_t total_ok = 0;
     for (auto& w : workers) {
         EXPECT_EQ(w->st.bad_reads.load(), 0u) << "loop " << w->index << ": " << w->st.first_problem;
-        EXPECT_EQ(w->st.unexpected_errors.load(), 0u) << "loop " << w->index << ": " << w->st.first_problem;
-        EXPECT_GT(w->st.ok_after_faults.load(), 0u) << "loop " << w->index << " made no progress after the faults";
+        EXPECT_EQ(w->st.unexpected_errors.load(), 0u)
+            << "loop " << w->index << ": " << w->st.first_problem;
+        EXPECT_GT(w->st.ok_after_faults.load(), 0u)
+            << "loop " << w->index << " made no progress after the faults";
         total_ok += w->st.writes_ok + w->st.reads_ok;
         // Every acknowledged write is on the medium (or a later failed one that landed).
         std::vector<std::byte> got(unit_bytes);
@@ -252,19 +262,25 @@ void run_stress(unsigned loops, std::chrono::milliseconds duration, std::uint32_
             const std::uint32_t v = decode(got.data(), unit);
             const auto& p = w->units[u].possible;
             EXPECT_NE(std::find(p.begin(), p.end(), v), p.end())
-                << "unit " << unit << " holds version " << v << ", last acknowledged " << w->units[u].acked;
+                << "unit " << unit << " holds version " << v << ", last acknowledged "
+                << w->units[u].acked;
         }
     }
     using ::testing::Test;
     Test::RecordProperty("io_ok", std::to_string(total_ok));
-    Test::RecordProperty("faults", std::to_string(injected) + " injected, " + std::to_string(fatals) + " CFS, " +
-                                 std::to_string(resets) + " resets");
+    Test::RecordProperty("faults", std::to_string(injected) + " injected, " +
+                                       std::to_string(fatals) + " CFS, " + std::to_string(resets) +
+                                       " resets");
     Test::RecordProperty("controller_resets", std::to_string(st.resets));
     EXPECT_GT(st.resets, resets);  // the faults caused resets of their own too
 }
 
-TEST(DriverSimStress, TwoLoopsUnderTimeoutsAbortsFatalStatusAndResets) { run_stress(2, 2500ms, 7); }
-TEST(DriverSimStress, FourLoopsUnderTimeoutsAbortsFatalStatusAndResets) { run_stress(4, 2500ms, 11); }
+TEST(DriverSimStress, TwoLoopsUnderTimeoutsAbortsFatalStatusAndResets) {
+    run_stress(2, 2500ms, 7);
+}
+TEST(DriverSimStress, FourLoopsUnderTimeoutsAbortsFatalStatusAndResets) {
+    run_stress(4, 2500ms, 11);
+}
 
 }  // namespace
 }  // namespace convme::driver::testing

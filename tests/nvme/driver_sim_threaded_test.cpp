@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // The NVMe driver on the simulated controller with its device thread, driven by loop::run(): the
 // device notifies completions, so the loop sleeps instead of spinning while only the device has
 // work; coroutines still resume, shutdown still waits for in-flight I/O, and lost completions still
 // time out.
-#include "driver_sim_fixture.hpp"
-
 #include <chrono>
 #include <vector>
+
+#include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -115,7 +116,8 @@ TEST(DriverSimThreaded, LostCompletionStillTimesOutWhileTheLoopSleeps) {
     l.run();
     ASSERT_TRUE(lost.done);
     EXPECT_EQ(lost.ec, make_error_code(errc::timeout)) << lost.ec.message();
-    EXPECT_LT(lost.took, 30s);  // generous: the health scan ran although no completion woke the loop
+    EXPECT_LT(lost.took,
+              30s);  // generous: the health scan ran although no completion woke the loop
     EXPECT_GT(l.statistics().sleeps, sleeps_before);
     EXPECT_GE(s.stats().aborts_sent, 1u);
     // The controller was reset and the queue re-created: I/O works again.

@@ -1,9 +1,9 @@
+// SPDX-License-Identifier: MIT
 // parse_device_uri and parse_size: accepted forms, and the messages for malformed input.
-#include <convme/device.hpp>
-#include <convme/error.hpp>
-
 #include <gtest/gtest.h>
 
+#include <convme/device.hpp>
+#include <convme/error.hpp>
 #include <limits>
 
 using namespace convme;
@@ -57,8 +57,8 @@ TEST(DeviceUri, VfioAddresses) {
     EXPECT_EQ(parse_ok("vfio:0000:01:00.0?ns=1").target, "0000:01:00.0");
     EXPECT_EQ(parse_ok("vfio:01:00.0").target, "0000:01:00.0");  // short form gets the domain
     EXPECT_EQ(parse_ok("vfio:0000:AF:1f.7").target, "0000:af:1f.7");
-    for (const char* bad : {"vfio:0000:01:00", "vfio:0000:01:20.0", "vfio:0000:01:00.8", "vfio:00:01:00.0",
-                            "vfio:0000:0g:00.0", "vfio:nvme0"}) {
+    for (const char* bad : {"vfio:0000:01:00", "vfio:0000:01:20.0", "vfio:0000:01:00.8",
+                            "vfio:00:01:00.0", "vfio:0000:0g:00.0", "vfio:nvme0"}) {
         EXPECT_NE(parse_error(bad).find("PCI address"), std::string::npos) << bad;
     }
 }

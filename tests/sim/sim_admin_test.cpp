@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Simulated controller: admin commands (identify, queue creation/deletion rules, features, log
 // pages, abort, asynchronous events).
-#include "sim_test_host.hpp"
-
 #include <string>
+
+#include "sim_test_host.hpp"
 
 namespace convme::sim::testing {
 namespace {
@@ -33,7 +34,8 @@ TEST(SimAdmin, IdentifyControllerContents) {
     EXPECT_NE(id.fr[0], ' ');
     EXPECT_EQ(id.mdts, 6);
     EXPECT_EQ(id.oacs & nvme::oacs_doorbell_buffer_config, nvme::oacs_doorbell_buffer_config);
-    EXPECT_EQ(id.oncs & (nvme::oncs_dsm | nvme::oncs_write_zeroes), nvme::oncs_dsm | nvme::oncs_write_zeroes);
+    EXPECT_EQ(id.oncs & (nvme::oncs_dsm | nvme::oncs_write_zeroes),
+              nvme::oncs_dsm | nvme::oncs_write_zeroes);
     EXPECT_EQ(id.vwc & 1, 1);
     EXPECT_EQ(id.nn, 3u);
     EXPECT_EQ(id.sqes, 0x66);
@@ -71,7 +73,8 @@ TEST(SimAdmin, IdentifyNamespaceAndActiveList) {
     ASSERT_EQ(sct_sc(h.run_admin(identify_cmd(nvme::cns::ns, buf.iova, 1))), 0);
     EXPECT_EQ(ns.nsze, (8u << 20) / 512);
     EXPECT_EQ(ns.lbaf[0].lbads, 9);
-    EXPECT_EQ(sct_sc(h.run_admin(identify_cmd(nvme::cns::ns, buf.iova, 3))), st(0, nvme::sc::invalid_namespace));
+    EXPECT_EQ(sct_sc(h.run_admin(identify_cmd(nvme::cns::ns, buf.iova, 3))),
+              st(0, nvme::sc::invalid_namespace));
     ASSERT_EQ(sct_sc(h.run_admin(identify_cmd(nvme::cns::active_ns_list, buf.iova, 0))), 0);
     const auto* list = static_cast<const std::uint32_t*>(buf.vaddr);
     EXPECT_EQ(list[0], 1u);
@@ -121,7 +124,8 @@ TEST(SimAdmin, CreateQueueValidation) {
 
 TEST(SimAdmin, QueueMemoryMustBeMapped) {
     host h(small_config());
-    EXPECT_EQ(sct_sc(h.create_cq(1, 16, 0x7000'0000'0000ull)), st(0, nvme::sc::data_transfer_error));
+    EXPECT_EQ(sct_sc(h.create_cq(1, 16, 0x7000'0000'0000ull)),
+              st(0, nvme::sc::data_transfer_error));
 }
 
 TEST(SimAdmin, NumberOfQueuesFeature) {

@@ -1,14 +1,13 @@
+// SPDX-License-Identifier: MIT
 // The sim: URI backend end to end: open_device("sim:...") -> simulated controller -> NVMe driver,
 // I/O through a loop, in inline mode and with the device thread; URI error messages.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
-
-#include <gtest/gtest.h>
-
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -24,9 +23,11 @@ std::unique_ptr<block_device> open_ok(const std::string& uri) {
     return dev;
 }
 
-task<void> write_read_verify(block_device& dev, std::uint64_t offset, std::size_t len, std::uint8_t seed) {
+task<void> write_read_verify(block_device& dev, std::uint64_t offset, std::size_t len,
+                             std::uint8_t seed) {
     dma_buffer out(len), in(len);
-    for (std::size_t i = 0; i < len; ++i) out.data()[i] = std::byte(static_cast<std::uint8_t>(i * 7 + seed));
+    for (std::size_t i = 0; i < len; ++i)
+        out.data()[i] = std::byte(static_cast<std::uint8_t>(i * 7 + seed));
     std::error_code ec = co_await dev.write(offset, out.span());
     EXPECT_FALSE(ec) << ec.message();
     ec = co_await dev.read(offset, in.span());
@@ -50,14 +51,23 @@ void roundtrip(const std::string& uri) {
     l.run_until_complete(all_sizes(*dev));
 }
 
-TEST(SimBackend, RoundTripInline) { roundtrip("sim:mem?size=64M&inline=1"); }
-TEST(SimBackend, RoundTripDeviceThread) { roundtrip("sim:mem?size=64M"); }
-TEST(SimBackend, RoundTripWithoutShadowDoorbells) { roundtrip("sim:mem?size=64M&inline=1&dbbc=0"); }
-TEST(SimBackend, RoundTripHostPage64K) { roundtrip("sim:mem?size=64M&inline=1&host_page=65536"); }
+TEST(SimBackend, RoundTripInline) {
+    roundtrip("sim:mem?size=64M&inline=1");
+}
+TEST(SimBackend, RoundTripDeviceThread) {
+    roundtrip("sim:mem?size=64M");
+}
+TEST(SimBackend, RoundTripWithoutShadowDoorbells) {
+    roundtrip("sim:mem?size=64M&inline=1&dbbc=0");
+}
+TEST(SimBackend, RoundTripHostPage64K) {
+    roundtrip("sim:mem?size=64M&inline=1&host_page=65536");
+}
 
 // Many commands in flight against the device thread, shadow doorbells on, small queues so the
 // rings wrap often: every I/O must complete with the right data (no lost doorbells).
-task<void> stress_worker(block_device& dev, unsigned id, unsigned rounds, unsigned& done, unsigned& bad) {
+task<void> stress_worker(block_device& dev, unsigned id, unsigned rounds, unsigned& done,
+                         unsigned& bad) {
     dma_buffer out(4096), in(4096);
     for (unsigned r = 0; r < rounds; ++r) {
         std::uint64_t off = (std::uint64_t{id} * 64 + r % 64) * 4096;

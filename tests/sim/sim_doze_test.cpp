@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // The simulated controller's device thread: it dozes when its doorbells are idle, a doorbell write
 // (trapped by the pci_device face) wakes it, it notifies armed completion queues, and it stops
 // promptly even while dozing until a far-away delayed completion.
-#include "eventually.hpp"
-#include "sim_test_host.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <thread>
+
+#include "eventually.hpp"
+#include "sim_test_host.hpp"
 
 namespace convme::sim::testing {
 namespace {
@@ -23,7 +24,9 @@ controller_config config(bool device_thread) {
     c.max_io_queues = 8;
     return c;
 }
-controller_config threaded_config() { return config(true); }
+controller_config threaded_config() {
+    return config(true);
+}
 
 using convme_test::eventually;
 
@@ -40,7 +43,8 @@ nvme::cqe submit_and_wait(host& h, queue& q, const nvme::sqe& cmd) {
     const std::uint16_t cid = h.put(q, cmd);
     h.ring_sq(q);
     nvme::cqe c{};
-    EXPECT_TRUE(eventually([&] { return h.reap(q, c); })) << "no completion for opcode " << int(cmd.opcode);
+    EXPECT_TRUE(eventually([&] { return h.reap(q, c); }))
+        << "no completion for opcode " << int(cmd.opcode);
     EXPECT_EQ(c.cid, cid);
     h.ring_cq(q);
     return c;
@@ -89,7 +93,8 @@ TEST(SimDoze, ArmedCompletionQueueIsNotifiedUntilDisarmed) {
 TEST(SimDoze, InlineModeHasNoCompletionNotification) {
     host h(config(false));
     int n = 0;
-    EXPECT_FALSE(h.dev->set_completion_notify(0, [](void* p) { ++*static_cast<int*>(p); }, &n));
+    EXPECT_FALSE(h.dev->set_completion_notify(
+        0, [](void* p) { ++*static_cast<int*>(p); }, &n));
 }
 
 TEST(SimDoze, DelayedCompletionArrivesWhileDozing) {

@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Simulated controller: shadow doorbells with EventIdx, fault injection, file-backed
 // persistence, URI configuration parsing.
-#include "sim_test_host.hpp"
-
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
+
+#include "sim_test_host.hpp"
 
 namespace convme::sim::testing {
 namespace {
@@ -31,7 +32,8 @@ shadow_setup configure_shadow(host& h) {
 
 // Linux's rule: ring the MMIO doorbell only if the device's EventIdx lies in [old, new).
 bool need_event(std::uint16_t event_idx, std::uint16_t new_idx, std::uint16_t old) {
-    return static_cast<std::uint16_t>(new_idx - event_idx - 1) < static_cast<std::uint16_t>(new_idx - old);
+    return static_cast<std::uint16_t>(new_idx - event_idx - 1) <
+           static_cast<std::uint16_t>(new_idx - old);
 }
 
 TEST(SimShadowDoorbells, TailComesFromTheBufferAndEventIdxFollows) {
@@ -49,7 +51,8 @@ TEST(SimShadowDoorbells, TailComesFromTheBufferAndEventIdxFollows) {
     EXPECT_FALSE(h.reap(q, c));
     // The MMIO write wakes it; the value is taken from the shadow buffer.
     std::uint16_t old = 0;
-    ASSERT_TRUE(need_event(static_cast<std::uint16_t>(s.eis()[sq_idx]), static_cast<std::uint16_t>(q.tail), old));
+    ASSERT_TRUE(need_event(static_cast<std::uint16_t>(s.eis()[sq_idx]),
+                           static_cast<std::uint16_t>(q.tail), old));
     h.ring_sq(q);
     h.ctrl->step();
     ASSERT_TRUE(h.reap(q, c));
@@ -95,7 +98,7 @@ TEST(SimShadowDoorbells, RepeatedMmioValueStillWakesTheDevice) {
     h.put(q, host::rw(read, 1, 1, buf.iova));
     s.dbs()[2] = q.tail;  // shadow 2, MMIO still 1 from before
     h.ctrl->step();
-    EXPECT_FALSE(h.reap(q, c));  // no wake-up yet
+    EXPECT_FALSE(h.reap(q, c));                                // no wake-up yet
     h.dev->bar0()[nvme::reg::sq_tail_doorbell(1, 0) / 4] = 1;  // same value again
     h.ctrl->step();
     ASSERT_TRUE(h.reap(q, c));
@@ -120,7 +123,8 @@ TEST(SimShadowDoorbells, FullCqReadsShadowHeadWhenWoken) {
     // following Linux's rule knows it must ring the MMIO doorbell after consuming.
     EXPECT_EQ(s.eis()[3], 0u);
     s.dbs()[3] = q.head;  // consumed three
-    ASSERT_TRUE(need_event(static_cast<std::uint16_t>(s.eis()[3]), static_cast<std::uint16_t>(q.head), 0));
+    ASSERT_TRUE(
+        need_event(static_cast<std::uint16_t>(s.eis()[3]), static_cast<std::uint16_t>(q.head), 0));
     h.ring_cq(q);
     h.ctrl->step();
     while (h.reap(q, c)) ++got;
@@ -152,9 +156,11 @@ TEST(SimFaults, ErrorStatusSkipAndCount) {
     f.status = nvme::make_status(nvme::sct::media, nvme::sc::unrecovered_read_error);
     h.ctrl->inject(f);
     EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova))), 0);  // skipped
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova))), st(2, nvme::sc::unrecovered_read_error));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova))),
+              st(2, nvme::sc::unrecovered_read_error));
     EXPECT_EQ(sct_sc(h.run(q, host::rw(write, 0, 1, buf.iova))), 0);  // other opcode
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova))), st(2, nvme::sc::unrecovered_read_error));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova))),
+              st(2, nvme::sc::unrecovered_read_error));
     EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova))), 0);  // count used up
 }
 
@@ -246,7 +252,8 @@ TEST(SimFile, DataPersistsAcrossControllerInstances) {
         ASSERT_EQ(sct_sc(h.run(q, fl)), 0);
         std::uint32_t cc = h.dev->read32(nvme::reg::cc);
         h.dev->write32(nvme::reg::cc, cc | nvme::cc::shn_normal);
-        EXPECT_EQ(h.dev->read32(nvme::reg::csts) & nvme::csts::shst_mask, nvme::csts::shst_complete);
+        EXPECT_EQ(h.dev->read32(nvme::reg::csts) & nvme::csts::shst_mask,
+                  nvme::csts::shst_complete);
     }
     {
         host h(cfg);
@@ -279,10 +286,10 @@ TEST(SimFile, UnopenableFileThrowsWithReason) {
 TEST(SimConfig, ParsesAllKeys) {
     controller_config cfg;
     std::string why;
-    std::map<std::string, std::string> p = {{"size", "64M"},   {"lba", "4096"},     {"namespaces", "2"},
-                                            {"mdts", "7"},     {"latency_us", "25"}, {"dbbc", "0"},
-                                            {"inline", "1"},   {"host_page", "65536"}, {"mqes", "255"},
-                                            {"qd", "32"}};
+    std::map<std::string, std::string> p = {
+        {"size", "64M"},      {"lba", "4096"}, {"namespaces", "2"}, {"mdts", "7"},
+        {"latency_us", "25"}, {"dbbc", "0"},   {"inline", "1"},     {"host_page", "65536"},
+        {"mqes", "255"},      {"qd", "32"}};
     ASSERT_TRUE(parse_sim_config("mem", p, cfg, why)) << why;
     ASSERT_EQ(cfg.namespaces.size(), 2u);
     EXPECT_EQ(cfg.namespaces[1].size_bytes, 64u << 20);

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // The simulated controller's hostile behaviours (issue 11), driven by the hand-written host:
 // disable/enable delays, late completions that an Abort cannot stop, first-fit IOVA reuse, SQ
 // head lag, queue creation against the granted count, metadata and zoned namespaces, limits.
-#include "sim_test_host.hpp"
-
 #include <chrono>
 #include <thread>
+
+#include "sim_test_host.hpp"
 
 namespace convme::sim::testing {
 namespace {
@@ -49,10 +50,12 @@ TEST(SimHostile, ClearingEnableWhileEnablingLatchesFatalUntilACleanDisable) {
     EXPECT_FALSE(h.dev->read32(nvme::reg::csts) & nvme::csts::rdy);
     h.dev->write32(nvme::reg::cc, 0);  // while enabling: undefined, the model goes fatal
     EXPECT_TRUE(h.dev->read32(nvme::reg::csts) & nvme::csts::cfs);
-    h.dev->write32(nvme::reg::cc, nvme::cc::en | (6u << nvme::cc::iosqes_shift) | (4u << nvme::cc::iocqes_shift));
+    h.dev->write32(nvme::reg::cc,
+                   nvme::cc::en | (6u << nvme::cc::iosqes_shift) | (4u << nvme::cc::iocqes_shift));
     std::this_thread::sleep_for(60ms);
     h.ctrl->step();
-    EXPECT_FALSE(h.dev->read32(nvme::reg::csts) & nvme::csts::rdy) << "refused while the fatal status is latched";
+    EXPECT_FALSE(h.dev->read32(nvme::reg::csts) & nvme::csts::rdy)
+        << "refused while the fatal status is latched";
     h.dev->write32(nvme::reg::cc, 0);  // clean disable clears it
     EXPECT_FALSE(h.dev->read32(nvme::reg::csts) & nvme::csts::cfs);
 }
@@ -107,7 +110,8 @@ TEST(SimHostile, FreedIovasAreReusedFirstFitAndFreeingUnderALiveQueueIsCounted) 
     EXPECT_EQ(sct_sc(h.create_sq(1, 16, q.sq.iova, 1)), 0);
     h.dev->free_dma(q.sq);
     EXPECT_EQ(h.ctrl->stats().dma_lifetime_violations, 1u);
-    EXPECT_NE(h.ctrl->last_diagnostic().find("ring of SQ 1"), std::string::npos) << h.ctrl->last_diagnostic();
+    EXPECT_NE(h.ctrl->last_diagnostic().find("ring of SQ 1"), std::string::npos)
+        << h.ctrl->last_diagnostic();
 }
 
 TEST(SimHostile, SqHeadIsReportedWithLag) {
@@ -129,7 +133,8 @@ TEST(SimHostile, CreateQueueBeyondTheGrantedCountIsRefused) {
     host h(small_config());
     set_queues(h, 2);
     auto cq = h.alloc(16 * 16);
-    EXPECT_EQ(sct_sc(h.create_cq(3, 16, cq.iova)), st(nvme::sct::command_specific, nvme::sc::invalid_qid));
+    EXPECT_EQ(sct_sc(h.create_cq(3, 16, cq.iova)),
+              st(nvme::sct::command_specific, nvme::sc::invalid_qid));
     EXPECT_EQ(sct_sc(h.create_cq(2, 16, cq.iova)), 0);
 }
 

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Simulated controller: NVM commands through hand-built SQEs: PRP forms, ring wrap and phase,
 // completion queue back-pressure, range/MDTS checks, deallocation, namespaces, IOVA checks.
-#include "sim_test_host.hpp"
-
 #include <vector>
+
+#include "sim_test_host.hpp"
 
 namespace convme::sim::testing {
 namespace {
@@ -10,13 +11,16 @@ namespace {
 using nvme::io_opcode::read;
 using nvme::io_opcode::write;
 
-std::vector<std::uint8_t> peek(host& h, std::uint64_t off, std::size_t len, std::uint32_t nsid = 1) {
+std::vector<std::uint8_t> peek(host& h, std::uint64_t off, std::size_t len,
+                               std::uint32_t nsid = 1) {
     std::vector<std::uint8_t> v(len);
     EXPECT_EQ(h.ctrl->peek(nsid, off, v.data(), len), 0);
     return v;
 }
 
-bool equal(const void* a, const std::vector<std::uint8_t>& b) { return std::memcmp(a, b.data(), b.size()) == 0; }
+bool equal(const void* a, const std::vector<std::uint8_t>& b) {
+    return std::memcmp(a, b.data(), b.size()) == 0;
+}
 
 TEST(SimIo, WriteReadPrp1OnlyWithOffset) {
     host h(small_config());
@@ -62,11 +66,13 @@ TEST(SimIo, PrpListScatteredPages) {
     for (int i = 1; i < 16; ++i) entries[i - 1] = pages[i].iova;
     ASSERT_EQ(sct_sc(h.run(q, host::rw(write, 0, 128, pages[0].iova, list.iova))), 0);
     auto data = peek(h, 0, 65536);
-    for (int i = 0; i < 16; ++i) EXPECT_EQ(std::memcmp(data.data() + i * 4096, pages[i].vaddr, 4096), 0) << i;
+    for (int i = 0; i < 16; ++i)
+        EXPECT_EQ(std::memcmp(data.data() + i * 4096, pages[i].vaddr, 4096), 0) << i;
     // Read back into the same pages after clearing them.
     for (auto& p : pages) std::memset(p.vaddr, 0, 4096);
     ASSERT_EQ(sct_sc(h.run(q, host::rw(read, 0, 128, pages[0].iova, list.iova))), 0);
-    for (int i = 0; i < 16; ++i) EXPECT_EQ(std::memcmp(data.data() + i * 4096, pages[i].vaddr, 4096), 0) << i;
+    for (int i = 0; i < 16; ++i)
+        EXPECT_EQ(std::memcmp(data.data() + i * 4096, pages[i].vaddr, 4096), 0) << i;
 }
 
 TEST(SimIo, ChainedPrpLists) {
@@ -101,7 +107,9 @@ TEST(SimIo, LongTransferChainsAtPageEnd) {
     for (int i = 0; i < 511; ++i) l1[i] = data.iova + (1 + i) * 4096;
     l1[511] = list2.iova;
     for (std::size_t i = 512; i < pages; ++i) l2[i - 512] = data.iova + i * 4096;
-    ASSERT_EQ(sct_sc(h.run(q, host::rw(write, 0, static_cast<std::uint32_t>(bytes / 512), data.iova, list1.iova))), 0);
+    ASSERT_EQ(sct_sc(h.run(q, host::rw(write, 0, static_cast<std::uint32_t>(bytes / 512), data.iova,
+                                       list1.iova))),
+              0);
     EXPECT_TRUE(equal(data.vaddr, peek(h, 0, bytes)));
 }
 
@@ -114,8 +122,9 @@ TEST(SimIo, MdtsExceededIsInvalidField) {
     auto list = h.alloc(4096);
     auto* l = static_cast<std::uint64_t*>(list.vaddr);
     for (int i = 0; i < 7; ++i) l[i] = data.iova + (1 + i) * 4096;
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 32, data.iova, list.iova))), 0);   // 16 KiB: ok
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 40, data.iova, list.iova))), st(0, nvme::sc::invalid_field));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 32, data.iova, list.iova))), 0);  // 16 KiB: ok
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 40, data.iova, list.iova))),
+              st(0, nvme::sc::invalid_field));
     EXPECT_TRUE(nvme::status_dnr(h.run(q, host::rw(read, 0, 64, data.iova, list.iova)).status));
 }
 
@@ -124,10 +133,14 @@ TEST(SimIo, LbaRangeNamespaceAndOpcodeChecks) {
     queue q = h.make_io_queue(1, 8);
     auto buf = h.alloc(4096);
     EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 32767, 1, buf.iova))), 0);
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 32767, 2, buf.iova))), st(0, nvme::sc::lba_out_of_range));
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(write, ~0ull - 1, 2, buf.iova))), st(0, nvme::sc::lba_out_of_range));
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova, 0, 2))), st(0, nvme::sc::invalid_namespace));
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova, 0, 0))), st(0, nvme::sc::invalid_namespace));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 32767, 2, buf.iova))),
+              st(0, nvme::sc::lba_out_of_range));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(write, ~0ull - 1, 2, buf.iova))),
+              st(0, nvme::sc::lba_out_of_range));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova, 0, 2))),
+              st(0, nvme::sc::invalid_namespace));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(read, 0, 1, buf.iova, 0, 0))),
+              st(0, nvme::sc::invalid_namespace));
     nvme::sqe bad{};
     bad.opcode = 0x55;
     bad.nsid = 1;
@@ -261,7 +274,8 @@ TEST(SimIo, NamespacesAreSeparate) {
     ASSERT_EQ(sct_sc(h.run(q, host::rw(write, 0, 1, buf.iova, 0, 2))), 0);  // one 4 KiB block
     EXPECT_EQ(peek(h, 0, 4096, 2)[4095], 0xab);
     EXPECT_EQ(peek(h, 0, 4096, 1)[0], 0);
-    EXPECT_EQ(sct_sc(h.run(q, host::rw(write, 256, 1, buf.iova, 0, 2))), st(0, nvme::sc::lba_out_of_range));
+    EXPECT_EQ(sct_sc(h.run(q, host::rw(write, 256, 1, buf.iova, 0, 2))),
+              st(0, nvme::sc::lba_out_of_range));
     std::uint8_t x;
     EXPECT_EQ(h.ctrl->peek(3, 0, &x, 1), -EINVAL);
     EXPECT_EQ(h.ctrl->peek(1, 1 << 20, &x, 1), -EINVAL);
@@ -278,7 +292,8 @@ TEST(SimIo, IovaIsNotTheVirtualAddress) {
     // A driver passing the virtual address gets a Data Transfer Error and a diagnostic.
     nvme::cqe c = h.run(q, host::rw(read, 0, 1, reinterpret_cast<std::uint64_t>(buf.vaddr)));
     EXPECT_EQ(sct_sc(c), st(0, nvme::sc::data_transfer_error));
-    EXPECT_NE(h.ctrl->last_diagnostic().find("VIRTUAL address"), std::string::npos) << h.ctrl->last_diagnostic();
+    EXPECT_NE(h.ctrl->last_diagnostic().find("VIRTUAL address"), std::string::npos)
+        << h.ctrl->last_diagnostic();
     // Caller memory registered with map_dma: translate per byte, keeps the page offset.
     alignas(4096) static std::uint8_t mine[8192];
     ASSERT_EQ(h.dev->map_dma(mine, sizeof mine), 0);
@@ -323,7 +338,7 @@ TEST(SimIo, MappingsArePageGranularAndLinearWithinAHostPage) {
     EXPECT_EQ(a % 65536, 0u);
     EXPECT_EQ(h.dev->map_dma(page + 1024, 512), -EEXIST);  // inside an existing range
     EXPECT_EQ(h.dev->unmap_dma(page, 4096), 0);
-    ASSERT_EQ(h.dev->translate(page + 8192, tmp), 0);       // the page is still referenced
+    ASSERT_EQ(h.dev->translate(page + 8192, tmp), 0);  // the page is still referenced
     EXPECT_EQ(tmp, b);
     EXPECT_EQ(h.dev->unmap_dma(page + 8192, 4096), 0);
     EXPECT_EQ(h.dev->translate(page + 8192, tmp), -EFAULT);

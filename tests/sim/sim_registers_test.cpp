@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Simulated controller: register handshake (CAP, CC/CSTS, shutdown), fatal status, removal,
 // function reset, bus mastering.
 #include "sim_test_host.hpp"

@@ -1,17 +1,18 @@
+// SPDX-License-Identifier: MIT
 // A tiny hand-written NVMe host for testing the simulated controller model directly: it writes
 // registers, builds SQEs by hand, rings doorbells through the BAR0 pointer and reads CQEs, with
 // the controller in inline mode (nothing happens until step()).
 #pragma once
 
-#include <convme/nvme_spec.hpp>
-#include "driver/sim/sim_controller.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <convme/nvme_spec.hpp>
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "driver/sim/sim_controller.hpp"
 
 namespace convme::sim::testing {
 
@@ -25,8 +26,8 @@ inline controller_config small_config() {
 
 struct queue {
     std::uint16_t qid = 0;
-    std::uint32_t size = 0;      // SQ entries
-    std::uint32_t cq_size = 0;   // CQ entries
+    std::uint32_t size = 0;     // SQ entries
+    std::uint32_t cq_size = 0;  // CQ entries
     driver::dma_region sq{}, cq{};
     std::uint32_t tail = 0, head = 0;
     bool phase = true;
@@ -35,7 +36,7 @@ struct queue {
 };
 
 class host {
-public:
+  public:
     explicit host(controller_config cfg, bool bring_up = true) {
         ctrl = std::make_shared<controller>(cfg);
         dev = make_pci_device(ctrl);
@@ -76,8 +77,10 @@ public:
     void ring_cq(queue& q) { ring(nvme::reg::cq_head_doorbell(q.qid, dstrd), q.head); }
     // Through the mapped BAR (inline mode), or write32() when the device thread traps writes.
     void ring(std::uint32_t off, std::uint32_t v) {
-        if (volatile std::uint32_t* bar = dev->bar0()) bar[off / 4] = v;
-        else dev->write32(off, v);
+        if (volatile std::uint32_t* bar = dev->bar0())
+            bar[off / 4] = v;
+        else
+            dev->write32(off, v);
     }
 
     // Place a command in the SQ (no doorbell); assigns a fresh cid unless keep_cid.
@@ -93,7 +96,8 @@ public:
         nvme::cqe& e = static_cast<nvme::cqe*>(q.cq.vaddr)[q.head];
         // Acquire: pairs with the device's release store of the phase tag, so the other fields
         // read below are complete even when a device thread posts concurrently.
-        const std::uint16_t status = std::atomic_ref<std::uint16_t>(e.status).load(std::memory_order_acquire);
+        const std::uint16_t status =
+            std::atomic_ref<std::uint16_t>(e.status).load(std::memory_order_acquire);
         if ((status & 1) != (q.phase ? 1 : 0)) return false;
         out.dw0 = e.dw0;
         out.dw1 = e.dw1;
@@ -131,8 +135,8 @@ public:
         c.cdw11 = pc ? nvme::queue_phys_contig : 0;
         return run_admin(c);
     }
-    nvme::cqe create_sq(std::uint16_t qid, std::uint32_t size, std::uint64_t iova, std::uint16_t cqid,
-                        bool pc = true) {
+    nvme::cqe create_sq(std::uint16_t qid, std::uint32_t size, std::uint64_t iova,
+                        std::uint16_t cqid, bool pc = true) {
         nvme::sqe c{};
         c.opcode = nvme::admin_op::create_io_sq;
         c.prp1 = iova;
@@ -155,8 +159,8 @@ public:
         return q;
     }
 
-    static nvme::sqe rw(std::uint8_t op, std::uint64_t slba, std::uint32_t blocks, std::uint64_t prp1,
-                        std::uint64_t prp2 = 0, std::uint32_t nsid = 1) {
+    static nvme::sqe rw(std::uint8_t op, std::uint64_t slba, std::uint32_t blocks,
+                        std::uint64_t prp1, std::uint64_t prp2 = 0, std::uint32_t nsid = 1) {
         nvme::sqe c{};
         c.opcode = op;
         c.nsid = nsid;
@@ -177,14 +181,17 @@ public:
 };
 
 // Status field without the phase bit: (SCT << 8) | SC.
-inline std::uint16_t sct_sc(const nvme::cqe& c) { return nvme::status_sct_sc(c.status); }
+inline std::uint16_t sct_sc(const nvme::cqe& c) {
+    return nvme::status_sct_sc(c.status);
+}
 inline constexpr std::uint16_t st(std::uint16_t sct, std::uint16_t sc) {
     return static_cast<std::uint16_t>((sct << 8) | sc);
 }
 
 inline void fill_pattern(void* p, std::size_t n, std::uint32_t seed) {
     auto* b = static_cast<std::uint8_t*>(p);
-    for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>((i * 131 + seed * 7 + (i >> 9)) & 0xff);
+    for (std::size_t i = 0; i < n; ++i)
+        b[i] = static_cast<std::uint8_t>((i * 131 + seed * 7 + (i >> 9)) & 0xff);
 }
 
 }  // namespace convme::sim::testing

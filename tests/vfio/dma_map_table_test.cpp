@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Address translation bookkeeping (IOMMU: linear; no-IOMMU: per physical page).
 #include "driver/vfio/dma_map_table.hpp"
 
@@ -6,7 +7,9 @@
 namespace convme::driver::vfio {
 namespace {
 
-const void* at(std::uintptr_t a) { return reinterpret_cast<const void*>(a); }
+const void* at(std::uintptr_t a) {
+    return reinterpret_cast<const void*>(a);
+}
 
 TEST(DmaMapTable, LinearMappingTranslatesWithOffset) {
     dma_map_table t;

@@ -1,17 +1,17 @@
+// SPDX-License-Identifier: MIT
 // Locked DMA memory and the pagemap lookup, on the real host.
 #include "driver/vfio/dma_memory.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace convme::driver::vfio {
 namespace {
@@ -117,7 +117,8 @@ std::string vm_flags_of(const void* p) {
     const auto addr = reinterpret_cast<std::uintptr_t>(p);
     while (std::fgets(line, sizeof line, f)) {
         unsigned long lo = 0, hi = 0;
-        if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') < std::strchr(line, ' ')) {
+        if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+            std::strchr(line, '-') < std::strchr(line, ' ')) {
             inside = addr >= lo && addr < hi;
             continue;
         }
@@ -137,13 +138,15 @@ bool dontfork_is_observable() {
     const std::size_t page = base_page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return false;
-    const bool seen = ::madvise(p, page, MADV_DONTFORK) == 0 && vm_flags_of(p).find(" dc") != std::string::npos;
+    const bool seen =
+        ::madvise(p, page, MADV_DONTFORK) == 0 && vm_flags_of(p).find(" dc") != std::string::npos;
     ::munmap(p, page);
     return seen;
 }
 
 TEST(DmaMemory, AllocatedDmaMemoryIsExcludedFromFork) {
-    if (!dontfork_is_observable()) GTEST_SKIP() << "MADV_DONTFORK is not observable here (qemu-user)";
+    if (!dontfork_is_observable())
+        GTEST_SKIP() << "MADV_DONTFORK is not observable here (qemu-user)";
     page_block b;
     std::string why;
     int rc = allocate_locked(8192, false, false, b, why);
@@ -160,12 +163,14 @@ TEST(DmaMemory, AllocatedDmaMemoryIsExcludedFromFork) {
     }
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child still has the DMA pages";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "the child still has the DMA pages";
     release_locked(b);
 }
 
 TEST(DmaMemory, MappedIoBuffersAreExcludedFromFork) {
-    if (!dontfork_is_observable()) GTEST_SKIP() << "MADV_DONTFORK is not observable here (qemu-user)";
+    if (!dontfork_is_observable())
+        GTEST_SKIP() << "MADV_DONTFORK is not observable here (qemu-user)";
     const std::size_t page = base_page_size();
     void* p = ::mmap(nullptr, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(p, MAP_FAILED);
@@ -197,14 +202,14 @@ TEST(HugepagePool, CarvesContiguousPiecesAndGivesEmptyHugepagesBack) {
     hugepage_pool pool(huge, &fake_chunk, &fake_put);
     std::string why;
     hugepage_piece a, b, c, big;
-    ASSERT_EQ(pool.allocate(100, 0, a, why), 0) << why;          // rounded to one page
+    ASSERT_EQ(pool.allocate(100, 0, a, why), 0) << why;  // rounded to one page
     ASSERT_EQ(pool.allocate(2 * page, 2 * page, b, why), 0) << why;
     EXPECT_EQ(pool.chunks(), 1u) << "small pieces share one hugepage";
     EXPECT_EQ(a.size, page);
     EXPECT_EQ(b.phys % (2 * page), 0u) << "alignment holds for the physical address too";
     EXPECT_EQ(b.phys - a.phys,
               static_cast<std::uint64_t>(static_cast<char*>(b.addr) - static_cast<char*>(a.addr)));
-    ASSERT_EQ(pool.allocate(huge, huge, big, why), 0) << why;    // a whole second hugepage
+    ASSERT_EQ(pool.allocate(huge, huge, big, why), 0) << why;  // a whole second hugepage
     EXPECT_EQ(pool.chunks(), 2u);
     EXPECT_NE(pool.allocate(huge + 1, 0, c, why), 0) << "more than one hugepage is not contiguous";
     EXPECT_NE(why.find("at most one hugepage"), std::string::npos) << why;

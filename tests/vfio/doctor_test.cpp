@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // The preflight doctor against fake sysfs/dev/proc trees.
-#include "fake_system.hpp"
-
 #include "driver/vfio/doctor/doctor.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cerrno>
-#include <sys/stat.h>
+
+#include "fake_system.hpp"
 
 namespace convme::test {
 namespace {
@@ -14,7 +15,9 @@ namespace {
 using driver::finding;
 using driver::run_doctor;
 
-std::string dump(const std::vector<finding>& fs) { return driver::format_findings(fs); }
+std::string dump(const std::vector<finding>& fs) {
+    return driver::format_findings(fs);
+}
 
 TEST(Doctor, HealthyIntelSetupPasses) {
     fake_system sys;
@@ -35,7 +38,8 @@ TEST(Doctor, ShortBdfIsAccepted) {
     sys.make_healthy();
     auto fs = run_doctor(sys.options("01:00.0"));
     EXPECT_FALSE(driver::has_fatal(fs)) << dump(fs);
-    EXPECT_NE(find_finding(fs, finding::ok, "0000:01:00.0 is an NVMe controller"), nullptr) << dump(fs);
+    EXPECT_NE(find_finding(fs, finding::ok, "0000:01:00.0 is an NVMe controller"), nullptr)
+        << dump(fs);
 }
 
 TEST(Doctor, DeviceStillBoundToNvmeIsFatalWithRebindCommands) {
@@ -50,9 +54,11 @@ TEST(Doctor, DeviceStillBoundToNvmeIsFatalWithRebindCommands) {
     ASSERT_NE(f, nullptr) << dump(fs);
     EXPECT_EQ(f->code, EBUSY);
     EXPECT_NE(f->fix.find("driver_override"), std::string::npos) << f->fix;
-    EXPECT_NE(f->fix.find("echo vfio-pci > /sys/bus/pci/devices/0000:01:00.0/driver_override"), std::string::npos)
+    EXPECT_NE(f->fix.find("echo vfio-pci > /sys/bus/pci/devices/0000:01:00.0/driver_override"),
+              std::string::npos)
         << f->fix;
-    EXPECT_NE(f->fix.find("echo 0000:01:00.0 > /sys/bus/pci/devices/0000:01:00.0/driver/unbind"), std::string::npos)
+    EXPECT_NE(f->fix.find("echo 0000:01:00.0 > /sys/bus/pci/devices/0000:01:00.0/driver/unbind"),
+              std::string::npos)
         << f->fix;
     EXPECT_NE(f->fix.find("drivers_probe"), std::string::npos);
     // And the way back to the kernel driver.
@@ -95,7 +101,7 @@ TEST(Doctor, NonViableGroupNamesTheOtherMemberAndItsDriver) {
     fake_system sys;
     sys.make_healthy();
     sys.add_pci("0000:01:00.1", 0x020000, "e1000e", 12);  // shares group 12
-    sys.add_pci("0000:01:00.2", 0x0c0330, "", 12);         // unbound: harmless
+    sys.add_pci("0000:01:00.2", 0x0c0330, "", 12);        // unbound: harmless
     auto fs = run_doctor(sys.options("0000:01:00.0"));
     const finding* f = find_finding(fs, finding::fatal, "not viable");
     ASSERT_NE(f, nullptr) << dump(fs);
@@ -103,9 +109,11 @@ TEST(Doctor, NonViableGroupNamesTheOtherMemberAndItsDriver) {
     EXPECT_NE(f->what.find("0000:01:00.1 bound to e1000e"), std::string::npos) << f->what;
     EXPECT_EQ(f->what.find("0000:01:00.2"), std::string::npos) << f->what;
     EXPECT_NE(f->why.find("0000:01:00.2 (no driver)"), std::string::npos) << f->why;
-    EXPECT_NE(f->fix.find("echo 0000:01:00.1 > /sys/bus/pci/devices/0000:01:00.1/driver/unbind"), std::string::npos)
+    EXPECT_NE(f->fix.find("echo 0000:01:00.1 > /sys/bus/pci/devices/0000:01:00.1/driver/unbind"),
+              std::string::npos)
         << f->fix;
-    EXPECT_NE(f->fix.find("/sys/bus/pci/devices/0000:01:00.1/driver_override"), std::string::npos) << f->fix;
+    EXPECT_NE(f->fix.find("/sys/bus/pci/devices/0000:01:00.1/driver_override"), std::string::npos)
+        << f->fix;
 }
 
 TEST(Doctor, NoIommuAndNoNoiommuSupportIsFatal) {
@@ -146,8 +154,10 @@ TEST(Doctor, NoiommuGroupWorksForRootOnlyAndWarnsAboutSafety) {
     auto fs = run_doctor(sys.options("0000:00:03.0"));
     EXPECT_FALSE(driver::has_fatal(fs)) << dump(fs);
     EXPECT_NE(find_finding(fs, finding::warning, "no-IOMMU mode is enabled"), nullptr) << dump(fs);
-    EXPECT_NE(find_finding(fs, finding::ok, "/dev/vfio/noiommu-0 is accessible"), nullptr) << dump(fs);
-    EXPECT_NE(find_finding(fs, finding::ok, "vm.compact_unevictable_allowed=0"), nullptr) << dump(fs);
+    EXPECT_NE(find_finding(fs, finding::ok, "/dev/vfio/noiommu-0 is accessible"), nullptr)
+        << dump(fs);
+    EXPECT_NE(find_finding(fs, finding::ok, "vm.compact_unevictable_allowed=0"), nullptr)
+        << dump(fs);
 
     auto opts = sys.options("0000:00:03.0");
     opts.uid = 1000;
@@ -183,7 +193,8 @@ TEST(Doctor, NoiommuRefusesWithoutHugepagesOrWithCompactionOfLockedPages) {
     const finding* compact = find_finding(fs, finding::fatal, "vm.compact_unevictable_allowed=1");
     ASSERT_NE(compact, nullptr) << dump(fs);
     EXPECT_NE(compact->why.find("migrates mlocked pages"), std::string::npos) << compact->why;
-    EXPECT_NE(compact->fix.find("sysctl -w vm.compact_unevictable_allowed=0"), std::string::npos) << compact->fix;
+    EXPECT_NE(compact->fix.find("sysctl -w vm.compact_unevictable_allowed=0"), std::string::npos)
+        << compact->fix;
 
     // The same machine used through an IOMMU needs neither.
     fake_system iommu;
@@ -312,18 +323,25 @@ TEST(Doctor, CompletionModesFollowMsixAndMsiIsolation) {
     auto fs = run_doctor(sys.options("0000:01:00.0"));
     const finding* f = find_finding(fs, finding::ok, "completion modes: poll, interrupt, hybrid");
     ASSERT_NE(f, nullptr) << dump(fs);
-    EXPECT_NE(f->what.find("65 MSI-X vectors: up to 64 interrupt-driven I/O queues"), std::string::npos) << f->what;
+    EXPECT_NE(f->what.find("65 MSI-X vectors: up to 64 interrupt-driven I/O queues"),
+              std::string::npos)
+        << f->what;
 
     sys.add_intel_iommu(false);  // no interrupt remapping: VFIO refuses, so no mode at all
     fs = run_doctor(sys.options("0000:01:00.0"));
-    EXPECT_NE(find_finding(fs, finding::info, "completion modes: none until MSI isolation is fixed"), nullptr) << dump(fs);
+    EXPECT_NE(
+        find_finding(fs, finding::info, "completion modes: none until MSI isolation is fixed"),
+        nullptr)
+        << dump(fs);
     sys.set_module_param("vfio_iommu_type1", "allow_unsafe_interrupts", "Y");
     fs = run_doctor(sys.options("0000:01:00.0"));
     EXPECT_NE(find_finding(fs, finding::warning, "interrupts not isolated"), nullptr) << dump(fs);
 
     sys.write("sys/bus/pci/devices/0000:01:00.0/config", std::string(256, '\0'));
     fs = run_doctor(sys.options("0000:01:00.0"));
-    EXPECT_NE(find_finding(fs, finding::info, "completion modes: poll only (no MSI-X capability)"), nullptr) << dump(fs);
+    EXPECT_NE(find_finding(fs, finding::info, "completion modes: poll only (no MSI-X capability)"),
+              nullptr)
+        << dump(fs);
 }
 
 TEST(Doctor, ArmSmmuWithGicv2IsFatalAndWithItsIsFine) {
@@ -334,7 +352,8 @@ TEST(Doctor, ArmSmmuWithGicv2IsFatalAndWithItsIsFine) {
     sys.add_dev_node("dev/vfio/vfio");
     sys.add_dev_node("dev/vfio/2");
     sys.write("proc/device-tree/intc@8000000/compatible", std::string("arm,cortex-a15-gic\0", 19));
-    sys.write("proc/device-tree/intc@8000000/v2m@8020000/compatible", std::string("arm,gic-v2m-frame\0", 18));
+    sys.write("proc/device-tree/intc@8000000/v2m@8020000/compatible",
+              std::string("arm,gic-v2m-frame\0", 18));
     auto fs = run_doctor(sys.options("0000:00:01.0"));
     const finding* f = find_finding(fs, finding::fatal, "GICv2");
     ASSERT_NE(f, nullptr) << dump(fs);
@@ -345,7 +364,8 @@ TEST(Doctor, ArmSmmuWithGicv2IsFatalAndWithItsIsFine) {
 
     sys.remove("proc/device-tree/intc@8000000");
     sys.write("proc/device-tree/intc@8000000/compatible", std::string("arm,gic-v3\0", 11));
-    sys.write("proc/device-tree/intc@8000000/its@8080000/compatible", std::string("arm,gic-v3-its\0", 15));
+    sys.write("proc/device-tree/intc@8000000/its@8080000/compatible",
+              std::string("arm,gic-v3-its\0", 15));
     fs = run_doctor(sys.options("0000:00:01.0"));
     EXPECT_FALSE(driver::has_fatal(fs)) << dump(fs);
     EXPECT_NE(find_finding(fs, finding::ok, "ITS"), nullptr) << dump(fs);
@@ -356,8 +376,10 @@ TEST(Doctor, VfioNotLoadedIsFatal) {
     sys.add_intel_iommu(true);
     sys.add_pci("0000:01:00.0", 0x010802, "nvme", 12);
     auto fs = run_doctor(sys.options("0000:01:00.0"));
-    EXPECT_NE(find_finding(fs, finding::fatal, "vfio-pci driver is not loaded"), nullptr) << dump(fs);
-    EXPECT_NE(find_finding(fs, finding::fatal, "/dev/vfio/vfio does not exist"), nullptr) << dump(fs);
+    EXPECT_NE(find_finding(fs, finding::fatal, "vfio-pci driver is not loaded"), nullptr)
+        << dump(fs);
+    EXPECT_NE(find_finding(fs, finding::fatal, "/dev/vfio/vfio does not exist"), nullptr)
+        << dump(fs);
 }
 
 TEST(Doctor, UnknownModeIsRejected) {
@@ -378,7 +400,8 @@ TEST(Doctor, FormatAlignsAndIndentsFixLines) {
     const std::string text = driver::format_findings(fs);
     EXPECT_NE(text.find("[FATAL ] 0000:01:00.0 is bound to nvme"), std::string::npos) << text;
     EXPECT_NE(text.find("[  ok  ] IOMMU: intel-iommu"), std::string::npos) << text;
-    EXPECT_NE(text.find("\n         fix: modprobe vfio-pci\n              echo 0000:01:00.0"), std::string::npos)
+    EXPECT_NE(text.find("\n         fix: modprobe vfio-pci\n              echo 0000:01:00.0"),
+              std::string::npos)
         << text;
     EXPECT_NE(text.find("VFIO is NOT usable"), std::string::npos);
     const std::string problems = driver::format_findings(fs, true);

@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 #include "fake_system.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
-
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace convme::test {
 
@@ -33,7 +34,9 @@ fake_system::~fake_system() {
     fs::remove_all(root_, ec);
 }
 
-void fake_system::mkdir(const std::string& rel) { fs::create_directories(path(rel)); }
+void fake_system::mkdir(const std::string& rel) {
+    fs::create_directories(path(rel));
+}
 
 void fake_system::write(const std::string& rel, const std::string& content) {
     fs::create_directories(fs::path(path(rel)).parent_path());
@@ -58,8 +61,8 @@ void fake_system::add_driver(const std::string& name) {
     write("sys/bus/pci/drivers/" + name + "/bind", "");
 }
 
-void fake_system::add_pci(const std::string& bdf, std::uint32_t class_code, const std::string& driver,
-                          int group, const std::string& group_name) {
+void fake_system::add_pci(const std::string& bdf, std::uint32_t class_code,
+                          const std::string& driver, int group, const std::string& group_name) {
     const std::string dev = "sys/devices/pci0000:00/" + bdf;
     char buf[32];
     std::snprintf(buf, sizeof buf, "0x%06x\n", class_code);
@@ -84,8 +87,10 @@ void fake_system::add_pci(const std::string& bdf, std::uint32_t class_code, cons
 void fake_system::add_intel_iommu(bool interrupt_remapping) {
     // ECAP of a QEMU intel-iommu; bit 3 is IR.
     std::uint64_t ecap = 0xf00f5aull;
-    if (interrupt_remapping) ecap |= 1ull << 3;
-    else ecap &= ~(1ull << 3);
+    if (interrupt_remapping)
+        ecap |= 1ull << 3;
+    else
+        ecap &= ~(1ull << 3);
     char buf[32];
     std::snprintf(buf, sizeof buf, "%llx\n", static_cast<unsigned long long>(ecap));
     write("sys/class/iommu/dmar0/intel-iommu/ecap", buf);
@@ -96,11 +101,14 @@ void fake_system::set_memlock(const std::string& soft) {
     write("proc/self/limits",
           "Limit                     Soft Limit           Hard Limit           Units     \n"
           "Max cpu time              unlimited            unlimited            seconds   \n"
-          "Max locked memory         " + soft + "                " + soft + "                bytes     \n"
-          "Max address space         unlimited            unlimited            bytes     \n");
+          "Max locked memory         " +
+              soft + "                " + soft +
+              "                bytes     \n"
+              "Max address space         unlimited            unlimited            bytes     \n");
 }
 
-void fake_system::set_module_param(const std::string& module, const std::string& param, const std::string& value) {
+void fake_system::set_module_param(const std::string& module, const std::string& param,
+                                   const std::string& value) {
     write("sys/module/" + module + "/parameters/" + param, value + "\n");
 }
 
@@ -114,7 +122,9 @@ void fake_system::set_hugepages(unsigned nr, unsigned free) {
     write("sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", std::to_string(free) + "\n");
 }
 
-void fake_system::set_kernel(const std::string& release) { write("proc/sys/kernel/osrelease", release + "\n"); }
+void fake_system::set_kernel(const std::string& release) {
+    write("proc/sys/kernel/osrelease", release + "\n");
+}
 
 void fake_system::make_healthy() {
     add_intel_iommu(true);
@@ -137,7 +147,8 @@ driver::doctor_options fake_system::options(const std::string& bdf) const {
     return o;
 }
 
-const driver::finding* find_finding(const std::vector<driver::finding>& fs, driver::finding::severity level,
+const driver::finding* find_finding(const std::vector<driver::finding>& fs,
+                                    driver::finding::severity level,
                                     const std::string& what_substring) {
     for (const auto& f : fs)
         if (f.level == level && f.what.find(what_substring) != std::string::npos) return &f;

@@ -1,18 +1,19 @@
+// SPDX-License-Identifier: MIT
 // Builds a fake /sys, /dev and /proc under a temporary directory so the doctor and the sysfs
 // helpers can be tested without hardware. Removed again on destruction.
 #pragma once
-
-#include "driver/vfio/doctor/doctor.hpp"
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "driver/vfio/doctor/doctor.hpp"
+
 namespace convme::test {
 
 class fake_system {
-public:
+  public:
     fake_system();
     ~fake_system();
     fake_system(const fake_system&) = delete;
@@ -32,7 +33,8 @@ public:
     void add_driver(const std::string& name);  // /sys/bus/pci/drivers/<name>
     void add_intel_iommu(bool interrupt_remapping);
     void set_memlock(const std::string& soft);  // "unlimited" or a byte count
-    void set_module_param(const std::string& module, const std::string& param, const std::string& value);
+    void set_module_param(const std::string& module, const std::string& param,
+                          const std::string& value);
     void add_dev_node(const std::string& rel, unsigned mode = 0666);
     void set_hugepages(unsigned nr, unsigned free);
     void set_kernel(const std::string& release);
@@ -43,12 +45,13 @@ public:
 
     driver::doctor_options options(const std::string& bdf = "") const;
 
-private:
+  private:
     std::string root_;
 };
 
 // Helpers over findings.
-const driver::finding* find_finding(const std::vector<driver::finding>& fs, driver::finding::severity level,
+const driver::finding* find_finding(const std::vector<driver::finding>& fs,
+                                    driver::finding::severity level,
                                     const std::string& what_substring);
 int count_level(const std::vector<driver::finding>& fs, driver::finding::severity level);
 

@@ -1,12 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Parsing of the VFIO_IOMMU_GET_INFO capability chain from synthetic replies.
 #include "driver/vfio/iommu_info.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/vfio.h>
 
 #include <cstring>
 #include <vector>
-
-#include <linux/vfio.h>
 
 namespace convme::driver::vfio {
 namespace {
@@ -27,10 +27,12 @@ std::vector<std::byte> make_reply(const std::vector<vfio_iova_range>& ranges, in
     cap.nr_iovas = static_cast<__u32>(ranges.size());
     const std::size_t range_len = sizeof cap + ranges.size() * sizeof(vfio_iova_range);
     const std::size_t avail_off = range_off + ((range_len + 7) & ~std::size_t{7});
-    cap.header.next = dma_avail >= 0 ? static_cast<__u32>(avail_off) : (loop ? static_cast<__u32>(range_off) : 0);
+    cap.header.next =
+        dma_avail >= 0 ? static_cast<__u32>(avail_off) : (loop ? static_cast<__u32>(range_off) : 0);
     buf.resize(avail_off);
     std::memcpy(buf.data() + range_off, &cap, sizeof cap);
-    std::memcpy(buf.data() + range_off + sizeof cap, ranges.data(), ranges.size() * sizeof(vfio_iova_range));
+    std::memcpy(buf.data() + range_off + sizeof cap, ranges.data(),
+                ranges.size() * sizeof(vfio_iova_range));
     if (dma_avail >= 0) {
         vfio_iommu_type1_info_dma_avail a{};
         a.header.id = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // IOVA allocation inside the IOMMU's usable ranges.
 #include "driver/vfio/iova_allocator.hpp"
 
@@ -30,7 +31,7 @@ TEST(IovaAllocator, SkipsTheMsiHole) {
     std::vector<iova_range> ranges = {{0x10000000, 0x100fffff}, {0x10200000, 0x1fffffff}};
     iova_allocator a(ranges, 4096);
     std::uint64_t first = 0, second = 0;
-    ASSERT_EQ(a.allocate(0x80000, 0, first), 0);   // 512 KiB fits in the first range
+    ASSERT_EQ(a.allocate(0x80000, 0, first), 0);    // 512 KiB fits in the first range
     ASSERT_EQ(a.allocate(0x100000, 0, second), 0);  // 1 MiB does not fit in the rest
     EXPECT_EQ(first, 0x10000000u);
     EXPECT_EQ(second, 0x10200000u);
@@ -38,7 +39,8 @@ TEST(IovaAllocator, SkipsTheMsiHole) {
 }
 
 TEST(IovaAllocator, NeverHandsOutAnythingOutsideTheRanges) {
-    std::vector<iova_range> ranges = {{0x10000000, 0x10003fff}, {0x20000000, 0x20007fff}, {0x30001000, 0x30001fff}};
+    std::vector<iova_range> ranges = {
+        {0x10000000, 0x10003fff}, {0x20000000, 0x20007fff}, {0x30001000, 0x30001fff}};
     iova_allocator a(ranges, 4096);
     std::uint64_t iova = 0;
     int count = 0;
@@ -120,17 +122,18 @@ TEST(IovaAllocator, ExhaustionIsEnospcAndDoubleFreeIsRejected) {
     EXPECT_EQ(a.allocate(4096, 0, z), -ENOSPC);
     EXPECT_EQ(a.allocate(8192, 0, z), -ENOSPC);
     ASSERT_EQ(a.release(x, 4096), 0);
-    EXPECT_EQ(a.release(x, 4096), -EINVAL);            // double free
-    EXPECT_EQ(a.release(0x20000000, 4096), -EINVAL);   // never managed
-    EXPECT_EQ(a.release(0x10000800, 4096), -EINVAL);   // not granule aligned
-    EXPECT_EQ(a.allocate(8192, 0, z), -ENOSPC);        // only one page free, fragmented
+    EXPECT_EQ(a.release(x, 4096), -EINVAL);           // double free
+    EXPECT_EQ(a.release(0x20000000, 4096), -EINVAL);  // never managed
+    EXPECT_EQ(a.release(0x10000800, 4096), -EINVAL);  // not granule aligned
+    EXPECT_EQ(a.allocate(8192, 0, z), -ENOSPC);       // only one page free, fragmented
     ASSERT_EQ(a.release(y, 4096), 0);
     EXPECT_EQ(a.allocate(8192, 0, z), 0);
     EXPECT_EQ(z, 0x10000000u);
 }
 
 TEST(IovaAllocator, OverlappingAndUnsortedRangesMerge) {
-    iova_allocator a({{0x30000000, 0x3fffffff}, {0x10000000, 0x2fffffff}, {0x20000000, 0x30000fff}}, 4096);
+    iova_allocator a({{0x30000000, 0x3fffffff}, {0x10000000, 0x2fffffff}, {0x20000000, 0x30000fff}},
+                     4096);
     auto free = a.free_ranges();
     ASSERT_EQ(free.size(), 1u);
     EXPECT_EQ(free[0].first, 0x10000000u);
@@ -139,7 +142,8 @@ TEST(IovaAllocator, OverlappingAndUnsortedRangesMerge) {
 
 TEST(IovaAllocator, DefaultRangesAvoidTheX86MsiWindow) {
     iova_allocator a(default_iova_ranges(), 4096);
-    for (const auto& r : a.free_ranges()) EXPECT_FALSE(r.first <= 0xfeefffff && r.last >= 0xfee00000);
+    for (const auto& r : a.free_ranges())
+        EXPECT_FALSE(r.first <= 0xfeefffff && r.last >= 0xfee00000);
 }
 
 }  // namespace

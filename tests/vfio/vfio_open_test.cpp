@@ -1,19 +1,18 @@
+// SPDX-License-Identifier: MIT
 // Opening vfio: devices where VFIO cannot work (this host, fake trees): every failure must be a
 // clean error naming the step and the fix, never a crash.
-#include "fake_system.hpp"
-
-#include "driver/vfio/pci_address.hpp"
-#include "driver/vfio/sysfs.hpp"
-#include "driver/vfio/vfio_pci_device.hpp"
-#include "driver/vfio/vfio_uri.hpp"
-#include "driver/vfio/vfio_device.hpp"
-
-#include <convme/device.hpp>
-#include <convme/error.hpp>
-
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <convme/device.hpp>
+#include <convme/error.hpp>
+
+#include "driver/vfio/pci_address.hpp"
+#include "driver/vfio/sysfs.hpp"
+#include "driver/vfio/vfio_device.hpp"
+#include "driver/vfio/vfio_pci_device.hpp"
+#include "driver/vfio/vfio_uri.hpp"
+#include "fake_system.hpp"
 
 namespace convme::test {
 namespace {
@@ -50,7 +49,9 @@ device_uri vfio_uri(const std::string& target, std::map<std::string, std::string
 TEST(VfioUri, ParsesBdfModeRootAndNvmeOptions) {
     vfio_uri_options o;
     std::string why;
-    ASSERT_TRUE(parse_vfio_uri(vfio_uri("01:00.0", {{"mode", "noiommu"}, {"ns", "2"}, {"qd", "64"}}), o, why)) << why;
+    ASSERT_TRUE(parse_vfio_uri(
+        vfio_uri("01:00.0", {{"mode", "noiommu"}, {"ns", "2"}, {"qd", "64"}}), o, why))
+        << why;
     EXPECT_EQ(o.open.bdf, "0000:01:00.0");
     EXPECT_EQ(o.open.mode, vfio_mode::noiommu);
     EXPECT_EQ(o.open.sys_root, "/sys");
@@ -86,7 +87,8 @@ TEST(VfioOpen, BadUriIsBadUri) {
 
 TEST(VfioOpen, ThisHostFailsCleanlyWithTheDoctorsMessage) {
     // This machine has no /dev/vfio (and no VFIO-bound NVMe); the lab runs the real path.
-    if (driver::vfio::path_exists("/dev/vfio/vfio")) GTEST_SKIP() << "host has VFIO; covered by the lab";
+    if (driver::vfio::path_exists("/dev/vfio/vfio"))
+        GTEST_SKIP() << "host has VFIO; covered by the lab";
     std::error_code ec;
     std::string why;
     auto dev = open_vfio_device(vfio_uri("0000:00:00.0"), ec, why);
@@ -227,7 +229,8 @@ TEST(VfioUri, RejectsUnknownKeysNamingTheKnownOnes) {
 TEST(VfioOpen, UnknownKeyIsABadUriBeforeAnyDeviceAccess) {
     std::error_code ec;
     std::string why;
-    auto dev = driver::vfio::open_vfio_device(uri_with({{"nsid", "2"}, {"root", "/nonexistent"}}), ec, why);
+    auto dev = driver::vfio::open_vfio_device(uri_with({{"nsid", "2"}, {"root", "/nonexistent"}}),
+                                              ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_EQ(ec, make_error_code(errc::bad_uri));
     EXPECT_NE(why.find("nsid"), std::string::npos) << why;

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // The PCI function itself: present, an NVMe controller, bound to vfio-pci, in a viable group.
-#include "driver/vfio/doctor/doctor_context.hpp"
-#include "driver/vfio/bind_commands.hpp"
-
 #include <cerrno>
 #include <cstdio>
+
+#include "driver/vfio/bind_commands.hpp"
+#include "driver/vfio/doctor/doctor_context.hpp"
 
 namespace convme::driver::doctor_detail {
 namespace {
@@ -26,13 +27,17 @@ std::string bind_fix(const std::string& bdf, const std::string& driver) {
 }  // namespace
 
 void check_vfio_modules(context& c) {
-    const bool vfio_pci = path_exists(c.sys("bus/pci/drivers/vfio-pci")) || path_exists(c.sys("module/vfio_pci"));
+    const bool vfio_pci =
+        path_exists(c.sys("bus/pci/drivers/vfio-pci")) || path_exists(c.sys("module/vfio_pci"));
     if (vfio_pci) {
         c.add(finding::ok, "vfio-pci driver is loaded");
     } else {
         c.add(finding::fatal, "vfio-pci driver is not loaded",
               "the device must be bound to vfio-pci for user space to reach it",
-              "modprobe vfio-pci" + std::string(c.want_noiommu() ? "  (after: modprobe vfio enable_unsafe_noiommu_mode=1)" : ""),
+              "modprobe vfio-pci" +
+                  std::string(c.want_noiommu()
+                                  ? "  (after: modprobe vfio enable_unsafe_noiommu_mode=1)"
+                                  : ""),
               ENOENT);
     }
 }
@@ -41,11 +46,13 @@ void check_device(context& c) {
     c.dev = vfio::read_pci_function(c.opt.sys_root, c.bdf);
     if (!c.dev.exists) {
         std::string found;
-        for (const auto& b : vfio::find_pci_functions_by_class(c.opt.sys_root, vfio::nvme_class_code))
+        for (const auto& b :
+             vfio::find_pci_functions_by_class(c.opt.sys_root, vfio::nvme_class_code))
             found += (found.empty() ? "" : ", ") + b;
         c.add(finding::fatal, "PCI function " + c.bdf + " not found",
               "there is no " + c.sys("bus/pci/devices/" + c.bdf),
-              found.empty() ? std::string("check the address with lspci -D; no NVMe controller (class 0x010802) is visible")
+              found.empty() ? std::string("check the address with lspci -D; no NVMe controller "
+                                          "(class 0x010802) is visible")
                             : "NVMe controllers on this system: " + found,
               ENODEV);
         return;
@@ -67,10 +74,14 @@ void check_device(context& c) {
         c.add(finding::fatal, c.bdf + " is not bound to any driver",
               "user space reaches the device only through vfio-pci", bind_fix(c.bdf, drv), ENODEV);
     } else {
-        std::string why = "the kernel " + drv + " driver owns the device; VFIO needs it bound to vfio-pci";
+        std::string why =
+            "the kernel " + drv + " driver owns the device; VFIO needs it bound to vfio-pci";
         if (drv == "nvme")
-            why += ". Unbinding removes its /dev/nvme* block devices: unmount any file system on them first";
-        c.add(finding::fatal, c.bdf + " is bound to " + drv + ", not vfio-pci", why, bind_fix(c.bdf, drv), EBUSY);
+            why +=
+                ". Unbinding removes its /dev/nvme* block devices: unmount any file system on them "
+                "first";
+        c.add(finding::fatal, c.bdf + " is bound to " + drv + ", not vfio-pci", why,
+              bind_fix(c.bdf, drv), EBUSY);
     }
     if (!c.dev.driver_override.empty() && c.dev.driver_override != "vfio-pci")
         c.add(finding::info, c.bdf + " has driver_override=" + c.dev.driver_override,
@@ -85,24 +96,30 @@ void check_group(context& c) {
         // binding is already right (otherwise the bind finding covers it: some platforms create
         // the group only at bind time).
         if (c.dev.driver == "vfio-pci")
-            c.add(finding::fatal, c.bdf + " has no IOMMU group",
-                  "VFIO opens devices through their group (/dev/vfio/N)",
-                  "enable the IOMMU, or no-IOMMU mode (vfio enable_unsafe_noiommu_mode=1) and rebind", ENODEV);
+            c.add(
+                finding::fatal, c.bdf + " has no IOMMU group",
+                "VFIO opens devices through their group (/dev/vfio/N)",
+                "enable the IOMMU, or no-IOMMU mode (vfio enable_unsafe_noiommu_mode=1) and rebind",
+                ENODEV);
         return;
     }
     const std::string g = std::to_string(c.dev.iommu_group);
     if (c.dev.noiommu_group()) {
         if (c.want_iommu())
-            c.add(finding::fatal, "group " + g + " is a no-IOMMU group but mode=iommu was requested",
-                  "no IOMMU translates this device's DMA", "use mode=noiommu (unsafe) or enable the IOMMU", EINVAL);
+            c.add(finding::fatal,
+                  "group " + g + " is a no-IOMMU group but mode=iommu was requested",
+                  "no IOMMU translates this device's DMA",
+                  "use mode=noiommu (unsafe) or enable the IOMMU", EINVAL);
         if (c.uid != 0)
             c.add(finding::fatal, "no-IOMMU group " + g + " needs root",
                   "opening /dev/vfio/noiommu-N needs CAP_SYS_RAWIO and physical addresses from "
                   "/proc/self/pagemap need CAP_SYS_ADMIN",
                   "run as root (sudo)", EPERM);
     } else if (c.want_noiommu()) {
-        c.add(finding::fatal, "mode=noiommu requested but " + c.bdf + " is behind an IOMMU (group " + g + ")",
-              "no-IOMMU mode only applies to devices without an IOMMU", "use mode=iommu or mode=auto", EINVAL);
+        c.add(finding::fatal,
+              "mode=noiommu requested but " + c.bdf + " is behind an IOMMU (group " + g + ")",
+              "no-IOMMU mode only applies to devices without an IOMMU",
+              "use mode=iommu or mode=auto", EINVAL);
     }
 
     const auto members = vfio::read_group_members(c.opt.sys_root, c.dev.iommu_group);
@@ -126,12 +143,15 @@ void check_group(context& c) {
         fix += cmds;
     }
     if (!blockers.empty()) {
-        c.add(finding::fatal, "IOMMU group " + g + " is not viable: " + blockers,
-              "every device in a group shares one IOMMU context, so VFIO requires all of them to be "
-              "bound to vfio-pci (or unbound); group members: " + names,
-              fix + "\n(or move the NVMe device to a slot with its own group / enable ACS)", EBUSY);
+        c.add(
+            finding::fatal, "IOMMU group " + g + " is not viable: " + blockers,
+            "every device in a group shares one IOMMU context, so VFIO requires all of them to be "
+            "bound to vfio-pci (or unbound); group members: " +
+                names,
+            fix + "\n(or move the NVMe device to a slot with its own group / enable ACS)", EBUSY);
     } else {
-        c.add(finding::ok, "IOMMU group " + g + (c.dev.noiommu_group() ? " (no-IOMMU)" : "") + ": " + names);
+        c.add(finding::ok,
+              "IOMMU group " + g + (c.dev.noiommu_group() ? " (no-IOMMU)" : "") + ": " + names);
     }
 }
 

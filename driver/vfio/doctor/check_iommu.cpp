@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // IOMMU presence and type, and the no-IOMMU fallback when there is none.
-#include "driver/vfio/doctor/doctor_context.hpp"
-
 #include <cerrno>
 #include <cstdlib>
+
+#include "driver/vfio/doctor/doctor_context.hpp"
 
 namespace convme::driver::doctor_detail {
 namespace {
@@ -11,7 +12,9 @@ using vfio::list_dir;
 using vfio::path_exists;
 using vfio::read_attr;
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& p) {
+    return s.rfind(p, 0) == 0;
+}
 
 std::string driver_of_unit(const std::string& name) {
     if (starts_with(name, "dmar")) return "intel-iommu";
@@ -47,10 +50,14 @@ void check_iommu(context& c) {
     }
     if (c.iommu_driver.empty()) {
         // Kernels before 4.11 do not populate /sys/class/iommu: look at the platform drivers.
-        if (platform_driver_has_devices(c, "arm-smmu-v3")) c.iommu_driver = "arm-smmu-v3";
-        else if (platform_driver_has_devices(c, "arm-smmu")) c.iommu_driver = "arm-smmu";
-        else if (path_exists(c.sys("bus/virtio/drivers/virtio_iommu"))) c.iommu_driver = "virtio-iommu";
-        else if (!c.iommu_units.empty()) c.iommu_driver = "unknown (" + c.iommu_units.front() + ")";
+        if (platform_driver_has_devices(c, "arm-smmu-v3"))
+            c.iommu_driver = "arm-smmu-v3";
+        else if (platform_driver_has_devices(c, "arm-smmu"))
+            c.iommu_driver = "arm-smmu";
+        else if (path_exists(c.sys("bus/virtio/drivers/virtio_iommu")))
+            c.iommu_driver = "virtio-iommu";
+        else if (!c.iommu_units.empty())
+            c.iommu_driver = "unknown (" + c.iommu_units.front() + ")";
     }
     for (const auto& g : list_dir(c.sys("kernel/iommu_groups")))
         if (read_attr(c.sys("kernel/iommu_groups/" + g + "/name")).value_or("") != "vfio-noiommu")
@@ -68,23 +75,27 @@ void check_iommu(context& c) {
             c.add(finding::warning,
                   "IOMMU hardware found (" + c.iommu_driver + ": " + units +
                       ") but there are no IOMMU groups",
-                  "the IOMMU is registered but not translating for PCI devices, so VFIO has nothing to attach",
+                  "the IOMMU is registered but not translating for PCI devices, so VFIO has "
+                  "nothing to attach",
                   "enable it on the kernel command line (intel_iommu=on, amd_iommu=on; on arm64 "
                   "check the SMMU is enabled in firmware/device tree) and reboot");
         } else {
-            c.add(finding::ok, "IOMMU: " + (c.iommu_driver.empty() ? std::string("present") : c.iommu_driver) +
-                                   " (" + units + "), " + std::to_string(c.real_groups) + " IOMMU group(s)");
+            c.add(finding::ok,
+                  "IOMMU: " + (c.iommu_driver.empty() ? std::string("present") : c.iommu_driver) +
+                      " (" + units + "), " + std::to_string(c.real_groups) + " IOMMU group(s)");
         }
         if (c.want_noiommu())
             c.add(finding::warning, "mode=noiommu requested although an IOMMU is active",
-                  "devices behind the IOMMU get real groups; no-IOMMU mode only applies to devices without one",
+                  "devices behind the IOMMU get real groups; no-IOMMU mode only applies to devices "
+                  "without one",
                   "use mode=auto or mode=iommu (safer and no root needed)");
         return;
     }
 
     // No IOMMU at all.
     if (c.want_iommu()) {
-        c.add(finding::fatal, "no IOMMU found (/sys/class/iommu and /sys/kernel/iommu_groups are empty)",
+        c.add(finding::fatal,
+              "no IOMMU found (/sys/class/iommu and /sys/kernel/iommu_groups are empty)",
               "mode=iommu needs an IOMMU to translate and isolate device DMA",
               "enable VT-d/AMD-Vi/SMMU in firmware and boot with intel_iommu=on or amd_iommu=on; "
               "or use mode=noiommu (unsafe) or the uring: backend",
@@ -92,34 +103,45 @@ void check_iommu(context& c) {
         return;
     }
     if (c.noiommu_enabled) {
-        c.add(finding::warning, "no IOMMU: VFIO no-IOMMU mode is enabled and will be used",
-              "the device can DMA anywhere in physical memory (no isolation); the kernel is tainted; "
-              "needs root (CAP_SYS_RAWIO, and CAP_SYS_ADMIN for /proc/self/pagemap)",
-              "acceptable for a lab or a dedicated appliance; for isolation enable the IOMMU");
+        c.add(
+            finding::warning, "no IOMMU: VFIO no-IOMMU mode is enabled and will be used",
+            "the device can DMA anywhere in physical memory (no isolation); the kernel is tainted; "
+            "needs root (CAP_SYS_RAWIO, and CAP_SYS_ADMIN for /proc/self/pagemap)",
+            "acceptable for a lab or a dedicated appliance; for isolation enable the IOMMU");
     } else if (c.noiommu_param) {
-        c.add(finding::fatal, "no IOMMU, and VFIO no-IOMMU mode is disabled",
-              "without an IOMMU, vfio-pci only binds devices in no-IOMMU mode",
-              "echo Y > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode\n"
-              "(or: modprobe vfio enable_unsafe_noiommu_mode=1), then rebind the device to vfio-pci;\n"
-              "or enable the IOMMU (intel_iommu=on / amd_iommu=on / SMMU), or use the uring: backend",
-              ENODEV);
+        c.add(
+            finding::fatal, "no IOMMU, and VFIO no-IOMMU mode is disabled",
+            "without an IOMMU, vfio-pci only binds devices in no-IOMMU mode",
+            "echo Y > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode\n"
+            "(or: modprobe vfio enable_unsafe_noiommu_mode=1), then rebind the device to "
+            "vfio-pci;\n"
+            "or enable the IOMMU (intel_iommu=on / amd_iommu=on / SMMU), or use the uring: backend",
+            ENODEV);
     } else {
         const bool vfio_loaded = path_exists(c.sys("module/vfio"));
-        c.add(finding::fatal,
-              vfio_loaded ? "no IOMMU, and this kernel's vfio has no no-IOMMU mode (CONFIG_VFIO_NOIOMMU is not set)"
-                          : "no IOMMU, and the vfio module is not loaded",
-              vfio_loaded
-                  ? "the vfio module has no enable_unsafe_noiommu_mode parameter; Debian kernels ship "
-                    "without CONFIG_VFIO_NOIOMMU, so `modprobe vfio enable_unsafe_noiommu_mode=1` is ignored "
-                    "and binding vfio-pci fails with -22"
-                  : "without an IOMMU, VFIO can only work in no-IOMMU mode (CONFIG_VFIO_NOIOMMU)",
-              std::string(vfio_loaded ? "" : "try: modprobe vfio enable_unsafe_noiommu_mode=1 (works only if the kernel "
-                                             "has CONFIG_VFIO_NOIOMMU=y)\n") +
-                  "enable the IOMMU (firmware VT-d/AMD-Vi/SMMU + intel_iommu=on / amd_iommu=on), or\n"
-                  "rebuild vfio.ko with CONFIG_VFIO_NOIOMMU=y from the kernel source matching `uname -r`\n"
-                  "(out-of-tree build of drivers/vfio against that kernel's headers), or\n"
-                  "use the uring: backend through the kernel nvme driver",
-              ENODEV);
+        c.add(
+            finding::fatal,
+            vfio_loaded ? "no IOMMU, and this kernel's vfio has no no-IOMMU mode "
+                          "(CONFIG_VFIO_NOIOMMU is not set)"
+                        : "no IOMMU, and the vfio module is not loaded",
+            vfio_loaded
+                ? "the vfio module has no enable_unsafe_noiommu_mode parameter; Debian kernels "
+                  "ship "
+                  "without CONFIG_VFIO_NOIOMMU, so `modprobe vfio enable_unsafe_noiommu_mode=1` is "
+                  "ignored "
+                  "and binding vfio-pci fails with -22"
+                : "without an IOMMU, VFIO can only work in no-IOMMU mode (CONFIG_VFIO_NOIOMMU)",
+            std::string(
+                vfio_loaded
+                    ? ""
+                    : "try: modprobe vfio enable_unsafe_noiommu_mode=1 (works only if the kernel "
+                      "has CONFIG_VFIO_NOIOMMU=y)\n") +
+                "enable the IOMMU (firmware VT-d/AMD-Vi/SMMU + intel_iommu=on / amd_iommu=on), or\n"
+                "rebuild vfio.ko with CONFIG_VFIO_NOIOMMU=y from the kernel source matching `uname "
+                "-r`\n"
+                "(out-of-tree build of drivers/vfio against that kernel's headers), or\n"
+                "use the uring: backend through the kernel nvme driver",
+            ENODEV);
     }
 }
 
@@ -135,8 +157,9 @@ bool device_tree_has_compatible(const context& c, const std::vector<std::string>
                     if (compat->find(n) != std::string::npos) return true;
             }
             for (const auto& e : list_dir(dir)) {
-                if (e.find('@') != std::string::npos || e.find("interrupt-controller") != std::string::npos ||
-                    e == "soc" || e == "intc")
+                if (e.find('@') != std::string::npos ||
+                    e.find("interrupt-controller") != std::string::npos || e == "soc" ||
+                    e == "intc")
                     next.push_back(dir + "/" + e);
             }
         }
@@ -146,7 +169,8 @@ bool device_tree_has_compatible(const context& c, const std::vector<std::string>
 }
 
 void check_interrupt_remapping(context& c) {
-    auto unsafe = read_attr(c.sys("module/vfio_iommu_type1/parameters/allow_unsafe_interrupts")).value_or("");
+    auto unsafe =
+        read_attr(c.sys("module/vfio_iommu_type1/parameters/allow_unsafe_interrupts")).value_or("");
     c.allow_unsafe_interrupts = unsafe == "Y" || unsafe == "1";
     if (c.real_groups == 0 && c.iommu_driver.empty()) return;  // no IOMMU: nothing to remap for
     if (c.want_noiommu()) return;
@@ -170,25 +194,30 @@ void check_interrupt_remapping(context& c) {
         if (units > 0 && with_ir == units && !disabled) {
             c.add(finding::ok, "interrupt remapping: supported by every DMAR unit (ECAP.IR)");
         } else if (c.allow_unsafe_interrupts) {
-            c.add(finding::warning, "interrupt remapping unavailable, allow_unsafe_interrupts=Y",
-                  "VFIO will attach, but a device could forge MSIs to other devices' interrupts",
-                  "enable interrupt remapping (intremap=on; QEMU: -device intel-iommu,intremap=on)");
+            c.add(
+                finding::warning, "interrupt remapping unavailable, allow_unsafe_interrupts=Y",
+                "VFIO will attach, but a device could forge MSIs to other devices' interrupts",
+                "enable interrupt remapping (intremap=on; QEMU: -device intel-iommu,intremap=on)");
         } else if (units > 0) {
             c.add(finding::fatal,
                   disabled ? "interrupt remapping is disabled on the kernel command line"
                            : "interrupt remapping: not supported by the DMAR unit(s) (ECAP.IR=0)",
-                  "vfio_iommu_type1 refuses to attach without MSI isolation: VFIO_SET_IOMMU fails with "
+                  "vfio_iommu_type1 refuses to attach without MSI isolation: VFIO_SET_IOMMU fails "
+                  "with "
                   "EPERM (\"No interrupt remapping support\")",
-                  "enable interrupt remapping (remove intremap=off; QEMU: -device intel-iommu,intremap=on),\n" +
+                  "enable interrupt remapping (remove intremap=off; QEMU: -device "
+                  "intel-iommu,intremap=on),\n" +
                       unsafe_fix,
                   EPERM);
         } else {
-            c.add(finding::info, "interrupt remapping: could not read DMAR capabilities (best effort)");
+            c.add(finding::info,
+                  "interrupt remapping: could not read DMAR capabilities (best effort)");
         }
         return;
     }
     if (c.iommu_driver == "amd-iommu") {
-        c.add(finding::ok, "interrupt remapping: AMD-Vi (assumed available; sysfs does not expose it)");
+        c.add(finding::ok,
+              "interrupt remapping: AMD-Vi (assumed available; sysfs does not expose it)");
         return;
     }
     if (c.iommu_driver.rfind("arm-smmu", 0) == 0) {
@@ -196,7 +225,8 @@ void check_interrupt_remapping(context& c) {
         const bool its = device_tree_has_compatible(c, {"arm,gic-v3-its"}) ||
                          interrupts.find("ITS-MSI") != std::string::npos ||
                          interrupts.find("ITS-pMSI") != std::string::npos;
-        const bool v2 = device_tree_has_compatible(c, {"arm,gic-v2m-frame", "arm,gic-400", "arm,cortex-a15-gic"}) ||
+        const bool v2 = device_tree_has_compatible(
+                            c, {"arm,gic-v2m-frame", "arm,gic-400", "arm,cortex-a15-gic"}) ||
                         interrupts.find("GICv2m") != std::string::npos ||
                         interrupts.find("GIC-0") != std::string::npos;
         if (its) {
@@ -205,12 +235,17 @@ void check_interrupt_remapping(context& c) {
             c.add(finding::warning, "MSI isolation: no GICv3 ITS found, allow_unsafe_interrupts=Y",
                   "VFIO will attach, but the device is not isolated from other devices' MSIs");
         } else if (v2) {
-            c.add(finding::fatal, "MSI isolation: GICv2/GICv2m without an ITS next to " + c.iommu_driver,
-                  "vfio_iommu_type1 refuses to attach: VFIO_SET_IOMMU fails with EPERM and dmesg says "
+            c.add(finding::fatal,
+                  "MSI isolation: GICv2/GICv2m without an ITS next to " + c.iommu_driver,
+                  "vfio_iommu_type1 refuses to attach: VFIO_SET_IOMMU fails with EPERM and dmesg "
+                  "says "
                   "\"No interrupt remapping support\"",
-                  "use a GICv3 with an ITS (QEMU: -M virt,gic-version=3,iommu=smmuv3),\n" + unsafe_fix, EPERM);
+                  "use a GICv3 with an ITS (QEMU: -M virt,gic-version=3,iommu=smmuv3),\n" +
+                      unsafe_fix,
+                  EPERM);
         } else {
-            c.add(finding::warning, "MSI isolation: could not tell whether the GIC has an ITS (best effort)",
+            c.add(finding::warning,
+                  "MSI isolation: could not tell whether the GIC has an ITS (best effort)",
                   "an SMMU next to a GICv2 (no ITS) makes VFIO_SET_IOMMU fail with EPERM "
                   "(\"No interrupt remapping support\")",
                   "if opening fails with EPERM: use a GICv3 with an ITS,\n" + unsafe_fix);

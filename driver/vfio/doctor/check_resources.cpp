@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // Locked-memory limit and hugepages: what DMA memory allocation will run into.
-#include "driver/vfio/doctor/doctor_context.hpp"
+#include <sys/resource.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -7,7 +8,7 @@
 #include <limits>
 #include <sstream>
 
-#include <sys/resource.h>
+#include "driver/vfio/doctor/doctor_context.hpp"
 
 namespace convme::driver::doctor_detail {
 namespace {
@@ -68,11 +69,14 @@ void check_memlock(context& c) {
         "or LimitMEMLOCK=infinity in the systemd unit, or run as root";
     const std::string why =
         "VFIO pins every DMA page (queues, I/O buffers) and counts it against RLIMIT_MEMLOCK; a "
-        "typical run needs about " + human(c.opt.memlock_wanted);
+        "typical run needs about " +
+        human(c.opt.memlock_wanted);
     if (limit < c.opt.memlock_minimum)
         c.add(finding::fatal, what + ": too low to bring up even one queue pair", why, fix, ENOMEM);
     else
-        c.add(finding::warning, what + ": below the " + human(c.opt.memlock_wanted) + " a typical run pins", why, fix);
+        c.add(finding::warning,
+              what + ": below the " + human(c.opt.memlock_wanted) + " a typical run pins", why,
+              fix);
 }
 
 void check_hugepages(context& c) {
@@ -85,22 +89,31 @@ void check_hugepages(context& c) {
         const std::uint64_t f = fr ? std::strtoull(fr->c_str(), nullptr, 10) : 0;
         total += n;
         free += f;
-        if (n) sizes += (sizes.empty() ? "" : ", ") + d.substr(10) + ": " + std::to_string(f) + "/" + std::to_string(n) + " free";
+        if (n)
+            sizes += (sizes.empty() ? "" : ", ") + d.substr(10) + ": " + std::to_string(f) + "/" +
+                     std::to_string(n) + " free";
     }
     const std::string fix =
         "reserve 2 MiB hugepages: echo 64 > /proc/sys/vm/nr_hugepages\n"
-        "(persistent: vm.nr_hugepages=64 in /etc/sysctl.d/, or hugepages=64 on the kernel command line)";
+        "(persistent: vm.nr_hugepages=64 in /etc/sysctl.d/, or hugepages=64 on the kernel command "
+        "line)";
     if (total > 0 && free > 0) {
         c.add(finding::ok, "hugepages: " + sizes);
     } else if (c.want_noiommu() || (c.noiommu_enabled && c.real_groups == 0)) {
-        c.add(finding::fatal, total ? "hugepages: all reserved hugepages are in use" : "hugepages: none reserved",
-              "no-IOMMU mode takes all its DMA memory (queues, PRP lists, identify and bounce buffers) from "
-              "hugetlbfs pages: without an IOMMU the device writes physical addresses, and only hugepages are "
-              "physically contiguous beyond 4 KiB and never moved by compaction, swapped or copied on fork",
+        c.add(finding::fatal,
+              total ? "hugepages: all reserved hugepages are in use" : "hugepages: none reserved",
+              "no-IOMMU mode takes all its DMA memory (queues, PRP lists, identify and bounce "
+              "buffers) from "
+              "hugetlbfs pages: without an IOMMU the device writes physical addresses, and only "
+              "hugepages are "
+              "physically contiguous beyond 4 KiB and never moved by compaction, swapped or copied "
+              "on fork",
               fix, ENOMEM);
     } else {
-        c.add(finding::info, total ? "hugepages: all reserved hugepages are in use" : "hugepages: none reserved",
-              "large DMA buffers fall back to 4 KiB pages (more IOMMU mappings, more TLB misses)", fix);
+        c.add(finding::info,
+              total ? "hugepages: all reserved hugepages are in use" : "hugepages: none reserved",
+              "large DMA buffers fall back to 4 KiB pages (more IOMMU mappings, more TLB misses)",
+              fix);
     }
 }
 
@@ -111,17 +124,22 @@ void check_noiommu_pinning(context& c) {
     if (!(c.want_noiommu() || (c.noiommu_enabled && c.real_groups == 0))) return;
     auto v = vfio::read_attr(c.proc("sys/vm/compact_unevictable_allowed"));
     if (!v) {
-        c.add(finding::info, "vm.compact_unevictable_allowed: not present (kernel without compaction)",
+        c.add(finding::info,
+              "vm.compact_unevictable_allowed: not present (kernel without compaction)",
               "nothing migrates the mlock'ed I/O buffers no-IOMMU mode hands to the device");
         return;
     }
     if (!v->empty() && (*v)[0] == '0') {
-        c.add(finding::ok, "vm.compact_unevictable_allowed=0: compaction leaves mlock'ed I/O buffers in place");
+        c.add(finding::ok,
+              "vm.compact_unevictable_allowed=0: compaction leaves mlock'ed I/O buffers in place");
         return;
     }
-    c.add(finding::fatal, "vm.compact_unevictable_allowed=1: compaction may move I/O buffers under the device",
-          "in no-IOMMU mode the device writes the physical pages the driver looked up when it mapped an I/O "
-          "buffer; mlock keeps them resident but compaction still migrates mlocked pages while this is 1 "
+    c.add(finding::fatal,
+          "vm.compact_unevictable_allowed=1: compaction may move I/O buffers under the device",
+          "in no-IOMMU mode the device writes the physical pages the driver looked up when it "
+          "mapped an I/O "
+          "buffer; mlock keeps them resident but compaction still migrates mlocked pages while "
+          "this is 1 "
           "(the default), and a later DMA would land in whatever page took the old address (silent "
           "corruption). MADV_DONTFORK already keeps fork() from copying them",
           "sysctl -w vm.compact_unevictable_allowed=0\n"

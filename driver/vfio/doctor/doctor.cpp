@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // run_doctor: gathers identity facts, then runs the checks in dependency order.
 #include "driver/vfio/doctor/doctor.hpp"
 
-#include "driver/vfio/doctor/doctor_context.hpp"
-#include "driver/vfio/pci_address.hpp"
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cerrno>
 
-#include <sys/utsname.h>
-#include <unistd.h>
+#include "driver/vfio/doctor/doctor_context.hpp"
+#include "driver/vfio/pci_address.hpp"
 
 namespace convme::driver {
 
@@ -52,8 +53,9 @@ std::vector<finding> run_doctor(const doctor_options& opts) {
     std::vector<finding> out;
     doctor_detail::context c{opts, out};
     if (opts.mode != "auto" && opts.mode != "iommu" && opts.mode != "noiommu") {
-        c.add(finding::fatal, "unknown mode '" + opts.mode + "'", "mode selects how DMA is isolated",
-              "use mode=auto, mode=iommu or mode=noiommu", EINVAL);
+        c.add(finding::fatal, "unknown mode '" + opts.mode + "'",
+              "mode selects how DMA is isolated", "use mode=auto, mode=iommu or mode=noiommu",
+              EINVAL);
         return out;
     }
     if (!opts.bdf.empty()) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Preflight "doctor" for the VFIO path: inspects sysfs, /dev and /proc (no dmesg, no ioctls) and
 // reports, for each thing that must be right before VFIO can drive an NVMe device, what it
 // found, why it matters and the exact fix. `convme doctor` prints it; the vfio: factory runs it
@@ -15,10 +16,10 @@ namespace convme::driver {
 struct finding {
     enum severity { ok, info, warning, fatal };
     severity level = ok;
-    std::string what;   // one line: what was checked and the result
-    std::string why;    // why it matters (may be empty for ok)
-    std::string fix;    // commands or steps (may be multi-line; empty when nothing to do)
-    int code = 0;       // for fatal findings: the errno an open would fail with (ENODEV, EBUSY...)
+    std::string what;  // one line: what was checked and the result
+    std::string why;   // why it matters (may be empty for ok)
+    std::string fix;   // commands or steps (may be multi-line; empty when nothing to do)
+    int code = 0;      // for fatal findings: the errno an open would fail with (ENODEV, EBUSY...)
 };
 
 const char* severity_name(finding::severity s) noexcept;

@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Internal to the doctor: facts gathered once and shared by the individual checks, plus the
 // finding sink.
 #pragma once
 
-#include "driver/vfio/doctor/doctor.hpp"
-#include "driver/vfio/sysfs.hpp"
-
 #include <string>
 #include <vector>
+
+#include "driver/vfio/doctor/doctor.hpp"
+#include "driver/vfio/sysfs.hpp"
 
 namespace convme::driver::doctor_detail {
 
@@ -14,24 +15,27 @@ struct context {
     const doctor_options& opt;
     std::vector<finding>& out;
 
-    std::string bdf;              // canonical, empty when none was given / it was malformed
-    std::string kernel_release;   // "6.1.0-56-amd64"
-    std::string machine;          // "x86_64", "aarch64"; best effort
+    std::string bdf;             // canonical, empty when none was given / it was malformed
+    std::string kernel_release;  // "6.1.0-56-amd64"
+    std::string machine;         // "x86_64", "aarch64"; best effort
     std::uint32_t uid = 0, gid = 0;
     std::vector<std::uint32_t> groups;  // supplementary groups (real process only)
 
     // IOMMU facts (check_iommu fills them).
-    std::string iommu_driver;     // "intel-iommu", "amd-iommu", "arm-smmu-v3", "arm-smmu", "virtio-iommu", ""
+    std::string
+        iommu_driver;  // "intel-iommu", "amd-iommu", "arm-smmu-v3", "arm-smmu", "virtio-iommu", ""
     std::vector<std::string> iommu_units;
-    int real_groups = 0;          // IOMMU groups not created by vfio no-IOMMU
-    bool noiommu_param = false;   // /sys/module/vfio/parameters/enable_unsafe_noiommu_mode exists
-    bool noiommu_enabled = false; // ... and is Y
+    int real_groups = 0;           // IOMMU groups not created by vfio no-IOMMU
+    bool noiommu_param = false;    // /sys/module/vfio/parameters/enable_unsafe_noiommu_mode exists
+    bool noiommu_enabled = false;  // ... and is Y
     bool allow_unsafe_interrupts = false;
 
     vfio::pci_function_info dev;  // valid when bdf is set
 
     std::string sys(const std::string& rel) const { return vfio::join_path(opt.sys_root, rel); }
-    std::string dev_path(const std::string& rel) const { return vfio::join_path(opt.dev_root, rel); }
+    std::string dev_path(const std::string& rel) const {
+        return vfio::join_path(opt.dev_root, rel);
+    }
     std::string proc(const std::string& rel) const { return vfio::join_path(opt.proc_root, rel); }
     bool want_noiommu() const { return opt.mode == "noiommu"; }
     bool want_iommu() const { return opt.mode == "iommu"; }

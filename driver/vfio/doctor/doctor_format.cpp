@@ -1,17 +1,22 @@
+// SPDX-License-Identifier: MIT
 // Text rendering of doctor findings: a status column, then the message, with why/fix indented
 // under it so multi-line command blocks stay copy-pasteable.
-#include "driver/vfio/doctor/doctor.hpp"
-
 #include <sstream>
+
+#include "driver/vfio/doctor/doctor.hpp"
 
 namespace convme::driver {
 
 const char* severity_name(finding::severity s) noexcept {
     switch (s) {
-        case finding::ok: return "ok";
-        case finding::info: return "info";
-        case finding::warning: return "warning";
-        case finding::fatal: return "FATAL";
+        case finding::ok:
+            return "ok";
+        case finding::info:
+            return "info";
+        case finding::warning:
+            return "warning";
+        case finding::fatal:
+            return "FATAL";
     }
     return "?";
 }
@@ -20,10 +25,14 @@ namespace {
 
 const char* tag(finding::severity s) {
     switch (s) {
-        case finding::ok: return "[  ok  ]";
-        case finding::info: return "[ info ]";
-        case finding::warning: return "[ warn ]";
-        case finding::fatal: return "[FATAL ]";
+        case finding::ok:
+            return "[  ok  ]";
+        case finding::info:
+            return "[ info ]";
+        case finding::warning:
+            return "[ warn ]";
+        case finding::fatal:
+            return "[FATAL ]";
     }
     return "[  ?   ]";
 }
@@ -54,9 +63,11 @@ std::string format_findings(const std::vector<finding>& findings, bool only_prob
         block(os, "fix: ", f.fix);
     }
     if (!only_problems)
-        os << "\n" << fatal << " fatal, " << warn << " warning(s): "
+        os << "\n"
+           << fatal << " fatal, " << warn << " warning(s): "
            << (fatal ? "VFIO is NOT usable until the fatal findings are fixed"
-                     : "VFIO preflight passed") << '\n';
+                     : "VFIO preflight passed")
+           << '\n';
     return os.str();
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-thread pooled allocator for coroutine frames.
 // Frames are recycled through size-class free lists owned by the allocating thread, so after
 // warm-up a task creation costs a pop from a list, never malloc. A frame freed on another thread

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <convme/loop.hpp>
-
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -26,21 +25,21 @@ const char* io_op_name(io_op op) noexcept;
 struct io_request {
     io_op op = io_op::read;
     // ---- Backend state, owned by the backend holding the request (packed beside `op`).
-    std::uint8_t stage = 0;           // a backend's step (io_uring write_zeroes: 1 = punch a hole)
-    bool issue_done = false;          // every command of the request is issued (or issuing stopped)
-    std::uint16_t outstanding = 0;    // commands of the request on the device, not completed yet
+    std::uint8_t stage = 0;         // a backend's step (io_uring write_zeroes: 1 = punch a hole)
+    bool issue_done = false;        // every command of the request is issued (or issuing stopped)
+    std::uint16_t outstanding = 0;  // commands of the request on the device, not completed yet
     // ---- The operation.
     std::uint64_t offset = 0;
     std::uint64_t length = 0;
-    std::byte* data = nullptr;        // null for flush / write_zeroes / trim
+    std::byte* data = nullptr;  // null for flush / write_zeroes / trim
     std::coroutine_handle<> waiter{};
-    loop* owner = nullptr;            // loop that submitted it; completion resumes there
+    loop* owner = nullptr;  // loop that submitted it; completion resumes there
     std::error_code status = detail::no_error;
     // ---- Backend state.
-    io_request* next = nullptr;       // link in one request_fifo / request_stack at a time
+    io_request* next = nullptr;  // link in one request_fifo / request_stack at a time
     union {
-        std::uint64_t progress = 0;   // blocks issued (NVMe) or bytes done (io_uring)
-        void* context;                // backend's own pointer (thread-pool channel, passthrough CQE)
+        std::uint64_t progress = 0;  // blocks issued (NVMe) or bytes done (io_uring)
+        void* context;               // backend's own pointer (thread-pool channel, passthrough CQE)
     };
 
     void fail(std::error_code ec) noexcept {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // FIFO of coroutine handles for one loop thread. A power-of-two ring that doubles when full, so
 // steady-state scheduling never allocates. Only the loop's own thread touches it (other threads
 // reach a loop through loop::post / the runtime's rings), so it needs no atomics; it sits inside
@@ -11,20 +12,22 @@
 namespace convme::detail {
 
 class ready_queue {
-public:
-    explicit ready_queue(std::size_t initial = 256) : buf_(new std::coroutine_handle<>[initial]), mask_(initial - 1) {}
+  public:
+    explicit ready_queue(std::size_t initial = 256)
+        : buf_(new std::coroutine_handle<>[initial]), mask_(initial - 1) {}
 
     bool empty() const noexcept { return head_ == tail_; }
     std::size_t size() const noexcept { return tail_ - head_; }
 
     void push(std::coroutine_handle<> h) {
-        if (tail_ - head_ > mask_) [[unlikely]] grow();
+        if (tail_ - head_ > mask_) [[unlikely]]
+            grow();
         buf_[tail_++ & mask_] = h;
     }
     std::coroutine_handle<> pop() noexcept { return buf_[head_++ & mask_]; }
     void clear() noexcept { head_ = tail_ = 0; }
 
-private:
+  private:
     [[gnu::noinline, gnu::cold]] void grow() {
         const std::size_t cap = mask_ + 1;
         std::unique_ptr<std::coroutine_handle<>[]> bigger(new std::coroutine_handle<>[cap * 2]);

@@ -1,10 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Template parts of convme/runtime.hpp: runtime::run, run_on, submit_to.
 #pragma once
 
 #include <convme/loop.hpp>
 #include <convme/runtime.hpp>
 #include <convme/task.hpp>
-
 #include <exception>
 #include <functional>
 #include <memory>

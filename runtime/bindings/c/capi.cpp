@@ -1,22 +1,22 @@
+// SPDX-License-Identifier: MIT
 // The C API (include/convme/convme.h) over the public C++ API: a convme_queue is a convme::loop
 // with its own core id; every request is a detached coroutine on that loop awaiting the
 // block_device operation, whose completion either queues the request for its callback or marks
 // the handle done. Nothing allocates per I/O after warm-up: requests come from a per-queue free
 // list, coroutine frames from the runtime's per-thread frame pool.
-#include "runtime/bindings/c/capi_internal.hpp"
-
+#include <cerrno>
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/error.hpp>
 #include <convme/nvme.hpp>
 #include <convme/nvme_spec.hpp>
-
-#include <cerrno>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
 #include <thread>
+
+#include "runtime/bindings/c/capi_internal.hpp"
 
 namespace convme::capi {
 namespace {
@@ -79,7 +79,8 @@ void complete(convme_req* r) {
 
 void finish(convme_req* r, std::error_code ec, const io_request* what) {
     r->result = to_errno(ec);
-    if (ec && ec.category() == nvme_category()) r->nvme_status = static_cast<std::uint16_t>(ec.value());
+    if (ec && ec.category() == nvme_category())
+        r->nvme_status = static_cast<std::uint16_t>(ec.value());
     if (ec) {
         std::string msg = what ? describe_failure(*r->q->d->dev, *what) : ec.message();
         set_error(r->result, std::move(msg));
@@ -91,11 +92,21 @@ task<void> run_io(convme_req* r, io_op op, std::byte* buf, std::uint64_t off, st
     block_device& dev = *r->q->d->dev;
     std::error_code ec;
     switch (op) {
-        case io_op::read: ec = co_await dev.read(off, {buf, len}); break;
-        case io_op::write: ec = co_await dev.write(off, {buf, len}); break;
-        case io_op::flush: ec = co_await dev.flush(); break;
-        case io_op::write_zeroes: ec = co_await dev.write_zeroes(off, len); break;
-        case io_op::trim: ec = co_await dev.trim(off, len); break;
+        case io_op::read:
+            ec = co_await dev.read(off, {buf, len});
+            break;
+        case io_op::write:
+            ec = co_await dev.write(off, {buf, len});
+            break;
+        case io_op::flush:
+            ec = co_await dev.flush();
+            break;
+        case io_op::write_zeroes:
+            ec = co_await dev.write_zeroes(off, len);
+            break;
+        case io_op::trim:
+            ec = co_await dev.trim(off, len);
+            break;
     }
     if (ec) {
         io_request what{};
@@ -134,7 +145,8 @@ task<void> run_nvme(convme_req* r, bool admin, nvme::sqe cmd, std::byte* buf, st
         msg += hex;
         msg += " on " + r->q->d->name + ": " + ec.message();
         r->result = to_errno(ec);
-        if (ec.category() == nvme_category()) r->nvme_status = static_cast<std::uint16_t>(ec.value());
+        if (ec.category() == nvme_category())
+            r->nvme_status = static_cast<std::uint16_t>(ec.value());
         set_error(r->result, msg);
         complete(r);  // not finish(): it would replace the message with a plain one
     } else {
@@ -171,19 +183,28 @@ int to_errno(std::error_code ec) noexcept {
     if (ec.category() == nvme_category()) return -EIO;
     if (ec.category() == convme_category()) {
         switch (static_cast<errc>(ec.value())) {
-            case errc::ok: return 0;
+            case errc::ok:
+                return 0;
             case errc::zero_length:
             case errc::misaligned_offset:
             case errc::misaligned_length:
             case errc::misaligned_buffer:
-            case errc::bad_uri: return -EINVAL;
-            case errc::out_of_range: return -ERANGE;
-            case errc::unsupported: return -EOPNOTSUPP;
-            case errc::device_gone: return -ENODEV;
-            case errc::controller_fatal: return -EIO;
-            case errc::timeout: return -ETIMEDOUT;
-            case errc::aborted: return -ECANCELED;
-            case errc::shutting_down: return -ESHUTDOWN;
+            case errc::bad_uri:
+                return -EINVAL;
+            case errc::out_of_range:
+                return -ERANGE;
+            case errc::unsupported:
+                return -EOPNOTSUPP;
+            case errc::device_gone:
+                return -ENODEV;
+            case errc::controller_fatal:
+                return -EIO;
+            case errc::timeout:
+                return -ETIMEDOUT;
+            case errc::aborted:
+                return -ECANCELED;
+            case errc::shutting_down:
+                return -ESHUTDOWN;
         }
     }
     return -EIO;
@@ -215,7 +236,8 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 clock_type::time_point deadline_of(int timeout_ms) {
-    return timeout_ms < 0 ? clock_type::time_point::max() : clock_type::now() + std::chrono::milliseconds(timeout_ms);
+    return timeout_ms < 0 ? clock_type::time_point::max()
+                          : clock_type::now() + std::chrono::milliseconds(timeout_ms);
 }
 
 convme_req* new_req(convme_queue* q) {
@@ -227,18 +249,27 @@ convme_req* new_req(convme_queue* q) {
     }
 }
 
-task<void> drain_queue(block_device& dev) { co_await dev.drain(); }
+task<void> drain_queue(block_device& dev) {
+    co_await dev.drain();
+}
 
-bool nvme_like(const convme_dev* d) { return d->nvme; }
+bool nvme_like(const convme_dev* d) {
+    return d->nvme;
+}
 
 io_op to_op(int op, bool& ok) {
     ok = true;
     switch (op) {
-        case CONVME_OP_READ: return io_op::read;
-        case CONVME_OP_WRITE: return io_op::write;
-        case CONVME_OP_FLUSH: return io_op::flush;
-        case CONVME_OP_WRITE_ZEROES: return io_op::write_zeroes;
-        case CONVME_OP_TRIM: return io_op::trim;
+        case CONVME_OP_READ:
+            return io_op::read;
+        case CONVME_OP_WRITE:
+            return io_op::write;
+        case CONVME_OP_FLUSH:
+            return io_op::flush;
+        case CONVME_OP_WRITE_ZEROES:
+            return io_op::write_zeroes;
+        case CONVME_OP_TRIM:
+            return io_op::trim;
     }
     ok = false;
     return io_op::read;
@@ -249,7 +280,8 @@ extern "C" {
 
 const char* convme_strerror(int err) {
     if (err == 0) return "success";
-    if (err == capi::tl_error.code && !capi::tl_error.msg.empty()) return capi::tl_error.msg.c_str();
+    if (err == capi::tl_error.code && !capi::tl_error.msg.empty())
+        return capi::tl_error.msg.c_str();
     const int e = err < 0 ? -err : err;
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
     return strerror_r(e, capi::tl_strerror, sizeof capi::tl_strerror);
@@ -260,7 +292,9 @@ const char* convme_strerror(int err) {
 #endif
 }
 
-const char* convme_last_error(void) { return capi::tl_error.msg.c_str(); }
+const char* convme_last_error(void) {
+    return capi::tl_error.msg.c_str();
+}
 
 int convme_open(const char* uri, convme_dev** out) {
     if (!out) return set_error(-EINVAL, "convme_open: out is NULL");
@@ -274,7 +308,8 @@ int convme_open(const char* uri, convme_dev** out) {
         if (!d->dev) {
             int rc = capi::to_errno(ec);
             if (rc == 0) rc = -EIO;
-            return set_error(rc, why.empty() ? "open " + std::string(uri) + ": " + ec.message() : why);
+            return set_error(rc,
+                             why.empty() ? "open " + std::string(uri) + ": " + ec.message() : why);
         }
         const device_info& i = d->dev->info();
         d->uri = uri;
@@ -304,19 +339,23 @@ int convme_close(convme_dev* d) {
     if (!d) return 0;
     if (d->open_queues.load() != 0)
         return set_error(-EBUSY, "convme_close: " + std::to_string(d->open_queues.load()) +
-                                     " queue(s) of " + d->name + " are still open; close them first");
+                                     " queue(s) of " + d->name +
+                                     " are still open; close them first");
     delete d;
     return 0;
 }
 
-const convme_info* convme_get_info(const convme_dev* d) { return d ? &d->info : nullptr; }
+const convme_info* convme_get_info(const convme_dev* d) {
+    return d ? &d->info : nullptr;
+}
 
 void* convme_dma_alloc(size_t size) {
     std::error_code ec;
     dma_buffer b = dma_buffer::allocate(size ? size : 1, ec);
     if (ec || b.empty()) {
-        set_error(capi::to_errno(ec ? ec : std::make_error_code(std::errc::not_enough_memory)),
-                  "convme_dma_alloc(" + std::to_string(size) + "): " + (ec ? ec.message() : "failed"));
+        set_error(
+            capi::to_errno(ec ? ec : std::make_error_code(std::errc::not_enough_memory)),
+            "convme_dma_alloc(" + std::to_string(size) + "): " + (ec ? ec.message() : "failed"));
         return nullptr;
     }
     void* p = b.data();
@@ -347,9 +386,10 @@ int convme_queue_open(convme_dev* d, convme_queue** out) {
     *out = nullptr;
     unsigned core = d->next_core.fetch_add(1);
     if (nvme_like(d) && core >= capi::nvme_core_limit)
-        return set_error(-EBUSY, d->name + ": all " + std::to_string(capi::nvme_core_limit) +
-                                     " queue slots of this device were used (an NVMe queue slot is not reused "
-                                     "after its queue closed); reopen the device");
+        return set_error(
+            -EBUSY, d->name + ": all " + std::to_string(capi::nvme_core_limit) +
+                        " queue slots of this device were used (an NVMe queue slot is not reused "
+                        "after its queue closed); reopen the device");
     try {
         auto q = std::make_unique<convme_queue>();
         q->d = d;
@@ -378,15 +418,18 @@ int convme_queue_close(convme_queue* q) {
     return rc;
 }
 
-unsigned convme_queue_in_flight(const convme_queue* q) { return q ? q->in_flight : 0; }
+unsigned convme_queue_in_flight(const convme_queue* q) {
+    return q ? q->in_flight : 0;
+}
 
-int convme_submit(convme_queue* q, int op, void* buf, uint64_t offset, uint64_t length, convme_cb cb, void* arg,
-                  convme_req** out) {
+int convme_submit(convme_queue* q, int op, void* buf, uint64_t offset, uint64_t length,
+                  convme_cb cb, void* arg, convme_req** out) {
     if (!q) return set_error(-EINVAL, "convme_submit: queue is NULL");
     bool ok;
     io_op o = to_op(op, ok);
     if (!ok) return set_error(-EINVAL, "convme_submit: unknown op " + std::to_string(op));
-    if (!cb && !out) return set_error(-EINVAL, "convme_submit: give a callback or a request handle pointer");
+    if (!cb && !out)
+        return set_error(-EINVAL, "convme_submit: give a callback or a request handle pointer");
     convme_req* r = new_req(q);
     if (!r) return -ENOMEM;
     try {
@@ -398,12 +441,12 @@ int convme_submit(convme_queue* q, int op, void* buf, uint64_t offset, uint64_t 
     return capi::finish_submit(q, r, cb, arg, out);
 }
 
-int convme_submit_read(convme_queue* q, void* buf, uint64_t offset, uint64_t length, convme_cb cb, void* arg,
-                       convme_req** out) {
+int convme_submit_read(convme_queue* q, void* buf, uint64_t offset, uint64_t length, convme_cb cb,
+                       void* arg, convme_req** out) {
     return convme_submit(q, CONVME_OP_READ, buf, offset, length, cb, arg, out);
 }
-int convme_submit_write(convme_queue* q, const void* buf, uint64_t offset, uint64_t length, convme_cb cb,
-                        void* arg, convme_req** out) {
+int convme_submit_write(convme_queue* q, const void* buf, uint64_t offset, uint64_t length,
+                        convme_cb cb, void* arg, convme_req** out) {
     return convme_submit(q, CONVME_OP_WRITE, const_cast<void*>(buf), offset, length, cb, arg, out);
 }
 
@@ -428,16 +471,23 @@ int convme_wait(convme_queue* q, convme_req* r, int timeout_ms) {
         if (r->done) break;
         if (timeout_ms == 0 || clock_type::now() >= deadline)
             return set_error(-ETIMEDOUT, "convme_wait: the request did not complete within " +
-                                             std::to_string(timeout_ms) + " ms (it stays in flight)");
+                                             std::to_string(timeout_ms) +
+                                             " ms (it stays in flight)");
     }
     const int rc = r->result;
     capi::put_req(r);
     return rc;
 }
 
-int convme_req_test(const convme_req* r) { return r && r->done ? 1 : 0; }
-int convme_req_result(const convme_req* r) { return r ? r->result : -EINVAL; }
-void* convme_req_arg(const convme_req* r) { return r ? r->arg : nullptr; }
+int convme_req_test(const convme_req* r) {
+    return r && r->done ? 1 : 0;
+}
+int convme_req_result(const convme_req* r) {
+    return r ? r->result : -EINVAL;
+}
+void* convme_req_arg(const convme_req* r) {
+    return r ? r->arg : nullptr;
+}
 void convme_req_free(convme_req* r) {
     if (r && r->in_use && r->done && !r->cb) capi::put_req(r);
 }
@@ -454,7 +504,9 @@ int convme_read(convme_queue* q, void* buf, uint64_t offset, uint64_t length) {
 int convme_write(convme_queue* q, const void* buf, uint64_t offset, uint64_t length) {
     return sync_op(q, CONVME_OP_WRITE, const_cast<void*>(buf), offset, length);
 }
-int convme_flush(convme_queue* q) { return sync_op(q, CONVME_OP_FLUSH, nullptr, 0, 0); }
+int convme_flush(convme_queue* q) {
+    return sync_op(q, CONVME_OP_FLUSH, nullptr, 0, 0);
+}
 int convme_write_zeroes(convme_queue* q, uint64_t offset, uint64_t length) {
     return sync_op(q, CONVME_OP_WRITE_ZEROES, nullptr, offset, length);
 }
@@ -462,13 +514,17 @@ int convme_trim(convme_queue* q, uint64_t offset, uint64_t length) {
     return sync_op(q, CONVME_OP_TRIM, nullptr, offset, length);
 }
 
-int convme_submit_nvme(convme_queue* q, int admin, const convme_nvme_cmd* cmd, void* buf, size_t len,
-                       convme_nvme_cpl* cpl, convme_cb cb, void* arg, convme_req** out) {
+int convme_submit_nvme(convme_queue* q, int admin, const convme_nvme_cmd* cmd, void* buf,
+                       size_t len, convme_nvme_cpl* cpl, convme_cb cb, void* arg,
+                       convme_req** out) {
     if (!q || !cmd) return set_error(-EINVAL, "convme_submit_nvme: NULL argument");
-    if (!cb && !out) return set_error(-EINVAL, "convme_submit_nvme: give a callback or a request handle pointer");
+    if (!cb && !out)
+        return set_error(-EINVAL,
+                         "convme_submit_nvme: give a callback or a request handle pointer");
     if (!nvme_like(q->d))
-        return set_error(-EOPNOTSUPP, "NVMe passthrough: " + q->d->name + " is not an NVMe device (backend " +
-                                          q->d->backend + "); use sim: or vfio:");
+        return set_error(-EOPNOTSUPP, "NVMe passthrough: " + q->d->name +
+                                          " is not an NVMe device (backend " + q->d->backend +
+                                          "); use sim: or vfio:");
     nvme::sqe s{};
     s.opcode = cmd->opcode;
     s.flags = cmd->flags;
@@ -486,7 +542,8 @@ int convme_submit_nvme(convme_queue* q, int admin, const convme_nvme_cmd* cmd, v
     r->cpl = cpl;
     if (cpl) *cpl = convme_nvme_cpl{};
     try {
-        q->loop->spawn(capi::run_nvme(r, admin != 0, s, static_cast<std::byte*>(buf), buf ? len : 0));
+        q->loop->spawn(
+            capi::run_nvme(r, admin != 0, s, static_cast<std::byte*>(buf), buf ? len : 0));
     } catch (const std::bad_alloc&) {
         capi::put_req(r);
         return set_error(-ENOMEM, "convme_submit_nvme: out of memory");
@@ -498,15 +555,19 @@ static int sync_nvme(convme_queue* q, int admin, const convme_nvme_cmd* cmd, voi
                      convme_nvme_cpl* cpl) {
     convme_nvme_cpl local{};
     convme_req* r = nullptr;
-    if (int rc = convme_submit_nvme(q, admin, cmd, buf, len, cpl ? cpl : &local, nullptr, nullptr, &r); rc < 0)
+    if (int rc =
+            convme_submit_nvme(q, admin, cmd, buf, len, cpl ? cpl : &local, nullptr, nullptr, &r);
+        rc < 0)
         return rc;
     return convme_wait(q, r, -1);
 }
 
-int convme_nvme_io(convme_queue* q, const convme_nvme_cmd* cmd, void* buf, size_t len, convme_nvme_cpl* cpl) {
+int convme_nvme_io(convme_queue* q, const convme_nvme_cmd* cmd, void* buf, size_t len,
+                   convme_nvme_cpl* cpl) {
     return sync_nvme(q, 0, cmd, buf, len, cpl);
 }
-int convme_nvme_admin(convme_queue* q, const convme_nvme_cmd* cmd, void* buf, size_t len, convme_nvme_cpl* cpl) {
+int convme_nvme_admin(convme_queue* q, const convme_nvme_cmd* cmd, void* buf, size_t len,
+                      convme_nvme_cpl* cpl) {
     return sync_nvme(q, 1, cmd, buf, len, cpl);
 }
 

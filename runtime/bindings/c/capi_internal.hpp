@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // The C API's objects, for the bindings built on it (libunvme, the fio engine). Not installed.
 #pragma once
 
-#include <convme/block_device.hpp>
 #include <convme/convme.h>
-#include <convme/loop.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <convme/block_device.hpp>
+#include <convme/loop.hpp>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -23,12 +24,12 @@ struct convme_dev {
 
 struct convme_req {
     convme_queue* q = nullptr;
-    convme_req* next = nullptr;     // free list / completion list
+    convme_req* next = nullptr;  // free list / completion list
     convme_cb cb = nullptr;
     void* arg = nullptr;
-    convme_nvme_cpl* cpl = nullptr; // passthrough only
-    int result = 0;                 // 0 or -errno once done
-    std::uint16_t nvme_status = 0;  // (SCT << 8) | SC when the device answered with an error
+    convme_nvme_cpl* cpl = nullptr;  // passthrough only
+    int result = 0;                  // 0 or -errno once done
+    std::uint16_t nvme_status = 0;   // (SCT << 8) | SC when the device answered with an error
     bool done = false;
     bool in_use = false;
 };
@@ -40,7 +41,7 @@ struct convme_queue {
     convme_req* free_list = nullptr;
     convme_req* cb_head = nullptr;  // completed requests whose callbacks have not run yet
     convme_req* cb_tail = nullptr;
-    std::uint64_t completed = 0;    // every completion, with or without callback
+    std::uint64_t completed = 0;  // every completion, with or without callback
     std::vector<std::unique_ptr<convme_req[]>> slabs;
 };
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* convme fio ioengine: ioengine=external:/path/libconvme_fio.so, filename= a convme device URI
  * with ':' escaped as fio requires, e.g.
  *
@@ -12,34 +13,33 @@
  * buffers, IOVA mappings). Completions are collected by a callback into a per-thread event
  * array; commit() rings the doorbells, getevents() polls the thread's queues.
  */
-#include "fio.h"
-#include "optgroup.h"
-
 #include <convme/convme.h>
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fio.h"
+#include "optgroup.h"
+
 /* ---- one device per URI per process */
 struct shared_dev {
-    struct shared_dev *next;
-    char *uri;
-    convme_dev *dev;
+    struct shared_dev* next;
+    char* uri;
+    convme_dev* dev;
     int refs;
 };
 static pthread_mutex_t devs_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct shared_dev *devs;
+static struct shared_dev* devs;
 /* Job threads between init and cleanup. fio closes and reopens files between phases (a write
  * phase and its verify), so a device stays open while any job thread lives: a simulated
  * controller in memory keeps its data until the last job using the engine ended. */
 static int live_threads;
 
 static void close_unused_locked(void) {
-    struct shared_dev **pp = &devs;
+    struct shared_dev** pp = &devs;
     while (*pp) {
-        struct shared_dev *s = *pp;
+        struct shared_dev* s = *pp;
         if (s->refs > 0) {
             pp = &s->next;
             continue;
@@ -52,13 +52,13 @@ static void close_unused_locked(void) {
     }
 }
 
-static struct shared_dev *get_device(struct thread_data *td, const char *uri) {
+static struct shared_dev* get_device(struct thread_data* td, const char* uri) {
     pthread_mutex_lock(&devs_mu);
-    struct shared_dev *s;
+    struct shared_dev* s;
     for (s = devs; s; s = s->next)
         if (strcmp(s->uri, uri) == 0) break;
     if (!s) {
-        convme_dev *dev;
+        convme_dev* dev;
         int rc = convme_open(uri, &dev);
         if (rc < 0) {
             log_err("convme: %s\n", convme_strerror(rc));
@@ -77,7 +77,7 @@ static struct shared_dev *get_device(struct thread_data *td, const char *uri) {
     return s;
 }
 
-static void put_device(struct shared_dev *s) {
+static void put_device(struct shared_dev* s) {
     pthread_mutex_lock(&devs_mu);
     if (--s->refs == 0 && live_threads == 0) close_unused_locked();
     pthread_mutex_unlock(&devs_mu);
@@ -85,22 +85,22 @@ static void put_device(struct shared_dev *s) {
 
 /* ---- per file of a thread, per thread */
 struct cfile {
-    struct shared_dev *sd;
-    convme_queue *q;
-    struct cfile *next_open; /* the thread's open files, polled by getevents */
+    struct shared_dev* sd;
+    convme_queue* q;
+    struct cfile* next_open; /* the thread's open files, polled by getevents */
 };
 
 struct cthread {
-    struct io_u **events; /* completed, not yet handed to fio */
+    struct io_u** events; /* completed, not yet handed to fio */
     unsigned nevents, returned, cap;
-    struct cfile *open;
-    void *mem;            /* iomem_alloc */
+    struct cfile* open;
+    void* mem; /* iomem_alloc */
 };
 
-static void on_complete(convme_req *req, int result, void *arg) {
-    struct io_u *io_u = (struct io_u *)arg;
-    struct thread_data *td = (struct thread_data *)io_u->engine_data;
-    struct cthread *ct = td->io_ops_data;
+static void on_complete(convme_req* req, int result, void* arg) {
+    struct io_u* io_u = (struct io_u*)arg;
+    struct thread_data* td = (struct thread_data*)io_u->engine_data;
+    struct cthread* ct = td->io_ops_data;
     (void)req;
     if (result < 0) {
         io_u->error = -result;
@@ -115,8 +115,8 @@ static void on_complete(convme_req *req, int result, void *arg) {
         log_err("convme: more completions than fio's iodepth allows; one dropped\n");
 }
 
-static int convme_fio_init(struct thread_data *td) {
-    struct cthread *ct = calloc(1, sizeof *ct);
+static int convme_fio_init(struct thread_data* td) {
+    struct cthread* ct = calloc(1, sizeof *ct);
     if (!ct) return 1;
     /* What getevents handed to fio stays here until its next call, while up to iodepth newly
      * completed I/Os queue behind it (fio requeues before it polls again). */
@@ -133,8 +133,8 @@ static int convme_fio_init(struct thread_data *td) {
     return 0;
 }
 
-static void convme_fio_cleanup(struct thread_data *td) {
-    struct cthread *ct = td->io_ops_data;
+static void convme_fio_cleanup(struct thread_data* td) {
+    struct cthread* ct = td->io_ops_data;
     if (!ct) return;
     free(ct->events);
     free(ct);
@@ -146,9 +146,9 @@ static void convme_fio_cleanup(struct thread_data *td) {
 
 /* The capacity, from a reference to the device held just for the question (fio may call this
  * before it clones a job into --numjobs threads, so nothing is kept in the file). */
-static int convme_fio_get_file_size(struct thread_data *td, struct fio_file *f) {
+static int convme_fio_get_file_size(struct thread_data* td, struct fio_file* f) {
     if (fio_file_size_known(f)) return 0;
-    struct shared_dev *sd = get_device(td, f->file_name);
+    struct shared_dev* sd = get_device(td, f->file_name);
     if (!sd) return EINVAL;
     f->real_file_size = convme_get_info(sd->dev)->capacity;
     fio_file_set_size_known(f);
@@ -156,9 +156,9 @@ static int convme_fio_get_file_size(struct thread_data *td, struct fio_file *f) 
     return 0;
 }
 
-static int convme_fio_open_file(struct thread_data *td, struct fio_file *f) {
-    struct cthread *ct = td->io_ops_data;
-    struct cfile *cf = calloc(1, sizeof *cf);
+static int convme_fio_open_file(struct thread_data* td, struct fio_file* f) {
+    struct cthread* ct = td->io_ops_data;
+    struct cfile* cf = calloc(1, sizeof *cf);
     if (!cf) return ENOMEM;
     cf->sd = get_device(td, f->file_name);
     if (!cf->sd) {
@@ -173,10 +173,12 @@ static int convme_fio_open_file(struct thread_data *td, struct fio_file *f) {
             td_verror(td, -rc, "convme_queue_open");
             return -rc;
         }
-        const convme_info *info = convme_get_info(cf->sd->dev);
+        const convme_info* info = convme_get_info(cf->sd->dev);
         if (td->o.iodepth > info->queue_depth && info->queue_depth)
-            log_info("convme: %s: iodepth %u exceeds the backend's queue depth %u; the rest waits in software\n",
-                     f->file_name, td->o.iodepth, info->queue_depth);
+            log_info(
+                "convme: %s: iodepth %u exceeds the backend's queue depth %u; the rest waits in "
+                "software\n",
+                f->file_name, td->o.iodepth, info->queue_depth);
         cf->next_open = ct->open;
         ct->open = cf;
     }
@@ -184,13 +186,13 @@ static int convme_fio_open_file(struct thread_data *td, struct fio_file *f) {
     return 0;
 }
 
-static int convme_fio_close_file(struct thread_data *td, struct fio_file *f) {
-    struct cthread *ct = td->io_ops_data;
-    struct cfile *cf = FILE_ENG_DATA(f);
+static int convme_fio_close_file(struct thread_data* td, struct fio_file* f) {
+    struct cthread* ct = td->io_ops_data;
+    struct cfile* cf = FILE_ENG_DATA(f);
     if (!cf) return 0;
     if (cf->q) {
         if (ct) {
-            struct cfile **pp = &ct->open;
+            struct cfile** pp = &ct->open;
             while (*pp && *pp != cf) pp = &(*pp)->next_open;
             if (*pp) *pp = cf->next_open;
         }
@@ -204,22 +206,31 @@ static int convme_fio_close_file(struct thread_data *td, struct fio_file *f) {
     return 0;
 }
 
-static enum fio_q_status convme_fio_queue(struct thread_data *td, struct io_u *io_u) {
-    struct cfile *cf = FILE_ENG_DATA(io_u->file);
+static enum fio_q_status convme_fio_queue(struct thread_data* td, struct io_u* io_u) {
+    struct cfile* cf = FILE_ENG_DATA(io_u->file);
     int op, rc;
     fio_ro_check(td, io_u);
     switch (io_u->ddir) {
-        case DDIR_READ: op = CONVME_OP_READ; break;
-        case DDIR_WRITE: op = CONVME_OP_WRITE; break;
-        case DDIR_TRIM: op = CONVME_OP_TRIM; break;
+        case DDIR_READ:
+            op = CONVME_OP_READ;
+            break;
+        case DDIR_WRITE:
+            op = CONVME_OP_WRITE;
+            break;
+        case DDIR_TRIM:
+            op = CONVME_OP_TRIM;
+            break;
         case DDIR_SYNC:
-        case DDIR_DATASYNC: op = CONVME_OP_FLUSH; break;
+        case DDIR_DATASYNC:
+            op = CONVME_OP_FLUSH;
+            break;
         default:
             io_u->error = EINVAL;
             return FIO_Q_COMPLETED;
     }
     io_u->engine_data = td;
-    rc = convme_submit(cf->q, op, io_u->xfer_buf, io_u->offset, io_u->xfer_buflen, on_complete, io_u, NULL);
+    rc = convme_submit(cf->q, op, io_u->xfer_buf, io_u->offset, io_u->xfer_buflen, on_complete,
+                       io_u, NULL);
     if (rc < 0) {
         log_err("convme: %s\n", convme_strerror(rc));
         io_u->error = -rc;
@@ -230,31 +241,33 @@ static enum fio_q_status convme_fio_queue(struct thread_data *td, struct io_u *i
 
 /* Submissions start when the queue's loop runs: one pass of every open queue of the thread rings
  * the doorbells (one per queue) for everything queued since the last commit. */
-static int convme_fio_commit(struct thread_data *td) {
-    struct cthread *ct = td->io_ops_data;
-    for (struct cfile *cf = ct->open; cf; cf = cf->next_open) convme_poll(cf->q, 0, 0);
+static int convme_fio_commit(struct thread_data* td) {
+    struct cthread* ct = td->io_ops_data;
+    for (struct cfile* cf = ct->open; cf; cf = cf->next_open) convme_poll(cf->q, 0, 0);
     return 0;
 }
 
-static int convme_fio_getevents(struct thread_data *td, unsigned int min, unsigned int max,
-                                const struct timespec *t) {
-    struct cthread *ct = td->io_ops_data;
+static int convme_fio_getevents(struct thread_data* td, unsigned int min, unsigned int max,
+                                const struct timespec* t) {
+    struct cthread* ct = td->io_ops_data;
     /* drop what fio consumed last time; keep the rest */
     if (ct->returned) {
-        memmove(ct->events, ct->events + ct->returned, (ct->nevents - ct->returned) * sizeof *ct->events);
+        memmove(ct->events, ct->events + ct->returned,
+                (ct->nevents - ct->returned) * sizeof *ct->events);
         ct->nevents -= ct->returned;
         ct->returned = 0;
     }
     struct timespec start;
     if (t) clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
-        for (struct cfile *cf = ct->open; cf; cf = cf->next_open) convme_poll(cf->q, 0, 0);
+        for (struct cfile* cf = ct->open; cf; cf = cf->next_open) convme_poll(cf->q, 0, 0);
         if (ct->nevents >= min && (ct->nevents > 0 || min == 0)) break;
         if (min == 0) break;
         if (t) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            long long ns = (now.tv_sec - start.tv_sec) * 1000000000ll + (now.tv_nsec - start.tv_nsec);
+            long long ns =
+                (now.tv_sec - start.tv_sec) * 1000000000ll + (now.tv_nsec - start.tv_nsec);
             if (ns >= t->tv_sec * 1000000000ll + t->tv_nsec) break;
         }
     }
@@ -262,14 +275,14 @@ static int convme_fio_getevents(struct thread_data *td, unsigned int min, unsign
     return (int)ct->returned;
 }
 
-static struct io_u *convme_fio_event(struct thread_data *td, int event) {
-    struct cthread *ct = td->io_ops_data;
+static struct io_u* convme_fio_event(struct thread_data* td, int event) {
+    struct cthread* ct = td->io_ops_data;
     return ct->events[event];
 }
 
-static int convme_fio_iomem_alloc(struct thread_data *td, size_t total) {
-    struct cthread *ct = td->io_ops_data;
-    void *p = convme_dma_alloc(total);
+static int convme_fio_iomem_alloc(struct thread_data* td, size_t total) {
+    struct cthread* ct = td->io_ops_data;
+    void* p = convme_dma_alloc(total);
     if (!p) {
         log_err("convme: %s\n", convme_last_error());
         return 1;
@@ -279,12 +292,12 @@ static int convme_fio_iomem_alloc(struct thread_data *td, size_t total) {
     return 0;
 }
 
-static void convme_fio_iomem_free(struct thread_data *td) {
+static void convme_fio_iomem_free(struct thread_data* td) {
     convme_dma_free(td->orig_buffer);
     td->orig_buffer = NULL;
 }
 
-static char *convme_fio_errdetails(struct io_u *io_u) {
+static char* convme_fio_errdetails(struct io_u* io_u) {
     (void)io_u;
     return strdup(convme_last_error());
 }

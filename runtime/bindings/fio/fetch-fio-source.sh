@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Unpacks the source of the fio Debian ships (its headers build the convme ioengine; Debian has no
 # fio -dev package) into DEST (default: build/fio-src under the repository), configured so that
 # fio's config-host.h exists. Adds a deb-src entry for the mirror the `deb` entry already uses

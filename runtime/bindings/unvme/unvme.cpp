@@ -1,12 +1,10 @@
+// SPDX-License-Identifier: MIT
 // libunvme: UNVMe's client API (include/unvme.h) on convme's C API. A session is one convme_dev;
 // each UNVMe I/O queue is a convme_queue (a loop and, from its first I/O, a queue pair), the
 // admin queue a further convme_queue driven under a mutex. A descriptor (iod) wraps one convme
 // request; polling pumps the iod's queue, so every completion on it is reaped.
-#include "runtime/bindings/c/capi_internal.hpp"
-
-#include <unvme.h>
-
 #include <convme/convme.h>
+#include <unvme.h>
 
 #include <cctype>
 #include <cerrno>
@@ -18,6 +16,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "runtime/bindings/c/capi_internal.hpp"
 
 namespace {
 
@@ -60,7 +60,9 @@ struct session {
     std::set<void*> bufs;
 };
 
-session* session_of(const unvme_ns_t* ns) { return ns ? static_cast<session*>(ns->ses) : nullptr; }
+session* session_of(const unvme_ns_t* ns) {
+    return ns ? static_cast<session*>(ns->ses) : nullptr;
+}
 
 uqueue* queue_of(session* s, int qid) {
     if (!s) return nullptr;
@@ -111,13 +113,19 @@ void put_desc(udesc* d) {
 int status_for(int rc, std::uint16_t nvme_status) {
     if (nvme_status) return nvme_status;
     switch (rc) {
-        case 0: return 0;
-        case -EINVAL: return 0x0002;       // invalid field in command
-        case -ERANGE: return 0x0080;       // LBA out of range
-        case -EOPNOTSUPP: return 0x0001;   // invalid command opcode
+        case 0:
+            return 0;
+        case -EINVAL:
+            return 0x0002;  // invalid field in command
+        case -ERANGE:
+            return 0x0080;  // LBA out of range
+        case -EOPNOTSUPP:
+            return 0x0001;  // invalid command opcode
         case -ECANCELED:
-        case -ETIMEDOUT: return 0x0007;    // command abort requested (driver timeout, reset)
-        default: return 0x0006;            // internal error
+        case -ETIMEDOUT:
+            return 0x0007;  // command abort requested (driver timeout, reset)
+        default:
+            return 0x0006;  // internal error
     }
 }
 
@@ -146,7 +154,8 @@ int poll_desc(udesc* d, int sec, u32* cqe_cs) {
     uqueue* q = d->q;
     std::unique_lock<std::mutex> lk;
     if (q->qid == -1) lk = std::unique_lock<std::mutex>(q->s->admin_mu);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(sec < 0 ? 0 : sec);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(sec < 0 ? 0 : sec);
     for (;;) {
         if (d->done) break;
         convme_poll(q->cq, 0, 0);
@@ -190,7 +199,8 @@ udesc* submit_rw(const unvme_ns_t* ns, int qid, int opc, void* buf, u64 slba, u3
     d->cost = cost;
     q->outstanding += cost;
     const int rc = convme_submit(q->cq, opc == 0x01 ? CONVME_OP_WRITE : CONVME_OP_READ, buf,
-                                 slba << ns->blockshift, static_cast<u64>(nlb) << ns->blockshift, on_done, d, nullptr);
+                                 slba << ns->blockshift, static_cast<u64>(nlb) << ns->blockshift,
+                                 on_done, d, nullptr);
     if (rc < 0) {
         unsubmit(d);
         errno = -rc;
@@ -199,7 +209,8 @@ udesc* submit_rw(const unvme_ns_t* ns, int qid, int opc, void* buf, u64 slba, u3
     return d;
 }
 
-udesc* submit_cmd(const unvme_ns_t* ns, int qid, int opc, int nsid, void* buf, u64 bufsz, const u32* cdw) {
+udesc* submit_cmd(const unvme_ns_t* ns, int qid, int opc, int nsid, void* buf, u64 bufsz,
+                  const u32* cdw) {
     session* s = session_of(ns);
     uqueue* q = queue_of(s, qid);
     if (!q) {
@@ -233,8 +244,9 @@ udesc* submit_cmd(const unvme_ns_t* ns, int qid, int opc, int nsid, void* buf, u
     d->pub.opc = static_cast<u32>(opc);
     d->cost = qid == -1 ? 0 : 1;
     q->outstanding += d->cost;
-    const int rc = convme_submit_nvme(q->cq, qid == -1, &c, buf, buf ? static_cast<size_t>(bufsz) : 0, &d->cpl,
-                                      on_done, d, nullptr);
+    const int rc =
+        convme_submit_nvme(q->cq, qid == -1, &c, buf, buf ? static_cast<size_t>(bufsz) : 0, &d->cpl,
+                           on_done, d, nullptr);
     if (rc < 0) {
         std::fprintf(stderr, "unvme: %s\n", convme_strerror(rc));
         unsubmit(d);
@@ -261,7 +273,8 @@ bool all_hex(const std::string& s) {
 }
 
 // "BB:DD.F[/NSID]" or "DDDD:BB:DD.F[/NSID]" (hex). Fills dom, bus, dev, fn, nsid.
-bool parse_bdf(const std::string& name, unsigned& dom, unsigned& bus, unsigned& dv, unsigned& fn, unsigned& nsid) {
+bool parse_bdf(const std::string& name, unsigned& dom, unsigned& bus, unsigned& dv, unsigned& fn,
+               unsigned& nsid) {
     std::string s = name, ns_part;
     nsid = 1;
     if (auto slash = s.find('/'); slash != std::string::npos) {
@@ -294,7 +307,9 @@ bool parse_bdf(const std::string& name, unsigned& dom, unsigned& bus, unsigned& 
 }
 
 void add_param(std::string& uri, const std::string& key, const std::string& value) {
-    if (uri.find("?" + key + "=") != std::string::npos || uri.find("&" + key + "=") != std::string::npos) return;
+    if (uri.find("?" + key + "=") != std::string::npos ||
+        uri.find("&" + key + "=") != std::string::npos)
+        return;
     uri += uri.find('?') == std::string::npos ? '?' : '&';
     uri += key + "=" + value;
 }
@@ -305,7 +320,8 @@ void copy_field(char* dst, std::size_t n, const char* src) {
 }
 
 // Identify, Get Features (number of queues) and the namespace geometry into s->ns.
-int fill_ns(session* s, unsigned pci, unsigned nsid, int qcount, int qsize, const std::string& shown) {
+int fill_ns(session* s, unsigned pci, unsigned nsid, int qcount, int qsize,
+            const std::string& shown) {
     const convme_info* info = convme_get_info(s->dev);
     unvme_ns_t& ns = s->ns;
     ns.pci = pci;
@@ -329,7 +345,8 @@ int fill_ns(session* s, unsigned pci, unsigned nsid, int qcount, int qsize, cons
             std::memcpy(ns.sn, b + 4, 20);
             std::memcpy(ns.mn, b + 24, 40);
             std::memcpy(ns.fr, b + 64, 8);
-            nscount = b[516] | (b[517] << 8) | (b[518] << 16) | (static_cast<unsigned>(b[519]) << 24);
+            nscount =
+                b[516] | (b[517] << 8) | (b[518] << 16) | (static_cast<unsigned>(b[519]) << 24);
         }
         convme_dma_free(idbuf);
         if (rc != 0) return rc;
@@ -404,7 +421,8 @@ const unvme_ns_t* unvme_openq(const char* pciname, int qcount, int qsize) {
         uri = std::string("vfio:") + bdf;
         add_param(uri, "ns", std::to_string(nsid));
         const char* noiommu = std::getenv("UNVME_NOIOMMU");
-        if (noiommu && *noiommu && std::strcmp(noiommu, "0") != 0) add_param(uri, "mode", "noiommu");
+        if (noiommu && *noiommu && std::strcmp(noiommu, "0") != 0)
+            add_param(uri, "mode", "noiommu");
         pci = (bus << 16) | (dv << 8) | fn;
         char dev[32];
         std::snprintf(dev, sizeof dev, "%02x:%02x.%x/%x", bus, dv, fn, nsid);
@@ -419,7 +437,8 @@ const unvme_ns_t* unvme_openq(const char* pciname, int qcount, int qsize) {
         shown = name.substr(0, std::min<std::size_t>(name.find('?'), 15));
     } else {
         std::fprintf(stderr,
-                     "unvme: invalid PCI name '%s' (expected BB:DD.F[/NSID], DDDD:BB:DD.F[/NSID] or a convme "
+                     "unvme: invalid PCI name '%s' (expected BB:DD.F[/NSID], DDDD:BB:DD.F[/NSID] "
+                     "or a convme "
                      "URI such as sim:mem?size=1G)\n",
                      pciname);
         errno = EINVAL;
@@ -434,7 +453,8 @@ const unvme_ns_t* unvme_openq(const char* pciname, int qcount, int qsize) {
     s->adminq.s = s;
     s->adminq.qid = -1;
     if (rc == 0) {
-        if (const char* p = std::strstr(uri.c_str(), "ns="); p && scheme != "vfio") nsid = std::atoi(p + 3);
+        if (const char* p = std::strstr(uri.c_str(), "ns="); p && scheme != "vfio")
+            nsid = std::atoi(p + 3);
         rc = fill_ns(s, pci, nsid, qcount, qsize, shown);
     }
     for (u32 i = 0; rc == 0 && i < s->ns.qcount; ++i) {
@@ -453,7 +473,9 @@ const unvme_ns_t* unvme_openq(const char* pciname, int qcount, int qsize) {
     return &s->ns;
 }
 
-const unvme_ns_t* unvme_open(const char* pciname) { return unvme_openq(pciname, 0, 0); }
+const unvme_ns_t* unvme_open(const char* pciname) {
+    return unvme_openq(pciname, 0, 0);
+}
 
 int unvme_close(const unvme_ns_t* ns) {
     session* s = session_of(ns);
@@ -496,12 +518,15 @@ unvme_iod_t unvme_awrite(const unvme_ns_t* ns, int qid, const void* buf, u64 slb
     return d ? &d->pub : nullptr;
 }
 
-unvme_iod_t unvme_acmd(const unvme_ns_t* ns, int qid, int opc, int nsid, void* buf, u64 bufsz, u32 cdw10_15[6]) {
+unvme_iod_t unvme_acmd(const unvme_ns_t* ns, int qid, int opc, int nsid, void* buf, u64 bufsz,
+                       u32 cdw10_15[6]) {
     udesc* d = submit_cmd(ns, qid, opc, nsid, buf, bufsz, cdw10_15);
     return d ? &d->pub : nullptr;
 }
 
-int unvme_apoll(unvme_iod_t iod, int timeout) { return poll_desc(reinterpret_cast<udesc*>(iod), timeout, nullptr); }
+int unvme_apoll(unvme_iod_t iod, int timeout) {
+    return poll_desc(reinterpret_cast<udesc*>(iod), timeout, nullptr);
+}
 
 int unvme_apoll_cs(unvme_iod_t iod, int timeout, u32* cqe_cs) {
     return poll_desc(reinterpret_cast<udesc*>(iod), timeout, cqe_cs);
@@ -517,7 +542,8 @@ int unvme_write(const unvme_ns_t* ns, int qid, const void* buf, u64 slba, u32 nl
     return d ? poll_desc(d, UNVME_TIMEOUT, nullptr) : -1;
 }
 
-int unvme_cmd(const unvme_ns_t* ns, int qid, int opc, int nsid, void* buf, u64 bufsz, u32 cdw10_15[6], u32* cqe_cs) {
+int unvme_cmd(const unvme_ns_t* ns, int qid, int opc, int nsid, void* buf, u64 bufsz,
+              u32 cdw10_15[6], u32* cqe_cs) {
     udesc* d = submit_cmd(ns, qid, opc, nsid, buf, bufsz, cdw10_15);
     return d ? poll_desc(d, UNVME_TIMEOUT, cqe_cs) : -1;
 }

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // A program outside the tree: found through find_package(convme) from an install prefix.
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
 #include <convme/loop.hpp>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 convme::task<int> body(convme::block_device& dev) {
     convme::dma_buffer buf(4096);
     std::memcpy(buf.data(), "hello", 5);

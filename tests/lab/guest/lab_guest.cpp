@@ -1,7 +1,10 @@
-// lab_guest: the program the QEMU VFIO lab runs inside the guest (built static, see CMakeLists.txt).
+// SPDX-License-Identifier: MIT
+// lab_guest: the program the QEMU VFIO lab runs inside the guest (built static, see
+// CMakeLists.txt).
 //
 //   lab_guest open  URI                   open, print device_info, close; exit 1 with the error
-//   lab_guest test  URI                   the device test (data integrity, splitting, flush, zeroes,
+//   lab_guest test  URI                   the device test (data integrity, splitting, flush,
+//   zeroes,
 //                                         trim, QD32, shadow doorbells, close + reopen)
 //   lab_guest bench URI QD COUNT [LABEL]  COUNT random 4 KiB reads at queue depth QD; prints one
 //                                         "BENCH ..." line that lab-run.sh turns into a table
@@ -12,6 +15,10 @@
 //                                         back, I/O must go on after each reset
 //
 // Everything goes through the public API: convme::open_device() and block_device on a convme::loop.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
 #include <convme/block_device.hpp>
 #include <convme/device.hpp>
 #include <convme/dma_buffer.hpp>
@@ -19,13 +26,6 @@
 #include <convme/loop.hpp>
 #include <convme/nvme.hpp>
 #include <convme/task.hpp>
-
-#include <atomic>
-#include <thread>
-
-#include <algorithm>
-#include <chrono>
-#include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -90,7 +91,8 @@ void fill(std::span<std::byte> buf, std::uint64_t offset, std::uint64_t tag) noe
 }
 
 // Returns the byte index of the first mismatching word, or -1.
-long long first_mismatch(std::span<const std::byte> buf, std::uint64_t offset, std::uint64_t tag) noexcept {
+long long first_mismatch(std::span<const std::byte> buf, std::uint64_t offset,
+                         std::uint64_t tag) noexcept {
     for (std::size_t i = 0; i + 8 <= buf.size(); i += 8) {
         std::uint64_t w;
         std::memcpy(&w, buf.data() + i, 8);
@@ -100,11 +102,12 @@ long long first_mismatch(std::span<const std::byte> buf, std::uint64_t offset, s
 }
 
 void print_info(const convme::device_info& i) {
-    std::printf("device_info:\n  name            %s\n  backend         %s\n", i.name.c_str(), i.backend.c_str());
-    std::printf("  block_size      %u\n  capacity        %" PRIu64 " bytes (%.1f MiB)\n", i.block_size,
-                i.capacity, static_cast<double>(i.capacity) / MiB);
-    std::printf("  mem_alignment   %u\n  max_transfer    %u\n  queue_depth     %u\n", i.mem_alignment,
-                i.max_transfer, i.queue_depth);
+    std::printf("device_info:\n  name            %s\n  backend         %s\n", i.name.c_str(),
+                i.backend.c_str());
+    std::printf("  block_size      %u\n  capacity        %" PRIu64 " bytes (%.1f MiB)\n",
+                i.block_size, i.capacity, static_cast<double>(i.capacity) / MiB);
+    std::printf("  mem_alignment   %u\n  max_transfer    %u\n  queue_depth     %u\n",
+                i.mem_alignment, i.max_transfer, i.queue_depth);
     std::printf("  flush/write_zeroes/trim  %d/%d/%d\n", i.supports_flush, i.supports_write_zeroes,
                 i.supports_trim);
 }
@@ -133,7 +136,7 @@ struct expected_region {
 };
 
 class device_test {
-public:
+  public:
     explicit device_test(std::string uri) : uri_(std::move(uri)) {}
 
     task<int> run() {
@@ -154,19 +157,22 @@ public:
         co_await concurrent_qd32();
         shadow_doorbells();
         co_await restart();
-        std::printf("lab_guest test: %s (%d failed check%s)\n", g_failures ? "FAILED" : "all checks passed",
-                    g_failures, g_failures == 1 ? "" : "s");
+        std::printf("lab_guest test: %s (%d failed check%s)\n",
+                    g_failures ? "FAILED" : "all checks passed", g_failures,
+                    g_failures == 1 ? "" : "s");
         co_return g_failures ? 1 : 0;
     }
 
-private:
+  private:
     std::string uri_;
     std::unique_ptr<block_device> dev_;
     std::uint64_t io_ = 4 * KiB, cap_ = 0, tag_ = 100;
     std::vector<expected_region> expected_;
 
     void remember(std::uint64_t off, std::uint64_t len, std::uint64_t tag) {
-        std::erase_if(expected_, [&](const expected_region& r) { return r.offset < off + len && off < r.offset + r.length; });
+        std::erase_if(expected_, [&](const expected_region& r) {
+            return r.offset < off + len && off < r.offset + r.length;
+        });
         expected_.push_back({off, len, tag});
     }
 
@@ -174,7 +180,8 @@ private:
         fill(buf, off, tag);
         std::error_code ec = co_await dev_->write(off, buf);
         if (ec) {
-            check(false, "write %zu bytes at %" PRIu64 ": %s", buf.size(), off, ec.message().c_str());
+            check(false, "write %zu bytes at %" PRIu64 ": %s", buf.size(), off,
+                  ec.message().c_str());
             co_return false;
         }
         remember(off, buf.size(), tag);
@@ -182,17 +189,20 @@ private:
     }
 
     // Reads [off, off+len) and compares with `tag`; reports the first bad byte.
-    task<bool> verify(std::uint64_t off, std::span<std::byte> buf, std::uint64_t tag, const char* what) {
+    task<bool> verify(std::uint64_t off, std::span<std::byte> buf, std::uint64_t tag,
+                      const char* what) {
         std::memset(buf.data(), 0xA5, buf.size());
         std::error_code ec = co_await dev_->read(off, buf);
         if (ec) {
-            check(false, "%s: read %zu bytes at %" PRIu64 ": %s", what, buf.size(), off, ec.message().c_str());
+            check(false, "%s: read %zu bytes at %" PRIu64 ": %s", what, buf.size(), off,
+                  ec.message().c_str());
             co_return false;
         }
         long long bad = first_mismatch(buf, off, tag);
         if (bad >= 0) {
-            check(false, "%s: data mismatch at device offset %" PRIu64 " (read of %zu at %" PRIu64 ")", what,
-                  off + static_cast<std::uint64_t>(bad), buf.size(), off);
+            check(false,
+                  "%s: data mismatch at device offset %" PRIu64 " (read of %zu at %" PRIu64 ")",
+                  what, off + static_cast<std::uint64_t>(bad), buf.size(), off);
             co_return false;
         }
         co_return true;
@@ -207,7 +217,8 @@ private:
         rng r{0x1ab5eed};
         while (offsets.size() < 64) {
             std::uint64_t off = (r.next() % (cap_ / io_)) * io_;
-            if (std::find(offsets.begin(), offsets.end(), off) == offsets.end()) offsets.push_back(off);
+            if (std::find(offsets.begin(), offsets.end(), off) == offsets.end())
+                offsets.push_back(off);
         }
         int ok = 0;
         for (std::size_t i = 0; i < offsets.size(); ++i)
@@ -220,7 +231,8 @@ private:
         tag_ += 1000;
     }
 
-    // 2 MiB in one call: larger than the controller's MDTS (QEMU: 512 KiB), so the backend splits it.
+    // 2 MiB in one call: larger than the controller's MDTS (QEMU: 512 KiB), so the backend splits
+    // it.
     task<void> large_transfer() {
         std::printf("-- 2 MiB transfer (max_transfer %u)\n", dev_->info().max_transfer);
         const std::uint64_t len = 2 * MiB, off = (cap_ / 4) - (cap_ / 4) % io_ + io_;
@@ -229,8 +241,9 @@ private:
         bool v = w && co_await verify(off, buf.span(), tag_, "2 MiB read-back");
         check(w && v, "2 MiB write + read at unaligned-to-MDTS offset %" PRIu64 " verified", off);
         if (dev_->info().max_transfer)
-            check(dev_->info().max_transfer < len, "2 MiB exceeds max_transfer, so it was split into %" PRIu64
-                  " commands", (len + dev_->info().max_transfer - 1) / dev_->info().max_transfer);
+            check(dev_->info().max_transfer < len,
+                  "2 MiB exceeds max_transfer, so it was split into %" PRIu64 " commands",
+                  (len + dev_->info().max_transfer - 1) / dev_->info().max_transfer);
     }
 
     task<void> flush() {
@@ -253,9 +266,11 @@ private:
         }
         bool w = co_await write_pattern(off, buf.span(), ++tag_);
         std::error_code ec = co_await dev_->write_zeroes(off, len);
-        check(w && !ec, "write_zeroes of 64 KiB over a pattern: %s", ec ? ec.message().c_str() : "ok");
+        check(w && !ec, "write_zeroes of 64 KiB over a pattern: %s",
+              ec ? ec.message().c_str() : "ok");
         if (!ec) remember(off, len, 0);
-        check(co_await verify(off, buf.span(), 0, "write_zeroes read-back"), "zeroed range reads back as zeroes");
+        check(co_await verify(off, buf.span(), 0, "write_zeroes read-back"),
+              "zeroed range reads back as zeroes");
     }
 
     // The lab's QEMU drive uses discard=unmap on a raw file, so deallocated blocks read as zeroes.
@@ -271,7 +286,8 @@ private:
         std::error_code ec = co_await dev_->trim(off, len);
         check(w && !ec, "trim of 64 KiB over a pattern: %s", ec ? ec.message().c_str() : "ok");
         if (!ec) remember(off, len, 0);
-        check(co_await verify(off, buf.span(), 0, "trim read-back"), "trimmed range reads back as zeroes");
+        check(co_await verify(off, buf.span(), 0, "trim read-back"),
+              "trimmed range reads back as zeroes");
     }
 
     // 32 coroutines on one loop, each writing then reading back its own blocks: 32 I/Os in flight.
@@ -297,8 +313,10 @@ private:
                 peak = std::max(peak, in_flight);
                 ec = co_await dev_->read(off, span);
                 --in_flight;
-                if (ec) ++errors;
-                else if (first_mismatch(span, off, tag) >= 0) ++bad;
+                if (ec)
+                    ++errors;
+                else if (first_mismatch(span, off, tag) >= 0)
+                    ++bad;
             }
             --pending;
         };
@@ -317,7 +335,8 @@ private:
     void shadow_doorbells() {
         std::printf("-- shadow doorbells\n");
         const std::string& name = dev_->info().name;
-        bool on = name.find("dbbc") != std::string::npos || name.find("shadow") != std::string::npos;
+        bool on =
+            name.find("dbbc") != std::string::npos || name.find("shadow") != std::string::npos;
         check(on, "device_info.name reports shadow doorbells in use: '%s'", name.c_str());
     }
 
@@ -339,8 +358,8 @@ private:
             dma_buffer buf(r.length);
             good += co_await verify(r.offset, buf.span(), r.tag, "after restart");
         }
-        check(good == static_cast<int>(expected_.size()), "after reopen %d/%zu regions hold their data", good,
-              expected_.size());
+        check(good == static_cast<int>(expected_.size()),
+              "after reopen %d/%zu regions hold their data", good, expected_.size());
         co_await dev_->drain();
     }
 };
@@ -352,7 +371,8 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label) {
     if (!dev) co_return 1;
     const std::uint64_t io = std::max<std::uint64_t>(dev->info().block_size, 4 * KiB);
     // Random 4 KiB reads over the first 1 GiB (or the whole device if smaller).
-    const std::uint64_t span_blocks = std::min<std::uint64_t>(dev->info().capacity, 1024 * MiB) / io;
+    const std::uint64_t span_blocks =
+        std::min<std::uint64_t>(dev->info().capacity, 1024 * MiB) / io;
     dma_buffer buf(static_cast<std::size_t>(qd) * io);
     std::vector<std::uint32_t> lat_ns(static_cast<std::size_t>(count));
     long next = 0;
@@ -365,9 +385,10 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label) {
             std::uint64_t off = (r.next() % span_blocks) * io;
             auto t0 = clock_type::now();
             std::error_code ec = co_await dev->read(off, span);
-            lat_ns[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(
-                std::min<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count(),
-                                    UINT32_MAX));
+            lat_ns[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(std::min<long long>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0)
+                    .count(),
+                UINT32_MAX));
             if (ec) ++errors;
         }
         --pending;
@@ -380,8 +401,9 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label) {
     std::sort(lat_ns.begin(), lat_ns.end());
     double median_us = lat_ns[lat_ns.size() / 2] / 1000.0;
     double p99_us = lat_ns[lat_ns.size() * 99 / 100] / 1000.0;
-    std::printf("BENCH label=%s qd=%d count=%ld errors=%d iops=%.0f median_us=%.1f p99_us=%.1f uri=%s\n",
-                label.c_str(), qd, count, errors, count / secs, median_us, p99_us, uri.c_str());
+    std::printf(
+        "BENCH label=%s qd=%d count=%ld errors=%d iops=%.0f median_us=%.1f p99_us=%.1f uri=%s\n",
+        label.c_str(), qd, count, errors, count / secs, median_us, p99_us, uri.c_str());
     co_return errors ? 1 : 0;
 }
 
@@ -400,12 +422,18 @@ struct reset_worker {
     std::atomic<long> ok{0}, failed{0}, bad{0}, odd_errors{0};
     std::atomic<long> ok_mark{0};  // ok count when the last reset finished (set by main)
 
-    reset_worker(block_device& d, std::uint64_t b, int n, std::atomic<bool>& s, std::uint64_t first_tag)
-        : dev(d), base(b), units(n), stop(s), possible(static_cast<std::size_t>(n), std::vector<std::uint64_t>{0}),
+    reset_worker(block_device& d, std::uint64_t b, int n, std::atomic<bool>& s,
+                 std::uint64_t first_tag)
+        : dev(d),
+          base(b),
+          units(n),
+          stop(s),
+          possible(static_cast<std::size_t>(n), std::vector<std::uint64_t>{0}),
           next_tag(first_tag) {}
 
     static bool lost_in_reset(const std::error_code& ec) {
-        return ec == make_error_code(convme::errc::aborted) || ec == make_error_code(convme::errc::timeout);
+        return ec == make_error_code(convme::errc::aborted) ||
+               ec == make_error_code(convme::errc::timeout);
     }
 
     task<void> stream(int lane, int lanes, int& running) {
@@ -413,7 +441,9 @@ struct reset_worker {
         rng r{0xabcd00ULL + base + static_cast<std::uint64_t>(lane)};
         while (!stop.load(std::memory_order_relaxed)) {
             // Lane k owns the units u with u % lanes == k: one I/O per unit in flight at a time.
-            const int u = static_cast<int>(r.next() % static_cast<std::uint64_t>(units / lanes)) * lanes + lane;
+            const int u =
+                static_cast<int>(r.next() % static_cast<std::uint64_t>(units / lanes)) * lanes +
+                lane;
             const std::uint64_t off = base + static_cast<std::uint64_t>(u) * 4 * KiB;
             auto& maybe = possible[static_cast<std::size_t>(u)];
             if (r.next() % 2) {
@@ -441,7 +471,9 @@ struct reset_worker {
                         }
                     if (!match) {
                         ++bad;
-                        if (bad == 1) std::printf("  read of %" PRIu64 " returned data never written there\n", off);
+                        if (bad == 1)
+                            std::printf("  read of %" PRIu64 " returned data never written there\n",
+                                        off);
                     }
                     ++ok;
                 } else {
@@ -464,7 +496,8 @@ struct reset_worker {
                 continue;
             }
             bool match = false;
-            for (std::uint64_t t : possible[static_cast<std::size_t>(u)]) match = match || first_mismatch(buf.span(), off, t) < 0;
+            for (std::uint64_t t : possible[static_cast<std::size_t>(u)])
+                match = match || first_mismatch(buf.span(), off, t) < 0;
             wrong += !match;
         }
         co_return wrong;
@@ -479,31 +512,35 @@ int run_multiloop_reset(const std::string& uri, int loops, int resets) {
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<reset_worker>> workers;
     for (int i = 0; i < loops; ++i)
-        workers.push_back(std::make_unique<reset_worker>(*dev, 64 * MiB + static_cast<std::uint64_t>(i) * units * 4 * KiB,
-                                                         units, stop, 1000000ULL * static_cast<std::uint64_t>(i + 1)));
+        workers.push_back(std::make_unique<reset_worker>(
+            *dev, 64 * MiB + static_cast<std::uint64_t>(i) * units * 4 * KiB, units, stop,
+            1000000ULL * static_cast<std::uint64_t>(i + 1)));
     std::vector<long> wrong(static_cast<std::size_t>(loops), 0);
     std::atomic<int> started{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < loops; ++i)
         threads.emplace_back([&, i] {
             convme::loop l(convme::loop_options{static_cast<unsigned>(i + 1)});
-            wrong[static_cast<std::size_t>(i)] = l.run_until_complete([](reset_worker& w, std::atomic<int>& started) -> task<long> {
-                // Known contents first (the device may hold anything from an earlier run).
-                dma_buffer buf(4 * KiB);
-                for (int u = 0; u < w.units; ++u) {
-                    const std::uint64_t off = w.base + static_cast<std::uint64_t>(u) * 4 * KiB;
-                    fill(buf.span(), off, w.next_tag);
-                    if (!co_await w.dev.write(off, buf.span())) w.possible[static_cast<std::size_t>(u)].assign(1, w.next_tag);
-                }
-                ++w.next_tag;
-                ++started;
-                int running = lanes;
-                for (int k = 0; k < lanes; ++k) convme::loop::current()->spawn(w.stream(k, lanes, running));
-                co_await wait_for_zero(running);
-                long bad = co_await w.verify_all();
-                co_await w.dev.drain();
-                co_return bad;
-            }(*workers[static_cast<std::size_t>(i)], started));
+            wrong[static_cast<std::size_t>(i)] =
+                l.run_until_complete([](reset_worker& w, std::atomic<int>& started) -> task<long> {
+                    // Known contents first (the device may hold anything from an earlier run).
+                    dma_buffer buf(4 * KiB);
+                    for (int u = 0; u < w.units; ++u) {
+                        const std::uint64_t off = w.base + static_cast<std::uint64_t>(u) * 4 * KiB;
+                        fill(buf.span(), off, w.next_tag);
+                        if (!co_await w.dev.write(off, buf.span()))
+                            w.possible[static_cast<std::size_t>(u)].assign(1, w.next_tag);
+                    }
+                    ++w.next_tag;
+                    ++started;
+                    int running = lanes;
+                    for (int k = 0; k < lanes; ++k)
+                        convme::loop::current()->spawn(w.stream(k, lanes, running));
+                    co_await wait_for_zero(running);
+                    long bad = co_await w.verify_all();
+                    co_await w.dev.drain();
+                    co_return bad;
+                }(*workers[static_cast<std::size_t>(i)], started));
         });
     while (started.load() < loops) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     int reset_errors = 0;
@@ -513,8 +550,8 @@ int run_multiloop_reset(const std::string& uri, int loops, int resets) {
         const auto t0 = clock_type::now();
         std::error_code ec = convme::driver::nvme_reset(*dev, &why);
         const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-        check(!ec, "controller reset %d of %d while %d loops stream I/O (%.1f ms)%s%s", n + 1, resets, loops, ms,
-              ec ? ": " : "", ec ? (ec.message() + ": " + why).c_str() : "");
+        check(!ec, "controller reset %d of %d while %d loops stream I/O (%.1f ms)%s%s", n + 1,
+              resets, loops, ms, ec ? ": " : "", ec ? (ec.message() + ": " + why).c_str() : "");
         reset_errors += ec ? 1 : 0;
         for (auto& w : workers) w->ok_mark = w->ok.load();
     }
@@ -523,17 +560,21 @@ int run_multiloop_reset(const std::string& uri, int loops, int resets) {
     for (auto& t : threads) t.join();
     for (int i = 0; i < loops; ++i) {
         reset_worker& w = *workers[static_cast<std::size_t>(i)];
-        check(w.bad == 0, "loop %d: %ld I/Os ok, %ld lost in resets, %ld reads returned data never written", i + 1,
-              w.ok.load(), w.failed.load(), w.bad.load());
-        check(w.odd_errors == 0, "loop %d: %ld errors other than aborted/timeout", i + 1, w.odd_errors.load());
+        check(w.bad == 0,
+              "loop %d: %ld I/Os ok, %ld lost in resets, %ld reads returned data never written",
+              i + 1, w.ok.load(), w.failed.load(), w.bad.load());
+        check(w.odd_errors == 0, "loop %d: %ld errors other than aborted/timeout", i + 1,
+              w.odd_errors.load());
         check(w.ok > w.ok_mark, "loop %d: I/O went on after the last reset (%ld ok since)", i + 1,
               w.ok.load() - w.ok_mark.load());
-        check(wrong[static_cast<std::size_t>(i)] == 0, "loop %d: %ld units do not hold an acknowledged write", i + 1,
+        check(wrong[static_cast<std::size_t>(i)] == 0,
+              "loop %d: %ld units do not hold an acknowledged write", i + 1,
               wrong[static_cast<std::size_t>(i)]);
     }
     convme::driver::nvme_driver_stats st;
     if (convme::driver::get_nvme_stats(*dev, st))
-        std::printf("  driver: %" PRIu64 " resets, %" PRIu64 " timeouts, %u queues\n", st.resets, st.timeouts, st.io_queues);
+        std::printf("  driver: %" PRIu64 " resets, %" PRIu64 " timeouts, %u queues\n", st.resets,
+                    st.timeouts, st.io_queues);
     dev.reset();
     std::printf("lab_guest reset: %s\n", g_failures == 0 ? "PASS" : "FAIL");
     return g_failures == 0 && reset_errors == 0 ? 0 : 1;

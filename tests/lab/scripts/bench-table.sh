@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench-table.sh LOG: turn the guest's "BENCH label=... qd=... iops=... median_us=..." lines from a
 # lab_bench serial log into markdown tables. The guest runs several rounds, each ours then the
 # kernel's; the n-th line of a (label, QD) pair belongs to round n. Reported: per (label, QD) the

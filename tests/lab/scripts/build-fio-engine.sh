@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # build-fio-engine.sh: the convme fio engine for the x86_64 guest's fio run. Unlike lab_guest it
 # is a shared object loaded by Debian's (dynamic) fio, so it is built for the host, whose
 # libraries go into the image with fio (fio-bundle.sh). Fetches the fio source first

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # build-guest.sh <x86_64|aarch64>: build the static guest binaries from this tree: lab_guest and
 # the `convme` CLI (for `convme doctor`). Own build dir per architecture under $WORK; aarch64 uses
 # cmake/aarch64-linux-gnu.cmake. Copies the results to $WORK/<arch>/bin/.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # build-vfio-noiommu.sh <x86_64|aarch64>: Debian's 6.1 kernels ship "# CONFIG_VFIO_NOIOMMU is not
 # set", so `vfio enable_unsafe_noiommu_mode=1` is an unknown parameter and vfio-pci refuses devices
 # without an IOMMU group (probe error -22). Rebuild just vfio.ko out of tree from the matching

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # common.sh: sourced by every lab script. Paths, logging and small helpers.
 # CONVME_LAB_WORK overrides the work dir (default tests/lab/work, gitignored); everything that is
 # downloaded or built lands there, so a second run does no network access and little work.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """extract-vmlinux.py BZIMAGE OUT: write the ELF kernel inside an x86 bzImage to OUT.
 
 The boot protocol header says where the compressed payload is (setup_sects at 0x1f1,

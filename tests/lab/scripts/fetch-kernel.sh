@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # fetch-kernel.sh <x86_64|aarch64>: download Debian's current 6.1 guest kernel package for the
 # architecture (the one linux-image-amd64 / linux-image-arm64 depends on), unpack it under
 # $WORK/<arch>/kernel with dpkg-deb -x (never installed on the host) and run depmod on it.

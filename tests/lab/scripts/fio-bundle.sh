@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # fio-bundle.sh OUTDIR ENGINE.so: a root tree for the initramfs with Debian's fio binary, every
 # shared library it and the convme engine load (paths as on the host, plus the dynamic loader),
 # the engine at /usr/lib/convme/libconvme_fio.so and the job file at /etc/lab.fio.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # host-tools.sh <x86_64|aarch64>...: install the host packages the lab needs, only those missing.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"

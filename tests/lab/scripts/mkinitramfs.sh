@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # mkinitramfs.sh KROOT KVER BUSYBOX OUT [BIN...]
 # A tiny initramfs: static busybox, the lab /init, the given static binaries (to /bin), and the
 # kernel modules the lab needs with their dependencies, deps first (order from modules.dep, written
