@@ -126,5 +126,7 @@ if ! grep -q 'lab init' "$LOG" && grep -qiE 'could not access KVM|failed to init
   echo "## SKIP: $QEMU could not start a guest on this host: $(grep -iE 'error|fail' "$LOG" | head -2)" >&2
   exit 77
 fi
+# CI shows only the end of the output: put what led to each failed check there.
+tr -d '\r' < "$LOG" | grep -B 15 -E '^LAB CHECK .*: FAIL' | sed 's/^/  serial| /' | tail -60 >&2
 log "$CASE: FAIL (see $LOG)"
 exit 1
