@@ -42,7 +42,8 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
-void check_iommu(context& c) {
+// Which IOMMU driver, how many real (not no-IOMMU) groups, and the no-IOMMU switch.
+static void detect_iommu(context& c) {
     c.iommu_units = list_dir(c.sys("class/iommu"));
     for (const auto& u : c.iommu_units) {
         c.iommu_driver = driver_of_unit(u);
@@ -67,32 +68,33 @@ void check_iommu(context& c) {
     c.noiommu_param = path_exists(param);
     auto v = read_attr(param).value_or("");
     c.noiommu_enabled = v == "Y" || v == "1";
+}
 
-    if (!c.iommu_driver.empty() || c.real_groups > 0) {
-        std::string units = c.iommu_units.empty() ? std::string("no units in /sys/class/iommu")
-                                                  : join(c.iommu_units);
-        if (c.real_groups == 0) {
-            c.add(finding::warning,
-                  "IOMMU hardware found (" + c.iommu_driver + ": " + units +
-                      ") but there are no IOMMU groups",
-                  "the IOMMU is registered but not translating for PCI devices, so VFIO has "
-                  "nothing to attach",
-                  "enable it on the kernel command line (intel_iommu=on, amd_iommu=on; on arm64 "
-                  "check the SMMU is enabled in firmware/device tree) and reboot");
-        } else {
-            c.add(finding::ok,
-                  "IOMMU: " + (c.iommu_driver.empty() ? std::string("present") : c.iommu_driver) +
-                      " (" + units + "), " + std::to_string(c.real_groups) + " IOMMU group(s)");
-        }
-        if (c.want_noiommu())
-            c.add(finding::warning, "mode=noiommu requested although an IOMMU is active",
-                  "devices behind the IOMMU get real groups; no-IOMMU mode only applies to devices "
-                  "without one",
-                  "use mode=auto or mode=iommu (safer and no root needed)");
-        return;
+static void report_iommu_present(context& c) {
+    std::string units =
+        c.iommu_units.empty() ? std::string("no units in /sys/class/iommu") : join(c.iommu_units);
+    if (c.real_groups == 0) {
+        c.add(finding::warning,
+              "IOMMU hardware found (" + c.iommu_driver + ": " + units +
+                  ") but there are no IOMMU groups",
+              "the IOMMU is registered but not translating for PCI devices, so VFIO has "
+              "nothing to attach",
+              "enable it on the kernel command line (intel_iommu=on, amd_iommu=on; on arm64 "
+              "check the SMMU is enabled in firmware/device tree) and reboot");
+    } else {
+        c.add(finding::ok,
+              "IOMMU: " + (c.iommu_driver.empty() ? std::string("present") : c.iommu_driver) +
+                  " (" + units + "), " + std::to_string(c.real_groups) + " IOMMU group(s)");
     }
+    if (c.want_noiommu())
+        c.add(finding::warning, "mode=noiommu requested although an IOMMU is active",
+              "devices behind the IOMMU get real groups; no-IOMMU mode only applies to devices "
+              "without one",
+              "use mode=auto or mode=iommu (safer and no root needed)");
+}
 
-    // No IOMMU at all.
+// No IOMMU at all: what mode=iommu, or no-IOMMU mode, would need.
+static void report_no_iommu(context& c) {
     if (c.want_iommu()) {
         c.add(finding::fatal,
               "no IOMMU found (/sys/class/iommu and /sys/kernel/iommu_groups are empty)",
@@ -143,6 +145,14 @@ void check_iommu(context& c) {
                 "use the uring: backend through the kernel nvme driver",
             ENODEV);
     }
+}
+
+void check_iommu(context& c) {
+    detect_iommu(c);
+    if (!c.iommu_driver.empty() || c.real_groups > 0)
+        report_iommu_present(c);
+    else
+        report_no_iommu(c);
 }
 
 bool device_tree_has_compatible(const context& c, const std::vector<std::string>& needles) {
