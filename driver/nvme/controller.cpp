@@ -785,8 +785,17 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
     const std::uint32_t gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
     quiesce_queues_locked(gen);
     // 4. Re-enable and redo the admin setup; queues re-create themselves once we release the lock.
-    rc = enable_locked(why);
-    if (rc == 0) rc = configure_locked(why);
+    //    A controller that goes fatal again meanwhile (CSTS.CFS: -EIO) gets the spec's remedy,
+    //    another disable and enable, a bounded number of times before it is declared broken.
+    for (unsigned attempt = 1;; ++attempt) {
+        rc = enable_locked(why);
+        if (rc == 0) rc = configure_locked(why);
+        if (rc != -EIO || attempt == max_enable_attempts) break;
+        why.clear();
+        if (disable_locked(why) != 0) break;  // not quiesced: broken below
+        cancel_admin_waiters_locked(-ECANCELED);
+        release_orphans_locked();
+    }
     if (rc != 0 && rc != -ENODEV) broken_.store(true, std::memory_order_relaxed);
     return rc;
 }

@@ -183,6 +183,8 @@ class controller {
     controller_counters& counters() noexcept { return counters_; }
 
   private:
+    static constexpr unsigned max_enable_attempts = 3;  // per reset, when CSTS.CFS interrupts it
+
     // bring_up()'s steps.
     int read_capabilities(std::string& why);
     int choose_page_size(std::string& why);
