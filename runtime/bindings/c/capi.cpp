@@ -113,6 +113,7 @@ task<void> run_io(convme_req* r, io_op op, std::byte* buf, std::uint64_t off, st
         what.op = op;
         what.offset = off;
         what.length = op == io_op::flush ? 0 : len;
+        what.status = ec;  // describe_failure names this status (it said "Success" without it)
         finish(r, ec, &what);
     } else {
         finish(r, ec, nullptr);
@@ -588,6 +589,8 @@ int convme_get_nvme_stats(const convme_dev* d, convme_nvme_stats* out) {
     out->admin_commands = st.admin_commands;
     out->io_queues = st.io_queues;
     out->page_size = st.page_size;
+    out->aborts_sent = st.aborts_sent;
+    out->doorbell_kicks = st.doorbell_kicks;
     return 0;
 }
 
