@@ -39,6 +39,12 @@ class nvme_device final : public block_device {
     nvme_driver_stats stats() const noexcept;
 
   private:
+    // init()'s steps.
+    int check_namespace(nvme::identify_namespace& id, std::string& why);
+    int plan_queues(std::uint32_t lba_shift, std::uint64_t& max_transfer, std::string& why);
+    int describe(const nvme::identify_namespace& id, std::uint32_t lba_shift,
+                 std::uint64_t max_transfer, std::string& why);
+
     void submit_slow(io_request& r) noexcept;
     // Loops without a queue of their own (the controller granted fewer queues, or fewer interrupt
     // vectors, than there are loops) run their I/O on a loop that has one (nvme_device.cpp).
