@@ -168,12 +168,38 @@ TEST(DriverSimReset, ReadsInFlightOnAnotherLoopNeverCompleteWithStaleCompletions
     RecordProperty("reads_lost_in_reset", std::to_string(total_failed));
 }
 
+// Blocks a loop's thread (it neither polls nor acknowledges resets) until released: what a loop
+// busy in user code looks like to a reset. The reset then gives up waiting for its
+// acknowledgement after 2 s and goes on with the re-enable, so the queue notices the new
+// generation only while the controller is enabling (CSTS.RDY still 0, Doorbell Buffer Config not
+// yet re-sent): the window in which bugs 2 and 3 struck.
+struct blocked_loop {
+    std::atomic<bool> release{false}, blocked{false};
+    void block(loop& l) {
+        l.post([this] {
+            blocked = true;
+            const auto t0 = clock_type::now();
+            while (!release.load() && clock_type::now() - t0 < 10s)
+                std::this_thread::sleep_for(1ms);
+        });
+        const auto t0 = clock_type::now();
+        while (!blocked.load() && clock_type::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+    }
+};
+
+bool wait_enabling(sim_device& s) {
+    const auto t0 = clock_type::now();
+    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s)
+        std::this_thread::sleep_for(1ms);
+    return s.ctrl->stats().enabling;
+}
+
 // Bug 2: a loop that recovered while the reset was half done copied its doorbells while Doorbell
 // Buffer Config was still off, so its queue used MMIO doorbells only while the controller took
 // the SQ tail from the (zeroed) shadow slot: nothing on that queue ran any more.
 TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorbells) {
     auto cfg = hostile_config();
-    cfg.enable_delay = 150ms;
+    cfg.enable_delay = 400ms;
     nvme_options o;
     o.io_timeout = 400ms;
     sim_device s(cfg, o);
@@ -183,17 +209,18 @@ TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorb
     dma_buffer buf(512);
     ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 4); })));
     controller& c = ctrl_of(*s.dev);
-    // The reset runs on another thread; B is idle (nothing in flight) meanwhile.
+    blocked_loop stuck;
+    stuck.block(b.l);  // B is busy: it will not acknowledge the reset
     std::thread resetter([&] {
         std::string why;
         EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
     });
-    const auto t0 = clock_type::now();
-    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s)
-        std::this_thread::sleep_for(1ms);
-    ASSERT_TRUE(s.ctrl->stats().enabling) << "the reset should be waiting for CSTS.RDY=1 now";
-    // B wakes up while the reset is half done: its first read may be lost in the reset, the
-    // next ones must work.
+    ASSERT_TRUE(wait_enabling(s)) << "the reset should be waiting for CSTS.RDY=1 now";
+    EXPECT_EQ(c.counters().quiesce_timeouts.load(), 1u);
+    // B comes back while the reset is half done and recovers its queue now.
+    stuck.release = true;
+    std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(s.ctrl->stats().enabling) << "B should have recovered while the controller enabled";
     std::error_code ec;
     for (int attempt = 0; attempt < 3; ++attempt) {
         ec = b.run<std::error_code>([&] { return read_block(*s.dev, 1, buf); });
@@ -204,17 +231,21 @@ TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorb
     dma_buffer want(512);
     pattern(want.data(), 512, 1, 1);
     EXPECT_TRUE(same(buf.data(), want.data(), 512));
-    EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); }));
+    for (int i = 0; i < 4; ++i)
+        EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); }));
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
+    EXPECT_EQ(s.stats().resets, 1u) << "the queue needed more resets to work again";
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
 }
 
 // Bug 3: a queue took the generation outside the admin lock and was then created after another
-// reset had completed: labelled with the old generation, the healthy queue looked stale, was
-// "re-created" over itself (Invalid Queue Identifier) and the loop's I/O was dead for good.
+// reset had completed: labelled with the old generation, the healthy queue looked stale, its
+// requests were failed and its rings wiped while the controller was still running it, and it was
+// "re-created" over itself (Invalid Queue Identifier). B recovers (reads the generation) during
+// the first reset, and a second reset takes the admin lock before B's queue creation does.
 TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     auto cfg = hostile_config();
-    cfg.enable_delay = 120ms;
+    cfg.enable_delay = 300ms;
     nvme_options o;
     o.io_timeout = 2s;
     sim_device s(cfg, o);
@@ -223,36 +254,40 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     dma_buffer buf(512);
     ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 4); })));
     controller& c = ctrl_of(*s.dev);
+    blocked_loop stuck;
+    stuck.block(b.l);
     const std::uint32_t g0 = c.generation();
     std::thread first([&] {
         std::string why;
         EXPECT_EQ(c.reset(g0, why), 0) << why;
     });
-    const auto t0 = clock_type::now();
-    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s)
-        std::this_thread::sleep_for(1ms);
-    ASSERT_TRUE(s.ctrl->stats().enabling);
+    ASSERT_TRUE(wait_enabling(s));
     // A second reset queues up behind the first (it saw the first's generation)...
     std::thread second([&, g1 = c.generation()] {
         std::string why;
         EXPECT_EQ(c.reset(g1, why), 0) << why;
     });
-    std::this_thread::sleep_for(20ms);
-    // ...and only then does B notice: it re-creates its queue behind both resets.
+    std::this_thread::sleep_for(30ms);
+    // ...and only then does B notice the first: it re-creates its queue behind both resets.
+    stuck.release = true;
+    first.join();
+    second.join();
     std::error_code ec;
     for (int attempt = 0; attempt < 3; ++attempt) {
         ec = b.run<std::error_code>([&] { return read_block(*s.dev, 1, buf); });
         if (ec != make_error_code(errc::aborted)) break;
     }
-    first.join();
-    second.join();
     EXPECT_FALSE(ec) << ec.message();
-    // The queue keeps working: it was not mistaken for a stale one.
-    for (int i = 0; i < 4; ++i)
-        EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); }));
+    // The queue keeps working: it was not mistaken for a stale one (which costs its in-flight
+    // I/O and a reset of its own).
+    int failures = 0;
+    for (int i = 0; i < 8; ++i)
+        if (b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); })) ++failures;
+    EXPECT_EQ(failures, 0);
     dma_buffer want(512);
     pattern(want.data(), 512, 2, 1);
     EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    EXPECT_EQ(s.stats().resets, 2u) << "a healthy queue was taken for a stale one and reset again";
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
 }
