@@ -76,6 +76,32 @@ TEST(DriverSimLifetime, TimedOutIdentifyKeepsItsBufferUntilTheLateCompletion) {
     EXPECT_EQ(id.nsze, (16ull << 20) / 512);
 }
 
+// A reset frees a timed-out command's memory only once the controller is disabled: during the
+// disable window (CC.EN=0 written, CSTS.RDY still 1) the controller goes on executing, and the
+// late Identify writes its data then.
+TEST(DriverSimLifetime, ResetKeepsATimedOutCommandsBufferUntilTheControllerIsDisabled) {
+    auto cfg = inline_config();
+    cfg.disable_delay = 400ms;
+    nvme_options o;
+    o.admin_timeout = 60ms;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    controller& c = *nvme_controller_of(*s.dev);
+    s.ctrl->inject(late_admin(nvme::admin_op::identify, 250ms, 1));
+    nvme::identify_namespace id{};
+    std::string why;
+    EXPECT_EQ(c.identify_namespace(1, id, why), -ETIMEDOUT) << why;
+    ASSERT_EQ(s.ctrl->stats().late_completions, 0u);
+    EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+    EXPECT_EQ(s.ctrl->stats().late_completions, 1u)
+        << "the late Identify should have completed while the controller was disabling";
+    EXPECT_EQ(s.ctrl->stats().dma_lifetime_violations, 0u)
+        << "the reset freed the timed-out Identify's buffer before CSTS.RDY=0: "
+        << s.ctrl->last_diagnostic();
+    EXPECT_EQ(c.identify_namespace(1, id, why), 0) << why;
+    EXPECT_EQ(id.nsze, (16ull << 20) / 512);
+}
+
 TEST(DriverSimLifetime, TimedOutAdminPassthroughKeepsItsBouncePages) {
     nvme_options o;
     o.admin_timeout = 60ms;
