@@ -292,5 +292,100 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
 }
 
+// Bug 3, first creation: a loop that creates its queue while a reset is disabling the controller
+// waits for the admin lock the reset holds; the generation its queue belongs to is the one in
+// which it was created (read under that lock), not the one before the reset.
+TEST(DriverSimReset, QueueFirstCreatedDuringAResetBelongsToTheNewGeneration) {
+    auto cfg = hostile_config();
+    cfg.disable_delay = 300ms;
+    nvme_options o;
+    o.io_timeout = 2s;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    loop_thread a(1);
+    ASSERT_FALSE((a.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    controller& c = ctrl_of(*s.dev);
+    std::thread resetter([&] {
+        std::string why;
+        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+    });
+    const auto t0 = clock_type::now();
+    while (!s.ctrl->stats().disabling && clock_type::now() - t0 < 5s)
+        std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(s.ctrl->stats().disabling);
+    loop_thread b(2);  // its first I/O creates its queue, behind the reset
+    dma_buffer buf(512), want(512);
+    EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); }));
+    resetter.join();
+    int failures = 0;
+    for (int i = 0; i < 8; ++i)
+        if (b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); })) ++failures;
+    EXPECT_EQ(failures, 0);
+    pattern(want.data(), 512, 3, 1);
+    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    EXPECT_EQ(s.stats().resets, 1u) << "the new queue was taken for a stale one and reset again";
+    EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
+    EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
+    EXPECT_TRUE(a.run<bool>([&] { return drain_dev(*s.dev); }));
+}
+
+// Bug 1, the other half of the ordering: a reset re-enables the controller only after every
+// queue acknowledged the new generation. B is busy in user code with a read committed to its SQ
+// but not yet rung; when it gets back to its loop it rings that doorbell. Against the
+// re-enabled controller, which has no I/O queue 1 any more, that is an invalid doorbell write
+// (and, once another queue got id 1, a tail the controller would run with); while the reset waits
+// for B, it goes to a disabled controller, which drops it.
+TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
+    auto cfg = hostile_config();
+    cfg.disable_delay = 10ms;
+    nvme_options o;
+    o.io_timeout = 2s;
+    o.shadow_doorbells = false;  // every doorbell is an MMIO write the controller sees
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    loop_thread b(1);
+    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    controller& c = ctrl_of(*s.dev);
+    std::atomic<bool> release{false}, blocked{false}, read_done{false};
+    std::error_code read_ec;
+    dma_buffer buf(512);
+    b.l.post([&] {
+        b.l.spawn([](block_device& dev, dma_buffer& buf, std::error_code& ec,
+                     std::atomic<bool>& done) -> task<void> {
+            ec = co_await dev.read(512, buf.span());
+            done = true;
+        }(*s.dev, buf, read_ec, read_done));
+        b.l.spawn([](std::atomic<bool>& release, std::atomic<bool>& blocked) -> task<void> {
+            blocked = true;  // the read is in the SQ, its doorbell not rung yet
+            const auto t0 = clock_type::now();
+            while (!release.load() && clock_type::now() - t0 < 10s)
+                std::this_thread::sleep_for(1ms);
+            co_return;
+        }(release, blocked));
+    });
+    const auto t0 = clock_type::now();
+    while (!blocked.load() && clock_type::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(blocked.load());
+    std::thread resetter([&] {
+        std::string why;
+        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+    });
+    std::this_thread::sleep_for(300ms);  // the reset must still be waiting for B now
+    release = true;
+    resetter.join();
+    while (!read_done.load() && clock_type::now() - t0 < 10s) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(read_done.load());
+    EXPECT_TRUE(!read_ec || read_ec == make_error_code(errc::aborted)) << read_ec.message();
+    EXPECT_EQ(c.counters().quiesce_timeouts.load(), 0u);
+    for (int i = 0; i < 4; ++i)
+        EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); }));
+    dma_buffer want(512);
+    pattern(want.data(), 512, 3, 1);
+    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u)
+        << "B rang a doorbell of the re-enabled controller: " << s.ctrl->last_diagnostic();
+    EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
+}
+
 }  // namespace
 }  // namespace convme::driver::testing
