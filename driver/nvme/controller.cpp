@@ -765,8 +765,22 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
     const std::uint32_t gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
     quiesce_queues_locked(gen);
     // 4. Re-enable and redo the admin setup; queues re-create themselves once we release the lock.
+    //    A controller that reports a fatal status again while it is enabled or configured is
+    //    disabled and enabled once more (bounded) instead of being given up: the queues, blocked
+    //    on the admin lock, still see one reset.
     rc = enable_locked(why);
     if (rc == 0) rc = configure_locked(why);
+    for (unsigned attempt = 1;
+         rc == -EIO && attempt < max_enable_attempts &&
+         (read_reg(nvme::reg::csts) & nvme::csts::cfs) && read_reg(nvme::reg::csts) != all_ones;
+         ++attempt) {
+        why.clear();
+        if (rc = disable_locked(why); rc != 0) break;
+        cancel_admin_waiters_locked(-ECANCELED);
+        release_orphans_locked();
+        rc = enable_locked(why);
+        if (rc == 0) rc = configure_locked(why);
+    }
     if (rc != 0 && rc != -ENODEV) broken_.store(true, std::memory_order_relaxed);
     return rc;
 }

@@ -207,6 +207,8 @@ class controller {
     std::uint32_t mps_ = 0;  // CC.MPS value
     std::size_t page_size_ = 4096;
     std::chrono::milliseconds ready_timeout_{500};
+    // Enable + configure attempts of one reset when the controller fails (CSTS.CFS) meanwhile.
+    static constexpr unsigned max_enable_attempts = 3;
 
     std::mutex admin_mu_;
     queue_pair admin_qp_;

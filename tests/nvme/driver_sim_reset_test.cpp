@@ -387,5 +387,85 @@ TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
 }
 
+// A queue whose command timed out sends an Abort, which waits for the admin lock; a reset holds
+// that lock while it waits for every queue's acknowledgement. The queue is parked while it waits,
+// so the reset goes on at once instead of stalling for its 2 s limit and re-enabling without it.
+TEST(DriverSimReset, QueueSendingAnAbortDoesNotHoldUpAReset) {
+    auto cfg = hostile_config();
+    cfg.disable_delay = 400ms;
+    nvme_options o;
+    o.io_timeout = 100ms;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    loop_thread b(1);
+    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    controller& c = ctrl_of(*s.dev);
+    sim::fault late;
+    late.what = sim::fault::kind::late_completion;
+    late.opcode = nvme::io_opcode::read;
+    late.delay = 5s;
+    s.ctrl->inject(late);
+    std::atomic<bool> read_done{false};
+    std::error_code read_ec;
+    dma_buffer buf(512);
+    b.l.post([&] {
+        b.l.spawn([](block_device& dev, dma_buffer& buf, std::error_code& ec,
+                     std::atomic<bool>& done) -> task<void> {
+            ec = co_await dev.read(512, buf.span());
+            done = true;
+        }(*s.dev, buf, read_ec, read_done));
+    });
+    std::this_thread::sleep_for(20ms);  // fetched, held by the device; times out during the reset
+    std::string why;
+    const auto t0 = clock_type::now();
+    EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+    const auto took = clock_type::now() - t0;
+    EXPECT_EQ(c.counters().quiesce_timeouts.load(), 0u)
+        << "the reset waited for a queue blocked on the admin lock it holds";
+    EXPECT_LT(took, 1500ms);
+    while (!read_done.load() && clock_type::now() - t0 < 10s) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(read_done.load());
+    EXPECT_TRUE(read_ec == make_error_code(errc::aborted) ||
+                read_ec == make_error_code(errc::timeout))
+        << read_ec.message();
+    for (int i = 0; i < 4; ++i)
+        EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); }));
+    EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
+    EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
+}
+
+// A controller that fails again (CSTS.CFS) while a reset enables it is disabled and enabled once
+// more, not given up for good (the stress tests hit this: every loop's I/O then failed with
+// "controller fatal" until the device was reopened).
+TEST(DriverSimReset, FatalStatusWhileTheResetEnablesIsResetAgain) {
+    auto cfg = hostile_config();
+    cfg.enable_delay = 200ms;
+    nvme_options o;
+    o.io_timeout = 2s;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    loop_thread b(1);
+    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    controller& c = ctrl_of(*s.dev);
+    std::thread resetter([&] {
+        std::string why;
+        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+    });
+    ASSERT_TRUE(wait_enabling(s));
+    s.ctrl->set_fatal();
+    resetter.join();
+    EXPECT_FALSE(c.broken());
+    dma_buffer buf(512), want(512);
+    std::error_code ec;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        ec = b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); });
+        if (ec != make_error_code(errc::aborted)) break;
+    }
+    EXPECT_FALSE(ec) << ec.message();
+    pattern(want.data(), 512, 3, 1);
+    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
+}
+
 }  // namespace
 }  // namespace convme::driver::testing
