@@ -143,7 +143,11 @@ TEST(DriverSimReset, ReadsInFlightOnAnotherLoopNeverCompleteWithStaleCompletions
             controller& c = ctrl_of(*s.dev);
             EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
             const int ok_at_reset = ok.load();
-            std::this_thread::sleep_for(150ms);  // the queue is re-created, reads go on
+            // The queue is re-created and reads go on: 50 more at 5 ms per read and 8 readers
+            // take about 30 ms; a wedged queue never gets there (3 s allows for a loaded host).
+            const auto t_reset = clock_type::now();
+            while (ok.load() - ok_at_reset < 50 && clock_type::now() - t_reset < 3s)
+                std::this_thread::sleep_for(1ms);
             ok_after_reset = ok.load() - ok_at_reset;
             stop = true;
             const auto t_stop = clock_type::now();
@@ -159,8 +163,7 @@ TEST(DriverSimReset, ReadsInFlightOnAnotherLoopNeverCompleteWithStaleCompletions
         EXPECT_EQ(st.invalid_doorbell_writes, 0u)
             << "round " << round << ": " << s.ctrl->last_diagnostic();
         EXPECT_EQ(st.dma_lifetime_violations, 0u) << s.ctrl->last_diagnostic();
-        // 150 ms at 5 ms per read and 8 readers: well over 50 reads unless the queue is wedged.
-        EXPECT_GT(ok_after_reset, 50) << "round " << round << ": reads must go on after the reset";
+        EXPECT_GE(ok_after_reset, 50) << "round " << round << ": reads must go on after the reset";
         total_ok += ok.load();
         total_failed += failed.load();
     }
