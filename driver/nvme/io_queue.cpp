@@ -426,8 +426,22 @@ void io_queue::health_tick() noexcept {
             s.stamp = scan_epoch_;
             if (!abort_pending_) {
                 abort_waiter_.done.store(false, std::memory_order_relaxed);
-                if (ctrl_.admin_submit(admin::abort_command(qid_, static_cast<std::uint16_t>(cid)),
-                                       abort_waiter_) == 0) {
+                // admin_submit waits for the admin lock, which a reset holds while it waits for
+                // this queue's acknowledgement: parked meanwhile (we touch no ring in there), so
+                // that the reset does not stall until its 2 s limit and re-enable without us.
+                link_.parked.store(true, std::memory_order_release);
+                const int rc = ctrl_.admin_submit(
+                    admin::abort_command(qid_, static_cast<std::uint16_t>(cid)), abort_waiter_);
+                if (ctrl_.generation() != generation_) {
+                    // A reset ran meanwhile: recover (still parked) before anything rings a
+                    // doorbell. An Abort that went out names the old queue: forgotten, so that
+                    // its completion cannot land in the waiter the next Abort reuses.
+                    if (rc == 0) ctrl_.admin_forget(abort_waiter_);
+                    recover();
+                    return;
+                }
+                link_.parked.store(false, std::memory_order_release);
+                if (rc == 0) {
                     abort_pending_ = true;
                     abort_cid_ = static_cast<std::uint16_t>(cid);
                     ++io_counters_.aborts_sent;

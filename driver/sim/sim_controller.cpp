@@ -168,7 +168,11 @@ void simulated_controller::impl::check_cc() {
     cc_seen = cc;
     const bool en = cc & nvme::cc::en, was_en = old & nvme::cc::en;
     if (was_en && !en) {
-        if (enabling) {
+        if (enabling && fatal) {
+            // The enable failed (CSTS.CFS): clearing CC.EN now is the reset the host owes it.
+            enabling = false;
+            reset_controller();
+        } else if (enabling) {
             // Undefined in the spec (CC.EN cleared while CC.EN=1 and CSTS.RDY=0); this model
             // latches a fatal status that only a clean disable (from RDY=1 or CFS) clears.
             enabling = false;
@@ -286,7 +290,10 @@ void simulated_controller::impl::enable_controller(std::uint32_t cc) {
     for (std::size_t off = nvme::reg::doorbell_base; off < bar_bytes; off += 4)
         reg_store(static_cast<std::uint32_t>(off), doorbell_idle);
     ready = true;
-    set_csts((csts & ~nvme::csts::cfs) | nvme::csts::rdy);
+    // A fatal status that arrived while the controller was disabled or enabling stays visible:
+    // only CC.EN=0 (reset_controller) clears it. (Clearing CFS here left the model fatal with
+    // CSTS.CFS=0: a controller that silently answered nothing.)
+    set_csts(csts | nvme::csts::rdy);
 }
 
 void simulated_controller::impl::reset_controller() {
