@@ -149,11 +149,48 @@ int io_queue::destroy_sync() {
 
 // ------------------------------------------------------------------------------- submission
 
+// The command fill_command() builds for a read or write of one command with PRP1 only, built
+// directly. Anything this does not handle returns false with r untouched.
+inline bool io_queue::issue_single(io_request& r) noexcept {
+    const auto va = reinterpret_cast<std::uintptr_t>(r.data);
+    const std::uint64_t blocks = r.length >> p_.lba_shift;
+    // blocks - 1 wraps for a request shorter than a block: the general path handles it.
+    if (r.op > io_op::write || failed_ || r.status || !pending_.empty() || cids_.empty() ||
+        (va & (page_size_ - 1)) + r.length > page_size_ || blocks - 1 >= p_.max_rw_blocks)
+        return false;
+    std::uint64_t iova = 0;
+    if (translation_cache::translate(&xlat_, r.data, iova) != 0) [[unlikely]]
+        return false;  // not mapped yet: issue() maps it
+    const std::uint16_t cid = cids_.pop();
+    const std::uint64_t slba = r.offset >> p_.lba_shift;
+    nvme::sqe& e = *qp_.next_sqe();
+    std::memset(static_cast<void*>(&e), 0, sizeof e);
+    e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
+    e.cid = cid;
+    e.nsid = p_.nsid;
+    e.prp1 = iova;
+    e.cdw10 = static_cast<std::uint32_t>(slba);
+    e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
+    e.cdw12 = static_cast<std::uint32_t>(blocks - 1);
+    slots_[cid] = slot{&r, scan_epoch_, 0};
+    qp_.commit();
+    r.progress = blocks;
+    r.outstanding = 1;
+    r.issue_done = true;
+    return true;
+}
+
 void io_queue::submit(io_request& r) noexcept {
+    ++in_flight_;
+    if (issue_single(r)) [[likely]]
+        return;
+    submit_general(r);
+}
+
+void io_queue::submit_general(io_request& r) noexcept {
     r.progress = 0;
     r.outstanding = 0;
     r.issue_done = false;
-    ++in_flight_;
     if (failed_) [[unlikely]] {
         r.fail(failed_);
         r.issue_done = true;
@@ -361,7 +398,8 @@ bool io_queue::poll() {
         if (any) run_deferred();
         if (failed_) return any;
     }
-    const unsigned n = qp_.reap([this](const nvme::cqe& c) { on_cqe(c); });
+    const unsigned n = qp_.reap_in_place(
+        [this](const nvme::cqe& entry, std::uint16_t status) { on_cqe_in_place(entry, status); });
     if (n && !pending_.empty()) issue_pending();
     bool progress = n != 0;
     if (!deferred_.empty()) [[unlikely]] {
@@ -373,19 +411,29 @@ bool io_queue::poll() {
     return progress;
 }
 
-inline void io_queue::on_cqe(const nvme::cqe& c) noexcept {
-    if (c.cid >= slots_.size()) [[unlikely]]
-        return;  // not ours: ignore rather than corrupt
-    slot& s = slots_[c.cid];
+// Reads only the words it needs of the entry in the ring (cid; the status came with the phase
+// bit); the whole entry is copied only for an error or a passthrough command.
+inline void io_queue::on_cqe_in_place(const nvme::cqe& entry, std::uint16_t status) noexcept {
+    const std::uint16_t cid = entry.cid;
+    if (cid >= cids_.total()) [[unlikely]]
+        return;  // not ours: ignore rather than corrupt (cids_.total() == slots_.size())
+    slot& s = slots_[cid];
     io_request* r = s.req;
     if (!r) [[unlikely]]
         return;
     s.req = nullptr;
-    if (((c.status >> 1) | s.flags) == 0) [[likely]]
-        cids_.push(c.cid);
-    else if (on_error_cqe(c, s, *r))
-        cids_.push(c.cid);
+    if (((status >> 1) | s.flags) == 0) [[likely]] {
+        cids_.push(cid);
+    } else {
+        nvme::cqe c = entry;
+        c.status = status;
+        if (on_error_cqe(c, s, *r)) cids_.push(cid);
+    }
     part_done(*r);
+}
+
+void io_queue::on_cqe(const nvme::cqe& c) noexcept {
+    on_cqe_in_place(c, c.status);
 }
 
 // ------------------------------------------------------------------------------- errors

@@ -124,6 +124,13 @@ class io_queue final : public poller {
     // Per request: io_request::progress = blocks issued, outstanding = commands on the queue,
     // issue_done = no more commands will be issued; it completes when both say so.
 
+    // The common case in one step: a read or write that fits one command with PRP1 only (within
+    // one memory page), a free command id, nothing waiting ahead of it, a translation cached.
+    // False (and r untouched) otherwise: submit_general() handles everything.
+    bool issue_single(io_request& r) noexcept;
+    // Everything else (splits, flush, write zeroes, trim, PRP lists, unmapped memory, no free id,
+    // a failed controller), out of line so the fast path saves no registers for it.
+    [[gnu::noinline]] void submit_general(io_request& r) noexcept;
     bool issue(io_request& r) noexcept;
     bool fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid,
                       nvme::sqe& e, std::uint64_t& part) noexcept;
@@ -143,7 +150,9 @@ class io_queue final : public poller {
     void recover() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
     void fail_everything(std::error_code ec) noexcept;
-    // Completion of one CQE (the reap callback of poll(), also used for leftovers in recover()).
+    // Completion of one CQE: in place in the ring with its status (poll()), or a copy (leftovers
+    // in recover()).
+    void on_cqe_in_place(const nvme::cqe& entry, std::uint16_t status) noexcept;
     void on_cqe(const nvme::cqe& c) noexcept;
     std::uint32_t now_ms() const noexcept;
 
