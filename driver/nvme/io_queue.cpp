@@ -149,44 +149,6 @@ int io_queue::destroy_sync() {
 
 // ------------------------------------------------------------------------------- submission
 
-// The command fill_command() builds for a read or write of one command with PRP1 only, built
-// directly. Anything this does not handle returns false with r untouched.
-inline bool io_queue::issue_single(io_request& r) noexcept {
-    const auto va = reinterpret_cast<std::uintptr_t>(r.data);
-    const std::uint64_t blocks = r.length >> p_.lba_shift;
-    // blocks - 1 wraps for a request shorter than a block: the general path handles it.
-    if (r.op > io_op::write || failed_ || r.status || !pending_.empty() || cids_.empty() ||
-        (va & (page_size_ - 1)) + r.length > page_size_ || blocks - 1 >= p_.max_rw_blocks)
-        return false;
-    std::uint64_t iova = 0;
-    if (translation_cache::translate(&xlat_, r.data, iova) != 0) [[unlikely]]
-        return false;  // not mapped yet: issue() maps it
-    const std::uint16_t cid = cids_.pop();
-    const std::uint64_t slba = r.offset >> p_.lba_shift;
-    nvme::sqe& e = *qp_.next_sqe();
-    std::memset(static_cast<void*>(&e), 0, sizeof e);
-    e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
-    e.cid = cid;
-    e.nsid = p_.nsid;
-    e.prp1 = iova;
-    e.cdw10 = static_cast<std::uint32_t>(slba);
-    e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
-    e.cdw12 = static_cast<std::uint32_t>(blocks - 1);
-    slots_[cid] = slot{&r, scan_epoch_, 0};
-    qp_.commit();
-    r.progress = blocks;
-    r.outstanding = 1;
-    r.issue_done = true;
-    return true;
-}
-
-void io_queue::submit(io_request& r) noexcept {
-    ++in_flight_;
-    if (issue_single(r)) [[likely]]
-        return;
-    submit_general(r);
-}
-
 void io_queue::submit_general(io_request& r) noexcept {
     r.progress = 0;
     r.outstanding = 0;

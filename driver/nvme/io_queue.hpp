@@ -30,6 +30,7 @@
 #include <convme/backend.hpp>
 #include <convme/loop.hpp>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -125,7 +126,7 @@ class io_queue final : public poller {
     // issue_done = no more commands will be issued; it completes when both say so.
 
     // The common case in one step: a read or write that fits one command with PRP1 only (within
-    // one memory page), a free command id, nothing waiting ahead of it, a translation cached.
+    // one memory page), a free command id, nothing waiting ahead of it, its translation cached.
     // False (and r untouched) otherwise: submit_general() handles everything.
     bool issue_single(io_request& r) noexcept;
     // Everything else (splits, flush, write zeroes, trim, PRP lists, unmapped memory, no free id,
@@ -211,5 +212,46 @@ class io_queue final : public poller {
 
     io_queue_counters io_counters_;
 };
+
+// Inline, so that nvme_device::submit() runs the common case without a call: the command
+// fill_command() builds for a read or write of one command with PRP1 only, built directly.
+// Anything this does not handle returns false with r untouched.
+[[gnu::always_inline]] inline bool io_queue::issue_single(io_request& r) noexcept {
+    const auto va = reinterpret_cast<std::uintptr_t>(r.data);
+    const std::uint64_t blocks = r.length >> p_.lba_shift;
+    // blocks - 1 wraps for a request shorter than a block: the general path handles it.
+    if (r.op > io_op::write || failed_ || r.status || !pending_.empty() || cids_.empty() ||
+        (va & (page_size_ - 1)) + r.length > page_size_ || blocks - 1 >= p_.max_rw_blocks)
+        return false;
+    // A cached translation only: a miss (a lock and a search, or a first mapping) is left to the
+    // general path, so this path makes no call and saves no registers.
+    std::uint64_t iova;
+    if (!xlat_.lookup(r.data, iova)) [[unlikely]]
+        return false;
+    const std::uint16_t cid = cids_.pop();
+    const std::uint64_t slba = r.offset >> p_.lba_shift;
+    nvme::sqe& e = *qp_.next_sqe();
+    std::memset(static_cast<void*>(&e), 0, sizeof e);
+    e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
+    e.cid = cid;
+    e.nsid = p_.nsid;
+    e.prp1 = iova;
+    e.cdw10 = static_cast<std::uint32_t>(slba);
+    e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
+    e.cdw12 = static_cast<std::uint32_t>(blocks - 1);
+    slots_[cid] = slot{&r, scan_epoch_, 0};
+    qp_.commit();
+    r.progress = blocks;
+    r.outstanding = 1;
+    r.issue_done = true;
+    return true;
+}
+
+[[gnu::always_inline]] inline void io_queue::submit(io_request& r) noexcept {
+    ++in_flight_;
+    if (issue_single(r)) [[likely]]
+        return;
+    submit_general(r);
+}
 
 }  // namespace convme::driver

@@ -25,18 +25,25 @@ class translation_cache {
         clear();
     }
 
-    // prp_translate_fn-compatible: ctx is the translation_cache. The hit path is small enough to
-    // inline into the driver's submit; a miss or a stale epoch goes out of line.
+    // The hit path alone: true with iova set if the page is cached and no unmap happened since it
+    // was filled (the epoch is checked on every hit: an unmap empties the cache). False: ask
+    // translate(). Small and call-free, so a caller that inlines it needs no saved registers.
+    bool lookup(const void* p, std::uint64_t& iova) const noexcept {
+        const auto va = reinterpret_cast<std::uintptr_t>(p);
+        const std::uintptr_t page = va >> shift_;
+        const entry& e = entries_[page % entries];
+        if (e.page != page || mapper_->epoch() != epoch_) [[unlikely]]
+            return false;
+        iova = e.iova_page + (va & offset_mask_);
+        return true;
+    }
+
+    // prp_translate_fn-compatible: ctx is the translation_cache. The hit inline, a miss or a stale
+    // epoch out of line.
     static int translate(void* ctx, const void* p, std::uint64_t& iova) noexcept {
         auto* self = static_cast<translation_cache*>(ctx);
-        const auto va = reinterpret_cast<std::uintptr_t>(p);
-        const std::uintptr_t page = va >> self->shift_;
-        const entry& e = self->entries_[page % entries];
-        // The epoch is checked on every hit: an unmap since the entry was filled empties the cache.
-        if (e.page == page && self->mapper_->epoch() == self->epoch_) [[likely]] {
-            iova = e.iova_page + (va & self->offset_mask_);
+        if (self->lookup(p, iova)) [[likely]]
             return 0;
-        }
         return self->miss(p, iova);
     }
 
