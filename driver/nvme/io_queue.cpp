@@ -424,6 +424,8 @@ void io_queue::health_tick() noexcept {
         return;
     }
 
+    kick_if_quiet();
+
     bool need_reset = false;
     for (std::size_t cid = 0; cid < slots_.size(); ++cid) {
         slot& s = slots_[cid];
@@ -448,6 +450,25 @@ void io_queue::health_tick() noexcept {
         }
     }
     if (need_reset) reset_controller();
+}
+
+// I/O in flight and nothing completed for two health ticks (up to 200 ms; a healthy device
+// completes in microseconds): write both doorbell registers again before the timeout machinery
+// (Abort, reset) has to. A controller that lost a shadow doorbell update sees the tail again.
+void io_queue::kick_if_quiet() noexcept {
+    const std::uint64_t done = qp_.counters().completed;
+    if (done != completed_at_last_tick_) {
+        completed_at_last_tick_ = done;
+        quiet_ticks_ = 0;
+        return;
+    }
+    if (++quiet_ticks_ < 2 || link_.parked.load(std::memory_order_relaxed) ||
+        ctrl_.generation() != generation_)
+        return;
+    quiet_ticks_ = 0;
+    if (!qp_.sq_doorbell().shadowed()) return;  // every update was an MMIO write: none lost
+    qp_.kick_doorbells();
+    ++io_counters_.doorbell_kicks;
 }
 
 void io_queue::reset_controller() noexcept {

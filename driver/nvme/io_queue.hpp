@@ -65,6 +65,7 @@ struct io_queue_counters {
     std::uint64_t split_requests = 0;
     std::uint64_t timeouts = 0;
     std::uint64_t aborts_sent = 0;
+    std::uint64_t doorbell_kicks = 0;  // doorbells rewritten after a quiet spell (health_tick)
 };
 
 class io_queue final : public poller {
@@ -147,6 +148,7 @@ class io_queue final : public poller {
     int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
 
     void health_tick() noexcept;
+    void kick_if_quiet() noexcept;
     void reset_controller() noexcept;
     void recover() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
@@ -211,6 +213,8 @@ class io_queue final : public poller {
     bool abort_cid_held_ = false;
 
     io_queue_counters io_counters_;
+    std::uint64_t completed_at_last_tick_ = 0;
+    std::uint32_t quiet_ticks_ = 0;  // health ticks in a row with I/O in flight and no completion
 };
 
 // Inline, so that nvme_device::submit() runs the common case without a call: the command

@@ -461,6 +461,7 @@ nvme_driver_stats nvme_device::stats() const noexcept {
         s.shadow_skips += c.sq_db.shadow_skips + c.cq_db.shadow_skips;
         s.split_requests += q->io_counters().split_requests;
         s.timeouts += q->io_counters().timeouts;
+        s.doorbell_kicks += q->io_counters().doorbell_kicks;
         s.irq_sleeps += q->irq_sleeps();
         if (q->irq()) ++s.irq_queues;
         ++s.io_queues;

@@ -164,6 +164,13 @@ class queue_pair {
         return n;
     }
 
+    // Both doorbells' registers written again with their current values (see doorbell::kick).
+    void kick_doorbells() noexcept {
+        barrier_before_doorbell();
+        sq_db_.kick(counters_.sq_db);
+        cq_db_.kick(counters_.cq_db);
+    }
+
     const queue_counters& counters() const noexcept { return counters_; }
     std::uint32_t sq_tail() const noexcept { return sq_tail_; }
     std::uint32_t sq_head() const noexcept { return sq_head_; }

@@ -29,8 +29,8 @@ std::uint32_t qsize_of(const nvme::sqe& c) {
 
 }  // namespace
 
-std::uint16_t controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_t& dw0,
-                                              bool& hold) {
+std::uint16_t simulated_controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_t& dw0,
+                                                        bool& hold) {
     namespace op = nvme::admin_op;
     if (cmd.flags & 0xc0) return generic_status(nvme::sc::invalid_field);  // SGLs not supported
     switch (cmd.opcode) {
@@ -71,7 +71,7 @@ std::uint16_t controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_
     }
 }
 
-std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::create_cq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     std::uint32_t size = qsize_of(cmd);
     if (qid == 0 || qid > cfg.max_io_queues || cqs[qid].live)
@@ -111,7 +111,7 @@ std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::create_sq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     std::uint32_t size = qsize_of(cmd);
     std::uint16_t cqid = static_cast<std::uint16_t>(cmd.cdw11 >> 16);
@@ -149,7 +149,7 @@ std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::delete_sq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::delete_sq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     if (qid == 0 || qid > cfg.max_io_queues || !sqs[qid].live)
         return specific_status(nvme::sc::invalid_qid);
@@ -173,7 +173,7 @@ std::uint16_t controller::impl::delete_sq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::delete_cq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::delete_cq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     if (qid == 0 || qid > cfg.max_io_queues || !cqs[qid].live)
         return specific_status(nvme::sc::invalid_qid);
@@ -184,7 +184,7 @@ std::uint16_t controller::impl::delete_cq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::identify(const nvme::sqe& cmd) {
     std::uint32_t cns = cmd.cdw10 & 0xff;
     if (cns == nvme::cns::controller) {
         nvme::identify_controller id{};
@@ -266,7 +266,7 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
     return generic_status(nvme::sc::invalid_field);
 }
 
-std::uint16_t controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
+std::uint16_t simulated_controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
     std::uint32_t fid = cmd.cdw10 & 0xff;
     if (cmd.cdw10 & (1u << 31)) return specific_status(0x0d);  // Feature Identifier Not Saveable
     switch (fid) {
@@ -302,7 +302,7 @@ std::uint16_t controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t
     }
 }
 
-std::uint16_t controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
+std::uint16_t simulated_controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
     std::uint32_t fid = cmd.cdw10 & 0xff;
     switch (fid) {
         case nvme::feature::number_of_queues: {
@@ -332,7 +332,7 @@ std::uint16_t controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t
     }
 }
 
-std::uint16_t controller::impl::get_log_page(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::get_log_page(const nvme::sqe& cmd) {
     std::uint32_t lid = cmd.cdw10 & 0xff;
     std::uint64_t numd = ((cmd.cdw10 >> 16) | (std::uint64_t{cmd.cdw11 & 0xffff} << 16)) + 1;
     std::uint64_t offset = cmd.cdw12 | std::uint64_t{cmd.cdw13} << 32;
@@ -379,7 +379,7 @@ std::uint16_t controller::impl::get_log_page(const nvme::sqe& cmd) {
     return to_host(cmd, out.data(), out.size());
 }
 
-std::uint16_t controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_t& dw0) {
+std::uint16_t simulated_controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_t& dw0) {
     ++st.aborts;
     std::uint16_t sqid = static_cast<std::uint16_t>(cmd.cdw10 & 0xffff);
     std::uint16_t cid = static_cast<std::uint16_t>(cmd.cdw10 >> 16);
@@ -418,7 +418,7 @@ std::uint16_t controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_
     return 0;
 }
 
-std::uint16_t controller::impl::doorbell_buffer_config(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::doorbell_buffer_config(const nvme::sqe& cmd) {
     if (cmd.prp1 == 0 || cmd.prp2 == 0 || (cmd.prp1 & (mps - 1)) || (cmd.prp2 & (mps - 1)))
         return generic_status(nvme::sc::invalid_field);
     std::uint64_t need =

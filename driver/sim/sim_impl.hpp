@@ -31,9 +31,10 @@ struct sq_state {
     std::uint64_t base = 0;     // IOVA
     nvme::sqe* ring = nullptr;  // host view of the ring (resolved at creation)
     std::uint32_t head = 0, tail = 0;
-    std::uint32_t outstanding = 0;  // fetched, completion not yet posted
-    bool shadow = false;            // tail comes from the shadow doorbell buffer
-    std::uint64_t fetched = 0;      // commands fetched since creation (SQ head lag model)
+    std::uint32_t outstanding = 0;         // fetched, completion not yet posted
+    bool shadow = false;                   // tail comes from the shadow doorbell buffer
+    std::uint64_t fetched = 0;             // commands fetched since creation (SQ head lag model)
+    std::uint64_t eventidx_publishes = 0;  // forget_eventidx_every's count
 };
 
 struct completion {
@@ -93,7 +94,7 @@ struct namespace_layout {
     std::vector<std::uint64_t> write_pointer;  // zoned: per zone, next writable block
 };
 
-struct controller::impl {
+struct simulated_controller::impl {
     explicit impl(controller_config c);
     ~impl();
 

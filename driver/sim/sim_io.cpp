@@ -7,13 +7,13 @@
 
 namespace convme::sim {
 
-std::uint16_t controller::impl::max_transfer_check(std::size_t bytes) const {
+std::uint16_t simulated_controller::impl::max_transfer_check(std::size_t bytes) const {
     if (cfg.mdts == 0) return 0;
     std::uint64_t limit = (std::uint64_t{1} << cfg.mdts) * (std::uint64_t{4096} << cfg.mpsmin);
     return bytes > limit ? generic_status(nvme::sc::invalid_field) : 0;
 }
 
-std::uint16_t controller::impl::execute_io(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::execute_io(const nvme::sqe& cmd) {
     using namespace nvme::io_opcode;
     if (cmd.flags & 0xc0) return generic_status(nvme::sc::invalid_field);  // SGLs not supported
     if (cmd.opcode == flush) {
@@ -113,9 +113,9 @@ std::uint16_t controller::impl::execute_io(const nvme::sqe& cmd) {
 
 // Zoned namespace (simplified ZNS): writes and write zeroes must start at the zone's write
 // pointer and stay inside the zone; the pointer then advances. Reads anywhere.
-bool controller::impl::zoned_write_check(namespace_layout& n, std::uint8_t opcode,
-                                         std::uint64_t slba, std::uint64_t nlb,
-                                         std::uint16_t& status) {
+bool simulated_controller::impl::zoned_write_check(namespace_layout& n, std::uint8_t opcode,
+                                                   std::uint64_t slba, std::uint64_t nlb,
+                                                   std::uint16_t& status) {
     if (opcode != nvme::io_opcode::write && opcode != nvme::io_opcode::write_zeroes) return true;
     const std::uint64_t zone = slba / n.zone_blocks;
     const std::uint64_t zone_end = (zone + 1) * n.zone_blocks;
