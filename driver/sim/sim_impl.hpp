@@ -227,6 +227,8 @@ struct simulated_controller::impl {
     std::uint16_t delete_sq(const nvme::sqe& cmd);
     std::uint16_t delete_cq(const nvme::sqe& cmd);
     std::uint16_t identify(const nvme::sqe& cmd);
+    std::uint16_t identify_controller(const nvme::sqe& cmd);
+    std::uint16_t identify_namespace(const nvme::sqe& cmd);
     std::uint16_t set_features(const nvme::sqe& cmd, std::uint32_t& dw0);
     std::uint16_t get_features(const nvme::sqe& cmd, std::uint32_t& dw0);
     std::uint16_t get_log_page(const nvme::sqe& cmd);
@@ -235,6 +237,10 @@ struct simulated_controller::impl {
 
     // ---- sim_io.cpp
     std::uint16_t execute_io(const nvme::sqe& cmd);
+    std::uint16_t execute_flush(const nvme::sqe& cmd);
+    std::uint16_t execute_deallocate(const nvme::sqe& cmd, namespace_layout& n);
+    std::uint16_t execute_transfer(const nvme::sqe& cmd, std::uint64_t slba, std::uint64_t offset,
+                                   std::size_t bytes);
     std::uint16_t max_transfer_check(std::size_t bytes) const;
 };
 
