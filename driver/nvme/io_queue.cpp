@@ -149,11 +149,10 @@ int io_queue::destroy_sync() {
 
 // ------------------------------------------------------------------------------- submission
 
-void io_queue::submit(io_request& r) noexcept {
+void io_queue::submit_general(io_request& r) noexcept {
     r.progress = 0;
     r.outstanding = 0;
     r.issue_done = false;
-    ++in_flight_;
     if (failed_) [[unlikely]] {
         r.fail(failed_);
         r.issue_done = true;
@@ -361,7 +360,8 @@ bool io_queue::poll() {
         if (any) run_deferred();
         if (failed_) return any;
     }
-    const unsigned n = qp_.reap([this](const nvme::cqe& c) { on_cqe(c); });
+    const unsigned n = qp_.reap_in_place(
+        [this](const nvme::cqe& entry, std::uint16_t status) { on_cqe_in_place(entry, status); });
     if (n && !pending_.empty()) issue_pending();
     bool progress = n != 0;
     if (!deferred_.empty()) [[unlikely]] {
@@ -373,19 +373,29 @@ bool io_queue::poll() {
     return progress;
 }
 
-inline void io_queue::on_cqe(const nvme::cqe& c) noexcept {
-    if (c.cid >= slots_.size()) [[unlikely]]
-        return;  // not ours: ignore rather than corrupt
-    slot& s = slots_[c.cid];
+// Reads only the words it needs of the entry in the ring (cid; the status came with the phase
+// bit); the whole entry is copied only for an error or a passthrough command.
+inline void io_queue::on_cqe_in_place(const nvme::cqe& entry, std::uint16_t status) noexcept {
+    const std::uint16_t cid = entry.cid;
+    if (cid >= cids_.total()) [[unlikely]]
+        return;  // not ours: ignore rather than corrupt (cids_.total() == slots_.size())
+    slot& s = slots_[cid];
     io_request* r = s.req;
     if (!r) [[unlikely]]
         return;
     s.req = nullptr;
-    if (((c.status >> 1) | s.flags) == 0) [[likely]]
-        cids_.push(c.cid);
-    else if (on_error_cqe(c, s, *r))
-        cids_.push(c.cid);
+    if (((status >> 1) | s.flags) == 0) [[likely]] {
+        cids_.push(cid);
+    } else {
+        nvme::cqe c = entry;
+        c.status = status;
+        if (on_error_cqe(c, s, *r)) cids_.push(cid);
+    }
     part_done(*r);
+}
+
+void io_queue::on_cqe(const nvme::cqe& c) noexcept {
+    on_cqe_in_place(c, c.status);
 }
 
 // ------------------------------------------------------------------------------- errors
