@@ -532,8 +532,14 @@ task<int> run_loops(std::string uri, unsigned n) {
     // Every loop at once: write its own region at QD8, read it back, verify.
     const int bad = co_await on_all_cores(n, [&](unsigned c) -> task<int> {
         dma_buffer buf(8 * 4096);
-        int bad = 0;
+        int bad = 0, errors = 0, mismatches = 0;
         latch done{8};
+        auto note = [&](const std::error_code& ec, const char* what, std::uint64_t off) {
+            if (++errors == 1)
+                std::printf("  loop %u: %s at %" PRIu64 " failed: %s\n", c, what, off,
+                            ec.message().c_str());
+            ++bad;
+        };
         // A named lambda: its captures must outlive the coroutines (they live in this frame).
         auto worker = [&](int w) -> task<void> {
             auto span = buf.subspan(static_cast<std::size_t>(w) * 4096, 4096);
@@ -542,17 +548,24 @@ task<int> run_loops(std::string uri, unsigned n) {
                     16 * MiB + c * region + static_cast<std::uint64_t>(i) * 4096;
                 const std::uint64_t tag = 0x1000 + c * 1000 + static_cast<std::uint64_t>(i);
                 fill(span, off, tag);
-                if (co_await dev->write(off, span)) ++bad;
+                std::error_code ec = co_await dev->write(off, span);
+                if (ec) note(ec, "write", off);
                 std::memset(span.data(), 0, span.size());
-                if (co_await dev->read(off, span)) ++bad;
-                if (first_mismatch(span, off, tag) >= 0) ++bad;
+                ec = co_await dev->read(off, span);
+                if (ec) note(ec, "read", off);
+                if (!ec && first_mismatch(span, off, tag) >= 0) {
+                    if (++mismatches == 1)
+                        std::printf("  loop %u: read at %" PRIu64 " returned the wrong data\n", c,
+                                    off);
+                    ++bad;
+                }
             }
             done.arrive();
         };
         for (int w = 0; w < 8; ++w) convme::loop::current()->spawn(worker(w));
         co_await done;
-        std::printf("  loop %u (core_id %u): %d I/Os, %d bad\n", c,
-                    convme::loop::current()->core_id(), 2 * per_loop, bad);
+        std::printf("  loop %u (core_id %u): %d I/Os, %d failed, %d returned wrong data\n", c,
+                    convme::loop::current()->core_id(), 2 * per_loop, errors, mismatches);
         co_return bad;
     });
     check(bad == 0,
