@@ -52,9 +52,9 @@ nvme() {  # id image serial [extra device options]
 }
 
 # The bench has 16 runs per round (3 completion modes + the kernel, 2 QDs, 2 loop counts) plus
-# the idle rows: 2 rounds of 4000 I/Os per run keep it near two minutes under load; fio keeps 3.
+# the idle rows: 2 rounds of 2000 I/Os per run bound it to a few minutes under load; fio keeps 3.
 ROUNDS=3 COUNT=20000
-[ "$CASE" = x86_64-bench ] && ROUNDS=2 COUNT=4000
+[ "$CASE" = x86_64-bench ] && ROUNDS=2 COUNT=2000
 APPEND="rdinit=/init quiet panic=-1 lab.bench_count=${LAB_BENCH_COUNT:-$COUNT} lab.bench_rounds=${LAB_BENCH_ROUNDS:-$ROUNDS} lab.fio_runtime=${LAB_FIO_RUNTIME:-5} ${LAB_EXTRA_APPEND:-}"
 [ "${LAB_SHELL:-0}" = 1 ] && APPEND="$APPEND lab.shell=1"
 SMP=2
