@@ -4,14 +4,14 @@
 #
 # Method (callgrind, deterministic):
 #  * The bench runs in --callgrind mode: controller in inline mode (no device thread; the model
-#    runs only inside controller::step(), called from the simulator's own poller on the loop), no clock calls, a
+#    runs only inside simulated_controller::step(), called from the simulator's own poller on the loop), no clock calls, a
 #    fixed I/O count and a fixed random sequence, so every run executes the same instructions.
 #  * --collect-atstart=no plus --toggle-collect on the driver's entry points turns counting on
 #    only while the CPU is inside them: nvme_device::submit() (the block_device hook every I/O
 #    enters through), io_queue::poll() (the loop's per-iteration completion reaping) and
 #    io_queue::flush_submissions() (the per-iteration doorbell write). None of them calls another,
 #    so the toggles never nest.
-#  * Whole-stack column: the same option on convme::sim::controller::step() toggles counting OFF on
+#  * Whole-stack column: the same option on convme::sim::simulated_controller::step() toggles counting OFF on
 #    entry and back ON on return: the whole device model (doorbell scan, SQE fetch, PRP walk, data
 #    copy, CQE post) runs inside step() and is excluded (the driver never calls it: the model has its
 #    own poller, so the loop's dispatch to it stays counted). iova_space::translate() (the sim's IOVA table behind
@@ -47,7 +47,7 @@ trap 'rm -rf "$tmp"' EXIT
 # IOVA table. The driver never calls into the model on its hot path, so the driver-only count
 # only needs the IOVA table excluded; the whole-stack count also excludes the model's poller.
 driver_model_excluded=(--toggle-collect='convme::sim::iova_space::translate(*')
-stack_model_excluded=(--toggle-collect='convme::sim::controller::step()'
+stack_model_excluded=(--toggle-collect='convme::sim::simulated_controller::step()'
                       --toggle-collect='convme::sim::iova_space::translate(*')
 driver_entries=(--toggle-collect='convme::driver::nvme_device::submit(*'
                 --toggle-collect='convme::driver::io_queue::poll()'

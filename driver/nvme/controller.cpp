@@ -116,15 +116,41 @@ int controller::wait_ready(bool ready, std::string& why) {
     }
 }
 
+// Bring-up, in the spec's order (NVMe base 3.5.1): registers, admin queue memory, disable,
+// enable, identify, doorbell buffer and queue count. Each step says what failed.
 int controller::bring_up(std::string& why) {
+    if (int rc = read_capabilities(why); rc != 0) return rc;
+    if (int rc = choose_page_size(why); rc != 0) return rc;
+    if (int rc = dev_->enable_bus_master(); rc != 0 && rc != -ENOTSUP) {
+        why = "enabling PCI bus mastering: " + std::string(std::strerror(-rc)) + ": " +
+              dev_->last_error();
+        return rc;
+    }
+    if (int rc = allocate_admin_queue(why); rc != 0) return rc;
+
+    std::lock_guard lk(admin_mu_);
+    if (read_reg(nvme::reg::csts) == all_ones) {
+        why = "controller registers read all-ones: device gone";
+        return -ENODEV;
+    }
+    if (int rc = disable_locked(why); rc != 0) return rc;
+    if (int rc = enable_locked(why); rc != 0) return rc;
+    if (int rc = identify_locked(why); rc != 0) return rc;
+    plan_doorbell_buffer_locked();
+    if (int rc = configure_locked(why); rc != 0) return rc;
+    qid_used_.assign(io_queues_ + 1, false);
+    qid_used_[0] = true;
+    return 0;
+}
+
+int controller::read_capabilities(std::string& why) {
     const std::uint32_t csts = dev_->read32(nvme::reg::csts);
     cap_.raw = dev_->read64(nvme::reg::cap);
     if (csts == all_ones || cap_.raw == ~std::uint64_t(0)) {
         mark_gone();
         why =
             "reading controller registers: all-ones (device gone or BAR not accessible); check "
-            "that the "
-            "device is present and bound to vfio-pci";
+            "that the device is present and bound to vfio-pci";
         return -ENODEV;
     }
     vs_ = dev_->read32(nvme::reg::vs);
@@ -134,9 +160,12 @@ int controller::bring_up(std::string& why) {
         why = "CAP.CSS: controller does not support the NVM command set";
         return -ENOTSUP;
     }
+    return 0;
+}
 
-    // Memory page size: the host page size when the controller supports it, else the largest
-    // supported size below it (PRP entries are then finer than host pages, which is fine).
+// Memory page size: the host page size when the controller supports it, else the largest
+// supported size below it (PRP entries are then finer than host pages, which is fine).
+int controller::choose_page_size(std::string& why) {
     const std::size_t host = dev_->host_page_size();
     unsigned host_shift = 0;
     while ((std::size_t(1) << host_shift) < host) ++host_shift;
@@ -152,13 +181,10 @@ int controller::bring_up(std::string& why) {
     }
     mps_ = std::min<unsigned>(h, cap_.mpsmax());
     page_size_ = std::size_t(4096) << mps_;
+    return 0;
+}
 
-    if (int rc = dev_->enable_bus_master(); rc != 0 && rc != -ENOTSUP) {
-        why = "enabling PCI bus mastering: " + std::string(std::strerror(-rc)) + ": " +
-              dev_->last_error();
-        return rc;
-    }
-
+int controller::allocate_admin_queue(std::string& why) {
     admin_depth_ = std::min<std::uint32_t>(32, cap_.mqes() + 1);
     const std::size_t contig = dev_->max_contiguous_dma();
     admin_depth_ =
@@ -180,18 +206,13 @@ int controller::bring_up(std::string& why) {
     admin_busy_.assign(admin_depth_, false);
     admin_orphans_.clear();
     admin_orphans_.resize(admin_depth_);
+    return 0;
+}
 
-    std::lock_guard lk(admin_mu_);
-    if (read_reg(nvme::reg::csts) == all_ones) {
-        why = "controller registers read all-ones: device gone";
-        return -ENODEV;
-    }
-    if (int rc = disable_locked(why); rc != 0) return rc;
-    if (int rc = enable_locked(why); rc != 0) return rc;
-
-    // Identify Controller.
+// Identify Controller, the NVM command set's controller limits and the active namespaces.
+int controller::identify_locked(std::string& why) {
     dma_block buf;
-    if (int rc = buf.allocate(*dev_, 4096, align); rc != 0) {
+    if (int rc = buf.allocate(*dev_, 4096, std::max<std::size_t>(page_size_, 4096)); rc != 0) {
         why = "allocating the identify buffer: " + dev_->last_error();
         return rc;
     }
@@ -232,22 +253,21 @@ int controller::bring_up(std::string& why) {
         for (std::uint32_t n = 1; n <= std::min<std::uint32_t>(id_ctrl_->nn, 1024); ++n)
             namespaces_.push_back(n);
     }
+    return 0;
+}
 
-    // Shadow doorbells: requested, advertised, and the buffer holds every queue's pair.
+// Shadow doorbells: requested, advertised, and the buffer holds every queue's pair. Bounds the
+// number of I/O queues to ask for.
+void controller::plan_doorbell_buffer_locked() {
     dbbc_wanted_ = opts_.shadow_doorbells && (id_ctrl_->oacs & nvme::oacs_doorbell_buffer_config);
     io_queues_ = std::clamp<std::uint32_t>(opts_.max_io_queues, 1, 65535);
-    if (dbbc_wanted_) {
-        const std::size_t per_queue = 2u * (4u << dstrd_);
-        io_queues_ = std::min<std::uint32_t>(
-            io_queues_, static_cast<std::uint32_t>(page_size_ / per_queue - 1));
-        if (int rc = shadow_mem_.allocate(*dev_, page_size_, align); rc != 0) dbbc_wanted_ = false;
-        if (dbbc_wanted_ && eventidx_mem_.allocate(*dev_, page_size_, align) != 0)
-            dbbc_wanted_ = false;
-    }
-    if (int rc = configure_locked(why); rc != 0) return rc;
-    qid_used_.assign(io_queues_ + 1, false);
-    qid_used_[0] = true;
-    return 0;
+    if (!dbbc_wanted_) return;
+    const std::size_t align = std::max<std::size_t>(page_size_, 4096);
+    const std::size_t per_queue = 2u * (4u << dstrd_);
+    io_queues_ =
+        std::min<std::uint32_t>(io_queues_, static_cast<std::uint32_t>(page_size_ / per_queue - 1));
+    if (shadow_mem_.allocate(*dev_, page_size_, align) != 0) dbbc_wanted_ = false;
+    if (dbbc_wanted_ && eventidx_mem_.allocate(*dev_, page_size_, align) != 0) dbbc_wanted_ = false;
 }
 
 // Disable (also clears a fatal status) and wait until the controller reports not ready: from
@@ -765,8 +785,17 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
     const std::uint32_t gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
     quiesce_queues_locked(gen);
     // 4. Re-enable and redo the admin setup; queues re-create themselves once we release the lock.
-    rc = enable_locked(why);
-    if (rc == 0) rc = configure_locked(why);
+    //    A controller that goes fatal again meanwhile (CSTS.CFS: -EIO) gets the spec's remedy,
+    //    another disable and enable, a bounded number of times before it is declared broken.
+    for (unsigned attempt = 1;; ++attempt) {
+        rc = enable_locked(why);
+        if (rc == 0) rc = configure_locked(why);
+        if (rc != -EIO || attempt == max_enable_attempts) break;
+        why.clear();
+        if (disable_locked(why) != 0) break;  // not quiesced: broken below
+        cancel_admin_waiters_locked(-ECANCELED);
+        release_orphans_locked();
+    }
     if (rc != 0 && rc != -ENODEV) broken_.store(true, std::memory_order_relaxed);
     return rc;
 }

@@ -183,6 +183,15 @@ class controller {
     controller_counters& counters() noexcept { return counters_; }
 
   private:
+    static constexpr unsigned max_enable_attempts = 3;  // per reset, when CSTS.CFS interrupts it
+
+    // bring_up()'s steps.
+    int read_capabilities(std::string& why);
+    int choose_page_size(std::string& why);
+    int allocate_admin_queue(std::string& why);
+    int identify_locked(std::string& why);
+    void plan_doorbell_buffer_locked();
+
     doorbell doorbell_at(std::uint32_t offset, std::uint16_t qid) noexcept;
     int disable_locked(std::string& why);
     void quiesce_queues_locked(std::uint32_t generation) noexcept;

@@ -70,6 +70,17 @@ class doorbell {
         ++c.mmio_writes;
     }
 
+    // Write the last published value to the register again, shadowed or not. Harmless (the
+    // same tail adds no command, the same head frees no entry) and it wakes a controller that
+    // lost an update behind its EventIdx, the race a shadow doorbell protocol invites when one
+    // side misses a barrier between publishing EventIdx and re-reading the shadow slot.
+    // Only shadowed doorbells can lose an update (and only they track the last value).
+    void kick(doorbell_counters& c) noexcept {
+        if (!shadow_) return;
+        write_mmio(last_);
+        ++c.mmio_writes;
+    }
+
   private:
     void write_mmio(std::uint32_t value) noexcept {
         if (mmio_)

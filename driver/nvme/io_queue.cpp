@@ -149,11 +149,10 @@ int io_queue::destroy_sync() {
 
 // ------------------------------------------------------------------------------- submission
 
-void io_queue::submit(io_request& r) noexcept {
+void io_queue::submit_general(io_request& r) noexcept {
     r.progress = 0;
     r.outstanding = 0;
     r.issue_done = false;
-    ++in_flight_;
     if (failed_) [[unlikely]] {
         r.fail(failed_);
         r.issue_done = true;
@@ -361,7 +360,8 @@ bool io_queue::poll() {
         if (any) run_deferred();
         if (failed_) return any;
     }
-    const unsigned n = qp_.reap([this](const nvme::cqe& c) { on_cqe(c); });
+    const unsigned n = qp_.reap_in_place(
+        [this](const nvme::cqe& entry, std::uint16_t status) { on_cqe_in_place(entry, status); });
     if (n && !pending_.empty()) issue_pending();
     bool progress = n != 0;
     if (!deferred_.empty()) [[unlikely]] {
@@ -373,19 +373,29 @@ bool io_queue::poll() {
     return progress;
 }
 
-inline void io_queue::on_cqe(const nvme::cqe& c) noexcept {
-    if (c.cid >= slots_.size()) [[unlikely]]
-        return;  // not ours: ignore rather than corrupt
-    slot& s = slots_[c.cid];
+// Reads only the words it needs of the entry in the ring (cid; the status came with the phase
+// bit); the whole entry is copied only for an error or a passthrough command.
+inline void io_queue::on_cqe_in_place(const nvme::cqe& entry, std::uint16_t status) noexcept {
+    const std::uint16_t cid = entry.cid;
+    if (cid >= cids_.total()) [[unlikely]]
+        return;  // not ours: ignore rather than corrupt (cids_.total() == slots_.size())
+    slot& s = slots_[cid];
     io_request* r = s.req;
     if (!r) [[unlikely]]
         return;
     s.req = nullptr;
-    if (((c.status >> 1) | s.flags) == 0) [[likely]]
-        cids_.push(c.cid);
-    else if (on_error_cqe(c, s, *r))
-        cids_.push(c.cid);
+    if (((status >> 1) | s.flags) == 0) [[likely]] {
+        cids_.push(cid);
+    } else {
+        nvme::cqe c = entry;
+        c.status = status;
+        if (on_error_cqe(c, s, *r)) cids_.push(cid);
+    }
     part_done(*r);
+}
+
+void io_queue::on_cqe(const nvme::cqe& c) noexcept {
+    on_cqe_in_place(c, c.status);
 }
 
 // ------------------------------------------------------------------------------- errors
@@ -414,6 +424,8 @@ void io_queue::health_tick() noexcept {
         return;
     }
 
+    kick_if_quiet();
+
     bool need_reset = false;
     for (std::size_t cid = 0; cid < slots_.size(); ++cid) {
         slot& s = slots_[cid];
@@ -424,8 +436,22 @@ void io_queue::health_tick() noexcept {
             s.stamp = scan_epoch_;
             if (!abort_pending_) {
                 abort_waiter_.done.store(false, std::memory_order_relaxed);
-                if (ctrl_.admin_submit(admin::abort_command(qid_, static_cast<std::uint16_t>(cid)),
-                                       abort_waiter_) == 0) {
+                // admin_submit waits for the admin lock, which a reset holds while it waits for
+                // this queue's acknowledgement: parked meanwhile (we touch no ring in there), so
+                // that the reset does not stall until its 2 s limit and re-enable without us.
+                link_.parked.store(true, std::memory_order_release);
+                const int rc = ctrl_.admin_submit(
+                    admin::abort_command(qid_, static_cast<std::uint16_t>(cid)), abort_waiter_);
+                if (ctrl_.generation() != generation_) {
+                    // A reset ran meanwhile: recover (still parked) before anything rings a
+                    // doorbell. An Abort that went out names the old queue: forgotten, so that
+                    // its completion cannot land in the waiter the next Abort reuses.
+                    if (rc == 0) ctrl_.admin_forget(abort_waiter_);
+                    recover();
+                    return;
+                }
+                link_.parked.store(false, std::memory_order_release);
+                if (rc == 0) {
                     abort_pending_ = true;
                     abort_cid_ = static_cast<std::uint16_t>(cid);
                     ++io_counters_.aborts_sent;
@@ -438,6 +464,25 @@ void io_queue::health_tick() noexcept {
         }
     }
     if (need_reset) reset_controller();
+}
+
+// I/O in flight and nothing completed for two health ticks (up to 200 ms; a healthy device
+// completes in microseconds): write both doorbell registers again before the timeout machinery
+// (Abort, reset) has to. A controller that lost a shadow doorbell update sees the tail again.
+void io_queue::kick_if_quiet() noexcept {
+    const std::uint64_t done = qp_.counters().completed;
+    if (done != completed_at_last_tick_) {
+        completed_at_last_tick_ = done;
+        quiet_ticks_ = 0;
+        return;
+    }
+    if (++quiet_ticks_ < 2 || link_.parked.load(std::memory_order_relaxed) ||
+        ctrl_.generation() != generation_)
+        return;
+    quiet_ticks_ = 0;
+    if (!qp_.sq_doorbell().shadowed()) return;  // every update was an MMIO write: none lost
+    qp_.kick_doorbells();
+    ++io_counters_.doorbell_kicks;
 }
 
 void io_queue::reset_controller() noexcept {

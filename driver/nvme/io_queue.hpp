@@ -30,6 +30,7 @@
 #include <convme/backend.hpp>
 #include <convme/loop.hpp>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,7 @@ struct io_queue_counters {
     std::uint64_t split_requests = 0;
     std::uint64_t timeouts = 0;
     std::uint64_t aborts_sent = 0;
+    std::uint64_t doorbell_kicks = 0;  // doorbells rewritten after a quiet spell (health_tick)
 };
 
 class io_queue final : public poller {
@@ -124,6 +126,13 @@ class io_queue final : public poller {
     // Per request: io_request::progress = blocks issued, outstanding = commands on the queue,
     // issue_done = no more commands will be issued; it completes when both say so.
 
+    // The common case in one step: a read or write that fits one command with PRP1 only (within
+    // one memory page), a free command id, nothing waiting ahead of it, its translation cached.
+    // False (and r untouched) otherwise: submit_general() handles everything.
+    bool issue_single(io_request& r) noexcept;
+    // Everything else (splits, flush, write zeroes, trim, PRP lists, unmapped memory, no free id,
+    // a failed controller), out of line so the fast path saves no registers for it.
+    [[gnu::noinline]] void submit_general(io_request& r) noexcept;
     bool issue(io_request& r) noexcept;
     bool fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid,
                       nvme::sqe& e, std::uint64_t& part) noexcept;
@@ -139,11 +148,14 @@ class io_queue final : public poller {
     int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
 
     void health_tick() noexcept;
+    void kick_if_quiet() noexcept;
     void reset_controller() noexcept;
     void recover() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
     void fail_everything(std::error_code ec) noexcept;
-    // Completion of one CQE (the reap callback of poll(), also used for leftovers in recover()).
+    // Completion of one CQE: in place in the ring with its status (poll()), or a copy (leftovers
+    // in recover()).
+    void on_cqe_in_place(const nvme::cqe& entry, std::uint16_t status) noexcept;
     void on_cqe(const nvme::cqe& c) noexcept;
     std::uint32_t now_ms() const noexcept;
 
@@ -201,6 +213,49 @@ class io_queue final : public poller {
     bool abort_cid_held_ = false;
 
     io_queue_counters io_counters_;
+    std::uint64_t completed_at_last_tick_ = 0;
+    std::uint32_t quiet_ticks_ = 0;  // health ticks in a row with I/O in flight and no completion
 };
+
+// Inline, so that nvme_device::submit() runs the common case without a call: the command
+// fill_command() builds for a read or write of one command with PRP1 only, built directly.
+// Anything this does not handle returns false with r untouched.
+[[gnu::always_inline]] inline bool io_queue::issue_single(io_request& r) noexcept {
+    const auto va = reinterpret_cast<std::uintptr_t>(r.data);
+    const std::uint64_t blocks = r.length >> p_.lba_shift;
+    // blocks - 1 wraps for a request shorter than a block: the general path handles it.
+    if (r.op > io_op::write || failed_ || r.status || !pending_.empty() || cids_.empty() ||
+        (va & (page_size_ - 1)) + r.length > page_size_ || blocks - 1 >= p_.max_rw_blocks)
+        return false;
+    // A cached translation only: a miss (a lock and a search, or a first mapping) is left to the
+    // general path, so this path makes no call and saves no registers.
+    std::uint64_t iova;
+    if (!xlat_.lookup(r.data, iova)) [[unlikely]]
+        return false;
+    const std::uint16_t cid = cids_.pop();
+    const std::uint64_t slba = r.offset >> p_.lba_shift;
+    nvme::sqe& e = *qp_.next_sqe();
+    std::memset(static_cast<void*>(&e), 0, sizeof e);
+    e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
+    e.cid = cid;
+    e.nsid = p_.nsid;
+    e.prp1 = iova;
+    e.cdw10 = static_cast<std::uint32_t>(slba);
+    e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
+    e.cdw12 = static_cast<std::uint32_t>(blocks - 1);
+    slots_[cid] = slot{&r, scan_epoch_, 0};
+    qp_.commit();
+    r.progress = blocks;
+    r.outstanding = 1;
+    r.issue_done = true;
+    return true;
+}
+
+[[gnu::always_inline]] inline void io_queue::submit(io_request& r) noexcept {
+    ++in_flight_;
+    if (issue_single(r)) [[likely]]
+        return;
+    submit_general(r);
+}
 
 }  // namespace convme::driver

@@ -61,8 +61,19 @@ std::string lba_format_text(const nvme::lba_format& f) {
 
 int nvme_device::init(std::string& why) {
     controller& c = *ctrl_;
-    const nvme_options& o = c.options();
-    nsid_ = o.nsid;
+    nsid_ = c.options().nsid;
+    auto id = std::make_unique<nvme::identify_namespace>();
+    if (int rc = check_namespace(*id, why); rc != 0) return rc;
+    const std::uint32_t lba_shift = id->lbaf[id->flbas & 0xf].lbads;
+    std::uint64_t max_transfer = 0;
+    if (int rc = plan_queues(lba_shift, max_transfer, why); rc != 0) return rc;
+    return describe(*id, lba_shift, max_transfer, why);
+}
+
+// The namespace is active, plain NVM, with a supported LBA size and no metadata.
+int nvme_device::check_namespace(nvme::identify_namespace& out, std::string& why) {
+    controller& c = *ctrl_;
+    nvme::identify_namespace* id = &out;
     const auto& active = c.active_namespaces();
     if (nsid_ == 0 || std::find(active.begin(), active.end(), nsid_) == active.end()) {
         std::string list;
@@ -76,8 +87,7 @@ int nvme_device::init(std::string& why) {
               (list.empty() ? "none" : list) + "); pick one with ns=N";
         return -ENOENT;
     }
-    auto id = std::make_unique<nvme::identify_namespace>();
-    if (int rc = c.identify_namespace(nsid_, *id, why); rc != 0) return rc;
+    if (int rc = c.identify_namespace(nsid_, out, why); rc != 0) return rc;
     // The I/O command set: only plain NVM namespaces are driven (CC.CSS selects NVM only).
     std::uint8_t csi = nvme::csi::nvm;
     if (int rc = c.namespace_csi(nsid_, csi, why); rc != 0) return rc;
@@ -135,9 +145,15 @@ int nvme_device::init(std::string& why) {
             ", or open a namespace without metadata (ns=N)";
         return -ENOTSUP;
     }
-    const std::uint32_t lba_shift = fmt.lbads;
-    const std::uint32_t block = 1u << lba_shift;
+    return 0;
+}
 
+// Transfer, PRP-list and queue-depth limits and the Write Zeroes / DSM limits into params_.
+int nvme_device::plan_queues(std::uint32_t lba_shift, std::uint64_t& max_transfer_out,
+                             std::string& why) {
+    controller& c = *ctrl_;
+    const nvme_options& o = c.options();
+    const std::uint32_t block = 1u << lba_shift;
     // Transfer limit: MDTS, our default cap, and the 16-bit block count of a read/write.
     std::uint64_t max_transfer = c.mdts_bytes();
     if (max_transfer == 0 || max_transfer > default_max_transfer)
@@ -187,6 +203,15 @@ int nvme_device::init(std::string& why) {
     params_.mode = o.completion;
     params_.hybrid_spin = o.hybrid_spin;
 
+    max_transfer_out = max_transfer;
+    return 0;
+}
+
+// Completion mode, how queues map to loops, and device_info.
+int nvme_device::describe(const nvme::identify_namespace& id, std::uint32_t lba_shift,
+                          std::uint64_t max_transfer, std::string& why) {
+    controller& c = *ctrl_;
+    const nvme_options& o = c.options();
     // Completion mode and how queues map to loops, for device_info.name.
     const unsigned vectors = c.dev().irq_vectors();
     std::uint32_t queues = c.io_queues_granted();
@@ -215,8 +240,8 @@ int nvme_device::init(std::string& why) {
                  std::to_string(queues) + ": one per loop for the first " + std::to_string(queues) +
                  " loops doing I/O, later loops forward to them]";
     info_.backend = std::string_view(c.dev().kind()) == "sim" ? "sim" : "nvme";
-    info_.block_size = block;
-    info_.capacity = id->nsze << lba_shift;
+    info_.block_size = 1u << lba_shift;
+    info_.capacity = id.nsze << lba_shift;
     info_.mem_alignment = 4;  // PRP1 may start at any dword; PRPs are built per memory page
     info_.max_transfer = static_cast<std::uint32_t>(max_transfer);
     info_.queue_depth = params_.depth - 1;
@@ -468,6 +493,7 @@ nvme_driver_stats nvme_device::stats() const noexcept {
         s.shadow_skips += c.sq_db.shadow_skips + c.cq_db.shadow_skips;
         s.split_requests += q->io_counters().split_requests;
         s.timeouts += q->io_counters().timeouts;
+        s.doorbell_kicks += q->io_counters().doorbell_kicks;
         s.irq_sleeps += q->irq_sleeps();
         if (q->irq()) ++s.irq_queues;
         ++s.io_queues;

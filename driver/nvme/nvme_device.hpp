@@ -39,7 +39,16 @@ class nvme_device final : public block_device {
     nvme_driver_stats stats() const noexcept;
 
   private:
-    void submit_slow(io_request& r) noexcept;
+    // init()'s steps.
+    int check_namespace(nvme::identify_namespace& id, std::string& why);
+    int plan_queues(std::uint32_t lba_shift, std::uint64_t& max_transfer, std::string& why);
+    int describe(const nvme::identify_namespace& id, std::uint32_t lba_shift,
+                 std::uint64_t max_transfer, std::string& why);
+
+    // A loop's first I/O (its queue pair is created here, with synchronous admin commands),
+    // forwarding, and every failure. Kept out of line and cold so that submit() is only the slot
+    // lookup and the queue's fast path, with no registers saved for this.
+    [[gnu::noinline, gnu::cold]] void submit_slow(io_request& r) noexcept;
     // Loops without a queue of their own (the controller granted fewer queues, or fewer interrupt
     // vectors, than there are loops) run their I/O on a loop that has one (nvme_device.cpp).
     void forward(io_request& r) noexcept;

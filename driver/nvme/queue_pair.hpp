@@ -80,35 +80,58 @@ class queue_pair {
         sq_db_.write(static_cast<std::uint16_t>(sq_tail_), counters_.sq_db);
     }
 
-    // Reap up to `budget` CQEs, calling on_cqe(const nvme::cqe&) for each, then write the CQ head
-    // doorbell once. Returns the number reaped.
+    // Reap up to `budget` CQEs, calling on_cqe(const nvme::cqe&) with a copy of each, then write
+    // the CQ head doorbell once. Returns the number reaped.
     template <typename F>
     unsigned reap(F&& on_cqe, unsigned budget = ~0u) {
+        return reap_in_place(
+            [&](const nvme::cqe& e, std::uint16_t status) {
+                nvme::cqe c;
+                c.dw0 = e.dw0;
+                c.dw1 = e.dw1;
+                c.sqhd = e.sqhd;
+                c.sqid = e.sqid;
+                c.cid = e.cid;
+                c.status = status;
+                on_cqe(c);
+            },
+            budget);
+    }
+
+    // As reap(), but on_cqe(const nvme::cqe& entry, std::uint16_t status) gets the entry where it
+    // lies in the ring, so it loads only the words it uses, and the status already loaded with the
+    // phase bit (use it, not entry.status). The entry is valid during the call only (the device
+    // may reuse the slot once the head doorbell below is written): copy it to keep it.
+    // The ring position lives in locals during the walk, so on_cqe must not use this queue pair's
+    // CQ state; it may submit, which touches only the SQ tail.
+    template <typename F>
+    unsigned reap_in_place(F&& on_cqe, unsigned budget = ~0u) {
         unsigned n = 0;
-        while (n < budget) {
-            const nvme::cqe* e = &cq_[cq_head_];
+        std::uint32_t head = cq_head_, phase = phase_;
+        const std::uint32_t depth = depth_;
+        const nvme::cqe* const cq = cq_;
+        for (;;) {
+            // Folded away for the default (unbounded) budget once inlined: no compare per entry.
+            if (budget != ~0u && n >= budget) break;
+            const nvme::cqe* e = &cq[head];
             const auto status = device_load<std::uint16_t>(&e->status);
-            if ((status & 1u) != phase_) break;
-            barrier_after_phase();
-            nvme::cqe c;
-            c.dw0 = e->dw0;
-            c.dw1 = e->dw1;
-            c.sqhd = e->sqhd;
-            c.sqid = e->sqid;
-            c.cid = e->cid;
-            c.status = status;
-            if (++cq_head_ == depth_) {
-                cq_head_ = 0;
-                phase_ ^= 1u;
+            if ((status & 1u) != phase) break;
+            barrier_after_phase();  // nothing else of the entry is read before its phase bit
+            const std::uint16_t sqhd = e->sqhd;
+            if (++head == depth) {
+                head = 0;
+                phase ^= 1u;
             }
-            if (c.sqhd < depth_) sq_head_ = c.sqhd;  // a bogus sqhd must not corrupt sq_free()
+            if (sqhd < depth) sq_head_ = sqhd;  // a bogus sqhd must not corrupt sq_free()
             ++n;
-            on_cqe(c);
+            on_cqe(*e, status);
         }
+        cq_head_ = head;
+        phase_ = phase;
         if (n) {
             counters_.completed += n;
             barrier_before_cq_doorbell();
-            cq_db_.write(static_cast<std::uint16_t>(cq_head_), counters_.cq_db);
+            cq_db_.write(static_cast<std::uint16_t>(head), counters_.cq_db);
         }
         return n;
     }
@@ -139,6 +162,13 @@ class queue_pair {
         }
         counters_.completed += n;
         return n;
+    }
+
+    // Both doorbells' registers written again with their current values (see doorbell::kick).
+    void kick_doorbells() noexcept {
+        barrier_before_doorbell();
+        sq_db_.kick(counters_.sq_db);
+        cq_db_.kick(counters_.cq_db);
     }
 
     const queue_counters& counters() const noexcept { return counters_; }

@@ -21,28 +21,45 @@ class translation_cache {
         mapper_ = &mapper;
         shift_ = 0;
         while ((std::size_t(1) << shift_) < dev.host_page_size()) ++shift_;
+        offset_mask_ = (std::uintptr_t(1) << shift_) - 1;
         clear();
     }
 
-    // prp_translate_fn-compatible: ctx is the translation_cache.
+    // The hit path alone: true with iova set if the page is cached and no unmap happened since it
+    // was filled (the epoch is checked on every hit: an unmap empties the cache). False: ask
+    // translate(). Small and call-free, so a caller that inlines it needs no saved registers.
+    bool lookup(const void* p, std::uint64_t& iova) const noexcept {
+        const auto va = reinterpret_cast<std::uintptr_t>(p);
+        const std::uintptr_t page = va >> shift_;
+        const entry& e = entries_[page % entries];
+        if (e.page != page || mapper_->epoch() != epoch_) [[unlikely]]
+            return false;
+        iova = e.iova_page + (va & offset_mask_);
+        return true;
+    }
+
+    // prp_translate_fn-compatible: ctx is the translation_cache. The hit inline, a miss or a stale
+    // epoch out of line.
     static int translate(void* ctx, const void* p, std::uint64_t& iova) noexcept {
         auto* self = static_cast<translation_cache*>(ctx);
-        const std::uint64_t epoch = self->mapper_->epoch();
-        if (epoch != self->epoch_) [[unlikely]] {
-            self->clear();
-            self->epoch_ = epoch;
+        if (self->lookup(p, iova)) [[likely]]
+            return 0;
+        return self->miss(p, iova);
+    }
+
+    // Out of line, so the hit path inlined into the driver's submit saves no registers for it.
+    [[gnu::noinline]] int miss(const void* p, std::uint64_t& iova) noexcept {
+        const std::uint64_t epoch = mapper_->epoch();
+        if (epoch != epoch_) {
+            clear();
+            epoch_ = epoch;
         }
         const auto va = reinterpret_cast<std::uintptr_t>(p);
-        const std::uintptr_t page = va >> self->shift_;
-        const std::uintptr_t offset = va & ((std::uintptr_t(1) << self->shift_) - 1);
-        entry& e = self->entries_[page % entries];
-        if (e.page == page) [[likely]] {
-            iova = e.iova_page + offset;
-            return 0;
-        }
-        if (int rc = self->dev_->translate(p, iova); rc != 0) return rc;
+        const std::uintptr_t page = va >> shift_;
+        if (int rc = dev_->translate(p, iova); rc != 0) return rc;
+        entry& e = entries_[page % entries];
         e.page = page;
-        e.iova_page = iova - offset;
+        e.iova_page = iova - (va & offset_mask_);
         return 0;
     }
 
@@ -61,6 +78,7 @@ class translation_cache {
     pci_device* dev_ = nullptr;
     const dma_mapper* mapper_ = nullptr;
     std::uint64_t epoch_ = 0;
+    std::uintptr_t offset_mask_ = 4095;
     unsigned shift_ = 12;
 };
 

@@ -29,8 +29,8 @@ std::uint32_t qsize_of(const nvme::sqe& c) {
 
 }  // namespace
 
-std::uint16_t controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_t& dw0,
-                                              bool& hold) {
+std::uint16_t simulated_controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_t& dw0,
+                                                        bool& hold) {
     namespace op = nvme::admin_op;
     if (cmd.flags & 0xc0) return generic_status(nvme::sc::invalid_field);  // SGLs not supported
     switch (cmd.opcode) {
@@ -71,7 +71,7 @@ std::uint16_t controller::impl::execute_admin(const nvme::sqe& cmd, std::uint32_
     }
 }
 
-std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::create_cq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     std::uint32_t size = qsize_of(cmd);
     if (qid == 0 || qid > cfg.max_io_queues || cqs[qid].live)
@@ -111,7 +111,7 @@ std::uint16_t controller::impl::create_cq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::create_sq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     std::uint32_t size = qsize_of(cmd);
     std::uint16_t cqid = static_cast<std::uint16_t>(cmd.cdw11 >> 16);
@@ -149,7 +149,7 @@ std::uint16_t controller::impl::create_sq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::delete_sq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::delete_sq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     if (qid == 0 || qid > cfg.max_io_queues || !sqs[qid].live)
         return specific_status(nvme::sc::invalid_qid);
@@ -173,7 +173,7 @@ std::uint16_t controller::impl::delete_sq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::delete_cq(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::delete_cq(const nvme::sqe& cmd) {
     std::uint16_t qid = qid_of(cmd);
     if (qid == 0 || qid > cfg.max_io_queues || !cqs[qid].live)
         return specific_status(nvme::sc::invalid_qid);
@@ -184,58 +184,10 @@ std::uint16_t controller::impl::delete_cq(const nvme::sqe& cmd) {
     return 0;
 }
 
-std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::identify(const nvme::sqe& cmd) {
     std::uint32_t cns = cmd.cdw10 & 0xff;
-    if (cns == nvme::cns::controller) {
-        nvme::identify_controller id{};
-        id.vid = 0x1b36;  // Red Hat / QEMU's IDs: tools treat the sim like QEMU's nvme device
-        id.ssvid = 0x1af4;
-        put_padded(id.sn, sizeof id.sn, "CONVME-SIM-0001");
-        put_padded(id.mn, sizeof id.mn, "CONVME-SIM");
-        put_padded(id.fr, sizeof id.fr, "1.0");
-        id.rab = 6;
-        id.mdts = cfg.mdts;
-        id.cntlid = 1;
-        id.ver = 0x00010400;
-        id.rtd3e = cfg.rtd3e_us;
-        id.oacs = cfg.dbbc ? nvme::oacs_doorbell_buffer_config : 0;
-        id.acl = 3;
-        id.aerl = 3;
-        id.frmw = 0x02;
-        id.lpa = 0;
-        id.elpe = 3;  // 4 error log entries
-        id.sqes = 0x66;
-        id.cqes = 0x44;
-        id.maxcmd = 0;
-        id.nn = static_cast<std::uint32_t>(ns.size());
-        id.oncs = nvme::oncs_dsm | nvme::oncs_write_zeroes;
-        id.vwc = cfg.volatile_write_cache ? 1 : 0;
-        return to_host(cmd, &id, sizeof id);
-    }
-    if (cns == nvme::cns::ns) {
-        if (cmd.nsid == 0 || cmd.nsid > ns.size())
-            return generic_status(nvme::sc::invalid_namespace);
-        const namespace_layout& n = ns[cmd.nsid - 1];
-        nvme::identify_namespace id{};
-        id.nsze = id.ncap = id.nuse = n.blocks;
-        id.nsfeat = 0x01;                // thin provisioning (deallocate supported)
-        id.reserved_32[33 - 32] = 0x01;  // DLFEAT: deallocated blocks read as zeroes
-        if (n.ms == 0) {
-            id.nlbaf = 0;
-            id.flbas = 0;
-            id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
-        } else {
-            // Format 0: no metadata (what a host should pick); format 1, in use: with metadata.
-            id.nlbaf = 1;
-            id.flbas = static_cast<std::uint8_t>(1u | (n.extended ? 0x10u : 0u));
-            id.mc =
-                n.extended ? 0x01 : 0x02;  // metadata as part of an extended LBA / separate buffer
-            id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
-            id.lbaf[1].lbads = static_cast<std::uint8_t>(n.lba_shift);
-            id.lbaf[1].ms = n.ms;
-        }
-        return to_host(cmd, &id, sizeof id);
-    }
+    if (cns == nvme::cns::controller) return identify_controller(cmd);
+    if (cns == nvme::cns::ns) return identify_namespace(cmd);
     if (cns == nvme::cns::ns_id_descriptors) {
         if (cmd.nsid == 0 || cmd.nsid > ns.size())
             return generic_status(nvme::sc::invalid_namespace);
@@ -266,7 +218,58 @@ std::uint16_t controller::impl::identify(const nvme::sqe& cmd) {
     return generic_status(nvme::sc::invalid_field);
 }
 
-std::uint16_t controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
+std::uint16_t simulated_controller::impl::identify_controller(const nvme::sqe& cmd) {
+    nvme::identify_controller id{};
+    id.vid = 0x1b36;  // Red Hat / QEMU's IDs: tools treat the sim like QEMU's nvme device
+    id.ssvid = 0x1af4;
+    put_padded(id.sn, sizeof id.sn, "CONVME-SIM-0001");
+    put_padded(id.mn, sizeof id.mn, "CONVME-SIM");
+    put_padded(id.fr, sizeof id.fr, "1.0");
+    id.rab = 6;
+    id.mdts = cfg.mdts;
+    id.cntlid = 1;
+    id.ver = 0x00010400;
+    id.rtd3e = cfg.rtd3e_us;
+    id.oacs = cfg.dbbc ? nvme::oacs_doorbell_buffer_config : 0;
+    id.acl = 3;
+    id.aerl = 3;
+    id.frmw = 0x02;
+    id.lpa = 0;
+    id.elpe = 3;  // 4 error log entries
+    id.sqes = 0x66;
+    id.cqes = 0x44;
+    id.maxcmd = 0;
+    id.nn = static_cast<std::uint32_t>(ns.size());
+    id.oncs = nvme::oncs_dsm | nvme::oncs_write_zeroes;
+    id.vwc = cfg.volatile_write_cache ? 1 : 0;
+    return to_host(cmd, &id, sizeof id);
+}
+
+// Format 0 without metadata; a namespace configured with metadata (ms) has format 1 in use.
+std::uint16_t simulated_controller::impl::identify_namespace(const nvme::sqe& cmd) {
+    if (cmd.nsid == 0 || cmd.nsid > ns.size()) return generic_status(nvme::sc::invalid_namespace);
+    const namespace_layout& n = ns[cmd.nsid - 1];
+    nvme::identify_namespace id{};
+    id.nsze = id.ncap = id.nuse = n.blocks;
+    id.nsfeat = 0x01;                // thin provisioning (deallocate supported)
+    id.reserved_32[33 - 32] = 0x01;  // DLFEAT: deallocated blocks read as zeroes
+    if (n.ms == 0) {
+        id.nlbaf = 0;
+        id.flbas = 0;
+        id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
+    } else {
+        // Format 0: no metadata (what a host should pick); format 1, in use: with metadata.
+        id.nlbaf = 1;
+        id.flbas = static_cast<std::uint8_t>(1u | (n.extended ? 0x10u : 0u));
+        id.mc = n.extended ? 0x01 : 0x02;  // metadata as part of an extended LBA / separate buffer
+        id.lbaf[0].lbads = static_cast<std::uint8_t>(n.lba_shift);
+        id.lbaf[1].lbads = static_cast<std::uint8_t>(n.lba_shift);
+        id.lbaf[1].ms = n.ms;
+    }
+    return to_host(cmd, &id, sizeof id);
+}
+
+std::uint16_t simulated_controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
     std::uint32_t fid = cmd.cdw10 & 0xff;
     if (cmd.cdw10 & (1u << 31)) return specific_status(0x0d);  // Feature Identifier Not Saveable
     switch (fid) {
@@ -302,7 +305,7 @@ std::uint16_t controller::impl::set_features(const nvme::sqe& cmd, std::uint32_t
     }
 }
 
-std::uint16_t controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
+std::uint16_t simulated_controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t& dw0) {
     std::uint32_t fid = cmd.cdw10 & 0xff;
     switch (fid) {
         case nvme::feature::number_of_queues: {
@@ -332,7 +335,7 @@ std::uint16_t controller::impl::get_features(const nvme::sqe& cmd, std::uint32_t
     }
 }
 
-std::uint16_t controller::impl::get_log_page(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::get_log_page(const nvme::sqe& cmd) {
     std::uint32_t lid = cmd.cdw10 & 0xff;
     std::uint64_t numd = ((cmd.cdw10 >> 16) | (std::uint64_t{cmd.cdw11 & 0xffff} << 16)) + 1;
     std::uint64_t offset = cmd.cdw12 | std::uint64_t{cmd.cdw13} << 32;
@@ -379,7 +382,7 @@ std::uint16_t controller::impl::get_log_page(const nvme::sqe& cmd) {
     return to_host(cmd, out.data(), out.size());
 }
 
-std::uint16_t controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_t& dw0) {
+std::uint16_t simulated_controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_t& dw0) {
     ++st.aborts;
     std::uint16_t sqid = static_cast<std::uint16_t>(cmd.cdw10 & 0xffff);
     std::uint16_t cid = static_cast<std::uint16_t>(cmd.cdw10 >> 16);
@@ -418,7 +421,7 @@ std::uint16_t controller::impl::abort_command(const nvme::sqe& cmd, std::uint32_
     return 0;
 }
 
-std::uint16_t controller::impl::doorbell_buffer_config(const nvme::sqe& cmd) {
+std::uint16_t simulated_controller::impl::doorbell_buffer_config(const nvme::sqe& cmd) {
     if (cmd.prp1 == 0 || cmd.prp2 == 0 || (cmd.prp1 & (mps - 1)) || (cmd.prp2 & (mps - 1)))
         return generic_status(nvme::sc::invalid_field);
     std::uint64_t need =

@@ -61,7 +61,7 @@ std::uint64_t cap_value(const controller_config& c) {
 
 }  // namespace
 
-controller::impl::impl(controller_config c)
+simulated_controller::impl::impl(controller_config c)
     : cfg((validate(c), std::move(c))), stride_bytes(4u << cfg.dstrd), iova(cfg.host_page_size) {
     std::uint64_t total = 0;
     for (const auto& n : cfg.namespaces) {
@@ -107,21 +107,21 @@ controller::impl::impl(controller_config c)
     write_cache = cfg.volatile_write_cache;
 }
 
-controller::impl::~impl() {
+simulated_controller::impl::~impl() {
     std::free(bar);
 }
 
 // ------------------------------------------------------------------ registers
 
-std::uint32_t controller::impl::reg_load(std::uint32_t off) const noexcept {
+std::uint32_t simulated_controller::impl::reg_load(std::uint32_t off) const noexcept {
     return std::atomic_ref<std::uint32_t>(bar[off / 4]).load(std::memory_order_acquire);
 }
 
-void controller::impl::reg_store(std::uint32_t off, std::uint32_t v) noexcept {
+void simulated_controller::impl::reg_store(std::uint32_t off, std::uint32_t v) noexcept {
     std::atomic_ref<std::uint32_t>(bar[off / 4]).store(v, std::memory_order_release);
 }
 
-bool controller::impl::take_doorbell(std::uint32_t off, std::uint32_t& value) noexcept {
+bool simulated_controller::impl::take_doorbell(std::uint32_t off, std::uint32_t& value) noexcept {
     std::atomic_ref<std::uint32_t> r(bar[off / 4]);
     // Plain load first: the idle case must not pull the cache line away from the host.
     if (r.load(std::memory_order_relaxed) == doorbell_idle) return false;
@@ -129,25 +129,25 @@ bool controller::impl::take_doorbell(std::uint32_t off, std::uint32_t& value) no
     return value != doorbell_idle;
 }
 
-void controller::impl::arm_doorbells(std::uint16_t qid) noexcept {
+void simulated_controller::impl::arm_doorbells(std::uint16_t qid) noexcept {
     reg_store(nvme::reg::sq_tail_doorbell(qid, cfg.dstrd), doorbell_idle);
     reg_store(nvme::reg::cq_head_doorbell(qid, cfg.dstrd), doorbell_idle);
 }
 
-void controller::impl::set_csts(std::uint32_t v) noexcept {
+void simulated_controller::impl::set_csts(std::uint32_t v) noexcept {
     csts = v;
     if (!removed.load(std::memory_order_relaxed)) reg_store(nvme::reg::csts, v);
 }
 
-std::uint32_t controller::impl::shadow_load(std::uint32_t index) const noexcept {
+std::uint32_t simulated_controller::impl::shadow_load(std::uint32_t index) const noexcept {
     return std::atomic_ref<std::uint32_t>(shadow_db[index]).load(std::memory_order_acquire);
 }
 
-void controller::impl::event_idx_store(std::uint32_t index, std::uint32_t v) noexcept {
+void simulated_controller::impl::event_idx_store(std::uint32_t index, std::uint32_t v) noexcept {
     std::atomic_ref<std::uint32_t>(event_idx[index]).store(v, std::memory_order_release);
 }
 
-void controller::impl::diag(const std::string& msg) {
+void simulated_controller::impl::diag(const std::string& msg) {
     last_diag = msg;
     if (diag_printed < 8) {
         ++diag_printed;
@@ -155,20 +155,24 @@ void controller::impl::diag(const std::string& msg) {
     }
 }
 
-void controller::impl::go_fatal(const std::string& why) {
+void simulated_controller::impl::go_fatal(const std::string& why) {
     fatal = true;
     set_csts(csts | nvme::csts::cfs);
     diag("controller fatal status (CSTS.CFS=1): " + why);
 }
 
-void controller::impl::check_cc() {
+void simulated_controller::impl::check_cc() {
     std::uint32_t cc = reg_load(nvme::reg::cc);
     if (cc == cc_seen) return;
     std::uint32_t old = cc_seen;
     cc_seen = cc;
     const bool en = cc & nvme::cc::en, was_en = old & nvme::cc::en;
     if (was_en && !en) {
-        if (enabling) {
+        if (enabling && fatal) {
+            // The enable failed (CSTS.CFS): clearing CC.EN now is the reset the host owes it.
+            enabling = false;
+            reset_controller();
+        } else if (enabling) {
             // Undefined in the spec (CC.EN cleared while CC.EN=1 and CSTS.RDY=0); this model
             // latches a fatal status that only a clean disable (from RDY=1 or CFS) clears.
             enabling = false;
@@ -218,7 +222,7 @@ void controller::impl::check_cc() {
     }
 }
 
-void controller::impl::finish_transitions() {
+void simulated_controller::impl::finish_transitions() {
     const auto now = clock_type::now();
     if (disabling && now >= disable_due) {
         disabling = false;
@@ -237,7 +241,7 @@ void controller::impl::finish_transitions() {
     }
 }
 
-void controller::impl::enable_controller(std::uint32_t cc) {
+void simulated_controller::impl::enable_controller(std::uint32_t cc) {
     std::uint32_t css = (cc >> 4) & 7, mps_field = (cc >> nvme::cc::mps_shift) & 0xf;
     std::uint32_t ams = (cc >> 11) & 7, iosqes = (cc >> nvme::cc::iosqes_shift) & 0xf;
     std::uint32_t iocqes = (cc >> nvme::cc::iocqes_shift) & 0xf;
@@ -286,10 +290,13 @@ void controller::impl::enable_controller(std::uint32_t cc) {
     for (std::size_t off = nvme::reg::doorbell_base; off < bar_bytes; off += 4)
         reg_store(static_cast<std::uint32_t>(off), doorbell_idle);
     ready = true;
-    set_csts((csts & ~nvme::csts::cfs) | nvme::csts::rdy);
+    // A fatal status that arrived while the controller was disabled or enabling stays visible:
+    // only CC.EN=0 (reset_controller) clears it. (Clearing CFS here left the model fatal with
+    // CSTS.CFS=0: a controller that silently answered nothing.)
+    set_csts(csts | nvme::csts::rdy);
 }
 
-void controller::impl::reset_controller() {
+void simulated_controller::impl::reset_controller() {
     for (auto& s : sqs) s = sq_state{};
     for (auto& c : cqs) c = cq_state{};
     live_sqs.clear();
@@ -315,7 +322,7 @@ void controller::impl::reset_controller() {
     set_csts(0);
 }
 
-bool controller::impl::revalidate_queues() {
+bool simulated_controller::impl::revalidate_queues() {
     iova_generation = iova.generation();
     std::string why;
     for (std::uint16_t q : live_sqs)
@@ -340,7 +347,7 @@ bool controller::impl::revalidate_queues() {
 
 // ------------------------------------------------------------------ DMA lifetime checks
 
-void controller::impl::check_free(std::uint64_t lo, std::size_t size, const char* what) {
+void simulated_controller::impl::check_free(std::uint64_t lo, std::size_t size, const char* what) {
     if (!ready || removed.load(std::memory_order_relaxed))
         return;  // a disabled controller does no DMA
     const std::uint64_t hi = lo + size;
@@ -374,7 +381,7 @@ void controller::impl::check_free(std::uint64_t lo, std::size_t size, const char
 
 // ------------------------------------------------------------------ the processing pass
 
-bool controller::impl::process() {
+bool simulated_controller::impl::process() {
     if (removed.load(std::memory_order_relaxed)) return false;
     check_cc();
     if (disabling || enabling || shutting_down) [[unlikely]]
@@ -392,7 +399,7 @@ bool controller::impl::process() {
     return work;
 }
 
-void controller::impl::scan_absent_doorbells() {
+void simulated_controller::impl::scan_absent_doorbells() {
     for (std::uint32_t q = 1; q < sqs.size(); ++q) {
         std::uint32_t v = 0;
         if (!sqs[q].live &&
@@ -404,7 +411,7 @@ void controller::impl::scan_absent_doorbells() {
     }
 }
 
-void controller::impl::invalid_doorbell(std::uint16_t qid, bool sq, std::uint32_t value) {
+void simulated_controller::impl::invalid_doorbell(std::uint16_t qid, bool sq, std::uint32_t value) {
     ++st.invalid_doorbell_writes;
     diag(std::string("invalid doorbell write: ") + (sq ? "SQ " : "CQ ") + std::to_string(qid) +
          (sq ? " tail " : " head ") + std::to_string(value) + " (ignored)");
@@ -412,7 +419,7 @@ void controller::impl::invalid_doorbell(std::uint16_t qid, bool sq, std::uint32_
     raise_event(0u | (1u << 8) | (1u << 16));
 }
 
-bool controller::impl::scan_sq(std::uint16_t qid) {
+bool simulated_controller::impl::scan_sq(std::uint16_t qid) {
     sq_state& sq = sqs[qid];
     if (!sq.live) return false;
     bool wake = false;
@@ -447,6 +454,10 @@ bool controller::impl::scan_sq(std::uint16_t qid) {
         if (!sq.live || !sq.shadow || !work) break;
         // EventIdx = last tail processed, then look again: a host that saw the old EventIdx
         // skipped its MMIO write and relies on this re-read (QEMU / Linux protocol).
+        if (cfg.forget_eventidx_every && ++sq.eventidx_publishes % cfg.forget_eventidx_every == 0) {
+            ++st.forgotten_eventidx;  // neither published nor looked again: the hostile bug
+            break;
+        }
         event_idx_store(sq_db_index(qid), sq.tail);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (!take_shadow()) break;
@@ -454,7 +465,7 @@ bool controller::impl::scan_sq(std::uint16_t qid) {
     return work;
 }
 
-bool controller::impl::advance_cq_head(cq_state& cq, std::uint32_t head) noexcept {
+bool simulated_controller::impl::advance_cq_head(cq_state& cq, std::uint32_t head) noexcept {
     if (head >= cq.size) return false;
     std::uint32_t consumed = (head + cq.size - cq.head) % cq.size;
     std::uint32_t posted = (cq.tail + cq.size - cq.head) % cq.size;
@@ -463,7 +474,7 @@ bool controller::impl::advance_cq_head(cq_state& cq, std::uint32_t head) noexcep
     return true;
 }
 
-bool controller::impl::scan_cq(std::uint16_t qid) {
+bool simulated_controller::impl::scan_cq(std::uint16_t qid) {
     cq_state& cq = cqs[qid];
     if (!cq.live) return false;
     bool wake = false;
@@ -483,7 +494,7 @@ bool controller::impl::scan_cq(std::uint16_t qid) {
     return work;
 }
 
-void controller::impl::fetch(std::uint16_t qid) {
+void simulated_controller::impl::fetch(std::uint16_t qid) {
     sq_state& sq = sqs[qid];
     while (sq.live && ready && !fatal && sq.head != sq.tail && sq.outstanding < sq.size) {
         nvme::sqe cmd;
@@ -495,8 +506,8 @@ void controller::impl::fetch(std::uint16_t qid) {
     }
 }
 
-bool controller::impl::match_fault(bool admin, std::uint8_t opcode, std::uint32_t nsid,
-                                   fault& hit) {
+bool simulated_controller::impl::match_fault(bool admin, std::uint8_t opcode, std::uint32_t nsid,
+                                             fault& hit) {
     for (auto it = faults.begin(); it != faults.end(); ++it) {
         if (it->admin != admin || it->opcode != opcode || (it->nsid != 0 && it->nsid != nsid))
             continue;
@@ -511,7 +522,7 @@ bool controller::impl::match_fault(bool admin, std::uint8_t opcode, std::uint32_
     return false;
 }
 
-void controller::impl::dispatch(std::uint16_t sqid, const nvme::sqe& cmd) {
+void simulated_controller::impl::dispatch(std::uint16_t sqid, const nvme::sqe& cmd) {
     ++st.commands;
     if (sqid == 0)
         ++st.admin_commands;
@@ -541,7 +552,8 @@ void controller::impl::dispatch(std::uint16_t sqid, const nvme::sqe& cmd) {
     run_command(sqid, cmd, has_fault ? &f : nullptr);
 }
 
-void controller::impl::run_command(std::uint16_t sqid, const nvme::sqe& cmd, const fault* f) {
+void simulated_controller::impl::run_command(std::uint16_t sqid, const nvme::sqe& cmd,
+                                             const fault* f) {
     if (f && f->what == fault::kind::late_completion) {
         ++st.late_completions;
         f = nullptr;  // the delay was the fault: execute normally now
@@ -568,7 +580,7 @@ void controller::impl::run_command(std::uint16_t sqid, const nvme::sqe& cmd, con
     if (!hold) complete(sqid, cmd.cid, status, dw0, &cmd);
 }
 
-bool controller::impl::run_delayed() {
+bool simulated_controller::impl::run_delayed() {
     auto now = clock_type::now();
     // Due times are not monotonic (late completions among latency-delayed ones): take every due
     // command out first, then run them (an Abort among them may edit `delayed`).
@@ -589,7 +601,7 @@ bool controller::impl::run_delayed() {
     return !due.empty();
 }
 
-clock_type::time_point controller::impl::next_due() const noexcept {
+clock_type::time_point simulated_controller::impl::next_due() const noexcept {
     auto t = clock_type::time_point::max();
     for (const delayed_cmd& d : delayed) t = std::min(t, d.due);
     if (disabling) t = std::min(t, disable_due);
@@ -598,12 +610,13 @@ clock_type::time_point controller::impl::next_due() const noexcept {
     return t;
 }
 
-void controller::impl::drop(std::uint16_t sqid) {
+void simulated_controller::impl::drop(std::uint16_t sqid) {
     if (sqs[sqid].live && sqs[sqid].outstanding > 0) --sqs[sqid].outstanding;
 }
 
-void controller::impl::complete(std::uint16_t sqid, std::uint16_t cid, std::uint16_t status,
-                                std::uint32_t dw0, const nvme::sqe* cmd) {
+void simulated_controller::impl::complete(std::uint16_t sqid, std::uint16_t cid,
+                                          std::uint16_t status, std::uint32_t dw0,
+                                          const nvme::sqe* cmd) {
     sq_state& sq = sqs[sqid];
     if (!sq.live) return;
     if (status != 0) {
@@ -621,7 +634,7 @@ void controller::impl::complete(std::uint16_t sqid, std::uint16_t cid, std::uint
     post(sq.cqid, true);
 }
 
-bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
+bool simulated_controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
     cq_state& cq = cqs[cqid];
     bool posted = false;
     while (!cq.ready.empty()) {
@@ -659,15 +672,15 @@ bool controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
     return posted;
 }
 
-std::uint32_t controller::impl::reported_sq_head(const sq_state& sq,
-                                                 std::uint16_t sqid) const noexcept {
+std::uint32_t simulated_controller::impl::reported_sq_head(const sq_state& sq,
+                                                           std::uint16_t sqid) const noexcept {
     if (cfg.sqhd_lag == 0 || sqid == 0) return sq.head;
     // The head as it was `sqhd_lag` fetches ago (a controller whose SQHD trails its real head).
     const std::uint64_t lag = std::min<std::uint64_t>(cfg.sqhd_lag, sq.fetched) % sq.size;
     return static_cast<std::uint32_t>((sq.head + sq.size - lag) % sq.size);
 }
 
-void controller::impl::raise_event(std::uint32_t dw0) {
+void simulated_controller::impl::raise_event(std::uint32_t dw0) {
     if (!ready) return;
     if (held_aers.empty()) {
         if (event_queue.size() < 8) event_queue.push_back(dw0);
@@ -680,7 +693,8 @@ void controller::impl::raise_event(std::uint32_t dw0) {
 
 // ------------------------------------------------------------------ PRP data movement
 
-std::uint16_t controller::impl::to_host(const nvme::sqe& cmd, const void* src, std::size_t len) {
+std::uint16_t simulated_controller::impl::to_host(const nvme::sqe& cmd, const void* src,
+                                                  std::size_t len) {
     std::string why;
     std::uint16_t s = map_prps(iova, cmd.prp1, cmd.prp2, len, mps, segs, why);
     if (s != 0) {
@@ -697,7 +711,8 @@ std::uint16_t controller::impl::to_host(const nvme::sqe& cmd, const void* src, s
     return 0;
 }
 
-std::uint16_t controller::impl::from_host(const nvme::sqe& cmd, void* dst, std::size_t len) {
+std::uint16_t simulated_controller::impl::from_host(const nvme::sqe& cmd, void* dst,
+                                                    std::size_t len) {
     std::string why;
     std::uint16_t s = map_prps(iova, cmd.prp1, cmd.prp2, len, mps, segs, why);
     if (s != 0) {
@@ -729,12 +744,12 @@ constexpr auto idle_spin = 50us;
 constexpr auto min_timed_sleep = 100us;
 }  // namespace
 
-bool controller::impl::sharing_cpu_with_host() const noexcept {
+bool simulated_controller::impl::sharing_cpu_with_host() const noexcept {
     const int host = host_cpu.load(std::memory_order_relaxed);
     return host >= 0 && host == ::sched_getcpu();
 }
 
-void controller::impl::notify_completions() {
+void simulated_controller::impl::notify_completions() {
     for (std::uint16_t q : live_cqs) {
         cq_notifier& n = notifiers[q];
         if (!n.fn || n.seen == cqs[q].posted) continue;
@@ -753,7 +768,7 @@ void controller::impl::notify_completions() {
     }
 }
 
-bool controller::impl::process_locked(clock_type::time_point& next_due) {
+bool simulated_controller::impl::process_locked(clock_type::time_point& next_due) {
     std::lock_guard lock(mu);
     const bool worked = process();
     notify_completions();
@@ -761,7 +776,7 @@ bool controller::impl::process_locked(clock_type::time_point& next_due) {
     return worked;
 }
 
-void controller::impl::thread_main() {
+void simulated_controller::impl::thread_main() {
     auto last_work = clock_type::now();
     clock_type::time_point next_due;
     while (!stop_thread.load(std::memory_order_relaxed)) {
@@ -787,12 +802,13 @@ void controller::impl::thread_main() {
 
 // ------------------------------------------------------------------ public API
 
-controller::controller(controller_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {
+simulated_controller::simulated_controller(controller_config cfg)
+    : impl_(std::make_unique<impl>(std::move(cfg))) {
     if (!impl_->cfg.inline_mode)
         impl_->device_thread = std::thread([this] { impl_->thread_main(); });
 }
 
-controller::~controller() {
+simulated_controller::~simulated_controller() {
     if (impl_->device_thread.joinable()) {
         impl_->stop_thread.store(true, std::memory_order_relaxed);
         impl_->doze.wake_if_asleep();  // its fence orders the store above before the check
@@ -800,33 +816,33 @@ controller::~controller() {
     }
 }
 
-const controller_config& controller::config() const noexcept {
+const controller_config& simulated_controller::config() const noexcept {
     return impl_->cfg;
 }
 
-void controller::step() noexcept {
+void simulated_controller::step() noexcept {
     std::lock_guard lock(impl_->mu);
     for (int i = 0; i < 1000 && impl_->process(); ++i) {
     }
 }
 
-void controller::inject(const fault& f) {
+void simulated_controller::inject(const fault& f) {
     std::lock_guard lock(impl_->mu);
     if (f.count > 0) impl_->faults.push_back(f);
 }
 
-void controller::set_fatal() noexcept {
+void simulated_controller::set_fatal() noexcept {
     std::lock_guard lock(impl_->mu);
     if (!impl_->removed) impl_->go_fatal("set_fatal() was called (injected controller failure)");
 }
 
-void controller::remove() noexcept {
+void simulated_controller::remove() noexcept {
     std::lock_guard lock(impl_->mu);
     impl_->removed.store(true);
     std::memset(impl_->bar, 0xff, impl_->bar_bytes);
 }
 
-controller_stats controller::stats() const noexcept {
+controller_stats simulated_controller::stats() const noexcept {
     std::lock_guard lock(impl_->mu);
     controller_stats s = impl_->st;
     s.disabling = impl_->disabling;
@@ -837,8 +853,8 @@ controller_stats controller::stats() const noexcept {
     return s;
 }
 
-int controller::peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out,
-                     std::size_t len) const {
+int simulated_controller::peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out,
+                               std::size_t len) const {
     std::lock_guard lock(impl_->mu);
     if (nsid == 0 || nsid > impl_->ns.size()) return -EINVAL;
     const auto& n = impl_->ns[nsid - 1];
@@ -847,12 +863,12 @@ int controller::peek(std::uint32_t nsid, std::uint64_t byte_offset, void* out,
     return impl_->store->read(n.base + byte_offset, out, len);
 }
 
-std::string controller::last_diagnostic() const {
+std::string simulated_controller::last_diagnostic() const {
     std::lock_guard lock(impl_->mu);
     return impl_->last_diag;
 }
 
-std::uint64_t controller::resident_bytes() const {
+std::uint64_t simulated_controller::resident_bytes() const {
     std::lock_guard lock(impl_->mu);
     return impl_->store->resident_bytes();
 }

@@ -61,6 +61,11 @@ struct controller_config {
     std::chrono::nanoseconds enable_delay{0};
     // CQE SQ Head Pointer reported this many fetches behind the real head (a lagging controller).
     std::uint32_t sqhd_lag = 0;
+    // Every Nth time the controller has taken an SQ tail from the shadow buffer it forgets to
+    // publish EventIdx for it (and to look again): the host, seeing the old EventIdx, then skips
+    // the MMIO write for its next tail, which waits for the next MMIO doorbell write (the shape of
+    // QEMU 7.2's missing CQ EventIdx update, on an SQ). 0: never.
+    std::uint32_t forget_eventidx_every = 0;
     // Identify Controller limits (0: not reported): WZSL / DMRSL / DMRL of the NVM command set
     // specific Identify Controller (CNS 06h), RTD3E (us) of Identify Controller. Commands beyond
     // WZSL/DMRSL/DMRL fail with Invalid Field; a shutdown takes `shutdown_delay`.
@@ -107,18 +112,19 @@ struct controller_stats {
     // holds, or unmapped an I/O buffer a held command points at: a real device would now corrupt
     // whatever reuses that memory (the model does: freed IOVAs are reused first-fit).
     std::uint64_t dma_lifetime_violations = 0;
-    std::uint64_t late_completions = 0;  // late_completion commands posted
-    bool disabling = false;              // CC.EN=0 written, CSTS.RDY still 1 (disable_delay)
-    bool enabling = false;               // CC.EN=1 written, CSTS.RDY still 0 (enable_delay)
-    bool fatal = false;                  // CSTS.CFS
+    std::uint64_t late_completions = 0;    // late_completion commands posted
+    std::uint64_t forgotten_eventidx = 0;  // forget_eventidx_every taking effect
+    bool disabling = false;                // CC.EN=0 written, CSTS.RDY still 1 (disable_delay)
+    bool enabling = false;                 // CC.EN=1 written, CSTS.RDY still 0 (enable_delay)
+    bool fatal = false;                    // CSTS.CFS
 };
 
-class controller {
+class simulated_controller {
   public:
-    explicit controller(controller_config cfg);
-    ~controller();
-    controller(const controller&) = delete;
-    controller& operator=(const controller&) = delete;
+    explicit simulated_controller(controller_config cfg);
+    ~simulated_controller();
+    simulated_controller(const simulated_controller&) = delete;
+    simulated_controller& operator=(const simulated_controller&) = delete;
 
     const controller_config& config() const noexcept;
 
@@ -147,11 +153,12 @@ class controller {
 
   private:
     std::unique_ptr<impl> impl_;
-    friend std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<controller>);
+    friend std::unique_ptr<driver::pci_device> make_pci_device(
+        std::shared_ptr<simulated_controller>);
 };
 
 // The driver-facing face of a controller (BAR0, DMA allocation and translation).
-std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<controller> ctrl);
+std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<simulated_controller> ctrl);
 
 // Parse sim: URI parameters (size, lba, namespaces, mdts, latency_us, dbbc, qd..., inline,
 // host_page) into a controller_config. Returns false and fills why on a malformed value.

@@ -45,9 +45,9 @@ std::unique_ptr<block_device> open_sim_device(const device_uri& uri, std::error_
         ec = make_error_code(errc::bad_uri);
         return nullptr;
     }
-    std::shared_ptr<sim::controller> ctrl;
+    std::shared_ptr<sim::simulated_controller> ctrl;
     try {
-        ctrl = std::make_shared<controller>(std::move(cfg));
+        ctrl = std::make_shared<simulated_controller>(std::move(cfg));
     } catch (const std::system_error& e) {
         ec = e.code();
         why = e.what();

@@ -31,9 +31,10 @@ struct sq_state {
     std::uint64_t base = 0;     // IOVA
     nvme::sqe* ring = nullptr;  // host view of the ring (resolved at creation)
     std::uint32_t head = 0, tail = 0;
-    std::uint32_t outstanding = 0;  // fetched, completion not yet posted
-    bool shadow = false;            // tail comes from the shadow doorbell buffer
-    std::uint64_t fetched = 0;      // commands fetched since creation (SQ head lag model)
+    std::uint32_t outstanding = 0;         // fetched, completion not yet posted
+    bool shadow = false;                   // tail comes from the shadow doorbell buffer
+    std::uint64_t fetched = 0;             // commands fetched since creation (SQ head lag model)
+    std::uint64_t eventidx_publishes = 0;  // forget_eventidx_every's count
 };
 
 struct completion {
@@ -93,7 +94,7 @@ struct namespace_layout {
     std::vector<std::uint64_t> write_pointer;  // zoned: per zone, next writable block
 };
 
-struct controller::impl {
+struct simulated_controller::impl {
     explicit impl(controller_config c);
     ~impl();
 
@@ -226,6 +227,8 @@ struct controller::impl {
     std::uint16_t delete_sq(const nvme::sqe& cmd);
     std::uint16_t delete_cq(const nvme::sqe& cmd);
     std::uint16_t identify(const nvme::sqe& cmd);
+    std::uint16_t identify_controller(const nvme::sqe& cmd);
+    std::uint16_t identify_namespace(const nvme::sqe& cmd);
     std::uint16_t set_features(const nvme::sqe& cmd, std::uint32_t& dw0);
     std::uint16_t get_features(const nvme::sqe& cmd, std::uint32_t& dw0);
     std::uint16_t get_log_page(const nvme::sqe& cmd);
@@ -234,6 +237,10 @@ struct controller::impl {
 
     // ---- sim_io.cpp
     std::uint16_t execute_io(const nvme::sqe& cmd);
+    std::uint16_t execute_flush(const nvme::sqe& cmd);
+    std::uint16_t execute_deallocate(const nvme::sqe& cmd, namespace_layout& n);
+    std::uint16_t execute_transfer(const nvme::sqe& cmd, std::uint64_t slba, std::uint64_t offset,
+                                   std::size_t bytes);
     std::uint16_t max_transfer_check(std::size_t bytes) const;
 };
 

@@ -16,7 +16,7 @@ namespace {
 
 class sim_pci_device final : public driver::pci_device {
   public:
-    sim_pci_device(std::shared_ptr<controller> ctrl, controller::impl* m)
+    sim_pci_device(std::shared_ptr<simulated_controller> ctrl, simulated_controller::impl* m)
         : ctrl_(std::move(ctrl)), m_(m) {}
 
     std::string name() const override { return m_->display_name; }
@@ -190,27 +190,27 @@ class sim_pci_device final : public driver::pci_device {
 
   private:
     struct stepper final : poller {
-        stepper(controller& c, loop& l)
+        stepper(simulated_controller& c, loop& l)
             : poller(/*batches_submissions=*/false), ctrl(c), home(&l) {}
         bool poll() override {
             ctrl.step();
             return false;  // the queue's own poller reports the progress it reaps
         }
-        controller& ctrl;
+        simulated_controller& ctrl;
         loop* home;
         unsigned users = 1;
     };
     std::mutex steppers_mu_;                          // loops on several threads attach and detach
     std::vector<std::unique_ptr<stepper>> steppers_;  // one per loop polling us
 
-    std::shared_ptr<controller> ctrl_;
-    controller::impl* m_;
+    std::shared_ptr<simulated_controller> ctrl_;
+    simulated_controller::impl* m_;
 };
 
 }  // namespace
 
-std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<controller> ctrl) {
-    controller::impl* m = ctrl->impl_.get();
+std::unique_ptr<driver::pci_device> make_pci_device(std::shared_ptr<simulated_controller> ctrl) {
+    simulated_controller::impl* m = ctrl->impl_.get();
     return std::make_unique<sim_pci_device>(std::move(ctrl), m);
 }
 

@@ -75,8 +75,28 @@ int vfio_pci_device::fail(int err, std::string why) noexcept {
     return err;
 }
 
+// Opening a function through VFIO: find its group and check the mode against it, attach the
+// group to a container with an IOMMU (or no-IOMMU) backend, then open the device and its BARs.
 int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
     bdf_ = opts.bdf;
+    group_location where;
+    if (int rc = locate_group(opts, where, why); rc != 0) return rc;
+    if (int rc = attach_group(opts, where, why); rc != 0) return rc;
+    if (int rc = group_.open_device(bdf_, device_, why); rc != 0) return rc;
+    if (int rc = setup_regions(why); rc != 0) return rc;
+
+    hugepage_ = default_hugepage_size();
+    hugepages_available_ = hugepage_ > base_page_size() && free_hugepages(hugepage_) > 0;
+    if (where.noiommu)
+        pool_ = std::make_unique<hugepage_pool>(hugepage_ > base_page_size() ? hugepage_
+                                                                             : base_page_size());
+    return 0;
+}
+
+// Which group node to open (/dev/vfio/N or /dev/vfio/noiommu-N), refused when it contradicts
+// mode=iommu|noiommu.
+int vfio_pci_device::locate_group(const vfio_open_options& opts, group_location& out,
+                                  std::string& why) {
     const pci_function_info pf = read_pci_function(opts.sys_root, bdf_);
     if (!pf.exists) {
         why = "vfio " + bdf_ + ": no such PCI function under " +
@@ -91,33 +111,39 @@ int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
               "enable_unsafe_noiommu_mode=1";
         return -ENODEV;
     }
+    out.group = pf.iommu_group;
     const std::string group_no = std::to_string(pf.iommu_group);
     const std::string real_node = join_path(opts.dev_root, "vfio/" + group_no);
     const std::string noiommu_node = join_path(opts.dev_root, "vfio/noiommu-" + group_no);
-    const bool noiommu_group =
-        pf.noiommu_group() || (!path_exists(real_node) && path_exists(noiommu_node));
-    if (opts.mode == vfio_mode::iommu && noiommu_group) {
+    out.noiommu = pf.noiommu_group() || (!path_exists(real_node) && path_exists(noiommu_node));
+    out.node = out.noiommu ? noiommu_node : real_node;
+    if (opts.mode == vfio_mode::iommu && out.noiommu) {
         why = "vfio " + bdf_ + ": mode=iommu but group " + group_no +
               " is a no-IOMMU group (no IOMMU translates this device's DMA); use mode=noiommu to "
               "accept that, or enable the IOMMU (intel_iommu=on / amd_iommu=on / SMMU in firmware)";
         return -EINVAL;
     }
-    if (opts.mode == vfio_mode::noiommu && !noiommu_group) {
+    if (opts.mode == vfio_mode::noiommu && !out.noiommu) {
         why = "vfio " + bdf_ + ": mode=noiommu but the device sits behind an IOMMU (group " +
               group_no +
               "); no-IOMMU mode only applies to devices without one. Use mode=iommu (or auto)";
         return -EINVAL;
     }
+    return 0;
+}
 
+// Container + group (viable: every member on vfio-pci), the IOMMU backend and its IOVA ranges.
+int vfio_pci_device::attach_group(const vfio_open_options& opts, const group_location& where,
+                                  std::string& why) {
     if (int rc = container_.open(opts.dev_root, why); rc != 0) return rc;
-    if (int rc = group_.open(noiommu_group ? noiommu_node : real_node, why); rc != 0) return rc;
+    if (int rc = group_.open(where.node, why); rc != 0) return rc;
 
     bool viable = false;
     if (int rc = group_.viable(viable, why); rc != 0) return rc;
     if (!viable) {
-        why = "vfio " + bdf_ + ": IOMMU group " + group_no +
+        why = "vfio " + bdf_ + ": IOMMU group " + std::to_string(where.group) +
               " is not viable: every device in it must be bound to vfio-pci (or be unbound).";
-        for (const auto& m : read_group_members(opts.sys_root, pf.iommu_group)) {
+        for (const auto& m : read_group_members(opts.sys_root, where.group)) {
             if (!member_blocks_vfio(m)) continue;
             why += "\n  " + m.bdf + " is bound to " + m.driver + "; move it with:\n" +
                    bind_to_vfio_commands(m.bdf, m.driver);
@@ -125,29 +151,20 @@ int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
         return -EBUSY;
     }
     if (int rc = group_.set_container(container_.fd(), why); rc != 0) return rc;
-    if (int rc = container_.set_iommu(noiommu_group, why); rc != 0) return rc;
+    if (int rc = container_.set_iommu(where.noiommu, why); rc != 0) return rc;
 
-    if (noiommu_group) {
+    if (where.noiommu) {
         warn_noiommu_once(bdf_);
-    } else {
-        if (int rc = container_.query_info(why); rc != 0) return rc;
-        const iommu_info& info = container_.info();
-        granule_ = info.granule(base_page_size());
-        iova_ = iova_allocator(info.ranges.empty() ? default_iova_ranges() : info.ranges, granule_);
-        if (iova_.free_bytes() == 0) {
-            why = "VFIO_IOMMU_GET_INFO: the IOMMU reports no usable IOVA range";
-            return -ENOSPC;
-        }
+        return 0;
     }
-
-    if (int rc = group_.open_device(bdf_, device_, why); rc != 0) return rc;
-    if (int rc = setup_regions(why); rc != 0) return rc;
-
-    hugepage_ = default_hugepage_size();
-    hugepages_available_ = hugepage_ > base_page_size() && free_hugepages(hugepage_) > 0;
-    if (noiommu_group)
-        pool_ = std::make_unique<hugepage_pool>(hugepage_ > base_page_size() ? hugepage_
-                                                                             : base_page_size());
+    if (int rc = container_.query_info(why); rc != 0) return rc;
+    const iommu_info& info = container_.info();
+    granule_ = info.granule(base_page_size());
+    iova_ = iova_allocator(info.ranges.empty() ? default_iova_ranges() : info.ranges, granule_);
+    if (iova_.free_bytes() == 0) {
+        why = "VFIO_IOMMU_GET_INFO: the IOMMU reports no usable IOVA range";
+        return -ENOSPC;
+    }
     return 0;
 }
 

@@ -69,6 +69,13 @@ class vfio_pci_device final : public pci_device {
   private:
     vfio_pci_device() = default;
     int setup(const vfio_open_options& opts, std::string& why);
+    struct group_location {
+        int group = -1;
+        bool noiommu = false;
+        std::string node;  // /dev/vfio/N or /dev/vfio/noiommu-N
+    };
+    int locate_group(const vfio_open_options& opts, group_location& out, std::string& why);
+    int attach_group(const vfio_open_options& opts, const group_location& where, std::string& why);
     int setup_regions(std::string& why);
     int fail(int err, std::string why) noexcept;
     // IOVA for a locked block: allocate + MAP_DMA (IOMMU), or physical address (no-IOMMU).

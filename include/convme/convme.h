@@ -128,6 +128,8 @@ int convme_submit_nvme(convme_queue* q, int admin, const convme_nvme_cmd* cmd, v
 typedef struct convme_nvme_stats {
     uint64_t submitted, completed, split_requests, timeouts, resets, admin_commands;
     uint32_t io_queues, page_size;
+    uint64_t aborts_sent;
+    uint64_t doorbell_kicks; /* doorbells rewritten after a quiet spell with I/O in flight */
 } convme_nvme_stats;
 int convme_get_nvme_stats(const convme_dev* dev, convme_nvme_stats* out);
 

@@ -24,7 +24,8 @@ struct nvme_driver_stats {
     std::uint64_t split_requests = 0;        // requests split into several commands (MDTS etc.)
     std::uint64_t timeouts = 0;              // commands that exceeded io_timeout
     std::uint64_t aborts_sent = 0;
-    std::uint64_t resets = 0;  // controller resets (timeouts, CFS)
+    std::uint64_t doorbell_kicks = 0;  // doorbells rewritten after a quiet spell with I/O in flight
+    std::uint64_t resets = 0;          // controller resets (timeouts, CFS)
     std::uint64_t admin_commands = 0;
     std::uint32_t io_queues = 0;    // live I/O queue pairs
     bool shadow_doorbells = false;  // Doorbell Buffer Config in use

@@ -10,15 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <thread>
 
 namespace convme::backends {
 namespace {
-
-std::atomic<bool> force_direct_failure{false};
 
 std::string errno_text(int err) {
     return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")";
@@ -103,10 +100,6 @@ int ensure_size(file_target& t, std::uint64_t create_size, std::string& why) {
 
 }  // namespace
 
-void testing_force_direct_failure(bool on) noexcept {
-    force_direct_failure.store(on);
-}
-
 file_target::~file_target() {
     if (fd >= 0) ::close(fd);
 }
@@ -166,8 +159,7 @@ int open_file_target(const char* scheme, const std::string& path, const file_ope
     int flags = O_RDWR | O_CLOEXEC | (creating ? O_CREAT : 0);
     std::string buffered_reason;
     if (opts.direct) {
-        out.fd = force_direct_failure.load() ? (errno = EINVAL, -1)
-                                             : ::open(path.c_str(), flags | O_DIRECT, 0644);
+        out.fd = ::open(path.c_str(), flags | O_DIRECT, 0644);
         if (out.fd >= 0) {
             out.direct = true;
         } else if (errno == EINVAL) {

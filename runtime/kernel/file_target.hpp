@@ -59,7 +59,4 @@ std::error_code fallocate_error(int neg_errno) noexcept;
 std::error_code execute_sync(const file_target& t, io_op op, std::uint64_t offset,
                              std::uint64_t length, std::byte* data) noexcept;
 
-// Test hook: make the O_DIRECT open fail with EINVAL as it does on filesystems without direct I/O.
-void testing_force_direct_failure(bool on) noexcept;
-
 }  // namespace convme::backends

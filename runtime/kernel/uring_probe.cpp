@@ -3,17 +3,13 @@
 
 #include <liburing.h>
 
-#include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 
 namespace convme::backends {
 namespace {
-
-std::atomic<int> forced_errno{0};
 
 int real_probe() noexcept {
     static std::once_flag once;
@@ -54,10 +50,6 @@ std::string explain(int err) {
 
 }  // namespace
 
-void testing_force_uring_failure(int neg_errno) noexcept {
-    forced_errno.store(neg_errno < 0 ? -neg_errno : neg_errno);
-}
-
 int uring_try_setup(unsigned entries, unsigned flags) noexcept {
     io_uring ring;
     io_uring_params p;
@@ -70,18 +62,6 @@ int uring_try_setup(unsigned entries, unsigned flags) noexcept {
 }
 
 int uring_available(std::string& why) {
-    int err = forced_errno.load();
-    if (err == 0) {
-        const char* env = std::getenv("CONVME_FORCE_NO_URING");
-        if (env && *env && std::strcmp(env, "0") != 0) err = ENOSYS;
-    }
-    if (err != 0) {
-        why = explain(err) + " [forced by " +
-              (forced_errno.load() ? std::string("testing_force_uring_failure")
-                                   : std::string("CONVME_FORCE_NO_URING")) +
-              "]";
-        return -err;
-    }
     int rc = real_probe();
     if (rc < 0) why = explain(-rc);
     return rc;

@@ -4,7 +4,8 @@
 until '-ERR out of space', then SIGTERM and restart, several times (a restart used to need room
 for a record: the second one failed with 'No space left on device'); then the store must be
 emptied by DEL, EXPIRE and FLUSHDB, each reply meaning what it says, and take new data again.
-Usage: full_device_test.py SERVER_BINARY WORKDIR [DEVICE_URI with @DIR@] [CORES]"""
+Usage: full_device_test.py SERVER_BINARY WORKDIR [DEVICE_URI with @DIR@] [CORES] [RESTARTS]
+(RESTARTS, default 3: restarts before the emptying; 0 checks the emptying on its own)"""
 import os
 import shutil
 import sys
@@ -42,6 +43,7 @@ def main():
     binary, work = sys.argv[1], sys.argv[2]
     device_arg = sys.argv[3] if len(sys.argv) > 3 else "sim:file=@DIR@/small.sim?size=64M"
     cores = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    restarts = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     os.makedirs(work, exist_ok=True)
     data = tempfile.mkdtemp(prefix="kv-full-", dir=work)
     device = device_arg.replace("@DIR@", data)
@@ -54,7 +56,7 @@ def main():
     finally:
         if srv.stop() != 0:
             raise AssertionError("the filling run did not stop cleanly")
-    for i in range(3):
+    for i in range(restarts):
         srv = start()
         try:
             c = Client(srv.port)

@@ -192,7 +192,7 @@ TEST(DriverSimErrors, SurpriseRemovalFailsEveryWaiterWithDeviceGone) {
 }
 
 TEST(DriverSimErrors, OpeningARemovedDeviceFailsClearly) {
-    auto ctrl = std::make_shared<sim::controller>(inline_config());
+    auto ctrl = std::make_shared<sim::simulated_controller>(inline_config());
     ctrl->remove();
     std::error_code ec;
     std::string why;

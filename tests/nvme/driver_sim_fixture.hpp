@@ -32,13 +32,13 @@ inline sim::controller_config inline_config(std::uint64_t size = 16ull << 20,
 }
 
 struct sim_device {
-    std::shared_ptr<sim::controller> ctrl;
+    std::shared_ptr<sim::simulated_controller> ctrl;
     std::unique_ptr<block_device> dev;
     std::error_code ec;
     std::string why;
 
     sim_device(const sim::controller_config& cfg, const nvme_options& opts = {}) {
-        ctrl = std::make_shared<sim::controller>(cfg);
+        ctrl = std::make_shared<sim::simulated_controller>(cfg);
         dev = make_nvme_block_device(sim::make_pci_device(ctrl), opts, ec, why);
     }
     nvme_driver_stats stats() const {

@@ -281,7 +281,7 @@ TEST(DriverSim, MultipleNamespaces) {
     auto cfg = inline_config();
     cfg.namespaces.push_back(
         sim::namespace_config{8ull << 20, 4096});  // ns1: 16 MiB/512, ns2: 8 MiB/4096
-    auto ctrl = std::make_shared<sim::controller>(cfg);
+    auto ctrl = std::make_shared<sim::simulated_controller>(cfg);
     nvme_options o;
     o.nsid = 2;
     std::error_code ec;
@@ -301,8 +301,8 @@ TEST(DriverSim, MultipleNamespaces) {
     EXPECT_TRUE(same(got.data(), expect.data(), 8192));
 
     o.nsid = 3;
-    auto none = make_nvme_block_device(sim::make_pci_device(std::make_shared<sim::controller>(cfg)),
-                                       o, ec, why);
+    auto none = make_nvme_block_device(
+        sim::make_pci_device(std::make_shared<sim::simulated_controller>(cfg)), o, ec, why);
     EXPECT_FALSE(none);
     EXPECT_TRUE(ec);
     EXPECT_NE(why.find("namespace 3"), std::string::npos) << why;

@@ -28,6 +28,10 @@ void fill_block(dma_block& b, std::uint8_t seed) {
     for (std::size_t i = 0; i < b.size(); ++i) p[i] = static_cast<std::uint8_t>(i * 7 + seed);
 }
 
+// How late the late admin completions come: far beyond the 60 ms admin timeout, so that a host
+// thread descheduled for a while on a loaded machine still notices its deadline first.
+constexpr auto late_delay = 1000ms;
+
 sim::fault late_admin(std::uint8_t opcode, std::chrono::nanoseconds delay, std::uint32_t nsid = 0) {
     sim::fault f;
     f.what = sim::fault::kind::late_completion;
@@ -56,7 +60,7 @@ TEST(DriverSimLifetime, TimedOutIdentifyKeepsItsBufferUntilTheLateCompletion) {
     sim_device s(inline_config(), o);
     ASSERT_TRUE(s.dev) << s.why;
     controller& c = *nvme_controller_of(*s.dev);
-    s.ctrl->inject(late_admin(nvme::admin_op::identify, 300ms, 1));
+    s.ctrl->inject(late_admin(nvme::admin_op::identify, late_delay, 1));
     nvme::identify_namespace id{};
     std::string why;
     EXPECT_EQ(c.identify_namespace(1, id, why), -ETIMEDOUT) << why;
@@ -76,13 +80,39 @@ TEST(DriverSimLifetime, TimedOutIdentifyKeepsItsBufferUntilTheLateCompletion) {
     EXPECT_EQ(id.nsze, (16ull << 20) / 512);
 }
 
+// A reset frees a timed-out command's memory only once the controller is disabled: during the
+// disable window (CC.EN=0 written, CSTS.RDY still 1) the controller goes on executing, and the
+// late Identify writes its data then.
+TEST(DriverSimLifetime, ResetKeepsATimedOutCommandsBufferUntilTheControllerIsDisabled) {
+    auto cfg = inline_config();
+    cfg.disable_delay = late_delay + 500ms;
+    nvme_options o;
+    o.admin_timeout = 60ms;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    controller& c = *nvme_controller_of(*s.dev);
+    s.ctrl->inject(late_admin(nvme::admin_op::identify, late_delay, 1));
+    nvme::identify_namespace id{};
+    std::string why;
+    EXPECT_EQ(c.identify_namespace(1, id, why), -ETIMEDOUT) << why;
+    ASSERT_EQ(s.ctrl->stats().late_completions, 0u);
+    EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+    EXPECT_EQ(s.ctrl->stats().late_completions, 1u)
+        << "the late Identify should have completed while the controller was disabling";
+    EXPECT_EQ(s.ctrl->stats().dma_lifetime_violations, 0u)
+        << "the reset freed the timed-out Identify's buffer before CSTS.RDY=0: "
+        << s.ctrl->last_diagnostic();
+    EXPECT_EQ(c.identify_namespace(1, id, why), 0) << why;
+    EXPECT_EQ(id.nsze, (16ull << 20) / 512);
+}
+
 TEST(DriverSimLifetime, TimedOutAdminPassthroughKeepsItsBouncePages) {
     nvme_options o;
     o.admin_timeout = 60ms;
     sim_device s(inline_config(), o);
     ASSERT_TRUE(s.dev) << s.why;
     controller& c = *nvme_controller_of(*s.dev);
-    s.ctrl->inject(late_admin(nvme::admin_op::get_log_page, 300ms));
+    s.ctrl->inject(late_admin(nvme::admin_op::get_log_page, late_delay));
     loop l;
     std::vector<std::byte> log(512);
     nvme::sqe cmd{};

@@ -67,7 +67,7 @@ TEST(DriverSimLimits, ControllerStillEnablingIsNotDisabledHalfway) {
     auto cfg = inline_config();
     cfg.inline_mode = false;
     cfg.enable_delay = 300ms;
-    auto ctrl = std::make_shared<sim::controller>(cfg);
+    auto ctrl = std::make_shared<sim::simulated_controller>(cfg);
     auto other = sim::make_pci_device(ctrl);
     ASSERT_EQ(other->enable_bus_master(), 0);
     other->write32(nvme::reg::cc,

@@ -275,7 +275,7 @@ TEST(SimFile, UnopenableFileThrowsWithReason) {
     auto cfg = small_config();
     cfg.backing_file = "/nonexistent-dir/x/y.img";
     try {
-        controller c(cfg);
+        simulated_controller c(cfg);
         FAIL() << "expected an exception";
     } catch (const std::system_error& e) {
         EXPECT_EQ(e.code().value(), ENOENT);

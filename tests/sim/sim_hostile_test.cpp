@@ -60,6 +60,45 @@ TEST(SimHostile, ClearingEnableWhileEnablingLatchesFatalUntilACleanDisable) {
     EXPECT_FALSE(h.dev->read32(nvme::reg::csts) & nvme::csts::cfs);
 }
 
+// CSTS.CFS raised while the controller is disabled stays visible after CC.EN=1 until the next
+// CC.EN=0: the model used to clear the bit on enable but stay fatal, i.e. report a healthy,
+// ready controller that answered nothing (admin commands timed out instead of failing on CFS).
+TEST(SimHostile, FatalStatusRaisedWhileDisabledStaysVisibleUntilTheNextDisable) {
+    host h(small_config(), false);
+    EXPECT_EQ(h.dev->enable_bus_master(), 0);
+    h.ctrl->set_fatal();
+    const std::uint32_t csts = h.enable();
+    EXPECT_TRUE(csts & nvme::csts::cfs) << "CSTS=" << csts;
+    EXPECT_TRUE(h.ctrl->stats().fatal);
+    h.dev->write32(nvme::reg::cc, 0);
+    h.ctrl->step();
+    EXPECT_FALSE(h.dev->read32(nvme::reg::csts) & nvme::csts::cfs);
+    EXPECT_FALSE(h.ctrl->stats().fatal);
+    EXPECT_TRUE(h.enable() & nvme::csts::rdy);
+    set_queues(h, 2);
+}
+
+// An enable that fails (CSTS.CFS while CSTS.RDY=0) may be given up with CC.EN=0: that is the
+// reset a fatal controller needs, not the undefined "disable while enabling".
+TEST(SimHostile, ClearingEnableAfterTheEnableFailedIsACleanReset) {
+    auto cfg = small_config();
+    cfg.enable_delay = 50ms;
+    host h(cfg, false);
+    EXPECT_EQ(h.dev->enable_bus_master(), 0);
+    h.enable();
+    ASSERT_TRUE(h.ctrl->stats().enabling);
+    h.ctrl->set_fatal();
+    h.dev->write32(nvme::reg::cc, 0);
+    h.ctrl->step();
+    EXPECT_FALSE(h.dev->read32(nvme::reg::csts) & nvme::csts::cfs);
+    EXPECT_FALSE(h.ctrl->stats().fatal) << h.ctrl->last_diagnostic();
+    h.enable();
+    std::this_thread::sleep_for(60ms);
+    h.ctrl->step();
+    EXPECT_TRUE(h.dev->read32(nvme::reg::csts) & nvme::csts::rdy);
+    set_queues(h, 2);
+}
+
 TEST(SimHostile, LateCompletionIsNotAbortableAndMovesDataLate) {
     host h(small_config());
     set_queues(h, 2);

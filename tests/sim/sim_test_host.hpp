@@ -38,7 +38,7 @@ struct queue {
 class host {
   public:
     explicit host(controller_config cfg, bool bring_up = true) {
-        ctrl = std::make_shared<controller>(cfg);
+        ctrl = std::make_shared<simulated_controller>(cfg);
         dev = make_pci_device(ctrl);
         dstrd = cfg.dstrd;
         if (bring_up) {
@@ -172,7 +172,7 @@ class host {
         return c;
     }
 
-    std::shared_ptr<controller> ctrl;
+    std::shared_ptr<simulated_controller> ctrl;
     std::unique_ptr<driver::pci_device> dev;
     std::uint32_t dstrd = 0;
     queue admin;

@@ -45,6 +45,13 @@ static void close_unused_locked(void) {
             continue;
         }
         *pp = s->next;
+        /* What the driver had to do to keep the job going: worth a line when it did anything. */
+        convme_nvme_stats st;
+        if (convme_get_nvme_stats(s->dev, &st) == 0 &&
+            (st.timeouts || st.resets || st.aborts_sent || st.doorbell_kicks))
+            log_info("convme: %s: %llu timeouts, %llu aborts, %llu resets, %llu doorbell kicks\n",
+                     s->uri, (unsigned long long)st.timeouts, (unsigned long long)st.aborts_sent,
+                     (unsigned long long)st.resets, (unsigned long long)st.doorbell_kicks);
         int rc = convme_close(s->dev);
         if (rc < 0) log_err("convme: close %s: %s\n", s->uri, convme_strerror(rc));
         free(s->uri);
@@ -297,9 +304,16 @@ static void convme_fio_iomem_free(struct thread_data* td) {
     td->orig_buffer = NULL;
 }
 
+/* This io_u's failure (the thread's last error text may be another request's). */
 static char* convme_fio_errdetails(struct io_u* io_u) {
-    (void)io_u;
-    return strdup(convme_last_error());
+    static const char* const names[] = {"read", "write", "trim"};
+    const char* what = io_u->ddir < 3 ? names[io_u->ddir] : "I/O";
+    char* out = NULL;
+    if (asprintf(&out, "convme: %s of %llu bytes at offset %llu on %s: %s", what,
+                 (unsigned long long)io_u->xfer_buflen, (unsigned long long)io_u->offset,
+                 io_u->file ? io_u->file->file_name : "?", strerror(io_u->error)) < 0)
+        return NULL;
+    return out;
 }
 
 struct ioengine_ops ioengine = {
