@@ -299,11 +299,21 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
     }
     std::string why;
     std::unique_ptr<io_queue> q;
+    io_queue* raw = nullptr;
     int rc;
     try {
         q = std::make_unique<io_queue>(*ctrl_, mapper_, params_, l);
         std::lock_guard lk(create_mu_);
         rc = q->create(why);
+        // Published before the lock is released: a loop that then finds no free queue (-EBUSY)
+        // forwards at once and must find this one. Published after the unlock, the winner could
+        // be preempted in between (the lab saw it under TCG) and every forwarded request of the
+        // other loops failed with "shutting down" for lack of a home.
+        if (rc == 0) {
+            raw = q.get();
+            owned_[core] = std::move(q);
+            queues_[core].store(raw, std::memory_order_release);
+        }
     } catch (const std::bad_alloc&) {
         rc = -ENOMEM;
         why = "out of memory";
@@ -324,9 +334,6 @@ io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
         if (rc != -ENODEV) create_error_[core] = ec;
         return nullptr;
     }
-    io_queue* raw = q.get();
-    owned_[core] = std::move(q);
-    queues_[core].store(raw, std::memory_order_release);
     ctrl_->dev().loop_attached(l);  // before the queue's poller: an inline device steps first
     l.add_poller(raw);
     return raw;

@@ -4,17 +4,34 @@
 //
 //   lab_guest open  URI                   open, print device_info, close; exit 1 with the error
 //   lab_guest test  URI                   the device test (data integrity, splitting, flush,
-//   zeroes,
-//                                         trim, QD32, shadow doorbells, close + reopen)
-//   lab_guest bench URI QD COUNT [LABEL]  COUNT random 4 KiB reads at queue depth QD; prints one
-//                                         "BENCH ..." line that lab-run.sh turns into a table
+//                                         zeroes, trim, QD32, shadow doorbells, close + reopen)
+//   lab_guest bench URI QD COUNT [LABEL [LOOPS]]
+//                                         COUNT random 4 KiB reads at queue depth QD per loop, on
+//                                         a convme::runtime of LOOPS loops; prints one "BENCH ..."
+//                                         line (IOPS, p50/p99, CPU time per I/O from getrusage)
+//   lab_guest idle  URI RATE SECS [LABEL] RATE reads per second for SECS on one loop; prints
+//                                         "BENCH-IDLE ... cpu_pct=" (process CPU / wall time)
+//   lab_guest loops URI N                 a runtime of N loops, each writing and verifying its
+//                                         own region concurrently, plus I/O submitted on core 1
+//                                         for a coroutine on core 0 (run_on); prints the queue map
 //   lab_guest reset URI [LOOPS] [RESETS]  LOOPS loops (threads, default 3) stream verified writes
 //                                         and reads while the main thread resets the controller
 //                                         RESETS times (default 4): no read may return data that
 //                                         was never written, every acknowledged write must read
 //                                         back, I/O must go on after each reset
+//   lab_guest kvload PORT N PID [IDLE]    N pipelined SET+GET pairs against convme-kv on
+//                                         127.0.0.1:PORT (replies verified), then the server's
+//                                         (PID) CPU over IDLE (default 2) idle seconds from
+//                                         /proc/PID/stat: under 10 % of a core in one of up to
+//                                         3 windows (a spinning loop is ~100 % in all)
 //
 // Everything goes through the public API: convme::open_device() and block_device on a convme::loop.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -25,7 +42,9 @@
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
 #include <convme/nvme.hpp>
+#include <convme/runtime.hpp>
 #include <convme/task.hpp>
+#include <coroutine>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -366,45 +385,235 @@ class device_test {
 
 // ---------------------------------------------------------------- bench
 
-task<int> run_bench(std::string uri, int qd, long count, std::string label) {
-    auto dev = open_or_report(uri);
-    if (!dev) co_return 1;
-    const std::uint64_t io = std::max<std::uint64_t>(dev->info().block_size, 4 * KiB);
-    // Random 4 KiB reads over the first 1 GiB (or the whole device if smaller).
-    const std::uint64_t span_blocks =
-        std::min<std::uint64_t>(dev->info().capacity, 1024 * MiB) / io;
+// A count-down the waiting coroutine sleeps on (no yield loop: the loop must be free to block, or
+// interrupt and hybrid completions could not be measured). Same loop only.
+struct latch {
+    int count = 0;
+    std::coroutine_handle<> waiter{};
+    void arrive() {
+        if (--count == 0 && waiter) convme::loop::current()->schedule(std::exchange(waiter, {}));
+    }
+    bool await_ready() const noexcept { return count == 0; }
+    void await_suspend(std::coroutine_handle<> h) noexcept { waiter = h; }
+    void await_resume() const noexcept {}
+};
+
+double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Random 4 KiB reads at queue depth qd on the calling loop; latencies into lat (ns).
+task<int> bench_core(block_device& dev, unsigned core, int qd, long count,
+                     std::vector<std::uint32_t>& lat) {
+    const std::uint64_t io = std::max<std::uint64_t>(dev.info().block_size, 4 * KiB);
+    const std::uint64_t span_blocks = std::min<std::uint64_t>(dev.info().capacity, 1024 * MiB) / io;
     dma_buffer buf(static_cast<std::size_t>(qd) * io);
-    std::vector<std::uint32_t> lat_ns(static_cast<std::size_t>(count));
+    lat.assign(static_cast<std::size_t>(count), 0);
     long next = 0;
-    int pending = qd, errors = 0;
+    int errors = 0;
+    latch done{qd};
     auto worker = [&](int w) -> task<void> {
-        rng r{0x5eed0000ULL + static_cast<std::uint64_t>(w) * 7919};
+        rng r{0x5eed0000ULL + static_cast<std::uint64_t>(w) * 7919 + core * 104729ULL};
         auto span = buf.subspan(static_cast<std::size_t>(w) * io, io);
         while (next < count) {
             long i = next++;
             std::uint64_t off = (r.next() % span_blocks) * io;
             auto t0 = clock_type::now();
-            std::error_code ec = co_await dev->read(off, span);
-            lat_ns[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(std::min<long long>(
+            std::error_code ec = co_await dev.read(off, span);
+            lat[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(std::min<long long>(
                 std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0)
                     .count(),
                 UINT32_MAX));
             if (ec) ++errors;
         }
-        --pending;
+        done.arrive();
     };
-    auto t0 = clock_type::now();
     for (int w = 0; w < qd; ++w) convme::loop::current()->spawn(worker(w));
-    co_await wait_for_zero(pending);
-    double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-    co_await dev->drain();
-    std::sort(lat_ns.begin(), lat_ns.end());
-    double median_us = lat_ns[lat_ns.size() / 2] / 1000.0;
-    double p99_us = lat_ns[lat_ns.size() * 99 / 100] / 1000.0;
+    co_await done;
+    co_return errors;
+}
+
+// Runs body(core) on every core of the runtime at once (core 0 here); returns the sum of results.
+template <typename Body>
+task<int> on_all_cores(unsigned n, Body body) {
+    latch done{static_cast<int>(n)};
+    std::atomic<int> total{0};
+    convme::loop* home = convme::loop::current();
+    for (unsigned c = 1; c < n; ++c)
+        convme::submit_to(c, [&, c, home]() -> task<void> {
+            const int r = co_await body(c);
+            total += r;
+            home->post([&done] { done.arrive(); });
+        });
+    total += co_await body(0);
+    done.arrive();
+    co_await done;
+    co_return total.load();
+}
+
+task<int> run_bench(std::string uri, int qd, long count, std::string label, unsigned loops) {
+    auto dev = open_or_report(uri);
+    if (!dev) co_return 1;
+    std::vector<std::vector<std::uint32_t>> lat(loops);
+    // Warm-up: every loop creates its queue before the clock starts.
+    co_await on_all_cores(loops, [&](unsigned c) -> task<int> {
+        co_return co_await bench_core(*dev, c, 1, 16, lat[c]);
+    });
+    const double cpu0 = cpu_seconds();
+    const auto t0 = clock_type::now();
+    const int errors = co_await on_all_cores(loops, [&](unsigned c) -> task<int> {
+        co_return co_await bench_core(*dev, c, qd, count, lat[c]);
+    });
+    const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    const double cpu = cpu_seconds() - cpu0;
+    co_await on_all_cores(loops, [&](unsigned) -> task<int> {
+        co_await dev->drain();
+        co_return 0;
+    });
+    std::vector<std::uint32_t> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    std::sort(all.begin(), all.end());
+    const double total = static_cast<double>(count) * loops;
+    double median_us = all[all.size() / 2] / 1000.0;
+    double p99_us = all[all.size() * 99 / 100] / 1000.0;
     std::printf(
-        "BENCH label=%s qd=%d count=%ld errors=%d iops=%.0f median_us=%.1f p99_us=%.1f uri=%s\n",
-        label.c_str(), qd, count, errors, count / secs, median_us, p99_us, uri.c_str());
+        "BENCH label=%s qd=%d loops=%u count=%ld errors=%d iops=%.0f median_us=%.1f p99_us=%.1f "
+        "cpu_us_per_io=%.2f cpu_pct=%.0f uri=%s\n",
+        label.c_str(), qd, loops, count, errors, total / secs, median_us, p99_us, cpu / total * 1e6,
+        cpu / secs * 100.0, uri.c_str());
     co_return errors ? 1 : 0;
+}
+
+// `rate` reads per second for `secs` seconds on one loop: how much CPU a lightly loaded device
+// costs (a polling loop spins while each I/O is in flight; an interrupt-driven one sleeps).
+task<int> run_idle(std::string uri, int rate, int secs, std::string label) {
+    auto dev = open_or_report(uri);
+    if (!dev) co_return 1;
+    dma_buffer buf(4096);
+    (void)co_await dev->read(0, buf.span());  // creates the queue
+    int errors = 0;
+    const double cpu0 = cpu_seconds();
+    const auto t0 = clock_type::now();
+    const auto period = std::chrono::nanoseconds(1'000'000'000LL / rate);
+    std::vector<std::uint32_t> lat;
+    // Bounded by time as well: on a throttled device each read takes longer than the period.
+    const auto end = t0 + std::chrono::seconds(secs);
+    for (long i = 0; i < static_cast<long>(rate) * secs && clock_type::now() < end; ++i) {
+        const auto due = t0 + period * i;
+        if (clock_type::now() < due) co_await convme::sleep_for(due - clock_type::now());
+        const auto s0 = clock_type::now();
+        if (co_await dev->read((static_cast<std::uint64_t>(i) * 8 % 4096) * 4096, buf.span()))
+            ++errors;
+        lat.push_back(static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - s0).count()));
+    }
+    const double wall = std::chrono::duration<double>(clock_type::now() - t0).count();
+    const double cpu = cpu_seconds() - cpu0;
+    co_await dev->drain();
+    std::sort(lat.begin(), lat.end());
+    std::printf(
+        "BENCH-IDLE label=%s rate=%d secs=%d ios=%zu errors=%d cpu_pct=%.1f median_us=%u uri=%s\n",
+        label.c_str(), rate, secs, lat.size(), errors, cpu / wall * 100.0,
+        lat.empty() ? 0u : lat[lat.size() / 2], uri.c_str());
+    co_return errors ? 1 : 0;
+}
+
+// ---------------------------------------------------------------- many loops
+
+task<int> run_loops(std::string uri, unsigned n) {
+    auto dev = open_or_report(uri);
+    if (!dev) co_return 1;
+    print_info(dev->info());
+    constexpr int per_loop = 256;  // 4 KiB blocks each loop writes, verifies, rewrites, verifies
+    const std::uint64_t region = 4 * MiB;
+    const auto t0 = clock_type::now();
+    // Every loop at once: write its own region at QD8, read it back, verify.
+    const int bad = co_await on_all_cores(n, [&](unsigned c) -> task<int> {
+        dma_buffer buf(8 * 4096);
+        int bad = 0, errors = 0, mismatches = 0;
+        latch done{8};
+        auto note = [&](const std::error_code& ec, const char* what, std::uint64_t off) {
+            if (++errors == 1)
+                std::printf("  loop %u: %s at %" PRIu64 " failed: %s\n", c, what, off,
+                            ec.message().c_str());
+            ++bad;
+        };
+        // A named lambda: its captures must outlive the coroutines (they live in this frame).
+        auto worker = [&](int w) -> task<void> {
+            auto span = buf.subspan(static_cast<std::size_t>(w) * 4096, 4096);
+            for (int i = w; i < per_loop; i += 8) {
+                const std::uint64_t off =
+                    16 * MiB + c * region + static_cast<std::uint64_t>(i) * 4096;
+                const std::uint64_t tag = 0x1000 + c * 1000 + static_cast<std::uint64_t>(i);
+                fill(span, off, tag);
+                std::error_code ec = co_await dev->write(off, span);
+                if (ec) note(ec, "write", off);
+                std::memset(span.data(), 0, span.size());
+                ec = co_await dev->read(off, span);
+                if (ec) note(ec, "read", off);
+                if (!ec && first_mismatch(span, off, tag) >= 0) {
+                    if (++mismatches == 1)
+                        std::printf("  loop %u: read at %" PRIu64 " returned the wrong data\n", c,
+                                    off);
+                    ++bad;
+                }
+            }
+            done.arrive();
+        };
+        for (int w = 0; w < 8; ++w) convme::loop::current()->spawn(worker(w));
+        co_await done;
+        std::printf("  loop %u (core_id %u): %d I/Os, %d failed, %d returned wrong data\n", c,
+                    convme::loop::current()->core_id(), 2 * per_loop, errors, mismatches);
+        co_return bad;
+    });
+    check(bad == 0,
+          "%u loops each wrote and verified their own region concurrently (%d x 4 KiB each, QD8): "
+          "%d bad in %.1f ms",
+          n, per_loop, bad,
+          std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    // Cross-core: core 0 awaits a write and a read that core 1 submits on its own queue.
+    if (n > 1) {
+        dma_buffer out(4096), in(4096);
+        const std::uint64_t off = 8 * MiB;
+        fill(out.span(), off, 0xc0de);
+        const std::error_code wec = co_await convme::run_on(
+            1, [&]() -> task<std::error_code> { co_return co_await dev->write(off, out.span()); });
+        const std::error_code rec = co_await convme::run_on(
+            1, [&]() -> task<std::error_code> { co_return co_await dev->read(off, in.span()); });
+        check(!wec && !rec && first_mismatch(in.span(), off, 0xc0de) < 0,
+              "core 0 awaited a write + read submitted on core 1 via run_on: %s / %s, data %s",
+              wec.message().c_str(), rec.message().c_str(),
+              first_mismatch(in.span(), off, 0xc0de) < 0 ? "verified" : "WRONG");
+        std::error_code lec = co_await dev->read(off, in.span());
+        check(!lec && first_mismatch(in.span(), off, 0xc0de) < 0,
+              "core 0 reads back core 1's write");
+    }
+    convme::driver::nvme_driver_stats st{};
+    if (convme::driver::get_nvme_stats(*dev, st))
+        std::printf(
+            "  driver: %u I/O queues for %u loops (%u interrupt-driven), %llu requests forwarded "
+            "to a loop with a queue\n",
+            st.io_queues, n, st.irq_queues, static_cast<unsigned long long>(st.forwarded));
+    // Fewer queues than loops: the loops without one forwarded their I/O (it was verified above)
+    // and device_info says how queues map to loops.
+    if (st.io_queues < n) {
+        const std::string& name = dev->info().name;
+        const std::string want = "[io queues " + std::to_string(st.io_queues) + ":";
+        check(st.forwarded > 0 && name.find(want) != std::string::npos &&
+                  name.find("forward") != std::string::npos,
+              "%u loops on %u I/O queue(s): %llu requests forwarded; device_info.name '%s'", n,
+              st.io_queues, static_cast<unsigned long long>(st.forwarded), name.c_str());
+    }
+    co_await on_all_cores(n, [&](unsigned) -> task<int> {
+        co_await dev->drain();
+        co_return 0;
+    });
+    std::printf("lab_guest loops: %s (%d failed checks)\n",
+                g_failures ? "FAILED" : "all checks passed", g_failures);
+    co_return g_failures ? 1 : 0;
 }
 
 // ---------------------------------------------------------------- multi-loop reset
@@ -587,12 +796,117 @@ task<int> run_open(std::string uri) {
     co_return 0;
 }
 
+// ---------------------------------------------------------------- a small RESP client
+
+// utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15).
+double process_cpu_seconds(int pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE* f = std::fopen(path, "r");
+    if (!f) return -1;
+    char buf[1024];
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = 0;
+    const char* p = std::strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long ut = 0, st = 0;
+    // after ") ": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+    // stime
+    if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+int run_kvload(int port, int n, int pid, int idle_secs) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool connected = false;
+    for (int i = 0; i < 100 && !connected; ++i) {
+        connected = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        if (!connected) {
+            ::close(fd);
+            fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            ::usleep(100000);
+        }
+    }
+    check(connected, "connected to convme-kv on 127.0.0.1:%d", port);
+    if (!connected) return 1;
+    // Pipelined batches of 16 SET+GET pairs; every reply is checked.
+    const auto t0 = clock_type::now();
+    int bad = 0, done = 0;
+    std::string in;
+    char rbuf[65536];
+    for (int base = 0; base < n; base += 16) {
+        std::string out, want;
+        const int m = std::min(16, n - base);
+        for (int i = base; i < base + m; ++i) {
+            const std::string k = "key:" + std::to_string(i),
+                              v = "value-" + std::to_string(i * 7919);
+            out += "*3\r\n$3\r\nSET\r\n$" + std::to_string(k.size()) + "\r\n" + k + "\r\n$" +
+                   std::to_string(v.size()) + "\r\n" + v + "\r\n";
+            out += "*2\r\n$3\r\nGET\r\n$" + std::to_string(k.size()) + "\r\n" + k + "\r\n";
+            want += "+OK\r\n$" + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+        }
+        if (::send(fd, out.data(), out.size(), 0) != static_cast<ssize_t>(out.size())) {
+            ++bad;
+            break;
+        }
+        in.clear();
+        while (in.size() < want.size()) {
+            const ssize_t r = ::recv(fd, rbuf, sizeof rbuf, 0);
+            if (r <= 0) break;
+            in.append(rbuf, static_cast<std::size_t>(r));
+        }
+        if (in != want) ++bad;
+        done += m;
+    }
+    const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    check(bad == 0,
+          "%d SET+GET pairs (pipelined by 16) answered correctly in %.2f s (%.0f ops/s), %d bad "
+          "batches",
+          done, secs, 2.0 * done / secs, bad);
+    // Idle: the server must not spin (every I/O it had is durable; nothing is in flight). Under
+    // TCG on a loaded host a guest thread is charged CPU time while the host has its vCPU
+    // descheduled, so one window can read high without any spinning: after a 1 s settle, up to 3
+    // windows of idle_secs each; a spinning loop reads ~100 % in every one of them.
+    ::sleep(1);
+    double pct = 100.0;
+    std::string windows;
+    bool sampled = true;
+    for (int w = 0; w < 3 && pct >= 10.0; ++w) {
+        const double c0 = process_cpu_seconds(pid);
+        ::sleep(static_cast<unsigned>(idle_secs));
+        const double c1 = process_cpu_seconds(pid);
+        sampled = sampled && c0 >= 0 && c1 >= 0;
+        pct = (c1 - c0) / idle_secs * 100.0;
+        char b[32];
+        std::snprintf(b, sizeof b, "%s%.1f", windows.empty() ? "" : ",", pct);
+        windows += b;
+    }
+    std::printf(
+        "BENCH-KV ops=%d secs=%.2f ops_per_s=%.0f idle_secs=%d idle_cpu_pct=%.1f windows=%s\n",
+        2 * done, secs, 2.0 * done / secs, idle_secs, pct, windows.c_str());
+    check(sampled && pct < 10.0,
+          "convme-kv idle for %d s after the load used %.1f%% of a core (want < 10%%; windows "
+          "tried: %s %%)",
+          idle_secs, pct, windows.c_str());
+    ::close(fd);
+    return g_failures ? 1 : 0;
+}
+
 int usage() {
     std::fprintf(stderr,
                  "usage: lab_guest open URI\n"
                  "       lab_guest test URI\n"
-                 "       lab_guest bench URI QD COUNT [LABEL]\n"
-                 "       lab_guest reset URI [LOOPS] [RESETS]\n");
+                 "       lab_guest bench URI QD COUNT [LABEL [LOOPS]]\n"
+                 "       lab_guest idle URI RATE SECS [LABEL]\n"
+                 "       lab_guest loops URI N\n"
+                 "       lab_guest reset URI [LOOPS] [RESETS]\n"
+                 "       lab_guest kvload PORT N PID [IDLE_SECS]\n");
     return 2;
 }
 
@@ -604,6 +918,11 @@ int main(int argc, char** argv) {
     std::string_view cmd = argv[1];
     std::string uri = argv[2];
     try {
+        if (cmd == "kvload" && argc >= 5) {
+            const int idle = argc > 5 ? std::atoi(argv[5]) : 2;
+            if (idle < 1) return usage();
+            return run_kvload(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), idle);
+        }
         if (cmd == "reset") {
             const int loops = argc > 3 ? std::atoi(argv[3]) : 3;
             const int resets = argc > 4 ? std::atoi(argv[4]) : 4;
@@ -616,8 +935,23 @@ int main(int argc, char** argv) {
         if (cmd == "bench" && argc >= 5) {
             int qd = std::atoi(argv[3]);
             long count = std::atol(argv[4]);
-            if (qd < 1 || qd > 1024 || count < 1) return usage();
-            return lp.run_until_complete(run_bench(uri, qd, count, argc > 5 ? argv[5] : "bench"));
+            const int loops = argc > 6 ? std::atoi(argv[6]) : 1;
+            if (qd < 1 || qd > 1024 || count < 1 || loops < 1 || loops > 64) return usage();
+            convme::runtime rt({.cores = static_cast<unsigned>(loops)});
+            return rt.run(run_bench(uri, qd, count, argc > 5 ? argv[5] : "bench",
+                                    static_cast<unsigned>(loops)));
+        }
+        if (cmd == "idle" && argc >= 5) {
+            const int rate = std::atoi(argv[3]), secs = std::atoi(argv[4]);
+            if (rate < 1 || secs < 1) return usage();
+            convme::runtime rt({.cores = 1});
+            return rt.run(run_idle(uri, rate, secs, argc > 5 ? argv[5] : "idle"));
+        }
+        if (cmd == "loops") {
+            const int n = argc > 3 ? std::atoi(argv[3]) : 2;
+            if (n < 1 || n > 64) return usage();
+            convme::runtime rt({.cores = static_cast<unsigned>(n)});
+            return rt.run(run_loops(uri, static_cast<unsigned>(n)));
         }
     } catch (const std::exception& e) {
         std::printf("lab_guest %s: %s\n", argv[1], e.what());

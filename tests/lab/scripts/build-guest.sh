@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# build-guest.sh <x86_64|aarch64>: build the static guest binaries from this tree: lab_guest and
-# the `convme` CLI (for `convme doctor`). Own build dir per architecture under $WORK; aarch64 uses
+# build-guest.sh <x86_64|aarch64>: build the static guest binaries from this tree: lab_guest, the
+# `convme` CLI (for `convme doctor`), convme-kv and unvme_wrc. Own build dir per architecture under $WORK; aarch64 uses
 # cmake/aarch64-linux-gnu.cmake. Copies the results to $WORK/<arch>/bin/.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -17,11 +17,15 @@ cmake -S "$LAB_DIR/guest" -B "$BUILD" "${ARGS[@]}" > "$BUILD/lab-configure.log" 
   { cat "$BUILD/lab-configure.log" >&2; die "cmake configure of the $ARCH guest failed"; }
 # Both targets always: probing for convme_cli with `ninja -t targets | grep -q` raced under
 # pipefail (grep exits at the match, ninja gets SIGPIPE) and silently dropped the doctor.
-TARGETS=(lab_guest convme_cli)
+# LAB_JOBS (default 2): the development hosts and CI have two cores.
+TARGETS=(lab_guest convme_cli convme_kv unvme_wrc)
 log "building ${TARGETS[*]} for $ARCH"
-ninja -C "$BUILD" "${TARGETS[@]}" || die "building the $ARCH guest binaries failed"
+ninja -C "$BUILD" -j"${LAB_JOBS:-2}" "${TARGETS[@]}" || die "building the $ARCH guest binaries failed"
+rm -rf "$OUT"
 mkdir -p "$OUT"
 install -m 755 "$BUILD/lab_guest" "$OUT/lab_guest"
 install -m 755 "$BUILD/convme/convme" "$OUT/convme"
+install -m 755 "$BUILD/convme/examples/convme-kv" "$OUT/convme-kv"
+install -m 755 "$BUILD/unvme_wrc" "$OUT/unvme_wrc"
 file "$OUT"/* | grep dynamically >/dev/null && die "a guest binary is dynamically linked: $(file "$OUT"/*)"
 log "$ARCH guest binaries: $(cd "$OUT" && ls | tr '\n' ' ')"
