@@ -80,6 +80,22 @@ task<std::error_code> write_pattern(block_device& dev, std::uint64_t first, std:
     co_return std::error_code{};
 }
 
+// After a reset: `times` reads of block `lba` on `l`. How many failed, and whether the last one
+// returned what write_pattern wrote there.
+struct read_back_result {
+    int failures = 0;
+    bool matches = false;
+};
+read_back_result read_back(loop_thread& l, block_device& dev, std::uint64_t lba, int times) {
+    read_back_result out;
+    dma_buffer buf(512), want(512);
+    for (int i = 0; i < times; ++i)
+        if (l.run<std::error_code>([&] { return read_block(dev, lba, buf); })) ++out.failures;
+    pattern(want.data(), 512, lba, 1);
+    out.matches = same(buf.data(), want.data(), 512);
+    return out;
+}
+
 task<bool> drain_dev(block_device& dev) {
     co_await dev.drain();
     co_return true;
@@ -283,13 +299,9 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     EXPECT_FALSE(ec) << ec.message();
     // The queue keeps working: it was not mistaken for a stale one (which costs its in-flight
     // I/O and a reset of its own).
-    int failures = 0;
-    for (int i = 0; i < 8; ++i)
-        if (b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); })) ++failures;
-    EXPECT_EQ(failures, 0);
-    dma_buffer want(512);
-    pattern(want.data(), 512, 2, 1);
-    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    const auto back = read_back(b, *s.dev, 2, 8);
+    EXPECT_EQ(back.failures, 0);
+    EXPECT_TRUE(back.matches);
     EXPECT_EQ(s.stats().resets, 2u) << "a healthy queue was taken for a stale one and reset again";
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
@@ -320,12 +332,9 @@ TEST(DriverSimReset, QueueFirstCreatedDuringAResetBelongsToTheNewGeneration) {
     dma_buffer buf(512), want(512);
     EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); }));
     resetter.join();
-    int failures = 0;
-    for (int i = 0; i < 8; ++i)
-        if (b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); })) ++failures;
-    EXPECT_EQ(failures, 0);
-    pattern(want.data(), 512, 3, 1);
-    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    const auto back = read_back(b, *s.dev, 3, 8);
+    EXPECT_EQ(back.failures, 0);
+    EXPECT_TRUE(back.matches);
     EXPECT_EQ(s.stats().resets, 1u) << "the new queue was taken for a stale one and reset again";
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
@@ -380,11 +389,9 @@ TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
     ASSERT_TRUE(read_done.load());
     EXPECT_TRUE(!read_ec || read_ec == make_error_code(errc::aborted)) << read_ec.message();
     EXPECT_EQ(c.counters().quiesce_timeouts.load(), 0u);
-    for (int i = 0; i < 4; ++i)
-        EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); }));
-    dma_buffer want(512);
-    pattern(want.data(), 512, 3, 1);
-    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    const auto back = read_back(b, *s.dev, 3, 4);
+    EXPECT_EQ(back.failures, 0);
+    EXPECT_TRUE(back.matches);
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u)
         << "B rang a doorbell of the re-enabled controller: " << s.ctrl->last_diagnostic();
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
