@@ -9,7 +9,6 @@ Usage: full_device_test.py SERVER_BINARY WORKDIR [DEVICE_URI with @DIR@] [CORES]
 import os
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kvlib  # noqa: E402
@@ -37,17 +36,10 @@ def fill_until_full(port):
 
 
 def main():
-    if len(sys.argv) < 3:
-        print(__doc__)
+    args = kvlib.device_test_args(__doc__, "kv-full-", (3,))
+    if args is None:
         return 2
-    binary, work = sys.argv[1], sys.argv[2]
-    device_arg = sys.argv[3] if len(sys.argv) > 3 else "sim:file=@DIR@/small.sim?size=64M"
-    cores = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-    restarts = int(sys.argv[5]) if len(sys.argv) > 5 else 3
-    os.makedirs(work, exist_ok=True)
-    data = tempfile.mkdtemp(prefix="kv-full-", dir=work)
-    device = device_arg.replace("@DIR@", data)
-    start = lambda: kvlib.Server(binary, data, device=device, cores=cores).start()  # noqa: E731
+    start, data, (restarts,) = args
 
     srv = start()
     try:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 SKIP = 77
@@ -178,3 +179,21 @@ def fill(port, count, prefix="key:", value_size=20, per_command=1000):
         if r != "OK":
             raise RuntimeError("MSET failed: %r" % r)
     c.close()
+
+
+def device_test_args(doc, prefix, extra_defaults=()):
+    """The command line of the full-device tests: SERVER_BINARY WORKDIR [DEVICE_URI with @DIR@]
+    [CORES] [extra...]. Returns (start, data, extra): start() starts a server on the fresh data
+    dir `data` under WORKDIR with that device; None after printing the usage."""
+    if len(sys.argv) < 3:
+        print(doc)
+        return None
+    binary, work = sys.argv[1], sys.argv[2]
+    device_arg = sys.argv[3] if len(sys.argv) > 3 else "sim:file=@DIR@/small.sim?size=64M"
+    cores = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    extra = [int(sys.argv[5 + i]) if len(sys.argv) > 5 + i else d for i, d in enumerate(extra_defaults)]
+    os.makedirs(work, exist_ok=True)
+    data = tempfile.mkdtemp(prefix=prefix, dir=work)
+    device = device_arg.replace("@DIR@", data)
+    return (lambda: Server(binary, data, device=device, cores=cores).start()), data, extra
+
