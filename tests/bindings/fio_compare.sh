@@ -4,7 +4,7 @@
 #   compare   convme on sim: (threaded) | convme on uring:FILE | fio's io_uring on FILE  (randread)
 #   verify    convme on sim: with --thread --numjobs=2, rw=randrw, bs past MDTS, verify=crc32c,
 #             and convme on uring:FILE with verify=md5
-#   overhead  convme on sim:mem?inline=1 (or null: when the build has it) against --ioengine=null
+#   overhead  convme on null: (the runtime with no medium) against --ioengine=null
 # Checks every job finished without error and verified, that each did I/O, and prints the
 # ratios. Usage: fio_compare.sh ENGINE.so [RUNTIME_S] [--report FILE]. Exit 77 when fio or the
 # engine is missing.
@@ -17,7 +17,7 @@ file=$work/data.img
 truncate -s 256M "$file"
 # Preallocate so that the reads hit real extents for both engines.
 fallocate -l 256M "$file" 2>/dev/null || dd if=/dev/zero of="$file" bs=1M count=256 status=none
-null_uri=${CONVME_FIO_NULL_URI:-sim\\:mem?size=1G&inline=1}
+null_uri=${CONVME_FIO_NULL_URI:-null\\:?size=1G}
 esc() { printf '%s' "$1" | sed 's/:/\\:/g'; }
 cat > "$work/jobs.fio" <<EOF
 [global]
