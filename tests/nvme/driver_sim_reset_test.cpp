@@ -80,6 +80,25 @@ task<std::error_code> write_pattern(block_device& dev, std::uint64_t first, std:
     co_return std::error_code{};
 }
 
+// A reset on its own thread (as from another loop or a health check), checked to succeed.
+std::thread reset_in_background(controller& c) {
+    return std::thread([&c] {
+        std::string why;
+        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+    });
+}
+
+// A read right after a reset: commands caught by it fail as aborted; up to 3 attempts.
+std::error_code read_past_the_reset(loop_thread& l, block_device& dev, std::uint64_t lba,
+                                    dma_buffer& buf) {
+    std::error_code ec;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        ec = l.run<std::error_code>([&] { return read_block(dev, lba, buf); });
+        if (ec != make_error_code(errc::aborted)) break;
+    }
+    return ec;
+}
+
 // After a reset: `times` reads of block `lba` on `l`. How many failed, and whether the last one
 // returned what write_pattern wrote there.
 struct read_back_result {
@@ -230,21 +249,14 @@ TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorb
     controller& c = ctrl_of(*s.dev);
     blocked_loop stuck;
     stuck.block(b.l);  // B is busy: it will not acknowledge the reset
-    std::thread resetter([&] {
-        std::string why;
-        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
-    });
+    std::thread resetter = reset_in_background(c);
     ASSERT_TRUE(wait_enabling(s)) << "the reset should be waiting for CSTS.RDY=1 now";
     EXPECT_EQ(c.counters().quiesce_timeouts.load(), 1u);
     // B comes back while the reset is half done and recovers its queue now.
     stuck.release = true;
     std::this_thread::sleep_for(50ms);
     EXPECT_TRUE(s.ctrl->stats().enabling) << "B should have recovered while the controller enabled";
-    std::error_code ec;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        ec = b.run<std::error_code>([&] { return read_block(*s.dev, 1, buf); });
-        if (ec != make_error_code(errc::aborted)) break;
-    }
+    std::error_code ec = read_past_the_reset(b, *s.dev, 1, buf);
     resetter.join();
     EXPECT_FALSE(ec) << ec.message() << " (the queue's doorbells do not reach the controller)";
     dma_buffer want(512);
@@ -291,11 +303,7 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     stuck.release = true;
     first.join();
     second.join();
-    std::error_code ec;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        ec = b.run<std::error_code>([&] { return read_block(*s.dev, 1, buf); });
-        if (ec != make_error_code(errc::aborted)) break;
-    }
+    std::error_code ec = read_past_the_reset(b, *s.dev, 1, buf);
     EXPECT_FALSE(ec) << ec.message();
     // The queue keeps working: it was not mistaken for a stale one (which costs its in-flight
     // I/O and a reset of its own).
@@ -320,10 +328,7 @@ TEST(DriverSimReset, QueueFirstCreatedDuringAResetBelongsToTheNewGeneration) {
     loop_thread a(1);
     ASSERT_FALSE((a.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
     controller& c = ctrl_of(*s.dev);
-    std::thread resetter([&] {
-        std::string why;
-        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
-    });
+    std::thread resetter = reset_in_background(c);
     const auto t0 = clock_type::now();
     while (!s.ctrl->stats().disabling && clock_type::now() - t0 < 5s)
         std::this_thread::sleep_for(1ms);
@@ -378,10 +383,7 @@ TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
     const auto t0 = clock_type::now();
     while (!blocked.load() && clock_type::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
     ASSERT_TRUE(blocked.load());
-    std::thread resetter([&] {
-        std::string why;
-        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
-    });
+    std::thread resetter = reset_in_background(c);
     std::this_thread::sleep_for(300ms);  // the reset must still be waiting for B now
     release = true;
     resetter.join();
@@ -457,20 +459,13 @@ TEST(DriverSimReset, FatalStatusWhileTheResetEnablesIsResetAgain) {
     loop_thread b(1);
     ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
     controller& c = ctrl_of(*s.dev);
-    std::thread resetter([&] {
-        std::string why;
-        EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
-    });
+    std::thread resetter = reset_in_background(c);
     ASSERT_TRUE(wait_enabling(s));
     s.ctrl->set_fatal();
     resetter.join();
     EXPECT_FALSE(c.broken());
     dma_buffer buf(512), want(512);
-    std::error_code ec;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        ec = b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); });
-        if (ec != make_error_code(errc::aborted)) break;
-    }
+    std::error_code ec = read_past_the_reset(b, *s.dev, 3, buf);
     EXPECT_FALSE(ec) << ec.message();
     pattern(want.data(), 512, 3, 1);
     EXPECT_TRUE(same(buf.data(), want.data(), 512));
