@@ -63,17 +63,8 @@ done
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# The device model: simulated_controller::step() (run by the simulator's own poller in inline mode, never by
-# the driver) and the sim's IOVA table behind pci_device::translate. Toggles flip collection, so
-# the driver-only count (collection on only inside the driver's entry points) excludes only the
-# IOVA table, which the driver calls; the whole-stack count excludes both.
-driver_model_excluded=(--toggle-collect='convme::sim::iova_space::translate(*')
-stack_model_excluded=(--toggle-collect='convme::sim::simulated_controller::step()'
-                      --toggle-collect='convme::sim::iova_space::translate(*')
-driver_entries=(--toggle-collect='convme::driver::nvme_device::submit(*'
-                --toggle-collect='convme::driver::io_queue::poll()'
-                --toggle-collect='convme::driver::io_queue::flush_submissions()')
-stack_entries=(--toggle-collect='convme::loop::run_once()')
+# What is counted per I/O (device model excluded): one definition for both scripts.
+source "$(dirname "${BASH_SOURCE[0]}")/sim/callgrind_toggles.sh"
 
 # path name -> "uri qd entries" (I/O paths) or "micro mode" (runtime paths)
 declare -A spec=(

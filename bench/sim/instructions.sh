@@ -43,16 +43,8 @@ QDS=${QDS:-"1 8 32 128"}
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# The model: its own poller (inline mode steps the controller there, registered per loop) and the
-# IOVA table. The driver never calls into the model on its hot path, so the driver-only count
-# only needs the IOVA table excluded; the whole-stack count also excludes the model's poller.
-driver_model_excluded=(--toggle-collect='convme::sim::iova_space::translate(*')
-stack_model_excluded=(--toggle-collect='convme::sim::simulated_controller::step()'
-                      --toggle-collect='convme::sim::iova_space::translate(*')
-driver_entries=(--toggle-collect='convme::driver::nvme_device::submit(*'
-                --toggle-collect='convme::driver::io_queue::poll()'
-                --toggle-collect='convme::driver::io_queue::flush_submissions()')
-stack_entries=(--toggle-collect='convme::loop::run_once()')
+# What is counted per I/O (device model excluded): one definition for both scripts.
+source "$(dirname "${BASH_SOURCE[0]}")/callgrind_toggles.sh"
 
 # count <op> <qd> <ios> <entry-array-name> -> collected instructions
 count() {
