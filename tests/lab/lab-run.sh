@@ -114,16 +114,19 @@ case "$CASE" in
 esac
 CMD=("$QEMU" "${ARGS[@]}" -m 1G -smp $SMP -nographic -no-reboot -append "$APPEND")
 TIMEOUT=${LAB_TIMEOUT:-300}
-echo "+ ${CMD[*]}" > "$LOG"
-echo "=== host: $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg) at start" >> "$LOG"
+boot() {  # boot [NOTE]: one QEMU run into a fresh $LOG; sets QRC
+  echo "+ ${CMD[*]}" > "$LOG"
+  echo "=== host: $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg) at start${1:+ ($1)}" >> "$LOG"
+  if [ "${LAB_SHELL:-0}" = 1 ]; then
+    "${CMD[@]}" | tee -a "$LOG"
+  else
+    timeout --foreground -k 5 "$TIMEOUT" "${CMD[@]}" < /dev/null >> "$LOG" 2>&1
+  fi
+  QRC=$?
+}
 log "booting $CASE (timeout ${TIMEOUT}s), serial log: $LOG"
 T0=$(date +%s.%N)
-if [ "${LAB_SHELL:-0}" = 1 ]; then
-  "${CMD[@]}" | tee -a "$LOG"
-else
-  timeout --foreground -k 5 "$TIMEOUT" "${CMD[@]}" < /dev/null >> "$LOG" 2>&1
-fi
-QRC=$?
+boot
 # QEMU 7.2 itself segfaults now and then (exit 139) while guest-multiloop-reset disables the
 # controller under I/O from 3 loops on 4 vCPUs (x86_64 and aarch64, about one run in three of
 # that check alone; not with 1-2 vCPUs). A crash of the emulator is not a verdict on convme:
@@ -132,10 +135,7 @@ if [ "$QRC" = 139 ] && [ "${LAB_SHELL:-0}" != 1 ] && ! tr -d '\r' < "$LOG" | gre
   LAST=$(tr -d '\r' < "$LOG" | grep -E '^--- ' | tail -1)
   echo "LAB NOTE: QEMU segfaulted (exit 139) during: ${LAST#--- }; booting the case once more" | tee -a "$LOG" >&2
   mv "$LOG" "$LOG.crashed"
-  echo "+ ${CMD[*]}" > "$LOG"
-  echo "=== host: $(nproc) cpus, load average $(cut -d' ' -f1-3 /proc/loadavg) at start (rerun after a QEMU crash)" >> "$LOG"
-  timeout --foreground -k 5 "$TIMEOUT" "${CMD[@]}" < /dev/null >> "$LOG" 2>&1
-  QRC=$?
+  boot "rerun after a QEMU crash"
 fi
 T1=$(date +%s.%N)
 WALL=$(echo "$T1 - $T0" | bc)
