@@ -543,23 +543,20 @@ void io_queue::recover() noexcept {
     link_.parked.store(true, std::memory_order_release);
     created_queue made;
     std::string why;
-    std::uint32_t seen = ctrl_.generation();
-    int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made,
-                                        why, irq_vector());
     // The controller may fail again (CSTS.CFS) or stop answering while we re-create: that is
     // one more reset, not a reason to give this loop's I/O up for good. Bounded: a controller
     // that fails every re-creation is broken.
-    for (unsigned attempt = 1; rc != 0 && rc != -ENODEV && attempt < max_recreate_attempts;
-         ++attempt) {
-        if (ctrl_.broken()) break;
-        std::string reset_why;
-        if (ctrl_.reset(seen, reset_why) != 0) break;  // no-op if another loop did it meanwhile
-        seen = ctrl_.generation();
-        qp_.reset();  // disabled again: nothing fetches from or posts into the rings now
-        link_.acked.store(seen, std::memory_order_release);
+    int rc = 0;
+    for (unsigned attempt = 1;; ++attempt) {
+        const std::uint32_t seen = ctrl_.generation();
         why.clear();
         rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_, made,
                                         why, irq_vector());
+        if (rc == 0 || rc == -ENODEV || attempt == max_recreate_attempts || ctrl_.broken()) break;
+        std::string reset_why;
+        if (ctrl_.reset(seen, reset_why) != 0) break;  // no-op if another loop did it meanwhile
+        qp_.reset();  // disabled again: nothing fetches from or posts into the rings now
+        link_.acked.store(ctrl_.generation(), std::memory_order_release);
     }
     if (rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: re-creating I/O queue %u after reset failed: %s\n",
