@@ -108,6 +108,9 @@ class io_queue final : public poller {
     bool irq() const noexcept { return irq_; }
     std::uint64_t irq_sleeps() const noexcept { return irq_sleeps_; }
 
+    // recover()'s re-creations after a reset, each after one more reset when the last failed.
+    static constexpr unsigned max_recreate_attempts = 3;
+
     const queue_counters& counters() const noexcept { return qp_.counters(); }
     const io_queue_counters& io_counters() const noexcept { return io_counters_; }
 
@@ -117,7 +120,6 @@ class io_queue final : public poller {
         std::uint32_t stamp = 0;  // health-scan epoch when issued (or when the abort was sent)
         std::uint8_t flags = 0;
     };
-    static constexpr unsigned max_recreate_attempts = 3;  // re-creations (each after a reset)
     static constexpr std::uint8_t slot_abort_sent = 1;
     static constexpr std::uint8_t slot_timed_out = 2;
     static constexpr std::uint8_t slot_raw =

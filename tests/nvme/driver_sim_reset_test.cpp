@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "driver/nvme/controller.hpp"
+#include "driver/nvme/io_queue.hpp"
 #include "driver_sim_fixture.hpp"
 
 namespace convme::driver::testing {
@@ -470,6 +471,68 @@ TEST(DriverSimReset, FatalStatusWhileTheResetEnablesIsResetAgain) {
     pattern(want.data(), 512, 3, 1);
     EXPECT_TRUE(same(buf.data(), want.data(), 512));
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
+}
+
+// recover() re-creates its queue pair after a reset; a controller that fails the re-creation is
+// reset again and the re-creation retried, at most io_queue::max_recreate_attempts times in all.
+// Two failed re-creations: the third succeeds and the loop's I/O goes on with the right data.
+TEST(DriverSimReset, QueueWhoseReCreationFailsIsResetAgainAndRecovers) {
+    auto cfg = hostile_config();
+    nvme_options o;
+    o.io_timeout = 2s;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    loop_thread b(1);
+    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    sim::fault f;
+    f.admin = true;
+    f.opcode = nvme::admin_op::create_io_sq;
+    f.status = nvme::make_status(nvme::sct::generic, nvme::sc::internal_error);
+    f.count = io_queue::max_recreate_attempts - 1;
+    s.ctrl->inject(f);
+    controller& c = ctrl_of(*s.dev);
+    const auto resets_before = s.ctrl->stats().resets;
+    reset_in_background(c).join();
+    dma_buffer buf(512), want(512);
+    std::error_code ec = read_past_the_reset(b, *s.dev, 3, buf);
+    EXPECT_FALSE(ec) << ec.message();
+    pattern(want.data(), 512, 3, 1);
+    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    // The background reset, then one more per failed re-creation.
+    EXPECT_EQ(s.ctrl->stats().resets - resets_before, io_queue::max_recreate_attempts);
+    EXPECT_FALSE(c.broken());
+    EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
+    EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
+}
+
+// A controller that fails every re-creation: the loop gives up after max_recreate_attempts
+// (bounded, no reset storm) and its I/O fails with "controller fatal" instead of hanging.
+TEST(DriverSimReset, QueueWhoseReCreationAlwaysFailsGivesUpAfterTheBoundedAttempts) {
+    auto cfg = hostile_config();
+    nvme_options o;
+    o.io_timeout = 2s;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    loop_thread b(1);
+    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    sim::fault f;
+    f.admin = true;
+    f.opcode = nvme::admin_op::create_io_sq;
+    f.status = nvme::make_status(nvme::sct::generic, nvme::sc::internal_error);
+    f.count = 1000;
+    s.ctrl->inject(f);
+    controller& c = ctrl_of(*s.dev);
+    const auto resets_before = s.ctrl->stats().resets;
+    reset_in_background(c).join();
+    dma_buffer buf(512);
+    const auto t0 = clock_type::now();
+    std::error_code ec;
+    for (int i = 0; i < 3; ++i)  // later reads meet the failed queue at once
+        ec = b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); });
+    EXPECT_EQ(ec, make_error_code(errc::controller_fatal)) << ec.message();
+    EXPECT_LT(clock_type::now() - t0, 10s);
+    EXPECT_EQ(s.ctrl->stats().resets - resets_before, io_queue::max_recreate_attempts);
+    EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
 }
 
 }  // namespace
