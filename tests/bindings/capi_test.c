@@ -90,9 +90,16 @@ static void test_sim(void) {
     rc = convme_write(q, buf, 100, 512);
     CHECK(rc == -EINVAL && strstr(convme_strerror(rc), "offset 100") != NULL, "misaligned: %d '%s'",
           rc, convme_strerror(rc));
+    /* The text names the failed request's own status (it once ended in "Success"). */
+    CHECK(strstr(convme_strerror(rc), "block size") != NULL &&
+              strstr(convme_strerror(rc), "Success") == NULL,
+          "misaligned: '%s'", convme_strerror(rc));
     rc = convme_read(q, buf, 64u << 20, 512);
     CHECK(rc == -ERANGE && strstr(convme_strerror(rc), "read of 512 bytes") != NULL,
           "range: %d '%s'", rc, convme_strerror(rc));
+    CHECK(strstr(convme_strerror(rc), "capacity is") != NULL &&
+              strstr(convme_strerror(rc), "Success") == NULL,
+          "range: '%s'", convme_strerror(rc));
 
     /* callbacks: 64 writes of 4 KiB then 64 reads */
     struct cb_state s = {0, 0};
