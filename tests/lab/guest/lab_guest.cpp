@@ -1015,7 +1015,7 @@ task<int> run_dmamem(std::string uri) {
     (void)!::read(rep[0], &seen, 1);
     check(seen == 'u', "the forked child has no copy of the I/O buffer (%s)",
           seen == 'u'   ? "not mapped in the child"
-          : seen == 'm' ? "MAPPED in the child: shared copy-on-write"
+          : seen == 'm' ? "MAPPED in the child: fork() gave it the range"
                         : "mincore failed in the child");
     // The parent's stores while the child lives: a shared page would be copied for the parent now.
     fill(a.span(), off2, 0xd2b);
