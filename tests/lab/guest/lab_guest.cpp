@@ -505,6 +505,26 @@ std::string interrupt_delta(const std::vector<std::uint64_t>& before,
     return out.empty() ? "0" : out;
 }
 
+// Steers every vfio-msix vector to `cpu` (/proc/irq/N/smp_affinity_list); returns how many took
+// it. By default the kernel picks the vectors' CPU, which need not be the loop's.
+int steer_vfio_interrupts(int cpu) {
+    std::FILE* f = std::fopen("/proc/interrupts", "r");
+    if (!f) return 0;
+    int steered = 0;
+    char line[1024];
+    while (std::fgets(line, sizeof line, f)) {
+        if (!std::strstr(line, "vfio-msix")) continue;
+        const int irq = std::atoi(line);
+        char path[64];
+        std::snprintf(path, sizeof path, "/proc/irq/%d/smp_affinity_list", irq);
+        if (std::FILE* a = std::fopen(path, "w")) {
+            if (std::fprintf(a, "%d\n", cpu) > 0 && std::fclose(a) == 0) ++steered;
+        }
+    }
+    std::fclose(f);
+    return steered;
+}
+
 std::uint64_t irq_sleeps_of(const block_device& dev) {
     convme::driver::nvme_driver_stats st{};
     return convme::driver::get_nvme_stats(dev, st) ? st.irq_sleeps : 0;
@@ -519,6 +539,12 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label, unsi
     co_await on_all_cores(loops, [&](unsigned c) -> task<int> {
         co_return co_await bench_core(*dev, c, 1, 16, lat[c]);
     });
+    // LAB_IRQ_CPU=loop: the interrupts go to loop 0's CPU (an experiment: which vCPU takes them).
+    if (const char* e = std::getenv("LAB_IRQ_CPU"); e && std::string_view(e) == "loop") {
+        const int cpu = ::sched_getcpu();
+        std::printf("  steered %d vfio-msix vectors to cpu %d (loop 0's)\n",
+                    steer_vfio_interrupts(cpu), cpu);
+    }
     const std::vector<std::uint64_t> irq0 = nvme_interrupts();
     const std::uint64_t sleeps0 = irq_sleeps_of(*dev);
     const double cpu0 = cpu_seconds();
