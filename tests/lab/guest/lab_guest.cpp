@@ -5,10 +5,14 @@
 //   lab_guest open  URI                   open, print device_info, close; exit 1 with the error
 //   lab_guest test  URI                   the device test (data integrity, splitting, flush,
 //                                         zeroes, trim, QD32, shadow doorbells, close + reopen)
+//   lab_guest dmamem URI                  every DMA region MADV_DONTFORK (smaps VmFlags), the
+//                                         driver's hugetlb without an IOMMU, I/O after fork()
 //   lab_guest bench URI QD COUNT [LABEL [LOOPS]]
 //                                         COUNT random 4 KiB reads at queue depth QD per loop, on
 //                                         a convme::runtime of LOOPS loops; prints one "BENCH ..."
-//                                         line (IOPS, p50/p99, CPU time per I/O from getrusage)
+//                                         line (IOPS, p50/p99, CPU time per I/O from getrusage,
+//                                         NVMe interrupts per I/O from /proc/interrupts, the
+//                                         driver's interrupt sleeps per I/O)
 //   lab_guest idle  URI RATE SECS [LABEL] RATE reads per second for SECS on one loop; prints
 //                                         "BENCH-IDLE ... cpu_pct=" (process CPU / wall time)
 //   lab_guest loops URI N                 a runtime of N loops, each writing and verifying its
@@ -28,8 +32,11 @@
 // Everything goes through the public API: convme::open_device() and block_device on a convme::loop.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +58,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -454,14 +462,91 @@ task<int> on_all_cores(unsigned n, Body body) {
     co_return total.load();
 }
 
+// Interrupts the guest kernel took for NVMe completions so far, per CPU: the CPU columns of the
+// /proc/interrupts lines of VFIO's MSI-X vectors (vfio-msix[N](BDF)) and of the kernel nvme
+// driver's queues (nvme0q1...), summed over those lines. Only one of the two drives the device at
+// a time.
+std::vector<std::uint64_t> nvme_interrupts() {
+    std::vector<std::uint64_t> per_cpu;
+    std::FILE* f = std::fopen("/proc/interrupts", "r");
+    if (!f) return per_cpu;
+    char line[1024];
+    while (std::fgets(line, sizeof line, f)) {
+        const std::string_view l(line);
+        if (l.find("vfio-msix") == std::string_view::npos &&
+            l.find("nvme") == std::string_view::npos)
+            continue;
+        char* p = std::strchr(line, ':');
+        if (!p) continue;
+        ++p;
+        for (std::size_t cpu = 0;; ++cpu) {  // the per-CPU counts, up to the first non-number
+            char* end = nullptr;
+            const unsigned long long v = std::strtoull(p, &end, 10);
+            if (end == p) break;
+            if (per_cpu.size() <= cpu) per_cpu.resize(cpu + 1, 0);
+            per_cpu[cpu] += v;
+            p = end;
+        }
+    }
+    std::fclose(f);
+    return per_cpu;
+}
+
+// "a/b/..": per-CPU interrupts between two nvme_interrupts() samples; total in `sum`.
+std::string interrupt_delta(const std::vector<std::uint64_t>& before,
+                            const std::vector<std::uint64_t>& after, std::uint64_t& sum) {
+    std::string out;
+    sum = 0;
+    for (std::size_t i = 0; i < after.size(); ++i) {
+        const std::uint64_t d = after[i] - (i < before.size() ? before[i] : 0);
+        sum += d;
+        out += (i ? "/" : "") + std::to_string(d);
+    }
+    return out.empty() ? "0" : out;
+}
+
+// Steers every vfio-msix vector to `cpu` (/proc/irq/N/smp_affinity_list); returns how many took
+// it. By default the kernel picks the vectors' CPU, which need not be the loop's.
+int steer_vfio_interrupts(int cpu) {
+    std::FILE* f = std::fopen("/proc/interrupts", "r");
+    if (!f) return 0;
+    int steered = 0;
+    char line[1024];
+    while (std::fgets(line, sizeof line, f)) {
+        if (!std::strstr(line, "vfio-msix")) continue;
+        const int irq = std::atoi(line);
+        char path[64];
+        std::snprintf(path, sizeof path, "/proc/irq/%d/smp_affinity_list", irq);
+        if (std::FILE* a = std::fopen(path, "w")) {
+            if (std::fprintf(a, "%d\n", cpu) > 0 && std::fclose(a) == 0) ++steered;
+        }
+    }
+    std::fclose(f);
+    return steered;
+}
+
+std::uint64_t irq_sleeps_of(const block_device& dev) {
+    convme::driver::nvme_driver_stats st{};
+    return convme::driver::get_nvme_stats(dev, st) ? st.irq_sleeps : 0;
+}
+
 task<int> run_bench(std::string uri, int qd, long count, std::string label, unsigned loops) {
     auto dev = open_or_report(uri);
     if (!dev) co_return 1;
+    std::printf("  device %s\n", dev->info().name.c_str());
     std::vector<std::vector<std::uint32_t>> lat(loops);
     // Warm-up: every loop creates its queue before the clock starts.
     co_await on_all_cores(loops, [&](unsigned c) -> task<int> {
         co_return co_await bench_core(*dev, c, 1, 16, lat[c]);
     });
+    // LAB_IRQ_CPU=loop: the interrupts go to loop 0's CPU (an experiment: which vCPU takes them).
+    if (const char* e = std::getenv("LAB_IRQ_CPU"); e && std::string_view(e) == "loop") {
+        const int cpu = ::sched_getcpu();
+        std::printf("  steered %d vfio-msix vectors to cpu %d (loop 0's)\n",
+                    steer_vfio_interrupts(cpu), cpu);
+    }
+    const std::vector<std::uint64_t> irq0 = nvme_interrupts();
+    const std::uint64_t sleeps0 = irq_sleeps_of(*dev);
     const double cpu0 = cpu_seconds();
     const auto t0 = clock_type::now();
     const int errors = co_await on_all_cores(loops, [&](unsigned c) -> task<int> {
@@ -469,6 +554,11 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label, unsi
     });
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     const double cpu = cpu_seconds() - cpu0;
+    // Every loop is done with its reads (the counters are quiescent).
+    std::uint64_t irqs = 0;
+    const std::string irq_cpus = interrupt_delta(irq0, nvme_interrupts(), irqs);
+    const std::uint64_t sleeps = irq_sleeps_of(*dev) - sleeps0;
+    const int loop0_cpu = ::sched_getcpu();  // where loop 0 ran (the kernel may move it)
     co_await on_all_cores(loops, [&](unsigned) -> task<int> {
         co_await dev->drain();
         co_return 0;
@@ -481,9 +571,12 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label, unsi
     double p99_us = all[all.size() * 99 / 100] / 1000.0;
     std::printf(
         "BENCH label=%s qd=%d loops=%u count=%ld errors=%d iops=%.0f median_us=%.1f p99_us=%.1f "
-        "cpu_us_per_io=%.2f cpu_pct=%.0f uri=%s\n",
+        "cpu_us_per_io=%.2f cpu_pct=%.0f irqs=%llu irqs_per_io=%.3f sleeps_per_io=%.3f "
+        "irqs_per_cpu=%s loop0_cpu=%d uri=%s\n",
         label.c_str(), qd, loops, count, errors, total / secs, median_us, p99_us, cpu / total * 1e6,
-        cpu / secs * 100.0, uri.c_str());
+        cpu / secs * 100.0, static_cast<unsigned long long>(irqs),
+        static_cast<double>(irqs) / total, static_cast<double>(sleeps) / total, irq_cpus.c_str(),
+        loop0_cpu, uri.c_str());
     co_return errors ? 1 : 0;
 }
 
@@ -789,6 +882,193 @@ int run_multiloop_reset(const std::string& uri, int loops, int resets) {
     return g_failures == 0 && reset_errors == 0 ? 0 : 1;
 }
 
+// ---------------------------------------------------------------- DMA memory and fork()
+
+// One mapping of /proc/self/smaps.
+struct vma {
+    std::uintptr_t start = 0, end = 0;
+    std::string name;  // path or [heap] etc.; "" for plain anonymous memory
+    unsigned long kernel_page_kb = 0;
+    std::string
+        flags;  // VmFlags: two-letter codes ("lo" mlocked, "dc" MADV_DONTFORK, "ht" hugetlb)
+    bool has(const char* flag) const {
+        return (" " + flags + " ").find(" " + std::string(flag) + " ") != std::string::npos;
+    }
+};
+
+std::vector<vma> read_smaps() {
+    std::vector<vma> out;
+    std::FILE* f = std::fopen("/proc/self/smaps", "r");
+    if (!f) return out;
+    char line[1024];
+    while (std::fgets(line, sizeof line, f)) {
+        line[std::strcspn(line, "\n")] = 0;
+        unsigned long a = 0, b = 0;
+        char perms[8] = {}, name[512] = {};
+        // A header: "START-END PERMS OFFSET DEV INODE [NAME]"; field lines do not parse this far.
+        const int n = std::sscanf(line, "%lx-%lx %7s %*s %*s %*s %511[^\n]", &a, &b, perms, name);
+        if (n >= 3) {
+            out.push_back(vma{static_cast<std::uintptr_t>(a), static_cast<std::uintptr_t>(b),
+                              n >= 4 ? name : "", 0, ""});
+            continue;
+        }
+        if (out.empty()) continue;
+        unsigned long kb = 0;
+        if (std::sscanf(line, "KernelPageSize: %lu kB", &kb) == 1) out.back().kernel_page_kb = kb;
+        if (std::strncmp(line, "VmFlags:", 8) == 0) {
+            std::string fl = line + 8;
+            while (!fl.empty() && fl.front() == ' ') fl.erase(0, 1);
+            while (!fl.empty() && fl.back() == ' ') fl.pop_back();
+            out.back().flags = fl;
+        }
+    }
+    std::fclose(f);
+    return out;
+}
+
+// Plain anonymous memory (not a dma_buffer): the driver maps it with map_dma on first use. A
+// PROT_NONE page on each side keeps its VMA from merging with a neighbour, so smaps shows its own
+// flags.
+class plain_buffer {
+  public:
+    explicit plain_buffer(std::size_t len)
+        : len_(len), page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) {
+        base_ = ::mmap(nullptr, len_ + 2 * page_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base_ == MAP_FAILED) throw std::runtime_error("mmap of a plain buffer failed");
+        data_ = static_cast<std::byte*>(base_) + page_;
+        if (::mprotect(data_, len_, PROT_READ | PROT_WRITE) != 0)
+            throw std::runtime_error("mprotect of a plain buffer failed");
+    }
+    ~plain_buffer() { ::munmap(base_, len_ + 2 * page_); }
+    plain_buffer(const plain_buffer&) = delete;
+    plain_buffer& operator=(const plain_buffer&) = delete;
+    std::span<std::byte> span() noexcept { return {data_, len_}; }
+    bool overlaps(const vma& v) const noexcept {
+        const auto lo = reinterpret_cast<std::uintptr_t>(data_);
+        return v.start < lo + len_ && lo < v.end;
+    }
+
+  private:
+    std::size_t len_, page_;
+    void* base_ = nullptr;
+    std::byte* data_ = nullptr;
+};
+
+// Bug 5 of issue 11 on a real VFIO device. Every DMA region must be MADV_DONTFORK ("dc" in
+// VmFlags): the driver's own (rings, PRP lists, admin buffers: alloc_dma, locked or hugetlb VMAs
+// that appeared with the device) and the caller's I/O buffers mapped by map_dma. Without an IOMMU
+// the driver's own memory must also be hugetlbfs pages (2048 kB, never migrated). Then fork():
+// while the child is alive the parent stores into its buffers and does I/O through them; a
+// buffer shared copy-on-write with the child would move to a new page under the parent while the
+// device kept the old physical address (no-IOMMU; with an IOMMU, VFIO's pin makes the kernel
+// copy the pages for the child at fork).
+task<int> run_dmamem(std::string uri) {
+    const bool noiommu = uri.find("mode=noiommu") != std::string::npos;
+    constexpr std::size_t len = 64 * KiB;  // 16 pages: the commands need a PRP list
+    plain_buffer a(len), b(len);
+    const auto before = read_smaps();
+    auto dev = open_or_report(uri);
+    if (!dev) co_return 1;
+    print_info(dev->info());
+    const std::uint64_t off1 = 16 * MiB, off2 = 17 * MiB;
+    fill(a.span(), off1, 0xd1a);
+    std::memset(b.span().data(), 0, len);
+    std::error_code wec = co_await dev->write(off1, a.span());
+    std::error_code rec = co_await dev->read(off1, b.span());
+    check(!wec && !rec && first_mismatch(b.span(), off1, 0xd1a) < 0,
+          "64 KiB write + read through plain memory (map_dma): %s / %s, data %s",
+          wec.message().c_str(), rec.message().c_str(),
+          first_mismatch(b.span(), off1, 0xd1a) < 0 ? "verified" : "WRONG");
+
+    // --- smaps: which VMAs hold DMA memory, and their flags
+    const auto after = read_smaps();
+    int io_vmas = 0, io_bad = 0, drv_vmas = 0, drv_nodc = 0, drv_nothuge = 0;
+    for (const vma& v : after) {
+        const bool io = a.overlaps(v) || b.overlaps(v);
+        bool is_new = true;
+        for (const vma& o : before)
+            if (o.start == v.start && o.end == v.end && o.flags == v.flags) is_new = false;
+        const bool huge = v.has("ht");
+        if (!io && !(is_new && (v.has("lo") || huge))) continue;
+        std::printf("  %-10s %lx-%lx %6lu kB in %lu kB pages %s VmFlags: %s\n",
+                    io ? "io buffer" : "driver DMA", static_cast<unsigned long>(v.start),
+                    static_cast<unsigned long>(v.end),
+                    static_cast<unsigned long>((v.end - v.start) / 1024), v.kernel_page_kb,
+                    v.name.empty() ? "(anonymous)" : v.name.c_str(), v.flags.c_str());
+        if (io) {
+            ++io_vmas;
+            if (!v.has("dc")) ++io_bad;
+            continue;
+        }
+        ++drv_vmas;
+        if (!v.has("dc")) ++drv_nodc;
+        if (!huge || v.kernel_page_kb != 2048) ++drv_nothuge;
+    }
+    check(io_vmas >= 2 && io_bad == 0,
+          "the I/O buffers mapped by map_dma are MADV_DONTFORK: %d of %d VMAs without dc", io_bad,
+          io_vmas);
+    check(drv_vmas >= 1 && drv_nodc == 0,
+          "the driver's DMA memory (rings, PRP lists, admin buffers) is MADV_DONTFORK: %d VMAs, "
+          "%d without dc",
+          drv_vmas, drv_nodc);
+    if (noiommu)
+        check(drv_vmas >= 1 && drv_nothuge == 0,
+              "no-IOMMU: the driver's DMA memory is hugetlb (2048 kB pages): %d of %d VMAs are not",
+              drv_nothuge, drv_vmas);
+
+    // --- fork(): the child holds on to its address space while the parent does I/O
+    int go[2], rep[2];
+    if (::pipe(go) != 0 || ::pipe(rep) != 0) {
+        check(false, "pipe: %s", std::strerror(errno));
+        co_return 1;
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // Async-signal-safe calls only (the parent has other threads).
+        unsigned char vec = 0;
+        char seen = 'm';
+        if (::mincore(a.span().data(), 4096, &vec) != 0) seen = errno == ENOMEM ? 'u' : 'e';
+        (void)!::write(rep[1], &seen, 1);
+        char c;
+        (void)!::read(go[0], &c, 1);  // until the parent is done
+        ::_exit(0);
+    }
+    if (pid < 0) {
+        check(false, "fork: %s", std::strerror(errno));
+        co_return 1;
+    }
+    char seen = '?';
+    (void)!::read(rep[0], &seen, 1);
+    check(seen == 'u', "the forked child has no copy of the I/O buffer (%s)",
+          seen == 'u'   ? "not mapped in the child"
+          : seen == 'm' ? "MAPPED in the child: fork() gave it the range"
+                        : "mincore failed in the child");
+    // The parent's stores while the child lives: a shared page would be copied for the parent now.
+    fill(a.span(), off2, 0xd2b);
+    std::memset(b.span().data(), 0, len);
+    wec = co_await dev->write(off2, a.span());
+    rec = co_await dev->read(off2, b.span());
+    const long long bad2 = first_mismatch(b.span(), off2, 0xd2b);
+    check(!wec && !rec && bad2 < 0,
+          "after fork(), child alive: the parent wrote new data into its buffer, wrote it to the "
+          "device and read it back: %s / %s, data %s (first bad byte %lld)",
+          wec.message().c_str(), rec.message().c_str(), bad2 < 0 ? "verified" : "WRONG", bad2);
+    rec = co_await dev->read(off1, a.span());
+    const long long bad1 = first_mismatch(a.span(), off1, 0xd1a);
+    check(!rec && bad1 < 0,
+          "after fork(): the device's read lands in the parent's buffer: %s, data %s (first bad "
+          "byte %lld)",
+          rec.message().c_str(), bad1 < 0 ? "verified" : "WRONG", bad1);
+    (void)!::write(go[1], "x", 1);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    for (int fd : {go[0], go[1], rep[0], rep[1]}) ::close(fd);
+    co_await dev->drain();
+    std::printf("lab_guest dmamem: %s (%d failed checks)\n",
+                g_failures ? "FAILED" : "all checks passed", g_failures);
+    co_return g_failures ? 1 : 0;
+}
+
 task<int> run_open(std::string uri) {
     auto dev = open_or_report(uri);
     if (!dev) co_return 1;
@@ -902,6 +1182,7 @@ int usage() {
     std::fprintf(stderr,
                  "usage: lab_guest open URI\n"
                  "       lab_guest test URI\n"
+                 "       lab_guest dmamem URI\n"
                  "       lab_guest bench URI QD COUNT [LABEL [LOOPS]]\n"
                  "       lab_guest idle URI RATE SECS [LABEL]\n"
                  "       lab_guest loops URI N\n"
@@ -932,6 +1213,7 @@ int main(int argc, char** argv) {
         convme::loop lp;
         if (cmd == "open") return lp.run_until_complete(run_open(uri));
         if (cmd == "test") return lp.run_until_complete(device_test(uri).run());
+        if (cmd == "dmamem") return lp.run_until_complete(run_dmamem(uri));
         if (cmd == "bench" && argc >= 5) {
             int qd = std::atoi(argv[3]);
             long count = std::atol(argv[4]);

@@ -1,13 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench-table.sh LOG: turn the guest's "BENCH label=... qd=... [loops=...] iops=... median_us=...
-# p99_us=... [cpu_us_per_io=...]" and "BENCH-IDLE label=... cpu_pct=..." lines from a lab serial
-# log (lab_bench, lab_fio) into markdown tables. The guest runs several rounds; the n-th line of a
-# (QD, loops, label) triple belongs to round n. Reported: per triple the median over rounds (and
-# the IOPS min..max as the noise), then for pairs of paths the per-round ratios (median, min, max),
-# then the idle rows. BENCH_TITLE replaces the first line; BENCH_PAIRS ("a/b c/d") picks the
-# ratio pairs (default: every convme-* label against kernel-nvme, and hybrid and interrupt
-# against poll).
+# p99_us=... [cpu_us_per_io=...] [irqs_per_io=... sleeps_per_io=...]" and "BENCH-IDLE label=...
+# cpu_pct=..." lines from a lab serial log (lab_bench, lab_fio) into markdown tables. The guest
+# runs several rounds; the n-th line of a (QD, loops, label) triple belongs to round n. Reported:
+# per triple the median over rounds (and the IOPS min..max as the noise), then for pairs of paths
+# the per-round ratios (median, min, max), then the idle rows. BENCH_TITLE replaces the first
+# line; BENCH_PAIRS ("a/b c/d") picks the ratio pairs (default: every convme-* label against
+# kernel-nvme, hybrid and interrupt against poll, every *-coal, *-spin1s and *-irqloop label
+# against the same label without the suffix, and *-spin1s against poll).
 set -euo pipefail
 LOG=$1
 tr -d '\r' < "$LOG" | awk -v title="${BENCH_TITLE:-}" -v pairs="${BENCH_PAIRS:-}" '
@@ -32,6 +33,7 @@ tr -d '\r' < "$LOG" | awk -v title="${BENCH_TITLE:-}" -v pairs="${BENCH_PAIRS:-}
     if (!(key in rounds)) keys[++nk] = key
     r = ++rounds[key]
     if ("cpu_us_per_io" in v) { has_cpu = 1; all_cpu[key] = all_cpu[key] " " v["cpu_us_per_io"]; cpu[key, r] = v["cpu_us_per_io"] }
+    if ("irqs_per_io" in v) { has_irq = 1; all_irq[key] = all_irq[key] " " v["irqs_per_io"]; all_slp[key] = all_slp[key] " " v["sleeps_per_io"] }
     iops[key, r] = v["iops"]; p50[key, r] = v["median_us"]
     all_iops[key] = all_iops[key] " " v["iops"]; all_p50[key] = all_p50[key] " " v["median_us"]
     all_p99[key] = all_p99[key] " " v["p99_us"]; cnt[key] = v["count"]
@@ -54,14 +56,15 @@ tr -d '\r' < "$LOG" | awk -v title="${BENCH_TITLE:-}" -v pairs="${BENCH_PAIRS:-}
     print title
     if (host != "") print "Host " substr(host, 7) " (TCG timings move with host load)."
     print ""
-    printf "| QD | loops | path | rounds | I/Os per loop | IOPS (median) | IOPS min..max | p50 us | p99 us |%s\n", has_cpu ? " CPU us per I/O |" : ""
-    printf "|---:|---:|---|---:|---:|---:|---:|---:|---:|%s\n", has_cpu ? "---:|" : ""
+    printf "| QD | loops | path | rounds | I/Os per loop | IOPS (median) | IOPS min..max | p50 us | p99 us |%s%s\n", has_cpu ? " CPU us per I/O |" : "", has_irq ? " interrupts per I/O | sleeps per I/O |" : ""
+    printf "|---:|---:|---|---:|---:|---:|---:|---:|---:|%s%s\n", has_cpu ? "---:|" : "", has_irq ? "---:|---:|" : ""
     for (i = 1; i <= nk; i++) {
       k = keys[i]; split(k, part, SUBSEP)
       printf "| %s | %s | %s | %d | %s | %.0f | %.0f..%.0f | %.1f | %.1f |", part[1], part[2], part[3],
              rounds[k], cnt[k], median(all_iops[k]), minmax(all_iops[k], 0), minmax(all_iops[k], 1),
              median(all_p50[k]), median(all_p99[k])
       if (has_cpu) printf " %s |", (k in all_cpu) ? sprintf("%.1f", median(all_cpu[k])) : "-"
+      if (has_irq) printf " %s | %s |", (k in all_irq) ? sprintf("%.2f", median(all_irq[k])) : "-", (k in all_slp) ? sprintf("%.2f", median(all_slp[k])) : "-"
       printf "\n"
     }
     # Ratio pairs: given, or every convme-* against kernel-nvme plus hybrid/interrupt against poll.
@@ -70,6 +73,11 @@ tr -d '\r' < "$LOG" | awk -v title="${BENCH_TITLE:-}" -v pairs="${BENCH_PAIRS:-}
     else {
       for (l = 1; l <= nl; l++)
         if (labels[l] != "kernel-nvme" && ("kernel-nvme" in seenl)) pl[++np] = labels[l] "/kernel-nvme"
+      for (l = 1; l <= nl; l++)
+        if (labels[l] ~ /-(coal|spin1s|irqloop)$/) {
+          base = labels[l]; sub(/-(coal|spin1s|irqloop)$/, "", base); if (base in seenl) pl[++np] = labels[l] "/" base
+          if (labels[l] ~ /-spin1s$/ && ("convme-poll" in seenl)) pl[++np] = labels[l] "/convme-poll"
+        }
       if ("convme-poll" in seenl) {
         if ("convme-hybrid" in seenl) pl[++np] = "convme-hybrid/convme-poll"
         if ("convme-interrupt" in seenl) pl[++np] = "convme-interrupt/convme-poll"
