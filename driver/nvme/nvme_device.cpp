@@ -348,7 +348,7 @@ std::error_code nvme_device::open_queue(nvme_channel& c) noexcept {
     std::string why;
     int rc;
     try {
-        c.queue_.emplace(*ctrl_, mapper_, params_, l);
+        c.queue_ = std::make_unique<io_queue>(*ctrl_, mapper_, params_, l);
         std::lock_guard lk(create_mu_);
         rc = c.queue_->create(why);
         // Published before the lock is released: a loop that then finds no free queue (-EBUSY)
