@@ -14,11 +14,13 @@
 //
 // A request that cannot be served (its channel cannot be made, the loop drained, no queue) fails
 // through fail_request() on every backend: the status is set and the waiter is made runnable on
-// its loop's ready queue, so it resumes from the loop after submit() returned, never inside it;
-// nothing is allocated or locked for it.
+// its loop's ready queue, so it resumes from the loop after submit() returned, never inside it
+// (no message is posted: nothing to allocate, lock or fail in a noexcept path).
 //
 // drain_current() records the loop as drained even before its first I/O: from then on its I/O
-// fails with errc::shutting_down (block_device::drain()'s contract).
+// fails with errc::shutting_down (block_device::drain()'s contract). A channel stays in the table
+// until the device is destroyed (it is that record, and other threads may still be reading a
+// slot that held it), so a channel should release its resources at close() and stay small.
 #pragma once
 
 #include <array>
@@ -49,8 +51,8 @@ inline void fail_request(io_request& r, std::error_code ec) noexcept {
 //  * task<void> close_async(): drain_current() awaits it instead of calling close() (an NVMe queue
 //    pair is deleted with admin commands the loop must not block on).
 //  * static constexpr bool publish_when_ready = true: the channel is not put into its core id's
-//    slot when it is made, but when the channel calls publish() (its fast path needs setup first:
-//    the slot then always holds a channel that can take I/O at once).
+//    slot when it is made, only by publish() (its fast path needs setup first: the slot then
+//    always holds a channel that can take I/O at once).
 template <typename Channel>
 class channel_table {
   public:
