@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The driver's per-loop state (one nvme_channel per loop in the backends' channel table): loops
 // sharing a core id get a queue pair each, a core id beyond the table's slots still gets one, a
-// drained loop's queue is deleted while another loop with the same core id keeps its own, and a
-// loop left without a queue forwards even when it shares its core id with the loop that has one.
+// drained loop's queue is deleted while another loop with the same core id keeps its own, a
+// creation error is remembered per loop, and a loop left without a queue forwards even when it
+// shares its core id with the loop that has one.
 #include <atomic>
 #include <chrono>
 #include <convme/error.hpp>
@@ -79,6 +80,37 @@ TEST(DriverLoopChannels, ALaterLoopWithADrainedLoopsCoreIdWorks) {
     EXPECT_EQ(ok, 16);
     EXPECT_EQ(s.stats().io_queues, 1u);
     b.run_until_complete(drain(*s.dev));
+}
+
+task<std::error_code> read_block(block_device& dev) {
+    dma_buffer b(4096);
+    co_return co_await dev.read(0, b.span());
+}
+
+// A failed queue creation is remembered for that loop (its later I/O fails the same way without
+// another Create) and only for that loop: another one with the same core id gets its queue.
+TEST(DriverLoopChannels, ACreationErrorIsRememberedPerLoop) {
+    sim_device s(inline_config());
+    ASSERT_TRUE(s.dev) << s.why;
+    sim::fault f;
+    f.what = sim::fault::kind::error_status;
+    f.admin = true;
+    f.opcode = nvme::admin_op::create_io_cq;
+    f.status = nvme::make_status(nvme::sct::generic, nvme::sc::invalid_field);
+    s.ctrl->inject(f);
+    loop a({.core_id = 6}), b({.core_id = 6});
+    const std::error_code first = a.run_until_complete(read_block(*s.dev));
+    ASSERT_TRUE(first);
+    const auto admin_before = s.ctrl->stats().admin_commands;
+    EXPECT_EQ(a.run_until_complete(read_block(*s.dev)), first);
+    EXPECT_EQ(s.ctrl->stats().admin_commands, admin_before);  // no second Create
+    int ok = 0;
+    b.run_until_complete(write_read(*s.dev, 0, 8, ok));
+    EXPECT_EQ(ok, 8);
+    EXPECT_EQ(s.stats().io_queues, 1u);
+    EXPECT_EQ(a.run_until_complete(read_block(*s.dev)), first);
+    b.run_until_complete(drain(*s.dev));
+    a.run_until_complete(drain(*s.dev));
 }
 
 // The controller grants one I/O queue; two loops with the same core id on their own threads: the
