@@ -46,58 +46,83 @@ std::uint32_t io_queue::now_ms() const noexcept {
                                           .count());
 }
 
+// create()'s steps that need no queue state.
+namespace {
+
+std::string no_free_queue_text(std::uint32_t granted) {
+    return "no free NVMe I/O queue: the controller granted " + std::to_string(granted) +
+           " and each loop uses one (use fewer cores, or raise queues= if the controller allows "
+           "more)";
+}
+
+// A submission or completion ring of `bytes`, aligned to the memory page (at least 4 KiB).
+int allocate_ring(pci_device& dev, dma_block& mem, std::size_t bytes, std::size_t align,
+                  const char* what, std::string& why) {
+    if (int rc = mem.allocate(dev, bytes, align); rc != 0) {
+        why = std::string("allocating I/O ") + what + " queue memory: " + dev.last_error();
+        return rc;
+    }
+    return 0;
+}
+
+// One PRP-list / DSM-range area of `area` bytes per command id. Areas are power-of-two sized and
+// aligned, so none crosses a memory page; chunks respect the device's contiguous-DMA limit.
+int allocate_prp_areas(pci_device& dev, std::uint32_t slots, std::size_t area,
+                       std::vector<prp_list_segment>& areas, std::vector<dma_block>& chunks,
+                       std::string& why) {
+    const std::size_t per_chunk = std::max<std::size_t>(
+        1, std::min<std::size_t>(slots,
+                                 std::min<std::size_t>(dev.max_contiguous_dma(), 1u << 20) / area));
+    areas.resize(slots);
+    for (std::uint32_t first = 0; first < slots; first += static_cast<std::uint32_t>(per_chunk)) {
+        const std::size_t n = std::min<std::size_t>(per_chunk, slots - first);
+        dma_block chunk;
+        if (int rc = chunk.allocate(dev, std::max<std::size_t>(n * area, 4096),
+                                    std::max(area, std::size_t(4096)));
+            rc != 0) {
+            why = "allocating PRP list memory: " + dev.last_error();
+            return rc;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            areas[first + i] = {
+                reinterpret_cast<std::uint64_t*>(static_cast<std::byte*>(chunk.data()) + i * area),
+                chunk.iova() + i * area, static_cast<std::uint32_t>(area / 8)};
+        }
+        chunks.push_back(std::move(chunk));
+    }
+    return 0;
+}
+
+}  // namespace
+
+// Steps: a queue id; rings, PRP areas, slots and command ids; the health-scan timing; the
+// interrupt vector (interrupt / hybrid); then the queue pair on the controller.
 int io_queue::create(std::string& why) {
     if (int rc = ctrl_.acquire_qid(qid_); rc != 0) {
         qid_ = 0;
-        why = "no free NVMe I/O queue: the controller granted " +
-              std::to_string(ctrl_.io_queues_granted()) +
-              " and each loop uses one (use fewer cores, or raise queues= if the controller "
-              "allows "
-              "more)";
+        why = no_free_queue_text(ctrl_.io_queues_granted());
         return rc;
     }
     page_size_ = ctrl_.page_size();
     xlat_.init(dev_, mapper_);
     const std::size_t align = std::max<std::size_t>(page_size_, 4096);
     const std::uint32_t depth = p_.depth;
-    if (int rc = sq_mem_.allocate(dev_, depth * sizeof(nvme::sqe), align); rc != 0) {
-        why = "allocating I/O submission queue memory: " + dev_.last_error();
-        return rc;
-    }
-    if (int rc = cq_mem_.allocate(dev_, depth * sizeof(nvme::cqe), align); rc != 0) {
-        why = "allocating I/O completion queue memory: " + dev_.last_error();
-        return rc;
-    }
-
-    // One PRP-list / DSM-range area per command id. Areas are power-of-two sized and aligned,
-    // so none crosses a memory page; chunks respect the device's contiguous-DMA limit.
     const std::uint32_t slots = depth - 1;
-    const std::size_t area = p_.prp_area_bytes;
-    const std::size_t per_chunk = std::max<std::size_t>(
-        1, std::min<std::size_t>(
-               slots, std::min<std::size_t>(dev_.max_contiguous_dma(), 1u << 20) / area));
-    prp_areas_.resize(slots);
-    for (std::uint32_t first = 0; first < slots; first += static_cast<std::uint32_t>(per_chunk)) {
-        const std::size_t n = std::min<std::size_t>(per_chunk, slots - first);
-        dma_block chunk;
-        if (int rc = chunk.allocate(dev_, std::max<std::size_t>(n * area, 4096),
-                                    std::max(area, std::size_t(4096)));
-            rc != 0) {
-            why = "allocating PRP list memory: " + dev_.last_error();
-            return rc;
-        }
-        for (std::size_t i = 0; i < n; ++i) {
-            prp_areas_[first + i] = {
-                reinterpret_cast<std::uint64_t*>(static_cast<std::byte*>(chunk.data()) + i * area),
-                chunk.iova() + i * area, static_cast<std::uint32_t>(area / 8)};
-        }
-        prp_mem_.push_back(std::move(chunk));
-    }
+    if (int rc = allocate_ring(dev_, sq_mem_, depth * sizeof(nvme::sqe), align, "submission", why);
+        rc != 0)
+        return rc;
+    if (int rc = allocate_ring(dev_, cq_mem_, depth * sizeof(nvme::cqe), align, "completion", why);
+        rc != 0)
+        return rc;
+    if (int rc = allocate_prp_areas(dev_, slots, p_.prp_area_bytes, prp_areas_, prp_mem_, why);
+        rc != 0)
+        return rc;
     slots_.assign(slots, slot{});
     cids_.reset(slots);
     qp_.init(qid_, depth, sq_mem_.as<nvme::sqe>(), cq_mem_.as<nvme::cqe>(), ctrl_.sq_doorbell(qid_),
              ctrl_.cq_doorbell(qid_));
 
+    // Health scans: at most every 100 ms and at least 8 per timeout.
     const auto timeout_ms =
         static_cast<std::uint32_t>(std::max<std::int64_t>(1, p_.timeout.count()));
     health_interval_ = std::clamp<std::uint32_t>(timeout_ms / 8, 1, 100);
@@ -105,9 +130,13 @@ int io_queue::create(std::string& why) {
 
     if (p_.mode != completion_mode::poll)
         if (int rc = setup_irq(why); rc != 0) return rc;
+    return create_on_controller(why);
+}
+
+int io_queue::create_on_controller(std::string& why) {
     link_.owner = &owner_;
     created_queue made;
-    if (int rc = ctrl_.create_io_queue_pair(qid_, depth, sq_mem_.iova(), cq_mem_.iova(), link_,
+    if (int rc = ctrl_.create_io_queue_pair(qid_, p_.depth, sq_mem_.iova(), cq_mem_.iova(), link_,
                                             made, why, irq_vector());
         rc != 0) {
         if (rc != -EIO && rc != -ENODEV) dma_unsafe_ = true;  // the Create may still happen

@@ -147,6 +147,9 @@ class io_queue final : public poller {
 
     // interrupt / hybrid: bind vector qid_ to the owner loop's eventfd (io_queue_irq.cpp).
     int setup_irq(std::string& why) noexcept;
+    // create()'s last step: Create I/O CQ + SQ, then completion notification where the device has
+    // it.
+    int create_on_controller(std::string& why);
     int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
 
     void health_tick() noexcept;

@@ -20,19 +20,10 @@ nvme_device::nvme_device(std::unique_ptr<controller> ctrl)
     : ctrl_(std::move(ctrl)), mapper_(ctrl_->dev()) {}
 
 nvme_device::~nvme_device() {
-    // Queues still alive (their loop never drained): delete them on the controller. Unregister
-    // the poller only from the calling thread's own loop; any other loop is assumed to be gone
+    // Queues still alive (their loop never drained) are deleted on the controller. Only the
+    // calling thread's own loop is unregistered from; any other loop is assumed to be gone
     // (destroy a device only after drain() on every loop, or after the loops that used it ended).
-    loop* here = loop::current();
-    for (unsigned i = 0; i < max_loops; ++i) {
-        if (io_queue* q = owned_[i].get()) {
-            if (here && here->unique_id() == q->owner_id()) {
-                here->remove_poller(q);
-                ctrl_->dev().loop_detached(*here);
-            }
-            (void)q->destroy_sync();
-        }
-    }
+    channels_.release_all();
     std::string why;
     if (int rc = ctrl_->shutdown(why); rc != 0 && rc != -ENODEV)
         std::fprintf(stderr, "convme: nvme %s: graceful shutdown failed: %s\n",
@@ -45,10 +36,7 @@ nvme_device::~nvme_device() {
             std::fprintf(stderr, "convme: nvme %s: disabling the controller at close failed: %s\n",
                          ctrl_->dev().name().c_str(), why.c_str());
     }
-    for (unsigned i = 0; i < max_loops; ++i) {
-        queues_[i].store(nullptr, std::memory_order_relaxed);
-        owned_[i].reset();
-    }
+    channels_.clear();
 }
 
 namespace {
@@ -251,107 +239,153 @@ int nvme_device::describe(const nvme::identify_namespace& id, std::uint32_t lba_
     return 0;
 }
 
-void nvme_device::fail_later(io_request& r, std::error_code ec) noexcept {
-    r.status = ec;
-    io_request* req = &r;
-    // Never complete inside submit(): hand it to the loop as a message (error path only).
-    r.owner->post([req] { req->complete(); });
+// ------------------------------------------------------------------------------- per loop
+
+std::error_code nvme_channel::why_not() const noexcept {
+    switch (current_state()) {
+        case state::open:
+            return {};
+        case state::forwarding:
+            return make_error_code(std::errc::resource_unavailable_try_again);
+        case state::failed:
+            return error_;
+        case state::drained:
+            return make_error_code(errc::shutting_down);
+        case state::fresh:
+            break;  // left fresh only by an attempt that saw the controller vanish
+    }
+    return make_error_code(errc::device_gone);
+}
+
+task<void> nvme_channel::close_async() {
+    state_.store(state::drained, std::memory_order_relaxed);
+    if (!queue_) co_return;
+    io_queue& q = *queue_;
+    const int rc = co_await q.destroy_async();
+    if (rc != 0 && rc != -ENODEV)
+        std::fprintf(stderr, "convme: nvme %s: deleting I/O queue %u failed: %s\n",
+                     dev_.ctrl_->dev().name().c_str(), static_cast<unsigned>(q.qid()),
+                     std::strerror(-rc));
+    owner_->remove_poller(&q);
+    dev_.ctrl_->dev().loop_detached(*owner_);
+    dev_.drained_irq_sleeps_.fetch_add(q.irq_sleeps(), std::memory_order_relaxed);
+    // stats() reads the queue only under the table lock: once live_ is cleared there, nothing
+    // else reads it. Freed outside the lock (its destructor takes controller locks).
+    dev_.channels_.locked([this] { live_.store(nullptr, std::memory_order_relaxed); });
+    queue_.reset();
+}
+
+// Under the table lock (release_all, or create() finding a destroyed loop's channel). The queue
+// object, with its rings, stays until the device frees its channels after disabling the
+// controller.
+void nvme_channel::delete_queue_sync(bool unregister) noexcept {
+    state_.store(state::drained, std::memory_order_relaxed);
+    if (!queue_ || !live_.load(std::memory_order_relaxed)) return;
+    if (unregister) {
+        owner_->remove_poller(&*queue_);
+        dev_.ctrl_->dev().loop_detached(*owner_);
+    }
+    (void)queue_->destroy_sync();
+    dev_.drained_irq_sleeps_.fetch_add(queue_->irq_sleeps(), std::memory_order_relaxed);
+    live_.store(nullptr, std::memory_order_relaxed);
+}
+
+void nvme_channel::close() noexcept {
+    delete_queue_sync(true);
+}
+
+void nvme_channel::retire() noexcept {
+    delete_queue_sync(false);
 }
 
 void nvme_device::submit(io_request& r) noexcept {
-    const unsigned core = r.owner->core_id();
-    if (core < max_loops) [[likely]] {
-        io_queue* q = queues_[core].load(std::memory_order_relaxed);
-        if (q && q->owner_id() == r.owner->unique_id()) [[likely]] {
-            q->submit(r);
-            return;
-        }
+    if (nvme_channel* c = channels_.find_fast(r.owner)) [[likely]] {
+        c->queue().submit(r);  // in the slot only while its queue takes I/O
+        return;
     }
     submit_slow(r);
 }
 
-io_queue* nvme_device::queue_for(loop& l, std::error_code& ec) noexcept {
-    const unsigned core = l.core_id();
-    if (core >= max_loops) {
-        ec = errc::unsupported;
+void nvme_device::submit_slow(io_request& r) noexcept {
+    std::error_code ec;
+    nvme_channel* c = channel_for(*r.owner, ec);
+    const auto st = c ? c->current_state() : nvme_channel::state::failed;
+    if (st == nvme_channel::state::open)
+        c->queue().submit(r);
+    else if (st == nvme_channel::state::forwarding)
+        forward(*c, r);
+    else
+        backends::fail_request(r, ec);
+}
+
+nvme_channel* nvme_device::channel_for(loop& l, std::error_code& ec) noexcept {
+    auto make = channel_maker(l);
+    nvme_channel* c = channels_.find_or_create(&l, make);
+    if (!c) {
+        ec = errno_code(ENOMEM);
         return nullptr;
     }
-    if (io_queue* q = queues_[core].load(std::memory_order_relaxed)) {
-        if (q->owner_id() == l.unique_id()) return q;
-        // Two loops share a core id: only the first gets the queue.
-        std::fprintf(stderr,
-                     "convme: nvme: two loops use core id %u; give each loop its own core_id\n",
-                     core);
-        ec = errc::unsupported;
-        return nullptr;
+    switch (c->current_state()) {
+        case nvme_channel::state::fresh:
+            if ((ec = open_queue(*c))) return c;
+            break;
+        case nvme_channel::state::failed:
+            if (ctrl_->gone()) {
+                ec = errc::device_gone;
+                return c;
+            }
+            break;
+        default:
+            break;
     }
-    if (drained_[core].load(std::memory_order_relaxed)) {
-        ec = errc::shutting_down;
-        return nullptr;
-    }
-    if (ctrl_->gone()) {
-        ec = errc::device_gone;
-        return nullptr;
-    }
-    if (create_error_[core]) {
-        ec = create_error_[core];
-        return nullptr;
-    }
+    ec = c->why_not();
+    return c;
+}
+
+std::error_code nvme_device::open_queue(nvme_channel& c) noexcept {
+    loop& l = *c.owner();
+    if (ctrl_->gone()) return make_error_code(errc::device_gone);
     std::string why;
-    std::unique_ptr<io_queue> q;
-    io_queue* raw = nullptr;
     int rc;
     try {
-        q = std::make_unique<io_queue>(*ctrl_, mapper_, params_, l);
+        c.queue_ = std::make_unique<io_queue>(*ctrl_, mapper_, params_, l);
         std::lock_guard lk(create_mu_);
-        rc = q->create(why);
+        rc = c.queue_->create(why);
         // Published before the lock is released: a loop that then finds no free queue (-EBUSY)
         // forwards at once and must find this one. Published after the unlock, the winner could
         // be preempted in between (the lab saw it under TCG) and every forwarded request of the
         // other loops failed with "shutting down" for lack of a home.
         if (rc == 0) {
-            raw = q.get();
-            owned_[core] = std::move(q);
-            queues_[core].store(raw, std::memory_order_release);
+            c.live_.store(&*c.queue_, std::memory_order_release);
+            c.state_.store(nvme_channel::state::open, std::memory_order_release);
+            channels_.publish(&c);
         }
     } catch (const std::bad_alloc&) {
         rc = -ENOMEM;
         why = "out of memory";
     }
+    if (rc != 0 && c.queue_) {
+        (void)c.queue_->destroy_sync();
+        c.queue_.reset();
+    }
     if (rc == -EBUSY) {
         // No queue (or no interrupt vector) left for this loop: its I/O runs on a loop that has
         // one.
-        if (q) (void)q->destroy_sync();
-        forwarding_[core].store(true, std::memory_order_relaxed);
-        ec = make_error_code(std::errc::resource_unavailable_try_again);
-        return nullptr;
+        c.state_.store(nvme_channel::state::forwarding, std::memory_order_relaxed);
+        return {};
     }
     if (rc != 0) {
         std::fprintf(stderr, "convme: nvme %s: creating the I/O queue for core %u failed: %s\n",
-                     ctrl_->dev().name().c_str(), core, why.c_str());
-        if (q) (void)q->destroy_sync();
-        ec = result_code(rc);
-        if (rc != -ENODEV) create_error_[core] = ec;
-        return nullptr;
+                     ctrl_->dev().name().c_str(), l.core_id(), why.c_str());
+        const std::error_code ec = result_code(rc);
+        if (rc == -ENODEV) return ec;  // not remembered: later I/O finds the controller gone
+        c.error_ = ec;
+        c.state_.store(nvme_channel::state::failed, std::memory_order_relaxed);
+        return {};
     }
     ctrl_->dev().loop_attached(l);  // before the queue's poller: an inline device steps first
-    l.add_poller(raw);
-    return raw;
-}
-
-void nvme_device::submit_slow(io_request& r) noexcept {
-    const unsigned core = r.owner->core_id();
-    if (core < max_loops && forwarding_[core].load(std::memory_order_relaxed)) {
-        forward(r);
-        return;
-    }
-    std::error_code ec;
-    if (io_queue* q = queue_for(*r.owner, ec))
-        q->submit(r);
-    else if (core < max_loops && forwarding_[core].load(std::memory_order_relaxed))
-        forward(r);
-    else
-        fail_later(r, ec);
+    l.add_poller(&c.queue());
+    return {};
 }
 
 // ------------------------------------------------------------------------------- forwarding
@@ -359,9 +393,9 @@ void nvme_device::submit_slow(io_request& r) noexcept {
 // A loop without a queue hands each request to a "home" loop that has one (round robin over the
 // live queues): a message posts a relay coroutine there, which submits a copy of the request on
 // the home loop's queue like any local I/O, then posts the status back, and the request completes
-// on its own loop. This costs two messages and a coroutine frame per I/O, only on those loops;
-// loops with a queue keep the lock-free per-core path untouched. The home loop must keep running
-// its loop (a runtime's loops do until shutdown).
+// on its own loop. This costs two messages, a coroutine frame and the channel table's lock per
+// I/O, only on those loops; loops with a queue keep the lock-free per-core path untouched. The home
+// loop must keep running its loop (a runtime's loops do until shutdown).
 
 namespace {
 struct relay_awaiter {
@@ -382,37 +416,34 @@ struct relay_awaiter {
 };
 }  // namespace
 
-task<void> nvme_device::relay(io_request* r, loop* from) {
+task<void> nvme_device::relay(io_request* r, nvme_channel* from) {
     relay_awaiter a{this, r};
     const std::error_code ec = co_await a;
     r->status = ec;
-    from->post([this, r] {
-        forwarded_in_flight_[r->owner->core_id()].fetch_sub(1, std::memory_order_relaxed);
+    from->owner()->post([from, r] {
+        --from->forwarded_in_flight_;
         r->complete();
     });
 }
 
-void nvme_device::forward(io_request& r) noexcept {
-    loop* home = nullptr;
-    const unsigned start = next_home_.fetch_add(1, std::memory_order_relaxed);
-    for (unsigned i = 0; i < max_loops && !home; ++i) {
-        const unsigned k = (start + i) % max_loops;
-        if (drained_[k].load(std::memory_order_relaxed)) continue;
-        if (io_queue* q = queues_[k].load(std::memory_order_acquire)) home = &q->owner();
-    }
-    if (!home) {
-        fail_later(r, make_error_code(errc::shutting_down));
+void nvme_device::forward(nvme_channel& from, io_request& r) noexcept {
+    const nvme_channel* h = channels_.pick(
+        next_home_.fetch_add(1, std::memory_order_relaxed),
+        [](const nvme_channel& c) { return c.current_state() == nvme_channel::state::open; });
+    if (!h) {
+        backends::fail_request(r, make_error_code(errc::shutting_down));
         return;
     }
+    loop* home = h->owner();
     forwarded_.fetch_add(1, std::memory_order_relaxed);
-    forwarded_in_flight_[r.owner->core_id()].fetch_add(1, std::memory_order_relaxed);
+    ++from.forwarded_in_flight_;
     io_request* req = &r;
-    loop* from = r.owner;
+    nvme_channel* f = &from;
     try {
-        home->post([this, req, home, from] { home->spawn(relay(req, from)); });
+        home->post([this, req, home, f] { home->spawn(relay(req, f)); });
     } catch (...) {
-        forwarded_in_flight_[r.owner->core_id()].fetch_sub(1, std::memory_order_relaxed);
-        fail_later(r, make_error_code(std::errc::not_enough_memory));
+        --from.forwarded_in_flight_;
+        backends::fail_request(r, make_error_code(std::errc::not_enough_memory));
     }
 }
 
@@ -443,8 +474,9 @@ task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::
     if (!data.empty() && reinterpret_cast<std::uintptr_t>(data.data()) % 4 != 0)
         co_return make_error_code(errc::misaligned_buffer);
     std::error_code ec;
-    io_queue* q = queue_for(*l, ec);
-    if (!q) co_return ec;
+    nvme_channel* c = channel_for(*l, ec);
+    if (!c || c->current_state() != nvme_channel::state::open) co_return ec;
+    io_queue* q = &c->queue();
     out = nvme::cqe{};
     for (;;) {
         raw_awaiter a{q, io_request{}, &cmd, data, &out};
@@ -461,31 +493,15 @@ task<std::error_code> nvme_device::io_passthrough(nvme::sqe cmd, std::span<std::
 task<void> nvme_device::drain() {
     loop* l = loop::current();
     if (!l) co_return;
-    const unsigned core = l->core_id();
-    if (core >= max_loops) co_return;
-    io_queue* q = queues_[core].load(std::memory_order_relaxed);
-    if (q && q->owner_id() != l->unique_id()) co_return;  // another loop owns this core id's queue
-    while (forwarded_in_flight_[core].load(std::memory_order_relaxed) != 0) co_await yield();
-    drained_[core].store(true, std::memory_order_relaxed);
-    if (!q) co_return;
-    while (q->in_flight() != 0) co_await yield();
-    const int rc = co_await q->destroy_async();
-    if (rc != 0 && rc != -ENODEV)
-        std::fprintf(stderr, "convme: nvme %s: deleting I/O queue %u failed: %s\n",
-                     ctrl_->dev().name().c_str(), static_cast<unsigned>(q->qid()),
-                     std::strerror(-rc));
-    l->remove_poller(q);
-    ctrl_->dev().loop_detached(*l);
-    drained_irq_sleeps_.fetch_add(q->irq_sleeps(), std::memory_order_relaxed);
-    queues_[core].store(nullptr, std::memory_order_relaxed);
-    owned_[core].reset();
+    // Waits for this loop's I/O (its queue's and what it forwarded), then close_async().
+    co_await channels_.drain_current(channel_maker(*l));
 }
 
 nvme_driver_stats nvme_device::stats() const noexcept {
     nvme_driver_stats s;
-    for (unsigned i = 0; i < max_loops; ++i) {
-        const io_queue* q = queues_[i].load(std::memory_order_acquire);
-        if (!q) continue;
+    channels_.for_each([&s](const nvme_channel& ch) {
+        const io_queue* q = ch.live_.load(std::memory_order_acquire);
+        if (!q) return;
         const auto& c = q->counters();
         s.submitted += c.submitted;
         s.completed += c.completed;
@@ -497,7 +513,7 @@ nvme_driver_stats nvme_device::stats() const noexcept {
         s.irq_sleeps += q->irq_sleeps();
         if (q->irq()) ++s.irq_queues;
         ++s.io_queues;
-    }
+    });
     auto& cc = ctrl_->counters();
     s.forwarded = forwarded_.load(std::memory_order_relaxed);
     s.irq_sleeps += drained_irq_sleeps_.load(std::memory_order_relaxed);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <optional>
 
 namespace kv::resp {
 
@@ -66,84 +67,94 @@ int hex_value(char c) {
 }
 }  // namespace
 
-bool split_inline(std::string_view line, std::vector<std::string>& out) {
-    std::size_t i = 0, n = line.size();
-    auto is_space = [](char c) {
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-    };
-    while (true) {
-        while (i < n && is_space(line[i])) ++i;
-        if (i == n) return true;
-        std::string cur;
-        bool in_dq = false, in_sq = false;
-        for (;;) {
-            if (in_dq) {
-                if (i == n) return false;
-                char c = line[i];
-                if (c == '\\' && i + 3 < n && line[i + 1] == 'x' && hex_value(line[i + 2]) >= 0 &&
-                    hex_value(line[i + 3]) >= 0) {
-                    cur.push_back(
-                        static_cast<char>(hex_value(line[i + 2]) * 16 + hex_value(line[i + 3])));
-                    i += 4;
-                } else if (c == '\\' && i + 1 < n) {
-                    char e = line[i + 1];
-                    switch (e) {
-                        case 'n':
-                            cur.push_back('\n');
-                            break;
-                        case 'r':
-                            cur.push_back('\r');
-                            break;
-                        case 't':
-                            cur.push_back('\t');
-                            break;
-                        case 'b':
-                            cur.push_back('\b');
-                            break;
-                        case 'a':
-                            cur.push_back('\a');
-                            break;
-                        default:
-                            cur.push_back(e);
-                            break;
-                    }
-                    i += 2;
-                } else if (c == '"') {
-                    ++i;
-                    // A closing quote must be followed by a space or the end (as in Redis).
-                    if (i < n && !is_space(line[i])) return false;
-                    break;
-                } else {
-                    cur.push_back(c);
-                    ++i;
-                }
-            } else if (in_sq) {
-                if (i == n) return false;
-                char c = line[i];
-                if (c == '\\' && i + 1 < n && line[i + 1] == '\'') {
-                    cur.push_back('\'');
-                    i += 2;
-                } else if (c == '\'') {
-                    ++i;
-                    if (i < n && !is_space(line[i])) return false;
-                    break;
-                } else {
-                    cur.push_back(c);
-                    ++i;
-                }
-            } else {
-                if (i == n || is_space(line[i])) break;
-                if (line[i] == '"' && cur.empty()) {
-                    in_dq = true;
-                } else if (line[i] == '\'' && cur.empty()) {
-                    in_sq = true;
-                } else {
-                    cur.push_back(line[i]);
-                }
-                ++i;
-            }
+namespace {
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+// The byte a backslash escape stands for inside double quotes (\n \r \t \b \a; any other
+// byte, \\ and \" included, for itself).
+char unescape(char e) {
+    switch (e) {
+        case 'n':
+            return '\n';
+        case 'r':
+            return '\r';
+        case 't':
+            return '\t';
+        case 'b':
+            return '\b';
+        case 'a':
+            return '\a';
+        default:
+            return e;
+    }
+}
+
+// After a closing quote at line[i - 1]: it must be followed by a space or the end (as in Redis).
+bool ends_argument(std::string_view line, std::size_t i) {
+    return i == line.size() || is_space(line[i]);
+}
+
+// From after an opening double quote to after its closing one; false if it does not close.
+bool read_double_quoted(std::string_view line, std::size_t& i, std::string& out) {
+    const std::size_t n = line.size();
+    for (;;) {
+        if (i == n) return false;
+        const char c = line[i];
+        if (c == '\\' && i + 3 < n && line[i + 1] == 'x' && hex_value(line[i + 2]) >= 0 &&
+            hex_value(line[i + 3]) >= 0) {
+            out.push_back(static_cast<char>(hex_value(line[i + 2]) * 16 + hex_value(line[i + 3])));
+            i += 4;
+        } else if (c == '\\' && i + 1 < n) {
+            out.push_back(unescape(line[i + 1]));
+            i += 2;
+        } else if (c == '"') {
+            return ends_argument(line, ++i);
+        } else {
+            out.push_back(c);
+            ++i;
         }
-        out.push_back(std::move(cur));
+    }
+}
+
+// From after an opening single quote to after its closing one (\' is a quote); false if it does
+// not close.
+bool read_single_quoted(std::string_view line, std::size_t& i, std::string& out) {
+    const std::size_t n = line.size();
+    for (;;) {
+        if (i == n) return false;
+        const char c = line[i];
+        if (c == '\\' && i + 1 < n && line[i + 1] == '\'') {
+            out.push_back('\'');
+            i += 2;
+        } else if (c == '\'') {
+            return ends_argument(line, ++i);
+        } else {
+            out.push_back(c);
+            ++i;
+        }
+    }
+}
+
+// One argument starting at line[i] (not a space); i ends after it. A quote opens a quoted
+// argument only as its first byte; elsewhere it is an ordinary byte.
+bool read_argument(std::string_view line, std::size_t& i, std::string& out) {
+    if (line[i] == '"') return read_double_quoted(line, ++i, out);
+    if (line[i] == '\'') return read_single_quoted(line, ++i, out);
+    while (i < line.size() && !is_space(line[i])) out.push_back(line[i++]);
+    return true;
+}
+}  // namespace
+
+bool split_inline(std::string_view line, std::vector<std::string>& out) {
+    std::size_t i = 0;
+    for (;;) {
+        while (i < line.size() && is_space(line[i])) ++i;
+        if (i == line.size()) return true;
+        std::string arg;
+        if (!read_argument(line, i, arg)) return false;
+        out.push_back(std::move(arg));
     }
 }
 
@@ -163,83 +174,107 @@ parse_result parser::parse_inline(std::string_view input) {
     return {parse_status::command, eol + 1};
 }
 
+// feed()'s steps, one per state: each consumes from `in` (which starts at `pos` of the fed input),
+// advancing pos and the state, and returns nothing to go on or the result feed() returns.
+
+// Where the header line at the start of `in` ends (its CR, in eol); until it has arrived,
+// need_more, or an error once it is longer than an inline request may be.
+std::optional<parse_result> parser::header_end(std::string_view in, std::size_t pos,
+                                               const char* too_big, std::size_t& eol) {
+    eol = find_header_end(in);
+    if (eol != std::string_view::npos) return std::nullopt;
+    if (in.size() > limits_.max_inline) return fail(too_big, pos);
+    return parse_result{parse_status::need_more, pos};
+}
+
+// "*<n>\r\n", or an inline command.
+std::optional<parse_result> parser::read_multibulk_header(std::string_view in, std::size_t& pos) {
+    if (in.empty()) return parse_result{parse_status::need_more, pos};
+    if (in[0] != '*') {
+        auto r = parse_inline(in);
+        return parse_result{r.status, pos + r.consumed};
+    }
+    std::size_t eol = 0;
+    if (auto r = header_end(in, pos, "too big mbulk count string", eol)) return r;
+    long long n = 0;
+    if (!parse_int64(in.substr(1, eol - 1), n) || n > static_cast<long long>(limits_.max_args))
+        return fail("invalid multibulk length", pos + eol + 2);
+    pos += eol + 2;
+    if (n <= 0) {  // "*0" and "*-1" are empty commands: skipped, like Redis
+        state_ = state::done;
+        return std::nullopt;
+    }
+    expected_args_ = static_cast<std::size_t>(n);
+    args_.reserve(std::min<std::size_t>(expected_args_, 1024));
+    state_ = state::bulk_header;
+    return std::nullopt;
+}
+
+// "$<len>\r\n" of the next argument, or the end of the command.
+std::optional<parse_result> parser::read_bulk_header(std::string_view in, std::size_t& pos) {
+    if (args_.size() == expected_args_) {
+        state_ = state::done;
+        return std::nullopt;
+    }
+    if (in.empty()) return parse_result{parse_status::need_more, pos};
+    if (in[0] != '$') return fail(std::string("expected '$', got '") + in[0] + "'", pos);
+    std::size_t eol = 0;
+    if (auto r = header_end(in, pos, "too big bulk count string", eol)) return r;
+    long long len = 0;
+    if (!parse_int64(in.substr(1, eol - 1), len) || len < 0 ||
+        static_cast<unsigned long long>(len) > limits_.max_bulk)
+        return fail("invalid bulk length", pos + eol + 2);
+    pos += eol + 2;
+    bulk_left_ = static_cast<std::size_t>(len);
+    args_.emplace_back();
+    // Reserve up front only for modest sizes: a client announcing 512 MiB and then sending
+    // nothing must not make us allocate it.
+    args_.back().reserve(std::min<std::size_t>(bulk_left_, 1 << 20));
+    state_ = state::bulk_body;
+    return std::nullopt;
+}
+
+// The argument's payload, as much of it as has arrived.
+std::optional<parse_result> parser::read_bulk_body(std::string_view in, std::size_t& pos) {
+    const std::size_t take = std::min(bulk_left_, in.size());
+    args_.back().append(in.data(), take);
+    bulk_left_ -= take;
+    pos += take;
+    if (bulk_left_ > 0) return parse_result{parse_status::need_more, pos};
+    state_ = state::bulk_crlf;
+    return std::nullopt;
+}
+
+// The two bytes after a payload are its CRLF; Redis skips them without looking.
+std::optional<parse_result> parser::skip_bulk_crlf(std::string_view in, std::size_t& pos) {
+    if (in.size() < 2) return parse_result{parse_status::need_more, pos};
+    pos += 2;
+    state_ = state::bulk_header;
+    return std::nullopt;
+}
+
 parse_result parser::feed(std::string_view input) {
     std::size_t pos = 0;
     for (;;) {
-        std::string_view in = input.substr(pos);
+        const std::string_view in = input.substr(pos);
+        std::optional<parse_result> r;
         switch (state_) {
             case state::done:
                 return {parse_status::command, pos};
-            case state::start: {
-                if (in.empty()) return {parse_status::need_more, pos};
-                if (in[0] != '*') {
-                    auto r = parse_inline(in);
-                    return {r.status, pos + r.consumed};
-                }
-                std::size_t eol = find_header_end(in);
-                if (eol == std::string_view::npos) {
-                    if (in.size() > limits_.max_inline)
-                        return fail("too big mbulk count string", pos);
-                    return {parse_status::need_more, pos};
-                }
-                long long n = 0;
-                if (!parse_int64(in.substr(1, eol - 1), n) ||
-                    n > static_cast<long long>(limits_.max_args))
-                    return fail("invalid multibulk length", pos + eol + 2);
-                pos += eol + 2;
-                if (n <= 0) {  // "*0" and "*-1" are empty commands: skipped, like Redis
-                    state_ = state::done;
-                    break;
-                }
-                expected_args_ = static_cast<std::size_t>(n);
-                args_.reserve(std::min<std::size_t>(expected_args_, 1024));
-                state_ = state::bulk_header;
+            case state::start:
+                r = read_multibulk_header(in, pos);
                 break;
-            }
-            case state::bulk_header: {
-                if (args_.size() == expected_args_) {
-                    state_ = state::done;
-                    break;
-                }
-                if (in.empty()) return {parse_status::need_more, pos};
-                if (in[0] != '$')
-                    return fail(std::string("expected '$', got '") + in[0] + "'", pos);
-                std::size_t eol = find_header_end(in);
-                if (eol == std::string_view::npos) {
-                    if (in.size() > limits_.max_inline)
-                        return fail("too big bulk count string", pos);
-                    return {parse_status::need_more, pos};
-                }
-                long long len = 0;
-                if (!parse_int64(in.substr(1, eol - 1), len) || len < 0 ||
-                    static_cast<unsigned long long>(len) > limits_.max_bulk)
-                    return fail("invalid bulk length", pos + eol + 2);
-                pos += eol + 2;
-                bulk_left_ = static_cast<std::size_t>(len);
-                args_.emplace_back();
-                // Reserve up front only for modest sizes: a client announcing 512 MiB and then
-                // sending nothing must not make us allocate it.
-                args_.back().reserve(std::min<std::size_t>(bulk_left_, 1 << 20));
-                state_ = state::bulk_body;
+            case state::bulk_header:
+                r = read_bulk_header(in, pos);
                 break;
-            }
-            case state::bulk_body: {
-                std::size_t take = std::min(bulk_left_, in.size());
-                args_.back().append(in.data(), take);
-                bulk_left_ -= take;
-                pos += take;
-                if (bulk_left_ > 0) return {parse_status::need_more, pos};
-                state_ = state::bulk_crlf;
+            case state::bulk_body:
+                r = read_bulk_body(in, pos);
                 break;
-            }
-            case state::bulk_crlf: {
-                // The two bytes after a payload are its CRLF; Redis skips them without looking.
-                if (in.size() < 2) return {parse_status::need_more, pos};
-                pos += 2;
-                state_ = state::bulk_header;
+            case state::bulk_crlf:
+                r = skip_bulk_crlf(in, pos);
                 break;
-            }
         }
+        if (r) return *r;
     }
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,13 @@ class parser {
     enum class state { start, bulk_header, bulk_body, bulk_crlf, done };
     parse_result fail(std::string msg, std::size_t consumed);
     parse_result parse_inline(std::string_view input);
+    // feed()'s steps (resp_parser.cpp).
+    std::optional<parse_result> header_end(std::string_view in, std::size_t pos,
+                                           const char* too_big, std::size_t& eol);
+    std::optional<parse_result> read_multibulk_header(std::string_view in, std::size_t& pos);
+    std::optional<parse_result> read_bulk_header(std::string_view in, std::size_t& pos);
+    std::optional<parse_result> read_bulk_body(std::string_view in, std::size_t& pos);
+    std::optional<parse_result> skip_bulk_crlf(std::string_view in, std::size_t& pos);
 
     parser_limits limits_;
     state state_ = state::start;

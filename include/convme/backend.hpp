@@ -6,8 +6,10 @@
 //   void submit(io_request& r) noexcept override;   // called on the submitting loop, r.owner set
 //   task<void> drain() override;
 // submit() receives a request block_device already validated (alignment, range, supported op).
-// It fills r.status on failure and calls r.complete() on r.owner's thread, later, never inside
-// submit() (the awaiting coroutine has not suspended yet). Requests are linked through
+// It fills r.status on failure and calls r.complete() on r.owner's thread. The waiter never
+// resumes inside submit(): complete() only queues it on the loop's ready queue, so a request that
+// cannot be served may be failed at once (r.fail(ec); r.complete(): what every built-in backend
+// does, through fail_request() in runtime/core/channel_table.hpp). Requests are linked through
 // io_request::next into the one request_fifo (one loop) or request_stack (any thread to one loop);
 // a backend keeps per-loop state in a channel_table-like structure and registers a poller on each
 // loop it serves.

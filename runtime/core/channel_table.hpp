@@ -1,9 +1,26 @@
 // SPDX-License-Identifier: MIT
-// Per-loop state of a device (an io_uring ring, a completion list), found from the submitting loop.
+// The per-loop table of every backend: a device's state for one loop (an io_uring ring, a thread
+// pool's completion list, an NVMe queue pair) is one Channel, found from the submitting loop.
+//
 // Keyed by loop::unique_id(), not the address: a loop built where a destroyed one was must not
-// inherit its (possibly drained) state. Slots indexed by core_id() give a lock-free fast path; a
-// loop whose slot is held by another loop (two standalone loops with the same core id) is found by
-// a locked search.
+// inherit its (possibly drained) state.
+//
+// Loops sharing a core id (two standalone loops built with the same core_id): each loop gets its
+// own channel, exactly as with distinct ids, on every backend. The slots indexed by core_id() are
+// only a lock-free fast path for one channel per core id, the first to be published there; a
+// loop whose slot is held by another loop's channel, or whose core id is beyond the slots, is
+// found by a locked search (correct, but a mutex per I/O: give each loop its own core id). A
+// channel gives up its slot when its loop drains, so a later loop with that core id gets it.
+//
+// A request that cannot be served (its channel cannot be made, the loop drained, no queue) fails
+// through fail_request() on every backend: the status is set and the waiter is made runnable on
+// its loop's ready queue, so it resumes from the loop after submit() returned, never inside it
+// (no message is posted: nothing to allocate, lock or fail in a noexcept path).
+//
+// drain_current() records the loop as drained even before its first I/O: from then on its I/O
+// fails with errc::shutting_down (block_device::drain()'s contract). A channel stays in the table
+// until the device is destroyed (it is that record, and other threads may still be reading a
+// slot that held it), so a channel should release its resources at close() and stay small.
 #pragma once
 
 #include <array>
@@ -14,13 +31,28 @@
 #include <convme/loop.hpp>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace convme::backends {
 
-// Channel must provide: loop* owner(), std::uint64_t owner_id(), submit(io_request&),
-// std::size_t in_flight(), close() (unregister from its loop, which is the calling one) and
-// retire() (its loop was destroyed: release resources without touching the loop).
+// Fails `r` with `ec` (unless it already failed) and makes its waiter runnable on its loop. Call on
+// r.owner's thread. The one way a backend fails a request it does not serve.
+inline void fail_request(io_request& r, std::error_code ec) noexcept {
+    r.fail(ec);
+    r.complete();  // only queues the waiter: it resumes after submit() returned
+}
+
+// Channel must provide: loop* owner(), std::uint64_t owner_id(), std::size_t in_flight(), close()
+// (its loop, the calling one, is done with it: unregister from the loop, release resources; later
+// I/O fails with errc::shutting_down) and retire() (its loop was destroyed: release resources
+// without touching the loop). submit(io_request&) if the table's submit() is used.
+// Optional:
+//  * task<void> close_async(): drain_current() awaits it instead of calling close() (an NVMe queue
+//    pair is deleted with admin commands the loop must not block on).
+//  * static constexpr bool publish_when_ready = true: the channel is not put into its core id's
+//    slot when it is made, only by publish() (its fast path needs setup first: the slot then
+//    always holds a channel that can take I/O at once).
 template <typename Channel>
 class channel_table {
   public:
@@ -44,7 +76,8 @@ class channel_table {
         return nullptr;
     }
 
-    // Adds a channel made by `make()` (returning unique_ptr<Channel>) for loop `l`.
+    // Adds a channel made by `make()` (returning unique_ptr<Channel>) for loop `l`; published in
+    // its slot at once unless Channel says publish_when_ready.
     template <typename Make>
     Channel* create(loop* l, Make&& make) {
         std::unique_ptr<Channel> c = make();
@@ -54,13 +87,35 @@ class channel_table {
         for (auto& old : all_)
             if (old->owner() == l) old->retire();
         all_.push_back(std::move(c));
-        unsigned core = l->core_id();
-        if (core < slot_count) {
-            Channel* cur = slots_[core].load(std::memory_order_relaxed);
-            if (cur == nullptr || cur->owner() == l)
-                slots_[core].store(raw, std::memory_order_release);
-        }
+        if (!publishes_when_ready) publish_locked(raw);
         return raw;
+    }
+
+    // The channel of loop `l`, made by `make()` if it has none; nullptr if it cannot be made.
+    template <typename Make>
+    Channel* find_or_create(loop* l, Make& make) noexcept {
+        if (Channel* c = find(l)) return c;
+        try {
+            return create(l, make);
+        } catch (...) {
+            return nullptr;
+        }
+    }
+
+    // Puts `c` into its loop's slot if the slot is free or held by a channel whose loop drained or
+    // is gone (a publish_when_ready channel calls this once it can take I/O).
+    void publish(Channel* c) noexcept {
+        std::lock_guard lock(mu_);
+        publish_locked(c);
+    }
+
+    // Takes `c` out of its slot, if it is there: its loop's I/O takes the slow path from now on.
+    void unpublish(Channel* c) noexcept {
+        const unsigned core = c->owner()->core_id();
+        if (core >= slot_count) return;
+        std::lock_guard lock(mu_);
+        Channel* expected = c;
+        slots_[core].compare_exchange_strong(expected, nullptr, std::memory_order_relaxed);
     }
 
     // Hands `r` to its loop's channel, made by `make()` on the loop's first I/O. If the channel
@@ -78,26 +133,25 @@ class channel_table {
 
     template <typename Make>
     [[gnu::noinline]] void submit_slow(io_request& r, Make& make) noexcept {
-        Channel* c = find(r.owner);
-        if (!c) {
-            try {
-                c = create(r.owner, make);
-            } catch (...) {
-                r.fail(errno_code(ENOMEM));
-                r.complete();
-                return;
-            }
-        }
-        c->submit(r);
+        if (Channel* c = find_or_create(r.owner, make))
+            c->submit(r);
+        else
+            fail_request(r, errno_code(ENOMEM));
     }
 
-    // block_device::drain() for the calling loop: wait for its I/O, then close its channel.
-    task<void> drain_current() {
+    // block_device::drain() for the calling loop: wait for its I/O, then close its channel (made
+    // by `make()` if the loop did no I/O yet, so that it is recorded as drained).
+    template <typename Make>
+    task<void> drain_current(Make make) {
         loop* l = loop::current();
-        Channel* c = l ? find(l) : nullptr;
+        Channel* c = l ? find_or_create(l, make) : nullptr;
         if (!c) co_return;
         while (c->in_flight() > 0) co_await yield();
-        c->close();
+        unpublish(c);
+        if constexpr (requires { c->close_async(); })
+            co_await c->close_async();
+        else
+            c->close();
     }
 
     // For the device's destructor: the calling loop's channel is closed; channels of loops on
@@ -113,16 +167,64 @@ class channel_table {
         });
     }
 
-    // Calls fn(Channel&) for every channel, under the table lock.
+    // Frees every channel (after release_all(), when nothing uses them any more).
+    void clear() {
+        std::lock_guard lock(mu_);
+        for (auto& s : slots_) s.store(nullptr, std::memory_order_relaxed);
+        all_.clear();
+    }
+
+    // Calls fn(Channel&) for every channel, under the table lock (a channel is not freed while
+    // the lock is held).
     template <typename Fn>
     void for_each(Fn&& fn) {
         std::lock_guard lock(mu_);
         for (auto& c : all_) fn(*c);
     }
+    template <typename Fn>
+    void for_each(Fn&& fn) const {
+        std::lock_guard lock(mu_);
+        for (const auto& c : all_) fn(std::as_const(*c));
+    }
+
+    // Round robin: the first channel, from position `start` on (modulo the count, wrapping), for
+    // which pred(channel) holds, or nullptr. Under the table lock.
+    template <typename Pred>
+    Channel* pick(unsigned start, Pred&& pred) {
+        std::lock_guard lock(mu_);
+        const std::size_t n = all_.size();
+        for (std::size_t i = 0; i < n; ++i)
+            if (Channel* c = all_[(start + i) % n].get(); pred(std::as_const(*c))) return c;
+        return nullptr;
+    }
+
+    // Runs fn() under the table lock: what for_each() reads from other threads changes in there.
+    template <typename Fn>
+    void locked(Fn&& fn) {
+        std::lock_guard lock(mu_);
+        fn();
+    }
 
   private:
+    static constexpr bool publishes_when_ready = [] {
+        if constexpr (requires { Channel::publish_when_ready; })
+            return Channel::publish_when_ready;
+        else
+            return false;
+    }();
+
+    void publish_locked(Channel* c) noexcept {
+        const unsigned core = c->owner()->core_id();
+        if (core >= slot_count) return;
+        Channel* cur = slots_[core].load(std::memory_order_relaxed);
+        // The slot is released at drain (unpublish); one still held by a channel of a destroyed
+        // loop at the same address (retired in create()) is taken over.
+        if (cur == nullptr || cur->owner() == c->owner())
+            slots_[core].store(c, std::memory_order_release);
+    }
+
     std::array<std::atomic<Channel*>, slot_count> slots_{};
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::vector<std::unique_ptr<Channel>> all_;
 };
 

@@ -267,10 +267,10 @@ void loop::add_timer(std::chrono::steady_clock::time_point when, std::coroutine_
 
 void loop::post(std::function<void()> fn) {
     auto& I = *impl_;
-    {
-        std::lock_guard lk(I.post_mu);
-        I.posts.push_back(std::move(fn));
-    }
+    // Flag and wake-up under the lock: run_posts() takes it before running anything, so the loop
+    // cannot run `fn`, and then end, while this call still touches it.
+    std::lock_guard lk(I.post_mu);
+    I.posts.push_back(std::move(fn));
     I.has_posts.store(true, std::memory_order_seq_cst);
     wake();
 }

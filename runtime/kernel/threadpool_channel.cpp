@@ -3,23 +3,21 @@
 
 #include <cerrno>
 
+#include "runtime/core/channel_table.hpp"
 #include "runtime/kernel/threadpool_pool.hpp"
 
 namespace convme::backends {
 
 void threadpool_channel::submit(io_request& r) noexcept {
     if (drained_) {
-        // Only queues the waiter on its loop; nothing resumes inline.
-        r.fail(make_error_code(errc::shutting_down));
-        r.complete();
+        fail_request(r, make_error_code(errc::shutting_down));
         return;
     }
     if (!registered_) {
         try {
             owner_->add_poller(this);
         } catch (...) {
-            r.fail(errno_code(ENOMEM));
-            r.complete();
+            fail_request(r, errno_code(ENOMEM));
             return;
         }
         registered_ = true;

@@ -31,7 +31,8 @@ void threadpool_device::submit(io_request& r) noexcept {
 }
 
 task<void> threadpool_device::drain() {
-    return channels_.drain_current();
+    return channels_.drain_current(
+        [this] { return std::make_unique<threadpool_channel>(*pool_, loop::current()); });
 }
 
 std::unique_ptr<block_device> make_threadpool_device(const device_uri& uri, std::error_code& ec,

@@ -115,9 +115,8 @@ void uring_channel::submit(io_request& r) noexcept {
         }
     }
     if (state_ != state::open) {
-        // Completing here only queues the waiter on its loop; it does not resume it inline.
-        r.fail(state_ == state::drained ? make_error_code(errc::shutting_down) : open_error_);
-        r.complete();
+        fail_request(r,
+                     state_ == state::drained ? make_error_code(errc::shutting_down) : open_error_);
         return;
     }
     r.progress = 0;  // bytes done (read/write)

@@ -40,7 +40,8 @@ void uring_device::submit(io_request& r) noexcept {
 }
 
 task<void> uring_device::drain() {
-    return channels_.drain_current();
+    return channels_.drain_current(
+        [this] { return std::make_unique<uring_channel>(*target_, cfg_, loop::current()); });
 }
 
 uring_stats uring_device::stats() {

@@ -64,16 +64,13 @@ class null_channel final : public poller {
     // Not open: the first I/O registers the poller; after drain() every I/O fails.
     [[gnu::noinline]] void submit_closed(io_request& r) noexcept {
         if (drained_) {
-            // Only queues the waiter on its loop; nothing resumes inline.
-            r.fail(make_error_code(errc::shutting_down));
-            r.complete();
+            backends::fail_request(r, make_error_code(errc::shutting_down));
             return;
         }
         try {
             owner_->add_poller(this);
         } catch (...) {
-            r.fail(errno_code(ENOMEM));
-            r.complete();
+            backends::fail_request(r, errno_code(ENOMEM));
             return;
         }
         registered_ = true;
@@ -107,7 +104,10 @@ class null_device final : public block_device {
     void submit(io_request& r) noexcept override {
         channels_.submit(r, [&] { return std::make_unique<null_channel>(r.owner); });
     }
-    task<void> drain() override { return channels_.drain_current(); }
+    task<void> drain() override {
+        return channels_.drain_current(
+            [] { return std::make_unique<null_channel>(loop::current()); });
+    }
 
   private:
     backends::channel_table<null_channel> channels_;

@@ -190,6 +190,35 @@ static void test_timeout(void) {
     convme_close(d);
 }
 
+/* More queues over a device's life than there are core ids: every one gets its own queue pair (the
+ * driver's state is per loop, a closed queue's core id is free again). */
+static void test_many_queues(void) {
+    printf("-- 300 queues opened and closed in turn on one sim: device\n");
+    convme_dev* d;
+    int rc = convme_open("sim:mem?size=8M", &d);
+    CHECK(rc == 0, "open: %s", convme_strerror(rc));
+    if (rc) return;
+    unsigned char* buf = convme_dma_alloc(4096);
+    int bad = 0;
+    for (unsigned i = 0; i < 300 && bad == 0; ++i) {
+        convme_queue* q;
+        rc = convme_queue_open(d, &q);
+        if (rc != 0) {
+            CHECK(0, "queue %u: %s", i, convme_strerror(rc));
+            bad = 1;
+            break;
+        }
+        fill(buf, 4096, i);
+        if (convme_write(q, buf, (i % 64) * 4096ull, 4096) != 0) bad = 1;
+        memset(buf, 0, 4096);
+        if (convme_read(q, buf, (i % 64) * 4096ull, 4096) != 0 || !same(buf, 4096, i)) bad = 1;
+        CHECK(bad == 0, "queue %u: I/O failed or read back other data", i);
+        convme_queue_close(q);
+    }
+    convme_dma_free(buf);
+    convme_close(d);
+}
+
 struct thread_arg {
     convme_dev* d;
     int index, errors;
@@ -277,6 +306,7 @@ int main(void) {
     test_errors();
     test_sim();
     test_timeout();
+    test_many_queues();
     test_threads("sim:mem?size=64M");
     test_uring();
     printf("capi_test: %d failure(s)\n", failures);

@@ -34,7 +34,10 @@ std::map<void*, dma_buffer>& dma_map() {
     return m;
 }
 
-constexpr unsigned nvme_core_limit = 256;  // the NVMe driver's queue slots (one per core id)
+// Queues get core ids 0..255 in turn: the backends' fast-path slots
+// (runtime/core/channel_table.hpp; a queue whose id another open queue holds still works, through
+// the table's locked search).
+constexpr unsigned core_slots = 256;
 constexpr unsigned slab_size = 64;
 
 convme_req* get_req(convme_queue* q) {
@@ -385,17 +388,12 @@ void convme_dma_free(void* buf) {
 int convme_queue_open(convme_dev* d, convme_queue** out) {
     if (!d || !out) return set_error(-EINVAL, "convme_queue_open: NULL argument");
     *out = nullptr;
-    unsigned core = d->next_core.fetch_add(1);
-    if (nvme_like(d) && core >= capi::nvme_core_limit)
-        return set_error(
-            -EBUSY, d->name + ": all " + std::to_string(capi::nvme_core_limit) +
-                        " queue slots of this device were used (an NVMe queue slot is not reused "
-                        "after its queue closed); reopen the device");
+    const unsigned core = d->next_core.fetch_add(1);
     try {
         auto q = std::make_unique<convme_queue>();
         q->d = d;
         loop_options lo;
-        lo.core_id = core % capi::nvme_core_limit;
+        lo.core_id = core % capi::core_slots;
         q->loop = std::make_unique<loop>(lo);
         d->open_queues.fetch_add(1);
         *out = q.release();

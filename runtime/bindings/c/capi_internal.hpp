@@ -19,7 +19,7 @@ struct convme_dev {
     convme_info info{};
     bool nvme = false;
     std::atomic<unsigned> open_queues{0};
-    std::atomic<unsigned> next_core{0};  // NVMe queue slots are per core id and single use
+    std::atomic<unsigned> next_core{0};  // the next queue's core id (modulo 256)
 };
 
 struct convme_req {
