@@ -29,10 +29,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, 256u));
     app.add_flag("--pin", opts.pin_threads, "pin each loop thread to a CPU");
     app.add_option("--dir,-d", dir, "data directory for the default device")->capture_default_str();
-    app.add_option("--device", opts.device_uri,
-                   "convme device URI (default: uring:<dir>/kv.log?create_size=256M&wait=block; e.g. "
-                   "sim:file=/tmp/kv.sim?size=1G, "
-                   "vfio:0000:01:00.0)");
+    app.add_option(
+        "--device", opts.device_uri,
+        "convme device URI (default: uring:<dir>/kv.log?create_size=256M&wait=block; e.g. "
+        "sim:file=/tmp/kv.sim?size=1G, "
+        "vfio:0000:01:00.0)");
     app.add_option("--shards", opts.store.shards,
                    "shards when creating a new store (default: one per core)");
     app.add_option(
