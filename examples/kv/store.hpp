@@ -31,9 +31,10 @@ class store {
 
     unsigned shard_count() const noexcept { return static_cast<unsigned>(shards_.size()); }
     unsigned cores() const noexcept { return cores_; }
-    unsigned shard_of(std::string_view key) const noexcept {
-        return static_cast<unsigned>((key_hash(key) >> 32) % shards_.size());
+    unsigned shard_of(const hashed_key& key) const noexcept {
+        return static_cast<unsigned>((key.hash >> 32) % shards_.size());
     }
+    unsigned shard_of(std::string_view key) const noexcept { return shard_of(hashed_key(key)); }
     unsigned core_of(unsigned shard_index) const noexcept { return shard_index % cores_; }
     shard& at(unsigned shard_index) noexcept { return *shards_[shard_index]; }
     const superblock& layout() const noexcept { return sb_; }
