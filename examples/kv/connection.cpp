@@ -49,6 +49,7 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
     resp::parser parser;
     command_context ctx(cs.st, &cs.facts);
     std::vector<request> batch;
+    std::vector<std::vector<std::string>> spare;  // emptied argument vectors, at most kMaxBatch
     bool open = true;
 
     while (open && !cs.stopping) {
@@ -80,11 +81,22 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
                     more = false;
                     break;
                 }
-                if (!parser.args().empty()) batch.push_back({std::move(parser.args()), {}});
+                if (!parser.args().empty()) {
+                    batch.push_back({std::move(parser.args()), {}});
+                    // Give the parser an argument vector of an earlier batch (no allocation).
+                    if (!spare.empty()) {
+                        parser.args() = std::move(spare.back());
+                        spare.pop_back();
+                    }
+                }
                 parser.next();
             }
             co_await execute_pipeline(ctx, batch);
-            for (auto& r : batch) out += r.reply;
+            for (auto& r : batch) {
+                out += r.reply;
+                r.args.clear();
+                spare.push_back(std::move(r.args));
+            }
             if (ctx.quit) {
                 close_after = true;
                 more = false;
