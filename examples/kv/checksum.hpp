@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Checksums and hashing for the KV example, written here (no external dependency):
-//  - crc32c(): CRC-32C (Castagnoli), the checksum of every log record, software slicing-by-8.
+//  - crc32c(): CRC-32C (Castagnoli), the checksum of every log record: SSE4.2's crc32 instruction
+//    where the CPU has it, else software slicing-by-8.
 //  - key_hash(): 64-bit hash of a key; picks the shard and feeds the in-memory index.
 #pragma once
 

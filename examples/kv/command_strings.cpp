@@ -43,9 +43,12 @@ struct set_request {
 // The shared core of SET/SETNX/SETEX, run on the key's shard.
 convme::task<void> do_set(command_context& ctx, std::string& key, std::string& value,
                           const set_request& rq, std::string& out) {
-    const unsigned s = ctx.st().shard_of(key);
+    const hashed_key hk(key);  // hashed once for the shard and its index
+    const unsigned s = ctx.st().shard_of(hk);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
-        entry* e = sh.find(key, now_ms());
+        // A plain SET does not need the old entry (put replaces it, expired or not).
+        const bool needs_old = rq.get || rq.nx || rq.xx || rq.keepttl;
+        entry* e = needs_old ? sh.find(hk, now_ms()) : nullptr;
         if (rq.get) {
             if (e)
                 resp::bulk(out, e->value);
@@ -57,7 +60,7 @@ convme::task<void> do_set(command_context& ctx, std::string& key, std::string& v
             return sh.read_ticket(e);
         }
         const std::int64_t exp = rq.keepttl && e ? e->expire_at : rq.expire_at;
-        auto r = sh.put(key, std::move(value), exp);
+        auto r = sh.put(hk, std::move(value), exp);
         if (r.ec) {
             if (rq.get) out.clear();  // never reached with partial output: GET reply replaced below
             storage_error(out, r.ec);
@@ -71,9 +74,10 @@ convme::task<void> do_set(command_context& ctx, std::string& key, std::string& v
 }  // namespace
 
 convme::task<void> get(command_context& ctx, args_t& a, std::string& out) {
-    const unsigned s = ctx.st().shard_of(a[1]);
+    const hashed_key hk(a[1]);
+    const unsigned s = ctx.st().shard_of(hk);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
-        entry* e = sh.find(a[1], now_ms());
+        entry* e = sh.find(hk, now_ms());
         if (e)
             resp::bulk(out, e->value);
         else
@@ -132,14 +136,15 @@ convme::task<void> set(command_context& ctx, args_t& a, std::string& out) {
 }
 
 convme::task<void> setnx(command_context& ctx, args_t& a, std::string& out) {
-    const unsigned s = ctx.st().shard_of(a[1]);
+    const hashed_key hk(a[1]);
+    const unsigned s = ctx.st().shard_of(hk);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
-        entry* e = sh.find(a[1], now_ms());
+        entry* e = sh.find(hk, now_ms());
         if (e) {
             resp::integer(out, 0);
             return sh.read_ticket(e);
         }
-        auto r = sh.put(a[1], std::move(a[2]), 0);
+        auto r = sh.put(hk, std::move(a[2]), 0);
         if (r.ec) {
             storage_error(out, r.ec);
             return 0;
@@ -211,9 +216,10 @@ convme::task<void> mset(command_context& ctx, args_t& a, std::string& out) {
 namespace {
 convme::task<void> add_to(command_context& ctx, std::string& key, long long delta,
                           std::string& out) {
-    const unsigned s = ctx.st().shard_of(key);
+    const hashed_key hk(key);
+    const unsigned s = ctx.st().shard_of(hk);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
-        entry* e = sh.find(key, now_ms());
+        entry* e = sh.find(hk, now_ms());
         long long v = 0;
         if (e && !resp::parse_int64(e->value, v)) {
             wrong_type_int(out);
@@ -224,7 +230,7 @@ convme::task<void> add_to(command_context& ctx, std::string& key, long long delt
             return sh.read_ticket(e);
         }
         v += delta;
-        auto r = sh.put(key, std::to_string(v), e ? e->expire_at : 0);  // INCR keeps the TTL
+        auto r = sh.put(hk, std::to_string(v), e ? e->expire_at : 0);  // INCR keeps the TTL
         if (r.ec) {
             storage_error(out, r.ec);
             return 0;
@@ -266,9 +272,10 @@ convme::task<void> decrby(command_context& ctx, args_t& a, std::string& out) {
 }
 
 convme::task<void> strlen(command_context& ctx, args_t& a, std::string& out) {
-    const unsigned s = ctx.st().shard_of(a[1]);
+    const hashed_key hk(a[1]);
+    const unsigned s = ctx.st().shard_of(hk);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) {
-        entry* e = sh.find(a[1], now_ms());
+        entry* e = sh.find(hk, now_ms());
         resp::integer(out, e ? static_cast<long long>(e->value.size()) : 0);
         return sh.read_ticket(e);
     });

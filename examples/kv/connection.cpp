@@ -17,7 +17,7 @@ constexpr std::size_t kReadSize = 64 * 1024;
 constexpr std::size_t kFlushAt = 1 << 20;  // send replies early when a pipeline produces this much
 
 // Wait for durability, then send `out`. False if the client is gone or storage failed.
-convme::task<bool> send_replies(asio::ip::tcp::socket& sock, command_context& ctx,
+convme::task<bool> send_replies(core_server& cs, asio::ip::tcp::socket& sock, command_context& ctx,
                                 std::string& out) {
     if (ctx.has_pending()) {
         std::error_code ec = co_await ctx.wait_durable();
@@ -30,6 +30,7 @@ convme::task<bool> send_replies(asio::ip::tcp::socket& sock, command_context& ct
         }
     }
     if (out.empty()) co_return true;
+    cs.poller.note_op();
     auto [ec, n] = co_await asio::async_write(sock, asio::buffer(out), convme::use_loop);
     (void)n;
     out.clear();
@@ -48,9 +49,11 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
     resp::parser parser;
     command_context ctx(cs.st, &cs.facts);
     std::vector<request> batch;
+    std::vector<std::vector<std::string>> spare;  // emptied argument vectors, at most kMaxBatch
     bool open = true;
 
     while (open && !cs.stopping) {
+        cs.poller.note_op();
         auto [ec, n] =
             co_await sock.async_read_some(asio::buffer(rbuf.get(), kReadSize), convme::use_loop);
         if (ec || n == 0) break;
@@ -78,11 +81,22 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
                     more = false;
                     break;
                 }
-                if (!parser.args().empty()) batch.push_back({std::move(parser.args()), {}});
+                if (!parser.args().empty()) {
+                    batch.push_back({std::move(parser.args()), {}});
+                    // Give the parser an argument vector of an earlier batch (no allocation).
+                    if (!spare.empty()) {
+                        parser.args() = std::move(spare.back());
+                        spare.pop_back();
+                    }
+                }
                 parser.next();
             }
             co_await execute_pipeline(ctx, batch);
-            for (auto& r : batch) out += r.reply;
+            for (auto& r : batch) {
+                out += r.reply;
+                r.args.clear();
+                spare.push_back(std::move(r.args));
+            }
             if (ctx.quit) {
                 close_after = true;
                 more = false;
@@ -91,13 +105,13 @@ convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
                             protocol_error);  // like Redis: the stream cannot be re-synchronised
                 close_after = true;
             }
-            if (more && out.size() >= kFlushAt && !(co_await send_replies(sock, ctx, out)))
+            if (more && out.size() >= kFlushAt && !(co_await send_replies(cs, sock, ctx, out)))
                 open = false;
         }
         if (!open) break;
         std::string rest(input.substr(pos));
         carry = std::move(rest);
-        if (!(co_await send_replies(sock, ctx, out)) || close_after) break;
+        if (!(co_await send_replies(cs, sock, ctx, out)) || close_after) break;
     }
 }
 }  // namespace

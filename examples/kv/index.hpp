@@ -22,11 +22,26 @@ struct entry {
     std::uint8_t half = 0;           // log half holding that record
 };
 
+// A key with its key_hash() computed once, for the shard choice and the index lookup alike.
+struct hashed_key {
+    std::string_view key;
+    std::uint64_t hash;
+    explicit hashed_key(std::string_view k) noexcept : key(k), hash(key_hash(k)) {}
+};
+inline bool operator==(const hashed_key& a, const std::string& b) noexcept {
+    return a.key == b;
+}
+
 struct key_hasher {
     using is_transparent = void;
-    std::size_t operator()(std::string_view k) const noexcept {
+    // Deliberately not noexcept: libstdc++ then keeps each key's hash in its node, so a lookup
+    // compares hashes before keys and neither a lookup (which, without them, hashes the next
+    // node's key at every step of a bucket's chain to see where the bucket ends) nor a rehash
+    // hashes stored keys again. 8 bytes per key.
+    std::size_t operator()(std::string_view k) const {
         return static_cast<std::size_t>(key_hash(k));
     }
+    std::size_t operator()(const hashed_key& k) const { return static_cast<std::size_t>(k.hash); }
 };
 
 using index_map = std::unordered_map<std::string, entry, key_hasher, std::equal_to<>>;

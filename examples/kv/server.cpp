@@ -22,6 +22,7 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 convme::task<void> accept_loop(core_server& cs) {
     cs.accept_done = false;
     while (!cs.stopping) {
+        cs.poller.note_op();
         auto [ec, sock] = co_await cs.acceptor.async_accept(convme::use_loop);
         if (ec) {
             if (cs.stopping || ec == asio::error::operation_aborted) break;
@@ -127,6 +128,7 @@ convme::task<void> stop_network(server_state& s, unsigned c) {
     std::error_code ignored;
     cs->acceptor.close(ignored);
     for (auto* sock : cs->connections) sock->close(ignored);
+    cs->poller.note_op();  // the aborted operations' handlers are queued in Asio now
     while (!cs->connections.empty() || !cs->accept_done || !cs->ticker_done)
         co_await convme::sleep_for(std::chrono::milliseconds(1));
 }
@@ -184,6 +186,7 @@ convme::task<int> server_main(server_state& s) {
                     s.dev.info().name.c_str(), s.st->formatted_now() ? "new store" : "recovered");
         std::fflush(stdout);
         asio::signal_set signals(s.cores[0]->io, SIGINT, SIGTERM);
+        s.cores[0]->poller.note_op();
         auto [sec, signo] = co_await signals.async_wait(convme::use_loop);
         if (!sec) std::printf("kv: signal %d: shutting down\n", signo);
         std::fflush(stdout);

@@ -33,7 +33,7 @@ void shard::drop_entry(index_map::iterator it) {
     index_.erase(it);
 }
 
-entry* shard::find(std::string_view key, std::int64_t now) {
+entry* shard::find(const hashed_key& key, std::int64_t now) {
     auto it = index_.find(key);
     if (it == index_.end()) return nullptr;
     if (expired(it->second, now)) {
@@ -178,11 +178,12 @@ shard::write_result shard::append(record_type type, std::string_view key, std::s
     return {{}, sealed_ + 1};
 }
 
-shard::write_result shard::put(std::string_view key, std::string value, std::int64_t expire_at,
+shard::write_result shard::put(const hashed_key& hk, std::string value, std::int64_t expire_at,
                                claim* c) {
+    const std::string_view key = hk.key;
     auto res = append(record_type::put, key, value, expire_at, c);
     if (res.ec) return res;
-    auto it = index_.find(key);
+    auto it = index_.find(hk);
     if (it == index_.end())
         it = index_.emplace(std::string(key), entry{}).first;
     else

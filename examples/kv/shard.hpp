@@ -82,7 +82,8 @@ class shard {
 
     // ---- synchronous operations, owner core only ----
     // Live entry for `key`, or nullptr (expired entries are dropped here).
-    entry* find(std::string_view key, std::int64_t now);
+    entry* find(const hashed_key& key, std::int64_t now);
+    entry* find(std::string_view key, std::int64_t now) { return find(hashed_key(key), now); }
     std::size_t size() const noexcept { return index_.size(); }
     const index_map& index() const noexcept { return index_; }
 
@@ -103,8 +104,12 @@ class shard {
     std::error_code claim_room(std::size_t record_bytes, room kind, claim& c);
     void release(claim& c) noexcept;
 
-    write_result put(std::string_view key, std::string value, std::int64_t expire_at,
+    write_result put(const hashed_key& key, std::string value, std::int64_t expire_at,
                      claim* c = nullptr);
+    write_result put(std::string_view key, std::string value, std::int64_t expire_at,
+                     claim* c = nullptr) {
+        return put(hashed_key(key), std::move(value), expire_at, c);
+    }
     write_result erase(std::string_view key,
                        claim* c = nullptr);  // appends a tombstone; no-op if absent
     write_result set_expire(std::string_view key, std::int64_t expire_at);  // key must exist

@@ -39,17 +39,16 @@ void socket_poller::drain() noexcept {
 }
 
 bool socket_poller::poll() {
-    if (io_.poll() > 0) {
-        empty_polls_ = 0;
-        return true;
-    }
-    // Events left in our set only cost the loop one extra iteration (its sleep returns at once),
-    // so clear them only once the loop has been idle for a while, about to sleep, not on every
-    // empty poll of a busy loop. Clear first, then look once more: an event that came after
-    // Asio's look is either handled now or still in the set (and ends the sleep at once).
-    if (++empty_polls_ < kIdlePollsBeforeDrain) return false;
-    empty_polls_ = 0;
-    drain();
+    const std::uint64_t sleeps = convme::loop::current()->statistics().sleeps;
+    const bool slept = sleeps != last_sleeps_;
+    if (!op_started_ && !slept && ++skipped_ < kPollEvery) return false;
+    skipped_ = 0;
+    op_started_ = false;
+    last_sleeps_ = sleeps;
+    // After a sleep our set may hold the events that ended it: clear them first, so the next
+    // sleep does not return at once for them, then let Asio look (an event that comes after
+    // Asio's look stays in our set and ends the next sleep at once).
+    if (slept) drain();
     return io_.poll() > 0;
 }
 

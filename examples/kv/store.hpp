@@ -7,9 +7,13 @@
 #include <convme/loop.hpp>
 #include <convme/runtime.hpp>
 #include <convme/task.hpp>
+#include <coroutine>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "shard.hpp"
@@ -31,9 +35,10 @@ class store {
 
     unsigned shard_count() const noexcept { return static_cast<unsigned>(shards_.size()); }
     unsigned cores() const noexcept { return cores_; }
-    unsigned shard_of(std::string_view key) const noexcept {
-        return static_cast<unsigned>((key_hash(key) >> 32) % shards_.size());
+    unsigned shard_of(const hashed_key& key) const noexcept {
+        return static_cast<unsigned>((key.hash >> 32) % shards_.size());
     }
+    unsigned shard_of(std::string_view key) const noexcept { return shard_of(hashed_key(key)); }
     unsigned core_of(unsigned shard_index) const noexcept { return shard_index % cores_; }
     shard& at(unsigned shard_index) noexcept { return *shards_[shard_index]; }
     const superblock& layout() const noexcept { return sb_; }
@@ -61,11 +66,43 @@ inline unsigned current_core() noexcept {
     return l ? l->core_id() : 0;
 }
 
-// Run fn(shard&) on the shard's core and return its result; a plain call when it is local.
+// co_await on_shard(st, s, fn): run fn(shard&) on the shard's core and return its result. When
+// the shard is local that is a plain call inside await_ready(), with no coroutine frame of its
+// own; otherwise a convme::run_on() to the shard's core.
 template <typename Fn>
-auto on_shard(store& st, unsigned s, Fn fn) -> convme::task<std::invoke_result_t<Fn&, shard&>> {
-    if (st.core_of(s) == current_core()) co_return fn(st.at(s));
-    co_return co_await convme::run_on(st.core_of(s), [&st, s, &fn] { return fn(st.at(s)); });
-}
+class on_shard {
+  public:
+    using result = std::invoke_result_t<Fn&, shard&>;
+    on_shard(store& st, unsigned s, Fn fn) : st_(st), s_(s), fn_(std::move(fn)) {}
+
+    bool await_ready() {
+        if (st_.core_of(s_) != current_core()) return false;
+        if constexpr (std::is_void_v<result>)
+            fn_(st_.at(s_));
+        else
+            value_.emplace(fn_(st_.at(s_)));
+        return true;
+    }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+        remote_.emplace(convme::run_on(st_.core_of(s_), [this] { return fn_(st_.at(s_)); }));
+        inner_.emplace(std::move(*remote_).operator co_await());
+        return inner_->await_suspend(h);
+    }
+    result await_resume() {
+        if (inner_) return inner_->await_resume();
+        if constexpr (!std::is_void_v<result>) return std::move(*value_);
+    }
+
+  private:
+    using remote_task = convme::task<result>;
+    using remote_awaiter = decltype(std::declval<remote_task>().operator co_await());
+    struct nothing {};
+    store& st_;
+    unsigned s_;
+    Fn fn_;
+    std::optional<std::conditional_t<std::is_void_v<result>, nothing, result>> value_;
+    std::optional<remote_task> remote_;
+    std::optional<remote_awaiter> inner_;
+};
 
 }  // namespace kv

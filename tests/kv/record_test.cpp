@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "checksum.hpp"
@@ -23,6 +25,40 @@ TEST(Checksum, KeyHashIsStableAndSpreads) {
     int counts[4] = {};
     for (int i = 0; i < 4000; ++i) ++counts[(kv::key_hash("key:" + std::to_string(i)) >> 32) % 4];
     for (int c : counts) EXPECT_GT(c, 800);
+}
+
+// Shard placement on the device depends on key_hash: these values (of the byte-by-byte version
+// before the word loads) must never change. Lengths 0-9, 16 (two full words) and 33 (a tail).
+TEST(Checksum, KeyHashKeepsItsValues) {
+    const std::pair<const char*, std::uint64_t> golden[] = {
+        {"", 0x8cb9463e7cde12e7ull},
+        {"a", 0x0c0ea0e453a13008ull},
+        {"hello", 0xadaa10d59b3ac4b8ull},
+        {"key:1", 0x0404632ce080f654ull},
+        {"1234567", 0x6f37822ae190c50dull},
+        {"12345678", 0x67e91e9fd85e070bull},
+        {"123456789", 0x85c9642ddfacbf62ull},
+        {"key:000000123456", 0x296ae8ffe706b0bcull},
+        {"key:__rand_int__", 0x9f256e9e36d452b2ull},
+        {"a somewhat longer key, 34 bytes!!", 0xb48c637a849d38edull},
+    };
+    for (const auto& [key, hash] : golden) EXPECT_EQ(kv::key_hash(key), hash) << key;
+    std::string high;  // bytes >= 0x80 (no sign extension in the loads)
+    for (int i = 0; i < 32; ++i) high += static_cast<char>(0x80 + i);
+    EXPECT_EQ(kv::key_hash(high), 0x3b0fde99973c0538ull);
+    EXPECT_EQ(kv::crc32c(high.data(), high.size()), 0xd55d4c91u);
+}
+
+// Every length through the 8-byte steps and the tail (hardware and software CRC agree with these).
+TEST(Checksum, Crc32cOfEveryTailLength) {
+    std::string s(300, '\0');
+    for (int i = 0; i < 300; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(i * 7);
+    const std::pair<std::size_t, std::uint32_t> golden[] = {
+        {1, 0x527d5351u},  {3, 0xb671d518u},  {8, 0xa7fe3fceu},
+        {13, 0x6d4dd2d6u}, {16, 0xb4272d4eu}, {40, 0x95d24769u},
+        {64, 0xfcb776a4u}, {77, 0x751e50ebu}, {300, 0xd8ab6f7au},
+    };
+    for (const auto& [n, crc] : golden) EXPECT_EQ(kv::crc32c(s.data(), n), crc) << n;
 }
 
 TEST(Record, EncodeDecodeRoundTrip) {
