@@ -384,7 +384,7 @@ inline void io_queue::on_cqe_in_place(const nvme::cqe& entry, std::uint16_t stat
     if (!r) [[unlikely]]
         return;
     s.req = nullptr;
-    if (((status >> 1) | s.flags) == 0) [[likely]] {
+    if (((status & 0xfffeu) | s.flags) == 0) [[likely]] {  // status beyond the phase bit
         cids_.push(cid);
     } else {
         nvme::cqe c = entry;
