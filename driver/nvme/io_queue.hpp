@@ -153,6 +153,8 @@ class io_queue final : public poller {
     void recover() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
     void fail_everything(std::error_code ec) noexcept;
+    // poll() without the SQ doorbell of what it issued.
+    bool reap_and_progress() noexcept;
     // Completion of one CQE: in place in the ring with its status (poll()), or a copy (leftovers
     // in recover()).
     void on_cqe_in_place(const nvme::cqe& entry, std::uint16_t status) noexcept;
