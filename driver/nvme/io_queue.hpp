@@ -245,7 +245,11 @@ class io_queue final : public poller {
     e.cdw10 = static_cast<std::uint32_t>(slba);
     e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
     e.cdw12 = static_cast<std::uint32_t>(blocks - 1);
-    slots_[cid] = slot{&r, scan_epoch_, 0};
+    // flags stay as they are: a free slot's flags are 0 (every completion and fail_on_queue()
+    // clear them), and issue() writes the same 0.
+    slot& s = slots_[cid];
+    s.req = &r;
+    s.stamp = scan_epoch_;
     qp_.commit();
     r.progress = blocks;
     r.outstanding = 1;

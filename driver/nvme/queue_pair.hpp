@@ -123,13 +123,12 @@ class queue_pair {
             const auto status = device_load<std::uint16_t>(&e->status);
             if ((status & 1u) != phase) break;
             barrier_after_phase();  // nothing else of the entry is read before its phase bit
-            const nvme::cqe& entry = *e;
+            ++n;
+            on_cqe(*e, status);
             if (++e == end) {
                 e = cq;
                 phase ^= 1u;
             }
-            ++n;
-            on_cqe(entry, status);
         }
         const auto head = static_cast<std::uint32_t>(e - cq);
         cq_head_ = head;
