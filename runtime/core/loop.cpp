@@ -322,12 +322,8 @@ bool loop::stop_requested() const noexcept {
     return impl_->stop.load(std::memory_order_acquire);
 }
 
-bool loop::run_once() {
-    current_scope cs(this);
-    return iterate();
-}
-
-bool loop::iterate() {
+// Inline into run_once() and run(), its two callers: no call per iteration.
+[[gnu::always_inline]] inline bool loop::iterate() {
     auto& I = *impl_;
     bump(I.iterations);
     bool progress = false;
@@ -367,6 +363,11 @@ bool loop::iterate() {
     I.polling = false;
     I.compact_pollers();
     return progress;
+}
+
+bool loop::run_once() {
+    current_scope cs(this);
+    return iterate();
 }
 
 void loop::run() {
