@@ -12,7 +12,8 @@
 namespace convme::driver {
 
 io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& params, loop& owner)
-    : ctrl_(ctrl),
+    : poller(/*batches_submissions=*/true, /*flushes_in_poll=*/true),
+      ctrl_(ctrl),
       mapper_(mapper),
       p_(params),
       owner_(owner),
@@ -383,6 +384,15 @@ bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept
 }
 
 bool io_queue::poll() {
+    const bool work = reap_and_progress();
+    // What this poll issued (requests that waited for a command id, or were re-issued after a
+    // recovery) is rung here, as the loop's flush after a poll with work would
+    // (flushes_in_poll()); the loop then makes no call for it.
+    if (work) qp_.ring_sq();
+    return work;
+}
+
+[[gnu::always_inline]] inline bool io_queue::reap_and_progress() noexcept {
     if (ctrl_.generation() != generation_ || failed_) [[unlikely]] {
         if (!failed_) recover();
         const bool any = !deferred_.empty();
@@ -413,7 +423,7 @@ inline void io_queue::on_cqe_in_place(const nvme::cqe& entry, std::uint16_t stat
     if (!r) [[unlikely]]
         return;
     s.req = nullptr;
-    if (((status >> 1) | s.flags) == 0) [[likely]] {
+    if (((status & 0xfffeu) | s.flags) == 0) [[likely]] {  // status beyond the phase bit
         cids_.push(cid);
     } else {
         nvme::cqe c = entry;

@@ -158,6 +158,8 @@ class io_queue final : public poller {
     void recover() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
     void fail_everything(std::error_code ec) noexcept;
+    // poll() without the SQ doorbell of what it issued.
+    bool reap_and_progress() noexcept;
     // Completion of one CQE: in place in the ring with its status (poll()), or a copy (leftovers
     // in recover()).
     void on_cqe_in_place(const nvme::cqe& entry, std::uint16_t status) noexcept;
@@ -248,7 +250,11 @@ class io_queue final : public poller {
     e.cdw10 = static_cast<std::uint32_t>(slba);
     e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
     e.cdw12 = static_cast<std::uint32_t>(blocks - 1);
-    slots_[cid] = slot{&r, scan_epoch_, 0};
+    // flags stay as they are: a free slot's flags are 0 (every completion and fail_on_queue()
+    // clear them), and issue() writes the same 0.
+    slot& s = slots_[cid];
+    s.req = &r;
+    s.stamp = scan_epoch_;
     qp_.commit();
     r.progress = blocks;
     r.outstanding = 1;

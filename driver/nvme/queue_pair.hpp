@@ -50,7 +50,8 @@ class queue_pair {
     doorbell& sq_doorbell() noexcept { return sq_db_; }
     doorbell& cq_doorbell() noexcept { return cq_db_; }
 
-    // Entries the SQ can still take: one slot stays empty so full != empty.
+    // Entries the SQ can still take: one slot stays empty so full != empty. The head is the one
+    // the last reap() saw (reap_in_place() does not track it).
     std::uint32_t sq_free() const noexcept {
         const std::uint32_t used =
             sq_tail_ >= sq_head_ ? sq_tail_ - sq_head_ : depth_ - sq_head_ + sq_tail_;
@@ -81,7 +82,8 @@ class queue_pair {
     }
 
     // Reap up to `budget` CQEs, calling on_cqe(const nvme::cqe&) with a copy of each, then write
-    // the CQ head doorbell once. Returns the number reaped.
+    // the CQ head doorbell once. Returns the number reaped. Tracks the SQ head from the entries'
+    // SQHD, for callers that bound their SQ with push() / sq_free().
     template <typename F>
     unsigned reap(F&& on_cqe, unsigned budget = ~0u) {
         return reap_in_place(
@@ -93,6 +95,7 @@ class queue_pair {
                 c.sqid = e.sqid;
                 c.cid = e.cid;
                 c.status = status;
+                if (c.sqhd < depth_) sq_head_ = c.sqhd;  // a bogus sqhd must not corrupt sq_free()
                 on_cqe(c);
             },
             budget);
@@ -103,29 +106,31 @@ class queue_pair {
     // phase bit (use it, not entry.status). The entry is valid during the call only (the device
     // may reuse the slot once the head doorbell below is written): copy it to keep it.
     // The ring position lives in locals during the walk, so on_cqe must not use this queue pair's
-    // CQ state; it may submit, which touches only the SQ tail.
+    // CQ state; it may submit, which touches only the SQ tail. The SQ head (SQHD) is not read:
+    // the I/O queues bound their SQ by command ids (io_queue.hpp), so a word per entry is saved;
+    // reap() tracks it for push() / sq_free().
     template <typename F>
     unsigned reap_in_place(F&& on_cqe, unsigned budget = ~0u) {
         unsigned n = 0;
-        std::uint32_t head = cq_head_, phase = phase_;
-        const std::uint32_t depth = depth_;
+        std::uint32_t phase = phase_;
         const nvme::cqe* const cq = cq_;
+        const nvme::cqe* const end = cq + depth_;
+        // A cursor instead of an index: no address computation per entry.
+        const nvme::cqe* e = cq + cq_head_;
         for (;;) {
             // Folded away for the default (unbounded) budget once inlined: no compare per entry.
             if (budget != ~0u && n >= budget) break;
-            const nvme::cqe* e = &cq[head];
             const auto status = device_load<std::uint16_t>(&e->status);
             if ((status & 1u) != phase) break;
             barrier_after_phase();  // nothing else of the entry is read before its phase bit
-            const std::uint16_t sqhd = e->sqhd;
-            if (++head == depth) {
-                head = 0;
-                phase ^= 1u;
-            }
-            if (sqhd < depth) sq_head_ = sqhd;  // a bogus sqhd must not corrupt sq_free()
             ++n;
             on_cqe(*e, status);
+            if (++e == end) {
+                e = cq;
+                phase ^= 1u;
+            }
         }
+        const auto head = static_cast<std::uint32_t>(e - cq);
         cq_head_ = head;
         phase_ = phase;
         if (n) {

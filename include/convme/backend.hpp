@@ -55,21 +55,25 @@ class poller {
     // poller's poll() must clear whatever made it readable, or the loop will not sleep.
     virtual int wait_fd() const { return -1; }
     // Called each loop iteration after the ready queue ran, before the loop's pollers are polled,
-    // and again right after a poll() of this poller that did work: flush batched submissions (ring
-    // one doorbell / one io_uring_submit for everything queued since the last flush). Cheap when
-    // nothing is queued.
+    // and again right after a poll() of this poller that did work (unless flushes_in_poll()):
+    // flush batched submissions (ring one doorbell / one io_uring_submit for everything queued
+    // since the last flush). Cheap when nothing is queued.
     virtual void flush_submissions() {}
     // False for pollers that never batch (completion-only pollers, the inline simulator's): the
     // loop then skips their flush_submissions() call every iteration.
     bool batches_submissions() const noexcept { return batches_submissions_; }
+    // True for a batching poller whose poll() flushes what it submitted itself before it returns
+    // true (as the loop's flush right after it would): the loop then skips that flush.
+    bool flushes_in_poll() const noexcept { return flushes_in_poll_; }
 
   protected:
     poller() = default;
-    explicit poller(bool batches_submissions) noexcept
-        : batches_submissions_(batches_submissions) {}
+    explicit poller(bool batches_submissions, bool flushes_in_poll = false) noexcept
+        : batches_submissions_(batches_submissions), flushes_in_poll_(flushes_in_poll) {}
 
   private:
     bool batches_submissions_ = true;
+    bool flushes_in_poll_ = false;
 };
 
 // FIFO of requests linked through io_request::next, for one thread. A request is on at most one

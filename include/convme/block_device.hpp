@@ -113,11 +113,14 @@ class block_device {
 inline bool block_device::rw_fast_ok(const io_request& r) const noexcept {
     const std::uint64_t bs = info_.block_size, align = info_.mem_alignment, cap = info_.capacity;
     const auto addr = reinterpret_cast<std::uintptr_t>(r.data);
-    // A block size or alignment of 0 (meaning 1) or not a power of two fails the mask tests and
-    // takes the full check, which knows those cases.
-    const bool ok = ((bs & (bs - 1)) | (align & (align - 1))) == 0 && r.length != 0 && addr != 0 &&
-                    ((r.offset | r.length) & (bs - 1)) == 0 && (addr & (align - 1)) == 0 &&
-                    r.offset <= cap && r.length <= cap - r.offset;
+    // (x | m) & (m - 1) is 0 only if m is a power of two and x a multiple of it: one test for
+    // both. A block size or alignment of 0 (meaning 1) gives an all-ones mask and fails (a
+    // non-zero length or address), as does one that is not a power of two; the full check knows
+    // those cases. length - 1 < cap - offset: a non-zero length that fits.
+    const bool ok =
+        addr != 0 &&
+        (((r.offset | r.length | bs) & (bs - 1)) | ((addr | align) & (align - 1))) == 0 &&
+        r.offset <= cap && r.length - 1 < cap - r.offset;
     return ok;
 }
 

@@ -122,8 +122,10 @@ class channel_table {
     // cannot be made, `r` fails with ENOMEM.
     // The fast path is inline and small (the slot lookup and the channel's submit); the rest,
     // which locks and allocates, stays out of line so the hot path saves no registers for it.
+    // `make` goes to the slow path by value (a lambda of a pointer or two), built on that path
+    // only: passed by reference, the fast path had to store it on the stack first.
     template <typename Make>
-    void submit(io_request& r, Make&& make) noexcept {
+    void submit(io_request& r, Make make) noexcept {
         if (Channel* c = find_fast(r.owner)) [[likely]] {
             c->submit(r);
             return;
@@ -132,7 +134,7 @@ class channel_table {
     }
 
     template <typename Make>
-    [[gnu::noinline]] void submit_slow(io_request& r, Make& make) noexcept {
+    [[gnu::noinline]] void submit_slow(io_request& r, Make make) noexcept {
         if (Channel* c = find_or_create(r.owner, make))
             c->submit(r);
         else

@@ -88,9 +88,17 @@ struct pin_scope {
 }  // namespace
 
 struct loop::impl {
+    // A registered poller, with what the loop does after a poll() of it that did work: flush its
+    // submissions again, unless it does not batch or flushes them itself
+    // (poller::flushes_in_poll()). Read from the entry, not the poller, which may have removed
+    // (and destroyed) itself while polled.
+    struct poller_entry {
+        poller* p;
+        bool flush_after_poll;
+    };
     loop_options opts;
     detail::timer_heap timers;
-    std::vector<poller*> pollers;
+    std::vector<poller_entry> pollers;
     std::vector<poller*>
         flushers;  // the pollers that batch submissions (poller::batches_submissions())
     std::vector<pollfd> wait_fds;  // what sleep() waits on (reused)
@@ -112,7 +120,12 @@ struct loop::impl {
         messages{0};
 
     bool run_posts() {
-        if (!has_posts.load(std::memory_order_relaxed)) return false;
+        if (!has_posts.load(std::memory_order_relaxed)) [[likely]]
+            return false;
+        return run_posts_now();
+    }
+    // Out of line: the iteration's common path (no posts, no timers) saves nothing for it.
+    [[gnu::noinline]] bool run_posts_now() {
         if (!has_posts.exchange(false, std::memory_order_acquire)) return false;
         {
             std::lock_guard lk(post_mu);
@@ -134,16 +147,23 @@ struct loop::impl {
     void count_messages(std::uint64_t n) noexcept { bump(messages, n); }
 
     bool any_in_flight() const noexcept {
-        for (poller* p : pollers)
-            if (p && p->in_flight() != 0) return true;
+        for (const poller_entry& e : pollers)
+            if (e.p && e.p->in_flight() != 0) return true;
         return false;
+    }
+
+    // Moves due timers' handles to the ready queue; true if any was.
+    [[gnu::noinline]] bool fire_timers(detail::ready_queue& ready) {
+        const auto now = std::chrono::steady_clock::now();
+        return timers.pop_due(now, [&](std::coroutine_handle<> h) { ready.push(h); }) != 0;
     }
 
     // How long the loop may block: nanoseconds::max() with nothing in flight, zero if an
     // in-flight operation's device cannot wake the loop, else the smallest limit asked for.
     std::chrono::nanoseconds block_limit() const noexcept {
         auto limit = std::chrono::nanoseconds::max();
-        for (poller* p : pollers) {
+        for (const poller_entry& e : pollers) {
+            poller* p = e.p;
             if (!p || p->in_flight() == 0) continue;
             limit = std::min<std::chrono::nanoseconds>(limit, p->max_block_in_flight());
             if (limit.count() <= 0) return std::chrono::nanoseconds{0};
@@ -155,8 +175,8 @@ struct loop::impl {
     // completion waiting (polling again is then cheaper than a sleep that returns at once).
     bool prepare_to_block() {
         bool ok = true;
-        for (poller* p : pollers)
-            if (p && p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
+        for (const poller_entry& e : pollers)
+            if (e.p && e.p->in_flight() != 0 && !e.p->prepare_to_block()) ok = false;
         return ok;
     }
 
@@ -164,7 +184,7 @@ struct loop::impl {
 
     void compact_pollers() {
         if (!pollers_dirty) return;
-        std::erase(pollers, nullptr);
+        std::erase_if(pollers, [](const poller_entry& e) { return e.p == nullptr; });
         std::erase(flushers, nullptr);
         pollers_dirty = false;
     }
@@ -191,8 +211,8 @@ struct loop::impl {
         }
         // The eventfd, then every poller's wait_fd() (see poller::wait_fd).
         wait_fds.assign(1, pollfd{efd, POLLIN, 0});
-        for (poller* p : pollers)
-            if (p && p->wait_fd() >= 0) wait_fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
+        for (const poller_entry& e : pollers)
+            if (e.p && e.p->wait_fd() >= 0) wait_fds.push_back(pollfd{e.p->wait_fd(), POLLIN, 0});
         bump(sleeps);
         const int ready = ::ppoll(wait_fds.data(), wait_fds.size(), timeout, nullptr);
         sleeping.store(false, std::memory_order_relaxed);
@@ -238,7 +258,7 @@ void loop::spawn(task<void> t) {
 
 void loop::add_poller(poller* p) {
     if (!p) return;
-    impl_->pollers.push_back(p);
+    impl_->pollers.push_back({p, p->batches_submissions() && !p->flushes_in_poll()});
     if (p->batches_submissions()) {
         try {
             impl_->flushers.push_back(p);
@@ -251,13 +271,18 @@ void loop::add_poller(poller* p) {
 
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
-    for (auto* list : {&I.pollers, &I.flushers})
-        for (auto& slot : *list) {
-            if (slot == p) {
-                slot = nullptr;
-                I.pollers_dirty = true;
-            }
+    for (auto& e : I.pollers) {
+        if (e.p == p) {
+            e.p = nullptr;
+            I.pollers_dirty = true;
         }
+    }
+    for (auto& slot : I.flushers) {
+        if (slot == p) {
+            slot = nullptr;
+            I.pollers_dirty = true;
+        }
+    }
     if (!I.polling) I.compact_pollers();
 }
 
@@ -297,21 +322,13 @@ bool loop::stop_requested() const noexcept {
     return impl_->stop.load(std::memory_order_acquire);
 }
 
-bool loop::run_once() {
-    current_scope cs(this);
-    return iterate();
-}
-
-bool loop::iterate() {
+// Inline into run_once() and run(), its two callers: no call per iteration.
+[[gnu::always_inline]] inline bool loop::iterate() {
     auto& I = *impl_;
     bump(I.iterations);
     bool progress = false;
 
-    if (!I.timers.empty()) {
-        const auto now = std::chrono::steady_clock::now();
-        if (I.timers.pop_due(now, [&](std::coroutine_handle<> h) { ready_.push(h); }) != 0)
-            progress = true;
-    }
+    if (!I.timers.empty() && I.fire_timers(ready_)) progress = true;
     if (I.run_posts()) progress = true;
 
     // Bounded batch: handles scheduled while this batch runs wait for the next iteration, so a
@@ -326,23 +343,31 @@ bool loop::iterate() {
     // polling, so a device that completes quickly (an inline or idle controller, a fast SSD) has
     // the completion ready in this iteration's poll instead of the next one: at QD1 one loop
     // iteration per I/O instead of two. What a poll itself submitted (requests that waited for a
-    // free command slot) is flushed right after that poll.
+    // free command slot) is flushed right after that poll, unless the poller does it itself.
+    // A poller added meanwhile (a message run by a poll may open a device's queue) is first
+    // flushed and polled in the next iteration; the lists only grow while polling (removal
+    // leaves a null entry), so the sizes can be read once.
     I.polling = true;
-    for (std::size_t i = 0; i < I.flushers.size(); ++i) {
+    for (std::size_t i = 0, n = I.flushers.size(); i < n; ++i) {
         if (poller* p = I.flushers[i]) p->flush_submissions();
     }
-    for (std::size_t i = 0; i < I.pollers.size(); ++i) {
-        poller* p = I.pollers[i];
-        if (p && p->poll()) {
+    for (std::size_t i = 0, n = I.pollers.size(); i < n; ++i) {
+        const impl::poller_entry e = I.pollers[i];
+        if (e.p && e.p->poll()) {
             bump(I.polls_with_work);
             progress = true;
             // Unless it removed itself while polled.
-            if (I.pollers[i] == p && p->batches_submissions()) p->flush_submissions();
+            if (e.flush_after_poll && I.pollers[i].p == e.p) e.p->flush_submissions();
         }
     }
     I.polling = false;
     I.compact_pollers();
     return progress;
+}
+
+bool loop::run_once() {
+    current_scope cs(this);
+    return iterate();
 }
 
 void loop::run() {

@@ -106,6 +106,49 @@ TEST(BlockDevice, ValidationRules) {
     EXPECT_EQ(dev.write_zeroes(0, 4096).request().status, errc::unsupported);
 }
 
+// The inline read/write check only ever says "valid" where validate() does, and validate_rw()
+// gives validate()'s verdict, over odd geometries (0 = 1, not powers of two) and edge values.
+TEST(BlockDevice, InlineReadWriteCheckAgreesWithValidate) {
+    memory_device dev(1 << 20);
+    const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    int fast = 0;
+    for (std::uint32_t bs : {0u, 1u, 3u, 512u, 520u, 4096u}) {
+        for (std::uint32_t align : {0u, 1u, 4u, 6u, 4096u}) {
+            for (std::uint64_t cap :
+                 {std::uint64_t{0}, std::uint64_t{4096}, std::uint64_t{1} << 20, max - 511}) {
+                dev.mutable_info().block_size = bs;
+                dev.mutable_info().mem_alignment = align;
+                dev.mutable_info().capacity = cap;
+                for (std::uint64_t off : {std::uint64_t{0}, std::uint64_t{3}, std::uint64_t{512},
+                                          std::uint64_t{4096}, cap, cap - 512, max - 511}) {
+                    for (std::uint64_t len :
+                         {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{512},
+                          std::uint64_t{4096}, std::uint64_t{4097}, cap, max}) {
+                        for (std::uintptr_t addr : {std::uintptr_t{0}, std::uintptr_t{4},
+                                                    std::uintptr_t{6}, std::uintptr_t{0x10000}}) {
+                            for (io_op op : {io_op::read, io_op::write}) {
+                                io_request r;
+                                r.op = op;
+                                r.offset = off;
+                                r.length = len;
+                                r.data = reinterpret_cast<std::byte*>(addr);
+                                const std::error_code full = dev.validate(r);
+                                if (dev.rw_fast_ok(r)) {
+                                    ++fast;
+                                    ASSERT_FALSE(full) << bs << " " << align << " " << cap << " "
+                                                       << off << " " << len << " " << addr;
+                                }
+                                ASSERT_EQ(dev.validate_rw(r), full);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_GT(fast, 0);
+}
+
 TEST(BlockDevice, InvalidRequestsNeverReachTheBackend) {
     memory_device dev(1 << 20);
     loop l;

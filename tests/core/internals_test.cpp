@@ -92,6 +92,24 @@ TEST(ReadyQueue, FifoAcrossGrowth) {
     EXPECT_TRUE(q.empty());
 }
 
+TEST(ReadyQueue, FullExactlyAtCapacityAfterPopsAndClear) {
+    ready_queue q(4);
+    std::vector<int> markers(16);
+    auto handle_of = [&](int i) { return std::coroutine_handle<>::from_address(&markers[i]); };
+    // Wrap the ring a few times at size <= 4: no growth, FIFO kept.
+    int next = 0, expect = 0;
+    for (int round = 0; round < 6; ++round) {
+        while (q.size() < 4) q.push(handle_of(next++ % 16));
+        for (int k = 0; k < 3; ++k) ASSERT_EQ(q.pop(), handle_of(expect++ % 16));
+    }
+    q.clear();
+    EXPECT_TRUE(q.empty());
+    for (int i = 0; i < 5; ++i) q.push(handle_of(i));  // the fifth grows the cleared ring
+    EXPECT_EQ(q.size(), 5u);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(q.pop(), handle_of(i));
+    EXPECT_TRUE(q.empty());
+}
+
 TEST(TimerHeap, PopsDueInDeadlineThenArmingOrder) {
     timer_heap h;
     std::vector<int> markers(5);

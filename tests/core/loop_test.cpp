@@ -8,6 +8,7 @@
 #include <convme/detail/frame_pool.hpp>
 #include <convme/loop.hpp>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "eventually.hpp"
@@ -158,6 +159,50 @@ TEST(Loop, PollersArePolledAndFlushedEachIteration) {
     l.remove_poller(&p);
     l.run_once();
     EXPECT_EQ(p.polls, 8);
+}
+
+TEST(Loop, PollersThatFlushInPollAreNotFlushedAgainAfterWork) {
+    struct self_flushing final : convme::poller {
+        self_flushing() : poller(/*batches_submissions=*/true, /*flushes_in_poll=*/true) {}
+        bool poll() override { return ++polls, work; }
+        void flush_submissions() override { ++flushes; }
+        bool work = true;
+        int polls = 0;
+        int flushes = 0;
+    } p;
+    loop l;
+    counting_poller other;
+    other.pending = 3;
+    l.add_poller(&p);
+    l.add_poller(&other);
+    for (int i = 0; i < 3; ++i) l.run_once();
+    EXPECT_EQ(p.polls, 3);
+    EXPECT_EQ(p.flushes, 3) << "the flush pass only: its poll flushed what it submitted";
+    EXPECT_EQ(other.flushes, 6) << "before polling, and again after each poll with work";
+    EXPECT_EQ(l.statistics().polls_with_work, 6u);
+}
+
+TEST(Loop, PollerAddedWhilePollingIsPolledFromTheNextIteration) {
+    loop l;
+    counting_poller added;
+    struct adder : convme::poller {
+        loop* l;
+        convme::poller* add;
+        bool poll() override {
+            if (add) l->add_poller(std::exchange(add, nullptr));
+            return false;
+        }
+    } a;
+    a.l = &l;
+    a.add = &added;
+    l.add_poller(&a);
+    l.run_once();
+    EXPECT_EQ(added.polls, 0);
+    l.run_once();
+    EXPECT_EQ(added.polls, 1);
+    EXPECT_EQ(added.flushes, 1);
+    l.remove_poller(&added);
+    l.remove_poller(&a);
 }
 
 TEST(Loop, PollerMayRemoveItselfWhilePolled) {

@@ -14,18 +14,28 @@ namespace convme::detail {
 class ready_queue {
   public:
     explicit ready_queue(std::size_t initial = 256)
-        : buf_(new std::coroutine_handle<>[initial]), mask_(initial - 1) {}
+        : buf_(new std::coroutine_handle<>[initial]), mask_(initial - 1), limit_(initial) {}
 
     bool empty() const noexcept { return head_ == tail_; }
     std::size_t size() const noexcept { return tail_ - head_; }
 
+    // Full when the tail reaches limit_ (head + capacity, kept by pop()): one compare with
+    // memory per push instead of loading head and mask for it, paid by one increment per pop.
+    // Completion walks push many handles in a row (and count in the driver's budget); the pops
+    // run in the loop's batch.
     void push(std::coroutine_handle<> h) {
-        if (tail_ - head_ > mask_) [[unlikely]]
+        if (tail_ == limit_) [[unlikely]]
             grow();
         buf_[tail_++ & mask_] = h;
     }
-    std::coroutine_handle<> pop() noexcept { return buf_[head_++ & mask_]; }
-    void clear() noexcept { head_ = tail_ = 0; }
+    std::coroutine_handle<> pop() noexcept {
+        ++limit_;
+        return buf_[head_++ & mask_];
+    }
+    void clear() noexcept {
+        head_ = tail_ = 0;
+        limit_ = mask_ + 1;
+    }
 
   private:
     [[gnu::noinline, gnu::cold]] void grow() {
@@ -36,12 +46,14 @@ class ready_queue {
         head_ = 0;
         tail_ = cap;
         mask_ = cap * 2 - 1;
+        limit_ = cap * 2;
     }
 
     std::unique_ptr<std::coroutine_handle<>[]> buf_;
     std::size_t mask_;
     std::size_t head_ = 0;
     std::size_t tail_ = 0;
+    std::size_t limit_;  // head_ + capacity
 };
 
 }  // namespace convme::detail
