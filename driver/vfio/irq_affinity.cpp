@@ -50,8 +50,8 @@ std::optional<unsigned> find_vfio_msix_irq(std::string_view text, const std::str
         const std::size_t at = line.find(name);
         if (at == std::string_view::npos) continue;
         const std::size_t after = at + name.size();
-        const bool starts = at > 0 && (line[at - 1] == ' ' || line[at - 1] == '\t' ||
-                                       line[at - 1] == ',');
+        const bool starts =
+            at > 0 && (line[at - 1] == ' ' || line[at - 1] == '\t' || line[at - 1] == ',');
         const bool ends = after == line.size() || line[after] == ',' || line[after] == ' ';
         if (starts && ends) return irq;
     }
@@ -60,7 +60,8 @@ std::optional<unsigned> find_vfio_msix_irq(std::string_view text, const std::str
 
 std::vector<unsigned> list_msi_irqs(const std::string& sys_root, const std::string& bdf) {
     std::vector<unsigned> irqs;
-    for (const std::string& e : list_dir(join_path(sys_root, "bus/pci/devices/" + bdf + "/msi_irqs"))) {
+    for (const std::string& e :
+         list_dir(join_path(sys_root, "bus/pci/devices/" + bdf + "/msi_irqs"))) {
         unsigned v = 0;
         if (parse_unsigned(e, v)) irqs.push_back(v);
     }
@@ -87,9 +88,9 @@ std::optional<unsigned> host_irq_of_vector(const std::string& proc_root,
 
 std::optional<unsigned> single_cpu(const std::vector<unsigned>& cpus, std::string& why) {
     if (cpus.size() == 1) return cpus.front();
-    why = cpus.empty() ? "the loop's CPU affinity is unknown (sched_getaffinity failed)"
-                       : "the loop may run on " + std::to_string(cpus.size()) +
-                             " CPUs (not pinned to one)";
+    why = cpus.empty()
+              ? "the loop's CPU affinity is unknown (sched_getaffinity failed)"
+              : "the loop may run on " + std::to_string(cpus.size()) + " CPUs (not pinned to one)";
     return std::nullopt;
 }
 
@@ -104,7 +105,8 @@ std::vector<unsigned> calling_thread_cpus() {
 }
 
 int write_irq_affinity(const std::string& proc_root, unsigned irq, unsigned cpu, std::string& why) {
-    const std::string path = join_path(proc_root, "irq/" + std::to_string(irq) + "/smp_affinity_list");
+    const std::string path =
+        join_path(proc_root, "irq/" + std::to_string(irq) + "/smp_affinity_list");
     const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     int err = 0;
     if (fd < 0) {

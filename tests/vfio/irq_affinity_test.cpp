@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "driver/vfio/vfio_uri.hpp"
