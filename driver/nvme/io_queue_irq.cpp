@@ -51,6 +51,7 @@ int io_queue::setup_irq(std::string& why) noexcept {
               " to the loop's eventfd: " + dev_.last_error();
         return rc;
     }
+    dev_.steer_irq_to_caller(qid_);  // irq_affinity=loop: the vector to this loop's CPU
     irq_ = true;
     notified_ = true;  // max_block_in_flight(): the loop may sleep while I/O is in flight
     return 0;

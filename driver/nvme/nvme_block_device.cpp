@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <convme/error.hpp>
+#include <convme/nvme.hpp>
 
 #include "driver/nvme/controller.hpp"
 #include "driver/nvme/nvme_device.hpp"
@@ -40,6 +41,12 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
         why = "nvme " + name + ": out of memory while opening the device";
         return nullptr;
     }
+}
+
+std::string nvme_irq_affinity(block_device& dev) {
+    controller* c = nvme_controller_of(dev);
+    if (!c || c->options().completion == completion_mode::poll) return {};
+    return c->dev().irq_affinity_note();
 }
 
 const char* completion_mode_name(completion_mode m) noexcept {

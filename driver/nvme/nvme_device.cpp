@@ -220,6 +220,8 @@ int nvme_device::describe(const nvme::identify_namespace& id, std::uint32_t lba_
             irq_note += ", spin " + std::to_string(o.hybrid_spin.count()) + "us";
     }
     if (!c.coalescing().empty()) irq_note += ", " + c.coalescing();
+    if (o.completion != completion_mode::poll)
+        if (std::string a = c.dev().irq_affinity_note(); !a.empty()) irq_note += ", " + a;
 
     const std::string dev_name = c.dev().name();
     info_.name = "nvme " + dev_name + " ns" + std::to_string(nsid_) +

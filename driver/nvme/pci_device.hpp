@@ -103,6 +103,15 @@ class pci_device {
         return -95;  // EOPNOTSUPP
     }
 
+    // Interrupt affinity (vfio: irq_affinity=loop): called on the owning loop's thread after
+    // bind_irq_eventfd, asks the host to deliver vector `vector` to the CPU that thread is pinned
+    // to. Best effort, never fails the queue: the outcome is in irq_affinity_note().
+    virtual void steer_irq_to_caller(std::uint16_t vector) noexcept { (void)vector; }
+    // "" (nothing to say), the policy before any queue asked ("irq affinity=loop"), then the
+    // outcome ("irq affinity: steered to loop CPUs (vector 1 -> cpu 0)" or
+    // "irq affinity not set: <why>"; the first failure wins).
+    virtual std::string irq_affinity_note() const { return {}; }
+
     // ---- Loops. `l` starts / stops polling one of this device's I/O queues (attached before the
     // queue's poller is registered, detached after it was removed, on l's thread). A device whose
     // work the host must do (the inline simulator) registers its own poller on `l` here; real

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "driver/vfio/bind_commands.hpp"
+#include "driver/vfio/irq_affinity.hpp"
 #include "driver/vfio/sysfs.hpp"
 
 namespace convme::driver::vfio {
@@ -79,6 +80,9 @@ int vfio_pci_device::fail(int err, std::string why) noexcept {
 // group to a container with an IOMMU (or no-IOMMU) backend, then open the device and its BARs.
 int vfio_pci_device::setup(const vfio_open_options& opts, std::string& why) {
     bdf_ = opts.bdf;
+    sys_root_ = opts.sys_root;
+    proc_root_ = opts.proc_root;
+    irq_affinity_ = opts.irq_affinity;
     group_location where;
     if (int rc = locate_group(opts, where, why); rc != 0) return rc;
     if (int rc = attach_group(opts, where, why); rc != 0) return rc;
@@ -281,6 +285,40 @@ int vfio_pci_device::bind_irq_eventfd(std::uint16_t vector, int efd) noexcept {
     } catch (const std::bad_alloc&) {
         return fail(-ENOMEM, "bind_irq_eventfd: out of memory");
     }
+}
+
+void vfio_pci_device::steer_irq_to_caller(std::uint16_t vector) noexcept {
+    if (!irq_affinity_) return;
+    try {
+        const std::vector<unsigned> cpus = calling_thread_cpus();
+        unsigned cpu = 0;
+        std::string why;
+        const int rc = steer_vector(proc_root_, sys_root_, bdf_, vector, cpus, cpu, why);
+        std::lock_guard guard(irq_mu_);
+        if (rc == 0) {
+            steered_[vector] = cpu;  // a queue re-created after a reset steers again
+        } else if (steer_failed_.empty()) {
+            steer_failed_ = "vector " + std::to_string(vector) + ": " + why;
+            // Said once per device: the queue works, its interrupts may land on another CPU.
+            std::fprintf(stderr, "convme: vfio %s: irq affinity not set: %s\n", bdf_.c_str(),
+                         steer_failed_.c_str());
+        }
+    } catch (const std::bad_alloc&) {
+    }
+}
+
+std::string vfio_pci_device::irq_affinity_note() const {
+    if (!irq_affinity_) return "irq affinity=off";
+    std::lock_guard guard(irq_mu_);
+    if (!steer_failed_.empty()) return "irq affinity not set: " + steer_failed_;
+    if (!steered_.empty()) {
+        std::string list;
+        for (const auto& [v, cpu] : steered_)
+            list += (list.empty() ? "vector " : ", vector ") + std::to_string(v) + " -> cpu " +
+                    std::to_string(cpu);
+        return "irq affinity: steered to loop CPUs (" + list + ")";
+    }
+    return "irq affinity=loop";
 }
 
 vfio_pci_device::~vfio_pci_device() {

@@ -29,6 +29,8 @@ struct vfio_open_options {
     vfio_mode mode = vfio_mode::automatic;
     std::string sys_root = "/sys";
     std::string dev_root = "/dev";
+    std::string proc_root = "/proc";
+    bool irq_affinity = true;  // irq_affinity=loop: steer each vector to its loop's CPU
 };
 
 class vfio_pci_device final : public pci_device {
@@ -60,6 +62,9 @@ class vfio_pci_device final : public pci_device {
     unsigned irq_vectors() const noexcept override { return msix_count_; }
     std::string irq_unavailable() const override { return msix_why_; }
     int bind_irq_eventfd(std::uint16_t vector, int efd) noexcept override;
+    // irq_affinity=loop (irq_affinity.hpp): /proc/irq/N/smp_affinity_list of the vector's IRQ.
+    void steer_irq_to_caller(std::uint16_t vector) noexcept override;
+    std::string irq_affinity_note() const override;
 
     bool noiommu() const noexcept { return container_.kind() == iommu_kind::noiommu; }
     // PCI config space access (offset within the 256/4096-byte config region).
@@ -98,10 +103,14 @@ class vfio_pci_device final : public pci_device {
 
     unsigned msix_count_ = 0;  // vectors of the MSI-X capability (GET_IRQ_INFO)
     std::string msix_why_;     // why there are none
-    std::mutex irq_mu_;
+    mutable std::mutex irq_mu_;
     bool msix_enabled_ = false;  // SET_IRQS enabled the vectors (all at once: Linux < 6.5
                                  // cannot add vectors to an enabled MSI-X block)
     int set_irqs(std::uint32_t start, std::uint32_t count, const int* fds) noexcept;
+    std::string sys_root_ = "/sys", proc_root_ = "/proc";
+    bool irq_affinity_ = true;
+    std::map<std::uint16_t, unsigned> steered_;  // vector -> CPU (under irq_mu_)
+    std::string steer_failed_;                   // the first failure's why (under irq_mu_)
 
     mutable std::shared_mutex lock_;  // table_ (shared for translate) and everything below
     dma_map_table table_;

@@ -30,12 +30,16 @@ bool parse_vfio_uri(const device_uri& uri, vfio_uri_options& out, std::string& w
         why = "vfio: " + bdf_why;
         return false;
     }
-    static constexpr std::string_view vfio_keys[] = {"mode", "root"};
+    static constexpr std::string_view vfio_keys[] = {"mode", "root", "irq_affinity"};
     if (!backends::check_known_params(uri, vfio_keys, nvme_option_keys, why)) return false;
     std::string mode;
     if (!backends::param_choice(uri, "mode", {"auto", "iommu", "noiommu"}, "auto", mode, why))
         return false;
     parse_vfio_mode(mode, out.open.mode);
+    std::string affinity;
+    if (!backends::param_choice(uri, "irq_affinity", {"loop", "off"}, "loop", affinity, why))
+        return false;
+    out.open.irq_affinity = affinity == "loop";
     if (auto it = uri.params.find("root"); it != uri.params.end()) {
         if (it->second.empty()) {
             why = "vfio: parameter root= is empty";
@@ -44,6 +48,7 @@ bool parse_vfio_uri(const device_uri& uri, vfio_uri_options& out, std::string& w
         out.open.sys_root = join_path(it->second, "sys");
         out.open.dev_root = join_path(it->second, "dev");
         out.proc_root = join_path(it->second, "proc");
+        out.open.proc_root = out.proc_root;
     }
     return parse_nvme_options(uri, out.nvme, why);
 }

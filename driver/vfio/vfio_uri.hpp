@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-// vfio:BDF?mode=auto|iommu|noiommu&root=DIR&<nvme options>
+// vfio:BDF?mode=auto|iommu|noiommu&root=DIR&irq_affinity=loop|off&<nvme options>
 //   mode  how DMA is isolated: auto (the group decides), iommu, noiommu (unsafe, root only)
 //   root  look for sys/, dev/ and proc/ under DIR instead of / (tests, chroots)
+//   irq_affinity  loop (default): completion=interrupt|hybrid steer each queue's MSI-X vector to
+//         the CPU its loop is pinned to (/proc/irq/N/smp_affinity_list, best effort, needs root;
+//         irq_affinity.hpp); off: leave the host's affinity alone
 // Remaining keys (ns, qd, queues, dbbc, timeout_ms) are NVMe options (driver::parse_nvme_options).
 #pragma once
 

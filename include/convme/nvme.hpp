@@ -39,6 +39,12 @@ struct nvme_driver_stats {
 // False if `dev` is not an NVMe (sim or VFIO) device.
 bool get_nvme_stats(const block_device& dev, nvme_driver_stats& out) noexcept;
 
+// completion=interrupt|hybrid on vfio: where the queues' MSI-X vectors are delivered
+// (irq_affinity=): "irq affinity=loop" before any queue exists, then "irq affinity: steered to loop
+// CPUs (vector 1 -> cpu 0)" or "irq affinity not set: <why>"; "" for poll, sim: and non-NVMe
+// devices. device_info::name carries the value at open time.
+std::string nvme_irq_affinity(block_device& dev);
+
 // The controller behind an NVMe block_device (admin passthrough, identify data), or nullptr.
 controller* nvme_controller_of(block_device& dev) noexcept;
 

@@ -559,6 +559,9 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label, unsi
     const std::string irq_cpus = interrupt_delta(irq0, nvme_interrupts(), irqs);
     const std::uint64_t sleeps = irq_sleeps_of(*dev) - sleeps0;
     const int loop0_cpu = ::sched_getcpu();  // where loop 0 ran (the kernel may move it)
+    // irq_affinity=loop's outcome now that every loop created its queue.
+    if (std::string note = convme::driver::nvme_irq_affinity(*dev); !note.empty())
+        std::printf("  %s\n", note.c_str());
     co_await on_all_cores(loops, [&](unsigned) -> task<int> {
         co_await dev->drain();
         co_return 0;
