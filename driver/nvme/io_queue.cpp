@@ -431,6 +431,7 @@ void io_queue::health_tick() noexcept {
         slot& s = slots_[cid];
         if (!s.req || scan_epoch_ - s.stamp <= timeout_epochs_) continue;
         if (!(s.flags & slot_abort_sent)) {
+            if (!abort_pending_) dump_stuck(static_cast<std::uint16_t>(cid));
             // First expiry: ask the controller to abort it (one Abort outstanding per queue).
             s.flags |= slot_abort_sent;
             s.stamp = scan_epoch_;

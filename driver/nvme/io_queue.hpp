@@ -148,6 +148,8 @@ class io_queue final : public poller {
     int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
 
     void health_tick() noexcept;
+    // A command timed out: what the host believes about this queue, on stderr (io_queue_diag.cpp).
+    void dump_stuck(std::uint16_t first_cid) noexcept;
     void kick_if_quiet() noexcept;
     void reset_controller() noexcept;
     void recover() noexcept;
@@ -215,6 +217,7 @@ class io_queue final : public poller {
     io_queue_counters io_counters_;
     std::uint64_t completed_at_last_tick_ = 0;
     std::uint32_t quiet_ticks_ = 0;  // health ticks in a row with I/O in flight and no completion
+    std::uint32_t dumps_ = 0;        // dump_stuck() calls (a few per queue at most)
 };
 
 // Inline, so that nvme_device::submit() runs the common case without a call: the command
