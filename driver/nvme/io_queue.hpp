@@ -11,9 +11,11 @@
 //    implies the controller fetched the entry, so SQ entries in use <= ids in use <= depth - 1: the
 //    SQ cannot overflow and the CQE SQ Head Pointer is not needed (a controller that reports it
 //    late or wrong cannot wedge the queue).
-//  * Controller reset (see controller.hpp): the queue learns of it from the generation, which moves
-//    only once the controller is disabled. It then reaps what was posted before, fails the rest,
-//    wipes its rings, acknowledges, and re-creates itself when the reset has finished.
+//  * Controller reset (see controller.hpp): the queue learns of it from the generation. If the
+//    controller still answered, the generation moved before the reset deleted the I/O queues: the
+//    queue acknowledges at once and waits, touching nothing, until the controller is disabled.
+//    It then reaps what was posted before, fails the rest, wipes its rings, acknowledges, and
+//    re-creates itself when the reset has finished.
 //  * Timeout (checked every few hundred polls against a coarse clock): an Abort is sent for the
 //    command; if it is still outstanding one timeout later, the controller is reset. After a reset
 //    every command that was on the queue fails: the timed-out ones with errc::timeout, the rest
