@@ -816,8 +816,10 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
     // 1. A controller that still answers loses its I/O queues first, as Linux does it
     //    (nvme_dev_disable): the loops stop (the generation moves; each acknowledges and waits in
     //    recover() until the disable below), then Delete SQ / Delete CQ for every queue, so that
-    //    CC.EN=0 finds no I/O in flight (QEMU 7.2's emulated NVMe segfaults when it does: see
-    //    tests/lab/README.md).
+    //    CC.EN=0 finds no I/O in flight. QEMU 7.2's emulated NVMe segfaults when it does: its
+    //    CC.EN=0 (nvme_ctrl_reset) drains the namespaces and frees every SQ with its requests,
+    //    and a read or write still finishing afterwards runs nvme_rw_complete_cb on a freed
+    //    request (req->sq->ctrl->cq[...]); see tests/lab/README.md.
     const bool live = live_locked();
     std::uint32_t gen = generation_.load(std::memory_order_relaxed);
     bool acknowledged = true;
