@@ -139,6 +139,7 @@ int controller::bring_up(std::string& why) {
     plan_doorbell_buffer_locked();
     if (int rc = configure_locked(why); rc != 0) return rc;
     qid_used_.assign(io_queues_ + 1, false);
+    qid_live_.assign(io_queues_ + 1, false);
     qid_used_[0] = true;
     return 0;
 }
@@ -680,6 +681,7 @@ int controller::create_io_queue_pair(std::uint16_t qid, std::uint32_t depth, std
         (void)admin_sync_locked(admin::delete_io_cq(qid), ignored, opts_.admin_timeout);
         return rc;
     }
+    set_queue_live(qid, true);
     out.generation = generation_.load(std::memory_order_relaxed);
     out.sq_db = sq_doorbell(qid);
     out.cq_db = cq_doorbell(qid);
@@ -697,7 +699,7 @@ void controller::detach(queue_link& link) noexcept {
 // After CSTS.RDY=0 and the generation bump: wake every attached queue's loop and wait until each
 // one has absorbed the reset (wiped its rings, rings no doorbell) or is parked. Bounded: a loop
 // that stopped running without draining must not hold resets up for ever.
-void controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
+bool controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
     std::lock_guard ll(links_mu_);
     for (queue_link* l : links_)
         if (l->owner && !l->parked.load(std::memory_order_acquire)) l->owner->wake();
@@ -711,7 +713,7 @@ void controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
                 break;
             }
         }
-        if (all) return;
+        if (all) return true;
         if (clock::now() > deadline) {
             counters_.quiesce_timeouts.fetch_add(1, std::memory_order_relaxed);
             std::fprintf(
@@ -719,7 +721,7 @@ void controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
                 "convme: nvme %s: reset: an I/O queue's loop did not acknowledge within 2 s (is it "
                 "still running? drain() every loop before it stops); re-enabling anyway\n",
                 dev_->name().c_str());
-            return;
+            return false;
         }
         dev_->step();
         if (i > 64)
@@ -729,10 +731,16 @@ void controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
     }
 }
 
+void controller::set_queue_live(std::uint16_t qid, bool live) noexcept {
+    std::lock_guard lk(qid_mu_);
+    if (qid < qid_live_.size() && qid != 0) qid_live_[qid] = live;
+}
+
 int controller::delete_io_queue_pair(std::uint16_t qid) {
     nvme::cqe c{};
     const int rc_sq = admin_sync(admin::delete_io_sq(qid), c);
     const int rc_cq = admin_sync(admin::delete_io_cq(qid), c);
+    if (rc_sq == 0 && rc_cq == 0) set_queue_live(qid, false);
     return rc_sq != 0 ? rc_sq : rc_cq;
 }
 
@@ -740,7 +748,48 @@ task<int> controller::delete_io_queue_pair_async(std::uint16_t qid) {
     nvme::cqe c{};
     const int rc_sq = co_await admin_async(admin::delete_io_sq(qid), c);
     const int rc_cq = co_await admin_async(admin::delete_io_cq(qid), c);
+    if (rc_sq == 0 && rc_cq == 0) set_queue_live(qid, false);
     co_return rc_sq != 0 ? rc_sq : rc_cq;
+}
+
+bool controller::live_locked() noexcept {
+    if (!enabled_ || gone()) return false;
+    const std::uint32_t csts = read_reg(nvme::reg::csts);
+    return csts != all_ones && (csts & nvme::csts::rdy) && !(csts & nvme::csts::cfs);
+}
+
+// The queues' loops have acknowledged the new generation: none rings a doorbell now. All SQs
+// first (a CQ with an SQ on it cannot be deleted). The controller completes or aborts what it
+// still held of each SQ, into the CQ, before it answers the Delete; the loops reap that after
+// the disable (recover()). A Delete that fails or times out ends the deletions: the controller
+// is not answering properly and is disabled with the queues it still has.
+void controller::delete_io_queues_locked() noexcept {
+    std::vector<std::uint16_t> qids;
+    {
+        std::lock_guard lk(qid_mu_);
+        for (std::size_t q = 1; q < qid_live_.size(); ++q)
+            if (qid_live_[q]) qids.push_back(static_cast<std::uint16_t>(q));
+    }
+    if (qids.empty()) return;
+    counters_.resets_deleting_queues.fetch_add(1, std::memory_order_relaxed);
+    const auto limit = std::min(opts_.admin_timeout, std::chrono::milliseconds(2000));
+    nvme::cqe c{};
+    for (std::uint16_t q : qids)
+        if (admin_sync_locked(admin::delete_io_sq(q), c, limit) != 0) return;
+    for (std::uint16_t q : qids) {
+        if (admin_sync_locked(admin::delete_io_cq(q), c, limit) != 0) return;
+        set_queue_live(q, false);
+        counters_.queues_deleted_by_reset.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void controller::wait_disabled(std::uint32_t gen) noexcept {
+    for (unsigned i = 0; !disabled_since(gen); ++i) {
+        if (i > 64)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        else
+            std::this_thread::yield();
+    }
 }
 
 // ------------------------------------------------------------------------------- health, reset
@@ -764,8 +813,28 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
         return -ENODEV;
     }
     counters_.resets.fetch_add(1, std::memory_order_relaxed);
-    // 1. Disable and wait for CSTS.RDY=0 (CAP.TO). Until then the controller may fetch from
-    //    every SQ, post into every CQ and move data: nothing may be wiped or freed before.
+    // 1. A controller that still answers loses its I/O queues first, as Linux does it
+    //    (nvme_dev_disable): the loops stop (the generation moves; each acknowledges and waits in
+    //    recover() until the disable below), then Delete SQ / Delete CQ for every queue, so that
+    //    CC.EN=0 finds no I/O in flight. QEMU 7.2's emulated NVMe segfaults when it does: its
+    //    CC.EN=0 (nvme_ctrl_reset) drains the namespaces and frees every SQ with its requests,
+    //    and a read or write still finishing afterwards runs nvme_rw_complete_cb on a freed
+    //    request (req->sq->ctrl->cq[...]); see tests/lab/README.md.
+    const bool live = live_locked();
+    std::uint32_t gen = generation_.load(std::memory_order_relaxed);
+    bool acknowledged = true;
+    if (live) {
+        gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
+        // A loop that did not acknowledge within the limit is not polling (blocked in user code):
+        // it rings nothing either, so the queues are deleted all the same, and it is not waited
+        // for a second time below.
+        acknowledged = quiesce_queues_locked(gen);
+        delete_io_queues_locked();
+        deleted_gen_.store(gen, std::memory_order_release);
+    }
+    // 2. Disable and wait for CSTS.RDY=0 (CAP.TO). Until then the controller may fetch from
+    //    every SQ it still has, post into every CQ and move data: nothing may be wiped or freed
+    //    before.
     int rc = disable_locked(why);
     if (rc != 0) {
         // Not quiesced: keep all memory (orphans, retired blocks, rings); queues fail their
@@ -775,16 +844,27 @@ int controller::reset(std::uint32_t seen_generation, std::string& why) {
         else
             mark_gone();
         cancel_admin_waiters_locked(rc == -ENODEV ? -ENODEV : -ECANCELED);
-        generation_.fetch_add(1, std::memory_order_acq_rel);
+        if (!live) gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
+        disabled_gen_.store(gen, std::memory_order_release);
         return rc;
     }
-    // 2. Quiesced: admin commands in flight are lost; their memory and ids may be reused now.
+    // 3. Quiesced: admin commands in flight are lost; their memory and ids may be reused now.
     cancel_admin_waiters_locked(-ECANCELED);
     release_orphans_locked();
-    // 3. Tell the I/O queues, and wait until none of them touches its old rings or doorbells.
-    const std::uint32_t gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
-    quiesce_queues_locked(gen);
-    // 4. Re-enable and redo the admin setup; queues re-create themselves once we release the lock.
+    {
+        std::lock_guard ql(qid_mu_);
+        std::fill(qid_live_.begin(), qid_live_.end(), false);
+    }
+    // 4. Tell the I/O queues (if step 1 did not), and wait until none of them touches its old
+    //    rings or doorbells. After step 1 they are waiting for exactly this store.
+    if (!live) {
+        disabled_gen_.store(gen + 1, std::memory_order_release);
+        gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    } else {
+        disabled_gen_.store(gen, std::memory_order_release);
+    }
+    if (acknowledged) (void)quiesce_queues_locked(gen);
+    // 5. Re-enable and redo the admin setup; queues re-create themselves once we release the lock.
     //    A controller that goes fatal again meanwhile (CSTS.CFS: -EIO) gets the spec's remedy,
     //    another disable and enable, a bounded number of times before it is declared broken.
     for (unsigned attempt = 1;; ++attempt) {

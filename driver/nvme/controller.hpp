@@ -68,6 +68,10 @@ struct controller_counters {
     std::atomic<std::uint64_t> admin_commands{0};
     std::atomic<std::uint64_t> admin_timeouts{0};
     std::atomic<std::uint64_t> quiesce_timeouts{0};  // a queue did not acknowledge a reset in time
+    // Resets of a live controller that deleted its I/O queues before CC.EN=0, and the queues so
+    // deleted (Delete SQ + Delete CQ both answered with success).
+    std::atomic<std::uint64_t> resets_deleting_queues{0};
+    std::atomic<std::uint64_t> queues_deleted_by_reset{0};
 };
 
 // "sct=0x0 sc=0x02 (Invalid Field in Command)".
@@ -171,7 +175,30 @@ class controller {
     // commands get -ECANCELED; I/O queue pairs notice the new generation and re-create themselves.
     // `seen_generation`: the generation the caller saw when it decided to reset; if another thread
     // already reset since, this returns 0 without resetting again.
+    //
+    // Order (Linux's nvme_dev_disable for a controller that still answers): when CSTS.RDY=1 and
+    // CFS=0, the generation moves first and every attached queue acknowledges (it then touches
+    // neither rings nor doorbells, see wait_disabled), then every I/O SQ and CQ is deleted, then
+    // CC.EN=0. A controller that does not answer (RDY=0, CFS=1, a failed Delete) is disabled with
+    // whatever queues it still has. Either way a queue wipes its rings only once the controller
+    // reported CSTS.RDY=0.
     int reset(std::uint32_t seen_generation, std::string& why);
+    // For a queue that saw generation `gen`: true once the reset that moved the generation there
+    // has disabled the controller (or given up on it: broken, gone).
+    bool disabled_since(std::uint32_t gen) const noexcept {
+        return static_cast<std::int32_t>(disabled_gen_.load(std::memory_order_acquire) - gen) >=
+                   0 ||
+               broken() || gone();
+    }
+    // Blocks until disabled_since(gen). The caller has acknowledged `gen` and touches nothing of
+    // its queue meanwhile; the reset in progress deletes the queues and disables.
+    void wait_disabled(std::uint32_t gen) noexcept;
+    // The reset that moved the generation to `gen` deleted the I/O queues before disabling: error
+    // completions found in a queue's CQ afterwards are that deletion's aborts (QEMU 7.2 reports a
+    // cancelled read as Unrecovered Read Error), not the commands' own failures.
+    bool queues_deleted_in(std::uint32_t gen) const noexcept {
+        return deleted_gen_.load(std::memory_order_acquire) == gen;
+    }
     // CC.SHN = normal, wait for CSTS.SHST = complete (RTD3E, clamped to 5..60 s). Idempotent.
     int shutdown(std::string& why);
     // CC.EN=0 and wait for CSTS.RDY=0: no DMA after this returns 0. Used before memory the
@@ -194,7 +221,13 @@ class controller {
 
     doorbell doorbell_at(std::uint32_t offset, std::uint16_t qid) noexcept;
     int disable_locked(std::string& why);
-    void quiesce_queues_locked(std::uint32_t generation) noexcept;
+    // False when a queue did not acknowledge within 2 s (counted in quiesce_timeouts).
+    bool quiesce_queues_locked(std::uint32_t generation) noexcept;
+    // CSTS.RDY=1 and CFS=0: the controller answers admin commands.
+    bool live_locked() noexcept;
+    // Delete SQ for every I/O queue created, then Delete CQ; stops at the first that fails.
+    void delete_io_queues_locked() noexcept;
+    void set_queue_live(std::uint16_t qid, bool live) noexcept;
     void release_orphans_locked() noexcept;
     int enable_locked(std::string& why);
     int configure_locked(std::string& why);
@@ -243,11 +276,14 @@ class controller {
 
     std::mutex qid_mu_;
     std::vector<bool> qid_used_;
+    std::vector<bool> qid_live_;  // created on the controller, not deleted yet (under qid_mu_)
 
     std::mutex links_mu_;  // after admin_mu_ when both are held
     std::vector<queue_link*> links_;
 
     std::atomic<std::uint32_t> generation_{0};
+    std::atomic<std::uint32_t> disabled_gen_{0};   // see disabled_since()
+    std::atomic<std::uint32_t> deleted_gen_{~0u};  // see queues_deleted_in()
     std::atomic<bool> gone_{false};
     std::atomic<bool> broken_{false};
     bool enabled_ = false;

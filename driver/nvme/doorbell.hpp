@@ -49,6 +49,14 @@ class doorbell {
         last_ = 0;
     }
     bool shadowed() const noexcept { return shadow_ != nullptr; }
+    // For diagnostics: the last value published, and what the shadow slot / EventIdx hold now.
+    std::uint16_t last_value() const noexcept { return last_; }
+    std::uint32_t shadow_now() const noexcept {
+        return shadow_ ? device_load_seq<std::uint32_t>(shadow_) : 0;
+    }
+    std::uint32_t event_idx_now() const noexcept {
+        return event_idx_ ? device_load_seq<std::uint32_t>(event_idx_) : 0;
+    }
     void reset_value() noexcept { last_ = 0; }
 
     // Publish `value`. The caller already issued the barrier that orders queue-entry accesses

@@ -470,6 +470,7 @@ void io_queue::health_tick() noexcept {
         slot& s = slots_[cid];
         if (!s.req || scan_epoch_ - s.stamp <= timeout_epochs_) continue;
         if (!(s.flags & slot_abort_sent)) {
+            if (!abort_pending_) dump_stuck(static_cast<std::uint16_t>(cid));
             // First expiry: ask the controller to abort it (one Abort outstanding per queue).
             s.flags |= slot_abort_sent;
             s.stamp = scan_epoch_;
@@ -558,8 +559,15 @@ void io_queue::fail_on_queue(std::error_code timed_out, std::error_code others) 
 }
 
 void io_queue::recover() noexcept {
-    // The generation moved, and it moves only after the controller reported CSTS.RDY=0 (or the
-    // reset gave up on it: broken): it no longer fetches from our SQ or posts into our CQ.
+    // The generation moved. A reset of a controller that still answers moves it before it deletes
+    // the I/O queues and disables (controller::reset): acknowledge at once and touch nothing of
+    // this queue until CSTS.RDY=0 (or the reset gave up on it: broken). From then on the
+    // controller no longer fetches from our SQ or posts into our CQ.
+    const std::uint32_t seen = ctrl_.generation();
+    if (!ctrl_.disabled_since(seen)) {
+        link_.acked.store(seen, std::memory_order_release);
+        ctrl_.wait_disabled(seen);
+    }
     if (ctrl_.gone()) {
         fail_everything(errc::device_gone);
         return;
@@ -571,8 +579,13 @@ void io_queue::recover() noexcept {
     }
     // What the controller posted before it stopped is genuine: complete it (no CQ doorbell to a
     // disabled controller). Whatever is left was lost (see the header for why it is not
-    // replayed).
-    qp_.reap_quiet([this](const nvme::cqe& c) { on_cqe(c); });
+    // replayed). When the reset deleted the queues first, an error status is that deletion's
+    // abort (QEMU 7.2 says Unrecovered Read Error for a read it cancelled): such a command fails
+    // below like any other the reset caught (aborted, or timeout if it had timed out).
+    const bool deleted = ctrl_.queues_deleted_in(seen);
+    qp_.reap_quiet([this, deleted](const nvme::cqe& c) {
+        if (!deleted || (c.status >> 1) == 0) on_cqe(c);
+    });
     fail_on_queue(errc::timeout, errc::aborted);
     abort_pending_ = false;
     qp_.reset();

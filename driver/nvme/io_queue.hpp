@@ -11,9 +11,11 @@
 //    implies the controller fetched the entry, so SQ entries in use <= ids in use <= depth - 1: the
 //    SQ cannot overflow and the CQE SQ Head Pointer is not needed (a controller that reports it
 //    late or wrong cannot wedge the queue).
-//  * Controller reset (see controller.hpp): the queue learns of it from the generation, which moves
-//    only once the controller is disabled. It then reaps what was posted before, fails the rest,
-//    wipes its rings, acknowledges, and re-creates itself when the reset has finished.
+//  * Controller reset (see controller.hpp): the queue learns of it from the generation. If the
+//    controller still answered, the generation moved before the reset deleted the I/O queues: the
+//    queue acknowledges at once and waits, touching nothing, until the controller is disabled.
+//    It then reaps what was posted before, fails the rest, wipes its rings, acknowledges, and
+//    re-creates itself when the reset has finished.
 //  * Timeout (checked every few hundred polls against a coarse clock): an Abort is sent for the
 //    command; if it is still outstanding one timeout later, the controller is reset. After a reset
 //    every command that was on the queue fails: the timed-out ones with errc::timeout, the rest
@@ -153,6 +155,8 @@ class io_queue final : public poller {
     int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
 
     void health_tick() noexcept;
+    // A command timed out: what the host believes about this queue, on stderr (io_queue_diag.cpp).
+    void dump_stuck(std::uint16_t first_cid) noexcept;
     void kick_if_quiet() noexcept;
     void reset_controller() noexcept;
     void recover() noexcept;
@@ -222,6 +226,7 @@ class io_queue final : public poller {
     io_queue_counters io_counters_;
     std::uint64_t completed_at_last_tick_ = 0;
     std::uint32_t quiet_ticks_ = 0;  // health ticks in a row with I/O in flight and no completion
+    std::uint32_t dumps_ = 0;        // dump_stuck() calls (a few per queue at most)
 };
 
 // Inline, so that nvme_device::submit() runs the common case without a call: the command

@@ -181,6 +181,10 @@ class queue_pair {
     std::uint32_t sq_head() const noexcept { return sq_head_; }
     std::uint32_t cq_head() const noexcept { return cq_head_; }
     std::uint32_t phase() const noexcept { return phase_; }
+    std::uint32_t sq_rung() const noexcept { return sq_rung_; }
+    // The rings themselves, for diagnostics (io_queue::dump_stuck).
+    const nvme::sqe* sq_ring() const noexcept { return sq_; }
+    const nvme::cqe* cq_ring() const noexcept { return cq_; }
 
   private:
     nvme::sqe* sq_ = nullptr;

@@ -167,6 +167,18 @@ void simulated_controller::impl::check_cc() {
     std::uint32_t old = cc_seen;
     cc_seen = cc;
     const bool en = cc & nvme::cc::en, was_en = old & nvme::cc::en;
+    if (was_en && !en && ready) {
+        std::string ids;
+        for (std::uint16_t q : live_sqs)
+            if (q != 0) ids += " " + std::to_string(q);
+        if (!ids.empty()) {
+            ++st.disables_with_io_queues;
+            diag("CC.EN=0 with I/O SQ(s) still live:" + ids);
+            if (std::any_of(delayed.begin(), delayed.end(),
+                            [](const delayed_cmd& d) { return d.sqid != 0; }))
+                ++st.disables_with_io_in_flight;
+        }
+    }
     if (was_en && !en) {
         if (enabling && fatal) {
             // The enable failed (CSTS.CFS): clearing CC.EN now is the reset the host owes it.

@@ -102,7 +102,12 @@ struct controller_stats {
     std::uint64_t doorbell_mmio_writes = 0;   // doorbell register writes observed
     std::uint64_t shadow_doorbell_reads = 0;  // doorbell values taken from the shadow buffer
     std::uint64_t resets = 0;                 // CC.EN 1 -> 0 transitions
-    std::uint64_t aborts = 0;                 // Abort commands received
+    // CC.EN 1 -> 0 from ready while I/O queues exist, and while I/O commands are still held
+    // (QEMU 7.2's emulated NVMe can crash when disabled with I/O in flight; Linux deletes the
+    // I/O queues of a controller that still answers first).
+    std::uint64_t disables_with_io_queues = 0;
+    std::uint64_t disables_with_io_in_flight = 0;
+    std::uint64_t aborts = 0;  // Abort commands received
     std::uint64_t bytes_read = 0, bytes_written = 0;
     std::uint64_t max_sq_occupancy = 0;
     std::uint64_t device_sleeps = 0;  // times the device thread blocked while idle

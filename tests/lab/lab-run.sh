@@ -26,7 +26,10 @@ case "$CASE" in
   aarch64-smmuv3) ARCH=aarch64 ;;
   *) die "usage: lab-run.sh x86_64-iommu|x86_64-noiommu|aarch64-smmuv3|x86_64-bench|x86_64-fio" ;;
 esac
-QEMU=qemu-system-$ARCH
+# LAB_QEMU: another emulator binary (e.g. a debug or sanitizer build of the same QEMU version),
+# LAB_QEMU_ARGS: more QEMU arguments (e.g. "-L /usr/share/qemu -L /usr/share/seabios" for a build
+# that is not installed), LAB_INITRD: another initramfs (e.g. one built from another commit).
+QEMU=${LAB_QEMU:-qemu-system-$ARCH}
 if ! command -v "$QEMU" >/dev/null || ! "$QEMU" -version >/dev/null 2>&1; then
   echo "############################################################################" >&2
   echo "## SKIP: $QEMU cannot run on this host (missing or broken); the VFIO lab" >&2
@@ -112,7 +115,12 @@ case "$CASE" in
     SMP=4  # runtimes of 2 and 4 loops
     APPEND="console=ttyAMA0 $APPEND lab.mode=iommu lab.scenario=test" ;;
 esac
-CMD=("$QEMU" "${ARGS[@]}" -m 1G -smp $SMP -nographic -no-reboot -append "$APPEND")
+if [ -n "${LAB_INITRD:-}" ]; then
+  for i in "${!ARGS[@]}"; do [ "${ARGS[$i]}" = -initrd ] && ARGS[$((i + 1))]=$LAB_INITRD; done
+fi
+# shellcheck disable=SC2206 # LAB_QEMU_ARGS is split into words on purpose
+EXTRA_QEMU=(${LAB_QEMU_ARGS:-})
+CMD=("$QEMU" "${ARGS[@]}" "${EXTRA_QEMU[@]}" -m 1G -smp $SMP -nographic -no-reboot -append "$APPEND")
 TIMEOUT=${LAB_TIMEOUT:-300}
 boot() {  # boot [NOTE]: one QEMU run into a fresh $LOG; sets QRC
   echo "+ ${CMD[*]}" > "$LOG"

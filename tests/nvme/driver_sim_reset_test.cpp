@@ -535,5 +535,89 @@ TEST(DriverSimReset, QueueWhoseReCreationAlwaysFailsGivesUpAfterTheBoundedAttemp
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
 }
 
+// Task of issue 14 / lab finding: QEMU 7.2's emulated NVMe segfaults when CC.EN=0 meets I/O it
+// still runs (guest-multiloop-reset). A reset of a controller that still answers does what
+// Linux's nvme_dev_disable does: the loops stop, every I/O SQ and CQ is deleted, then CC.EN=0.
+// Two loops keep 8 reads each in the device (100 ms latency) when the reset comes. The model
+// counts disables that find I/O queues (and I/O commands held) and would otherwise see both.
+// The reads caught by the deletion fail as aborted (the model answers them "aborted due to SQ
+// deletion"), none with another error, none with wrong data, and I/O goes on on both loops.
+TEST(DriverSimReset, ResetOfALiveControllerDeletesItsIoQueuesBeforeDisabling) {
+    for (int round = 0; round < 2; ++round) {
+        auto cfg = hostile_config();
+        cfg.latency = 100ms;  // every read is still in the device when the Delete SQ comes
+        cfg.disable_delay = 20ms;
+        nvme_options o;
+        o.io_timeout = 2s;
+        o.shadow_doorbells = round == 0;
+        sim_device s(cfg, o);
+        ASSERT_TRUE(s.dev) << s.why;
+        std::atomic<bool> stop{false};
+        std::atomic<int> mismatches{0}, ok{0}, lost{0}, other{0}, done{0};
+        sim::controller_stats at_reset;  // right after the reset
+        {
+            loop_thread a(1), b(2);
+            ASSERT_FALSE((a.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 64); })));
+            for (loop_thread* lt : {&a, &b}) {
+                lt->l.post([&, lt] {
+                    for (int i = 0; i < 8; ++i)
+                        lt->l.spawn([](block_device& dev, int i, std::atomic<bool>& stop,
+                                       std::atomic<int>& mismatches, std::atomic<int>& ok,
+                                       std::atomic<int>& lost, std::atomic<int>& other,
+                                       std::atomic<int>& done) -> task<void> {
+                            dma_buffer buf(512), want(512);
+                            for (std::uint64_t n = 0; !stop.load(); ++n) {
+                                const std::uint64_t k =
+                                    (n * 5 + static_cast<std::uint64_t>(i) * 11) % 64;
+                                std::memset(buf.data(), 0xee, 512);
+                                const auto ec = co_await dev.read(k * 512, buf.span());
+                                if (!ec) {
+                                    pattern(want.data(), 512, k, 1);
+                                    if (!same(buf.data(), want.data(), 512)) ++mismatches;
+                                    ++ok;
+                                } else if (ec == make_error_code(errc::aborted) ||
+                                           ec == make_error_code(errc::timeout)) {
+                                    ++lost;
+                                } else {
+                                    ++other;
+                                }
+                            }
+                            ++done;
+                        }(*s.dev, i, stop, mismatches, ok, lost, other, done));
+                });
+            }
+            std::this_thread::sleep_for(30ms);  // 16 reads in the device
+            controller& c = ctrl_of(*s.dev);
+            std::string why;
+            EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
+            at_reset = s.ctrl->stats();
+            const int ok_at_reset = ok.load();
+            const auto t_reset = clock_type::now();
+            while (ok.load() - ok_at_reset < 50 && clock_type::now() - t_reset < 3s)
+                std::this_thread::sleep_for(1ms);
+            EXPECT_GE(ok.load() - ok_at_reset, 50) << "round " << round << ": I/O must go on";
+            stop = true;
+            while (done.load() < 16) std::this_thread::sleep_for(1ms);
+            EXPECT_EQ(c.counters().resets_deleting_queues.load(), 1u);
+            EXPECT_EQ(c.counters().queues_deleted_by_reset.load(), 2u);
+            EXPECT_TRUE(a.run<bool>([&] { return drain_dev(*s.dev); }));
+            EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
+        }
+        const auto& st = at_reset;
+        EXPECT_EQ(st.resets, 1u);
+        EXPECT_EQ(st.disables_with_io_queues, 0u)
+            << "round " << round << ": CC.EN=0 while the I/O queues still existed; "
+            << s.ctrl->last_diagnostic();
+        EXPECT_EQ(st.disables_with_io_in_flight, 0u)
+            << "round " << round << ": CC.EN=0 while the controller held I/O commands";
+        EXPECT_EQ(mismatches.load(), 0) << "round " << round;
+        EXPECT_EQ(other.load(), 0) << "round " << round << ": only aborted/timeout may fail";
+        EXPECT_GT(lost.load(), 0) << "round " << round << ": the reset caught no read in flight ("
+                                  << ok.load() << " ok)";
+        EXPECT_EQ(st.invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
+        EXPECT_EQ(st.dma_lifetime_violations, 0u) << s.ctrl->last_diagnostic();
+    }
+}
+
 }  // namespace
 }  // namespace convme::driver::testing
