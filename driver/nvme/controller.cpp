@@ -700,6 +700,9 @@ void controller::detach(queue_link& link) noexcept {
 // one has absorbed the reset (wiped its rings, rings no doorbell) or is parked. Bounded: a loop
 // that stopped running without draining must not hold resets up for ever.
 bool controller::quiesce_queues_locked(std::uint32_t gen) noexcept {
+    // The generation was moved before this: pairs with io_queue::unpark_unless_reset(), so that a
+    // queue read here as parked sees the new generation when it unparks.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     std::lock_guard ll(links_mu_);
     for (queue_link* l : links_)
         if (l->owner && !l->parked.load(std::memory_order_acquire)) l->owner->wake();

@@ -482,15 +482,14 @@ void io_queue::health_tick() noexcept {
                 link_.parked.store(true, std::memory_order_release);
                 const int rc = ctrl_.admin_submit(
                     admin::abort_command(qid_, static_cast<std::uint16_t>(cid)), abort_waiter_);
-                if (ctrl_.generation() != generation_) {
-                    // A reset ran meanwhile: recover (still parked) before anything rings a
-                    // doorbell. An Abort that went out names the old queue: forgotten, so that
-                    // its completion cannot land in the waiter the next Abort reuses.
+                if (!unpark_unless_reset()) {
+                    // A reset ran meanwhile: recover before anything rings a doorbell. An Abort
+                    // that went out names the old queue: forgotten, so that its completion
+                    // cannot land in the waiter the next Abort reuses.
                     if (rc == 0) ctrl_.admin_forget(abort_waiter_);
                     recover();
                     return;
                 }
-                link_.parked.store(false, std::memory_order_release);
                 if (rc == 0) {
                     abort_pending_ = true;
                     abort_cid_ = static_cast<std::uint16_t>(cid);
@@ -622,8 +621,22 @@ void io_queue::recover() noexcept {
     generation_ = made.generation;
     qp_.sq_doorbell() = made.sq_db;
     qp_.cq_doorbell() = made.cq_db;
-    link_.parked.store(false, std::memory_order_release);
+    if (!unpark_unless_reset()) {
+        recover();  // another reset began after the creation: the new queue is already stale
+        return;
+    }
     issue_pending();
+}
+
+// A reset counts a parked queue as acknowledged and may go on to delete its queue pair on a
+// controller that is still enabled, where a doorbell write to it is invalid. So unpark first and
+// only then look at the generation (the reset moves the generation, then reads `parked`; the
+// fences make at least one side see the other): either the reset waits for our acknowledgement,
+// or we see its generation and ring nothing.
+bool io_queue::unpark_unless_reset() noexcept {
+    link_.parked.store(false, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return ctrl_.generation() == generation_;
 }
 
 void io_queue::fail_everything(std::error_code ec) noexcept {

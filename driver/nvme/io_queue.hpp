@@ -160,6 +160,7 @@ class io_queue final : public poller {
     void kick_if_quiet() noexcept;
     void reset_controller() noexcept;
     void recover() noexcept;
+    bool unpark_unless_reset() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
     void fail_everything(std::error_code ec) noexcept;
     // poll() without the SQ doorbell of what it issued.
