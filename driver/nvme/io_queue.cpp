@@ -238,40 +238,9 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
     e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
     switch (r.op) {
         case io_op::read:
-        case io_op::write: {
-            part = std::min<std::uint64_t>(left, p_.max_rw_blocks);
-            e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
-            e.cdw12 = static_cast<std::uint32_t>(part - 1);
-            const std::byte* buf = r.data + (unit << p_.lba_shift);
-            const std::size_t len = static_cast<std::size_t>(part << p_.lba_shift);
-            // Fast path: the data fits in one memory page (e.g. an aligned 4 KiB I/O): PRP1
-            // only.
-            const std::size_t in_page = reinterpret_cast<std::uintptr_t>(buf) & (page_size_ - 1);
-            if (in_page + len <= page_size_) [[likely]] {
-                std::uint64_t iova = 0;
-                if (translation_cache::translate(&xlat_, buf, iova) == 0) [[likely]] {
-                    e.prp1 = iova;
-                    e.prp2 = 0;
-                    break;
-                }
-            }
-            prp_pair pp;
-            int rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_,
-                                &prp_areas_[cid], 1, pp);
-            if (rc == -EFAULT) [[unlikely]] {
-                rc = mapper_.ensure_mapped(r.data, static_cast<std::size_t>(r.length));
-                if (rc == 0)
-                    rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_,
-                                    &prp_areas_[cid], 1, pp);
-            }
-            if (rc != 0) [[unlikely]] {
-                r.fail(errno_code(rc));
-                return false;
-            }
-            e.prp1 = pp.prp1;
-            e.prp2 = pp.prp2;
+        case io_op::write:
+            if (!fill_read_write(r, unit, left, cid, e, part)) return false;
             break;
-        }
         case io_op::flush:
             part = 1;
             e.opcode = nvme::io_opcode::flush;
@@ -282,32 +251,69 @@ bool io_queue::fill_command(io_request& r, std::uint64_t unit, std::uint64_t uni
             e.opcode = nvme::io_opcode::write_zeroes;
             e.cdw12 = static_cast<std::uint32_t>(part - 1);
             break;
-        case io_op::trim: {
-            // Dataset Management / deallocate: ranges of up to 2^32-1 blocks in the slot's
-            // area.
-            const prp_list_segment& area = prp_areas_[cid];
-            const std::uint32_t max_ranges =
-                std::min<std::uint32_t>(p_.max_dsm_ranges, area.entries / 2);
-            auto* ranges = reinterpret_cast<nvme::dsm_range*>(area.vaddr);
-            std::uint32_t nr = 0;
-            std::uint64_t lba = slba;
-            part = 0;
-            while (part < left && nr < max_ranges) {
-                const std::uint64_t n =
-                    std::min<std::uint64_t>(left - part, p_.max_dsm_range_blocks);
-                ranges[nr++] = nvme::dsm_range{0, static_cast<std::uint32_t>(n), lba};
-                lba += n;
-                part += n;
-            }
-            e.opcode = nvme::io_opcode::dataset_management;
-            e.cdw10 = nr - 1;
-            e.cdw11 = nvme::dsm_deallocate;
-            e.prp1 = area.iova;
+        case io_op::trim:
+            fill_deallocate(slba, left, cid, e, part);
             break;
-        }
     }
     if (unit == 0 && part < units) ++io_counters_.split_requests;
     return true;
+}
+
+bool io_queue::fill_read_write(io_request& r, std::uint64_t unit, std::uint64_t left,
+                               std::uint16_t cid, nvme::sqe& e, std::uint64_t& part) noexcept {
+    part = std::min<std::uint64_t>(left, p_.max_rw_blocks);
+    e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
+    e.cdw12 = static_cast<std::uint32_t>(part - 1);
+    const std::byte* buf = r.data + (unit << p_.lba_shift);
+    const std::size_t len = static_cast<std::size_t>(part << p_.lba_shift);
+    // Fast path: the data fits in one memory page (e.g. an aligned 4 KiB I/O): PRP1 only.
+    const std::size_t in_page = reinterpret_cast<std::uintptr_t>(buf) & (page_size_ - 1);
+    if (in_page + len <= page_size_) [[likely]] {
+        std::uint64_t iova = 0;
+        if (translation_cache::translate(&xlat_, buf, iova) == 0) [[likely]] {
+            e.prp1 = iova;
+            e.prp2 = 0;
+            return true;
+        }
+    }
+    prp_pair pp;
+    int rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_,
+                        &prp_areas_[cid], 1, pp);
+    if (rc == -EFAULT) [[unlikely]] {
+        rc = mapper_.ensure_mapped(r.data, static_cast<std::size_t>(r.length));
+        if (rc == 0)
+            rc = build_prps(buf, len, page_size_, &translation_cache::translate, &xlat_,
+                            &prp_areas_[cid], 1, pp);
+    }
+    if (rc != 0) [[unlikely]] {
+        r.fail(errno_code(rc));
+        return false;
+    }
+    e.prp1 = pp.prp1;
+    e.prp2 = pp.prp2;
+    return true;
+}
+
+// Dataset Management / deallocate: ranges of up to DMRSL blocks (at most DMRL of them) in the
+// slot's area.
+void io_queue::fill_deallocate(std::uint64_t slba, std::uint64_t left, std::uint16_t cid,
+                               nvme::sqe& e, std::uint64_t& part) noexcept {
+    const prp_list_segment& area = prp_areas_[cid];
+    const std::uint32_t max_ranges = std::min<std::uint32_t>(p_.max_dsm_ranges, area.entries / 2);
+    auto* ranges = reinterpret_cast<nvme::dsm_range*>(area.vaddr);
+    std::uint32_t nr = 0;
+    std::uint64_t lba = slba;
+    part = 0;
+    while (part < left && nr < max_ranges) {
+        const std::uint64_t n = std::min<std::uint64_t>(left - part, p_.max_dsm_range_blocks);
+        ranges[nr++] = nvme::dsm_range{0, static_cast<std::uint32_t>(n), lba};
+        lba += n;
+        part += n;
+    }
+    e.opcode = nvme::io_opcode::dataset_management;
+    e.cdw10 = nr - 1;
+    e.cdw11 = nvme::dsm_deallocate;
+    e.prp1 = area.iova;
 }
 
 bool io_queue::issue(io_request& r) noexcept {

@@ -140,6 +140,11 @@ class io_queue final : public poller {
     bool issue(io_request& r) noexcept;
     bool fill_command(io_request& r, std::uint64_t unit, std::uint64_t units, std::uint16_t cid,
                       nvme::sqe& e, std::uint64_t& part) noexcept;
+    // fill_command()'s read/write (PRPs) and deallocate (DSM ranges) parts.
+    bool fill_read_write(io_request& r, std::uint64_t unit, std::uint64_t left, std::uint16_t cid,
+                         nvme::sqe& e, std::uint64_t& part) noexcept;
+    void fill_deallocate(std::uint64_t slba, std::uint64_t left, std::uint16_t cid, nvme::sqe& e,
+                         std::uint64_t& part) noexcept;
     void issue_pending() noexcept;
     void part_done(io_request& r) noexcept;
     void finish(io_request& r) noexcept;

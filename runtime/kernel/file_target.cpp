@@ -152,41 +152,51 @@ int lock_exclusive(const char* scheme, const file_target& t, std::chrono::millis
 }
 }  // namespace
 
-int open_file_target(const char* scheme, const std::string& path, const file_open_options& opts,
-                     file_target& out, std::string& why) {
-    out.path = path;
+namespace {
+std::string open_error(const char* scheme, const std::string& path, int err, bool creating) {
+    return std::string(scheme) + ": open " + path + ": " + errno_text(err) + "; " +
+           open_fix(err, creating);
+}
+
+// Opens `path`, with O_DIRECT if asked and the filesystem takes it; else buffered, with the
+// reason in `buffered_reason`.
+int open_fd(const char* scheme, const std::string& path, const file_open_options& opts,
+            file_target& out, std::string& buffered_reason, std::string& why) {
     const bool creating = opts.create_size > 0;
-    int flags = O_RDWR | O_CLOEXEC | (creating ? O_CREAT : 0);
-    std::string buffered_reason;
+    const int flags = O_RDWR | O_CLOEXEC | (creating ? O_CREAT : 0);
     if (opts.direct) {
         out.fd = ::open(path.c_str(), flags | O_DIRECT, 0644);
         if (out.fd >= 0) {
             out.direct = true;
-        } else if (errno == EINVAL) {
-            buffered_reason =
-                "buffered: the filesystem refused O_DIRECT (EINVAL, e.g. tmpfs on older "
-                "kernels); put the file on ext4/xfs or a block device for direct I/O";
-        } else {
-            int err = errno;
-            why = std::string(scheme) + ": open " + path + ": " + errno_text(err) + "; " +
-                  open_fix(err, creating);
+            return 0;
+        }
+        if (errno != EINVAL) {
+            const int err = errno;
+            why = open_error(scheme, path, err, creating);
             return -err;
         }
+        buffered_reason =
+            "buffered: the filesystem refused O_DIRECT (EINVAL, e.g. tmpfs on older "
+            "kernels); put the file on ext4/xfs or a block device for direct I/O";
     } else {
         buffered_reason = "buffered: direct=0";
     }
+    out.fd = ::open(path.c_str(), flags, 0644);
     if (out.fd < 0) {
-        out.fd = ::open(path.c_str(), flags, 0644);
-        if (out.fd < 0) {
-            int err = errno;
-            why = std::string(scheme) + ": open " + path + ": " + errno_text(err) + "; " +
-                  open_fix(err, creating);
-            return -err;
-        }
+        const int err = errno;
+        why = open_error(scheme, path, err, creating);
+        return -err;
     }
+    return 0;
+}
+
+// Block size and alignment of a block device (probed) or a regular file (512, grown to
+// `create_size` if asked); anything else is refused.
+int describe_target(const char* scheme, const std::string& path, const file_open_options& opts,
+                    file_target& out, std::string& why) {
     struct stat st {};
     if (fstat(out.fd, &st) != 0) {
-        int err = errno;
+        const int err = errno;
         why = std::string(scheme) + ": fstat " + path + ": " + errno_text(err);
         return -err;
     }
@@ -196,46 +206,60 @@ int open_file_target(const char* scheme, const std::string& path, const file_ope
             why = std::string(scheme) + ": " + why;
             return rc;
         }
-    } else if (S_ISREG(st.st_mode)) {
+        return 0;
+    }
+    if (S_ISREG(st.st_mode)) {
         if (int rc = ensure_size(out, opts.create_size, why); rc < 0) {
             why = std::string(scheme) + ": " + why;
             return rc;
         }
         out.block_size = 512;
         out.mem_alignment = out.direct ? 512 : 1;
-    } else {
-        why = std::string(scheme) + ": " + path +
-              " is neither a regular file nor a block device; give a file or e.g. /dev/nvme0n1";
-        return -EINVAL;
+        return 0;
     }
-    if (out.direct) {
-        std::uint32_t mem_align = 0, offset_align = 0;
-        if (dio_alignment(out.fd, mem_align, offset_align)) {
-            if (offset_align == 0) {
-                // statx says this file cannot do direct I/O after all: reopen buffered.
-                ::close(out.fd);
-                out.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-                if (out.fd < 0) {
-                    int err = errno;
-                    why = std::string(scheme) + ": reopening " + path +
-                          " without O_DIRECT: " + errno_text(err);
-                    return -err;
-                }
-                out.direct = false;
-                buffered_reason =
-                    "buffered: statx reports no direct I/O support on this filesystem";
-            } else {
-                if (offset_align > out.block_size) out.block_size = offset_align;
-                out.mem_alignment = mem_align ? mem_align : out.block_size;
-            }
-        }
+    why = std::string(scheme) + ": " + path +
+          " is neither a regular file nor a block device; give a file or e.g. /dev/nvme0n1";
+    return -EINVAL;
+}
+
+// Direct I/O alignment from statx; a file that statx says cannot do direct I/O after all is
+// reopened buffered.
+int apply_dio_alignment(const char* scheme, const std::string& path, file_target& out,
+                        std::string& buffered_reason, std::string& why) {
+    std::uint32_t mem_align = 0, offset_align = 0;
+    if (!out.direct || !dio_alignment(out.fd, mem_align, offset_align)) return 0;
+    if (offset_align != 0) {
+        if (offset_align > out.block_size) out.block_size = offset_align;
+        out.mem_alignment = mem_align ? mem_align : out.block_size;
+        return 0;
     }
+    ::close(out.fd);
+    out.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (out.fd < 0) {
+        const int err = errno;
+        why = std::string(scheme) + ": reopening " + path + " without O_DIRECT: " + errno_text(err);
+        return -err;
+    }
+    out.direct = false;
+    buffered_reason = "buffered: statx reports no direct I/O support on this filesystem";
+    return 0;
+}
+}  // namespace
+
+int open_file_target(const char* scheme, const std::string& path, const file_open_options& opts,
+                     file_target& out, std::string& why) {
+    out.path = path;
+    std::string buffered_reason;
+    if (int rc = open_fd(scheme, path, opts, out, buffered_reason, why); rc < 0) return rc;
+    if (int rc = describe_target(scheme, path, opts, out, why); rc < 0) return rc;
+    if (int rc = apply_dio_alignment(scheme, path, out, buffered_reason, why); rc < 0) return rc;
     if (!out.direct) out.mem_alignment = 1;  // buffered I/O copies through the page cache
     if (opts.exclusive) {
         if (int rc = lock_exclusive(scheme, out, opts.lock_wait, why); rc < 0) return rc;
     }
     out.mode_note = out.direct ? "O_DIRECT" : buffered_reason;
     if (!out.is_block_device) {
+        struct stat st {};
         std::uint64_t size = 0;
         if (fstat(out.fd, &st) == 0) size = static_cast<std::uint64_t>(st.st_size);
         out.capacity = size - size % out.block_size;  // a partial last block is not addressable

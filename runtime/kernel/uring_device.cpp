@@ -94,47 +94,43 @@ std::string errno_name(int neg) {
 
 }  // namespace
 
-std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::error_code& ec,
-                                                std::string& why) {
-    auto fail = [&](std::error_code code) -> std::unique_ptr<block_device> {
-        ec = code;
-        return nullptr;
-    };
+namespace {
+// The uring: URI's own parameters (the file's are open_file_target's).
+struct uring_params {
+    bool direct = true, sqpoll = false, iopoll = false, fallback = true, lock = true;
+    std::uint64_t create_size = 0;
+    std::string wait;
+    uring_config cfg;
+};
+
+bool parse_uring_params(const device_uri& uri, uring_params& p, std::string& why) {
     if (!check_known_params(uri,
                             {"direct", "sqpoll", "iopoll", "entries", "create_size", "fallback",
                              "fixed_buffers", "fixed_files", "wait", "lock"},
                             why))
-        return fail(make_error_code(errc::bad_uri));
-    bool direct = true, sqpoll = false, iopoll = false, fallback = true, lock = true;
-    std::uint64_t entries = 256, create_size = 0;
-    std::string wait;
-    uring_config cfg;
-    if (!param_bool(uri, "direct", true, direct, why) ||
-        !param_bool(uri, "lock", true, lock, why) ||
-        !param_bool(uri, "sqpoll", false, sqpoll, why) ||
-        !param_bool(uri, "iopoll", false, iopoll, why) ||
-        !param_bool(uri, "fallback", true, fallback, why) ||
-        !param_bool(uri, "fixed_buffers", true, cfg.fixed_buffers, why) ||
-        !param_bool(uri, "fixed_files", true, cfg.fixed_files, why) ||
+        return false;
+    std::uint64_t entries = 256;
+    if (!param_bool(uri, "direct", true, p.direct, why) ||
+        !param_bool(uri, "lock", true, p.lock, why) ||
+        !param_bool(uri, "sqpoll", false, p.sqpoll, why) ||
+        !param_bool(uri, "iopoll", false, p.iopoll, why) ||
+        !param_bool(uri, "fallback", true, p.fallback, why) ||
+        !param_bool(uri, "fixed_buffers", true, p.cfg.fixed_buffers, why) ||
+        !param_bool(uri, "fixed_files", true, p.cfg.fixed_files, why) ||
         !param_uint(uri, "entries", 256, 1, 32768, entries, why) ||
-        !param_size(uri, "create_size", 0, create_size, why) ||
-        !param_choice(uri, "wait", {"block", "poll"}, "poll", wait, why))
-        return fail(make_error_code(errc::bad_uri));
-    cfg.entries = static_cast<unsigned>(entries);
+        !param_size(uri, "create_size", 0, p.create_size, why) ||
+        !param_choice(uri, "wait", {"block", "poll"}, "poll", p.wait, why))
+        return false;
+    p.cfg.entries = static_cast<unsigned>(entries);
+    return true;
+}
 
-    std::string unavailable;
-    if (int rc = uring_available(unavailable); rc < 0) {
-        why = "uring: " + unavailable;
-        return fail(errno_code(rc));
-    }
-    auto target = std::make_unique<file_target>();
-    if (int rc = open_file_target("uring", uri.target, {direct, create_size, lock}, *target, why);
-        rc < 0)
-        return fail(errno_code(rc));
-
-    std::string notes;
-    auto note = [&](const std::string& s) { notes += (notes.empty() ? "" : "; ") + s; };
-    if (sqpoll) {
+// SQPOLL, IOPOLL and wait=block as far as this kernel and this file allow; what was refused,
+// and why, goes to `note`.
+template <typename Note>
+void choose_ring_modes(const uring_params& p, const file_target& target, uring_config& cfg,
+                       Note&& note) {
+    if (p.sqpoll) {
         int rc = uring_try_setup(cfg.entries, IORING_SETUP_SQPOLL);
         if (rc == 0) {
             cfg.sqpoll = true;
@@ -145,14 +141,14 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
                  "; submitting from the loop instead");
         }
     }
-    if (iopoll) {
-        if (!target->direct) {
+    if (p.iopoll) {
+        if (!target.direct) {
             note(
                 "iopoll ignored: polled completions need O_DIRECT (direct=1 on a filesystem/device "
                 "that supports it)");
         } else {
-            int rc = probe_iopoll(*target,
-                                  IORING_SETUP_IOPOLL | (cfg.sqpoll ? IORING_SETUP_SQPOLL : 0u));
+            int rc =
+                probe_iopoll(target, IORING_SETUP_IOPOLL | (cfg.sqpoll ? IORING_SETUP_SQPOLL : 0u));
             if (rc == 0) {
                 cfg.iopoll = true;
             } else {
@@ -165,9 +161,34 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
     }
     // SQPOLL and IOPOLL rings are there to poll: IOPOLL completions only appear when reaped, and
     // an SQPOLL user wants the latency of spinning on both sides.
-    cfg.block_in_flight = wait == "block" && !cfg.sqpoll && !cfg.iopoll;
-    if (wait == "block" && !cfg.block_in_flight)  // only ever asked for explicitly
+    cfg.block_in_flight = p.wait == "block" && !cfg.sqpoll && !cfg.iopoll;
+    if (p.wait == "block" && !cfg.block_in_flight)  // only ever asked for explicitly
         note("wait=block ignored: sqpoll/iopoll rings are polled");
+}
+}  // namespace
+
+std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::error_code& ec,
+                                                std::string& why) {
+    auto fail = [&](std::error_code code) -> std::unique_ptr<block_device> {
+        ec = code;
+        return nullptr;
+    };
+    uring_params p;
+    if (!parse_uring_params(uri, p, why)) return fail(make_error_code(errc::bad_uri));
+    std::string unavailable;
+    if (int rc = uring_available(unavailable); rc < 0) {
+        why = "uring: " + unavailable;
+        return fail(errno_code(rc));
+    }
+    auto target = std::make_unique<file_target>();
+    if (int rc =
+            open_file_target("uring", uri.target, {p.direct, p.create_size, p.lock}, *target, why);
+        rc < 0)
+        return fail(errno_code(rc));
+    std::string notes;
+    uring_config cfg = p.cfg;
+    choose_ring_modes(p, *target, cfg,
+                      [&](const std::string& s) { notes += (notes.empty() ? "" : "; ") + s; });
     try {
         return std::make_unique<uring_device>(std::move(target), cfg, notes);
     } catch (const std::exception& e) {
