@@ -3,6 +3,7 @@
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,21 @@ SKIP = 77
 
 def log(*args):
     print(*args, flush=True)
+
+
+def expect(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+    log("ok:", what)
+
+
+def finish(stop_rc, data, what="did not stop cleanly"):
+    """A test's end: the server's stop() returned `stop_rc` (must be 0); its data goes. Returns 0."""
+    if stop_rc != 0:
+        raise AssertionError("%s: %r" % (what, stop_rc))
+    shutil.rmtree(data, ignore_errors=True)
+    log("PASS")
+    return 0
 
 
 class Server:

@@ -11,7 +11,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kvlib  # noqa: E402
-from kvlib import Client, Error, log  # noqa: E402
+from kvlib import Client, Error, expect, log  # noqa: E402
 
 
 def cli(port, *args, stdin=None):
@@ -20,12 +20,6 @@ def cli(port, *args, stdin=None):
     if r.returncode != 0:
         raise AssertionError("redis-cli %s failed: %s" % (args, r.stderr))
     return r.stdout.strip()
-
-
-def expect(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
-    log("ok:", what)
 
 
 def main():

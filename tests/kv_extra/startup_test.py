@@ -5,7 +5,6 @@ recovered. A 2-core store with many keys is restarted; a client connects as earl
 must see the whole store at once (DBSIZE, GET and MGET of existing keys, a SET).
 Also prints how long recovery took. Usage: startup_test.py SERVER_BINARY WORKDIR [KEYS]"""
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -72,11 +71,7 @@ def main():
         log("ok: ready within %.2f s of launch (recovery of %d keys on 2 cores)" % (at, keys))
     finally:
         rc = srv.stop()
-    if rc != 0:
-        raise AssertionError("the second run did not stop cleanly: %r" % rc)
-    shutil.rmtree(data, ignore_errors=True)
-    log("PASS")
-    return 0
+    return kvlib.finish(rc, data, "the second run did not stop cleanly")
 
 
 if __name__ == "__main__":

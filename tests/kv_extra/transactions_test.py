@@ -5,19 +5,12 @@ queued may run before EXEC, EXEC runs all of it, DISCARD none of it. (The old se
 as an unknown command, then ran the SET and INCR that followed and failed EXEC.)
 Usage: transactions_test.py SERVER_BINARY WORKDIR [CORES]"""
 import os
-import shutil
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kvlib  # noqa: E402
-from kvlib import Client, encode, log  # noqa: E402
-
-
-def expect(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
-    log("ok:", what)
+from kvlib import Client, encode, expect, log  # noqa: E402
 
 
 def main():
@@ -48,11 +41,7 @@ def main():
         other.close()
     finally:
         rc = srv.stop()
-    if rc != 0:
-        raise AssertionError("did not stop cleanly: %r" % rc)
-    shutil.rmtree(data, ignore_errors=True)
-    log("PASS")
-    return 0
+    return kvlib.finish(rc, data)
 
 
 if __name__ == "__main__":
