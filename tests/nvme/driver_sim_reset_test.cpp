@@ -473,6 +473,16 @@ TEST(DriverSimReset, FatalStatusWhileTheResetEnablesIsResetAgain) {
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
 }
 
+// The next `count` Create I/O Submission Queue commands fail with Internal Error.
+void fail_create_sq(sim::simulated_controller& ctrl, std::uint32_t count) {
+    sim::fault f;
+    f.admin = true;
+    f.opcode = nvme::admin_op::create_io_sq;
+    f.status = nvme::make_status(nvme::sct::generic, nvme::sc::internal_error);
+    f.count = count;
+    ctrl.inject(f);
+}
+
 // recover() re-creates its queue pair after a reset; a controller that fails the re-creation is
 // reset again and the re-creation retried, at most io_queue::max_recreate_attempts times in all.
 // Two failed re-creations: the third succeeds and the loop's I/O goes on with the right data.
@@ -484,12 +494,7 @@ TEST(DriverSimReset, QueueWhoseReCreationFailsIsResetAgainAndRecovers) {
     ASSERT_TRUE(s.dev) << s.why;
     loop_thread b(1);
     ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
-    sim::fault f;
-    f.admin = true;
-    f.opcode = nvme::admin_op::create_io_sq;
-    f.status = nvme::make_status(nvme::sct::generic, nvme::sc::internal_error);
-    f.count = io_queue::max_recreate_attempts - 1;
-    s.ctrl->inject(f);
+    fail_create_sq(*s.ctrl, io_queue::max_recreate_attempts - 1);
     controller& c = ctrl_of(*s.dev);
     const auto resets_before = s.ctrl->stats().resets;
     reset_in_background(c).join();
@@ -515,12 +520,7 @@ TEST(DriverSimReset, QueueWhoseReCreationAlwaysFailsGivesUpAfterTheBoundedAttemp
     ASSERT_TRUE(s.dev) << s.why;
     loop_thread b(1);
     ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
-    sim::fault f;
-    f.admin = true;
-    f.opcode = nvme::admin_op::create_io_sq;
-    f.status = nvme::make_status(nvme::sct::generic, nvme::sc::internal_error);
-    f.count = 1000;
-    s.ctrl->inject(f);
+    fail_create_sq(*s.ctrl, 1000);
     controller& c = ctrl_of(*s.dev);
     const auto resets_before = s.ctrl->stats().resets;
     reset_in_background(c).join();
