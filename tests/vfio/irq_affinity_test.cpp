@@ -14,6 +14,7 @@
 
 #include "driver/vfio/vfio_uri.hpp"
 #include "fake_system.hpp"
+#include "vfio_test_uri.hpp"
 
 namespace convme {
 namespace {
@@ -130,11 +131,7 @@ TEST(IrqAffinity, WithoutPermissionItSaysRoot) {
 }
 
 device_uri vfio_uri(std::map<std::string, std::string> params) {
-    device_uri u;
-    u.scheme = "vfio";
-    u.target = "0000:01:00.0";
-    u.params = std::move(params);
-    return u;
+    return test::vfio_test_uri("0000:01:00.0", std::move(params));
 }
 
 TEST(IrqAffinity, UriParameter) {

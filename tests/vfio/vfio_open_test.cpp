@@ -13,6 +13,7 @@
 #include "driver/vfio/vfio_pci_device.hpp"
 #include "driver/vfio/vfio_uri.hpp"
 #include "fake_system.hpp"
+#include "vfio_test_uri.hpp"
 
 namespace convme::test {
 namespace {
@@ -38,19 +39,11 @@ TEST(PciAddress, NormalizesShortAndUpperCaseForms) {
     EXPECT_NE(why.find("lspci -D"), std::string::npos);
 }
 
-device_uri vfio_uri(const std::string& target, std::map<std::string, std::string> params = {}) {
-    device_uri u;
-    u.scheme = "vfio";
-    u.target = target;
-    u.params = std::move(params);
-    return u;
-}
-
 TEST(VfioUri, ParsesBdfModeRootAndNvmeOptions) {
     vfio_uri_options o;
     std::string why;
     ASSERT_TRUE(parse_vfio_uri(
-        vfio_uri("01:00.0", {{"mode", "noiommu"}, {"ns", "2"}, {"qd", "64"}}), o, why))
+        vfio_test_uri("01:00.0", {{"mode", "noiommu"}, {"ns", "2"}, {"qd", "64"}}), o, why))
         << why;
     EXPECT_EQ(o.open.bdf, "0000:01:00.0");
     EXPECT_EQ(o.open.mode, vfio_mode::noiommu);
@@ -58,7 +51,8 @@ TEST(VfioUri, ParsesBdfModeRootAndNvmeOptions) {
     EXPECT_EQ(o.nvme.nsid, 2u);
     EXPECT_EQ(o.nvme.queue_depth, 64u);
 
-    ASSERT_TRUE(parse_vfio_uri(vfio_uri("0000:01:00.0", {{"root", "/tmp/fake"}}), o, why)) << why;
+    ASSERT_TRUE(parse_vfio_uri(vfio_test_uri("0000:01:00.0", {{"root", "/tmp/fake"}}), o, why))
+        << why;
     EXPECT_EQ(o.open.mode, vfio_mode::automatic);
     EXPECT_EQ(o.open.sys_root, "/tmp/fake/sys");
     EXPECT_EQ(o.open.dev_root, "/tmp/fake/dev");
@@ -68,18 +62,18 @@ TEST(VfioUri, ParsesBdfModeRootAndNvmeOptions) {
 TEST(VfioUri, RejectsMalformedParts) {
     vfio_uri_options o;
     std::string why;
-    EXPECT_FALSE(parse_vfio_uri(vfio_uri("nvme0"), o, why));
+    EXPECT_FALSE(parse_vfio_uri(vfio_test_uri("nvme0"), o, why));
     EXPECT_NE(why.find("nvme0"), std::string::npos) << why;
-    EXPECT_FALSE(parse_vfio_uri(vfio_uri("01:00.0", {{"mode", "fast"}}), o, why));
+    EXPECT_FALSE(parse_vfio_uri(vfio_test_uri("01:00.0", {{"mode", "fast"}}), o, why));
     EXPECT_NE(why.find("mode"), std::string::npos) << why;
-    EXPECT_FALSE(parse_vfio_uri(vfio_uri("01:00.0", {{"qd", "lots"}}), o, why));
-    EXPECT_FALSE(parse_vfio_uri(vfio_uri("01:00.0", {{"root", ""}}), o, why));
+    EXPECT_FALSE(parse_vfio_uri(vfio_test_uri("01:00.0", {{"qd", "lots"}}), o, why));
+    EXPECT_FALSE(parse_vfio_uri(vfio_test_uri("01:00.0", {{"root", ""}}), o, why));
 }
 
 TEST(VfioOpen, BadUriIsBadUri) {
     std::error_code ec;
     std::string why;
-    auto dev = open_vfio_device(vfio_uri("not-a-bdf"), ec, why);
+    auto dev = open_vfio_device(vfio_test_uri("not-a-bdf"), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_EQ(ec, make_error_code(errc::bad_uri));
     EXPECT_FALSE(why.empty());
@@ -91,7 +85,7 @@ TEST(VfioOpen, ThisHostFailsCleanlyWithTheDoctorsMessage) {
         GTEST_SKIP() << "host has VFIO; covered by the lab";
     std::error_code ec;
     std::string why;
-    auto dev = open_vfio_device(vfio_uri("0000:00:00.0"), ec, why);
+    auto dev = open_vfio_device(vfio_test_uri("0000:00:00.0"), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_TRUE(ec);
     EXPECT_NE(why.find("preflight checks failed"), std::string::npos) << why;
@@ -111,7 +105,7 @@ TEST(VfioOpen, MissingDeviceReportsEnodev) {
     sys.make_healthy();
     std::error_code ec;
     std::string why;
-    auto dev = open_vfio_device(vfio_uri("0000:09:00.0", {{"root", sys.root()}}), ec, why);
+    auto dev = open_vfio_device(vfio_test_uri("0000:09:00.0", {{"root", sys.root()}}), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_EQ(ec, std::error_code(ENODEV, std::system_category()));
     EXPECT_NE(why.find("0000:09:00.0 not found"), std::string::npos) << why;
@@ -124,7 +118,7 @@ TEST(VfioOpen, BoundToNvmeReportsEbusyWithRebindCommands) {
     sys.symlink("sys/devices/pci0000:00/0000:01:00.0/driver", "sys/bus/pci/drivers/nvme");
     std::error_code ec;
     std::string why;
-    auto dev = open_vfio_device(vfio_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
+    auto dev = open_vfio_device(vfio_test_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
     EXPECT_EQ(dev, nullptr);
     EXPECT_EQ(ec, std::error_code(EBUSY, std::system_category()));
     EXPECT_NE(why.find("driver_override"), std::string::npos) << why;
@@ -137,7 +131,7 @@ TEST(VfioOpen, HealthyFakeTreePassesPreflightThenFailsAtTheFirstIoctl) {
     sys.make_healthy();
     std::error_code ec;
     std::string why;
-    auto dev = open_vfio_device(vfio_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
+    auto dev = open_vfio_device(vfio_test_uri("0000:01:00.0", {{"root", sys.root()}}), ec, why);
     EXPECT_EQ(dev, nullptr);
     // ENOTTY from a kernel; ENOSYS when the tests run under qemu-user (aarch64 CI stage).
     EXPECT_TRUE(ec == std::error_code(ENOTTY, std::system_category()) ||
@@ -201,11 +195,7 @@ using driver::vfio::parse_vfio_uri;
 using driver::vfio::vfio_uri_options;
 
 device_uri uri_with(std::map<std::string, std::string> params) {
-    device_uri u;
-    u.scheme = "vfio";
-    u.target = "0000:01:00.0";
-    u.params = std::move(params);
-    return u;
+    return test::vfio_test_uri("0000:01:00.0", std::move(params));
 }
 
 // Issue 11, bug 8: a mistyped key used to be ignored (vfio:BDF?nsid=2 opened namespace 1).
