@@ -9,8 +9,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "driver/vfio/sysfs.hpp"
 
@@ -72,12 +70,8 @@ std::vector<unsigned> list_msi_irqs(const std::string& sys_root, const std::stri
 std::optional<unsigned> host_irq_of_vector(const std::string& proc_root,
                                            const std::string& sys_root, const std::string& bdf,
                                            unsigned vector, std::string& why) {
-    std::ifstream in(join_path(proc_root, "interrupts"));
-    if (in) {
-        std::stringstream ss;
-        ss << in.rdbuf();
-        if (auto irq = find_vfio_msix_irq(ss.str(), bdf, vector)) return irq;
-    }
+    if (auto text = read_attr(join_path(proc_root, "interrupts")))
+        if (auto irq = find_vfio_msix_irq(*text, bdf, vector)) return irq;
     const std::vector<unsigned> irqs = list_msi_irqs(sys_root, bdf);
     if (vector < irqs.size()) return irqs[vector];
     why = "no vfio-msix[" + std::to_string(vector) + "](" + bdf + ") line in " +
