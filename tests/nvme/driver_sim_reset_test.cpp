@@ -11,12 +11,14 @@
 #include "driver/nvme/controller.hpp"
 #include "driver/nvme/io_queue.hpp"
 #include "driver_sim_fixture.hpp"
+#include "eventually.hpp"
 
 namespace convme::driver::testing {
 namespace {
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+using convme_test::eventually;
 
 sim::controller_config hostile_config() {
     auto c = inline_config(16ull << 20, 512);
@@ -100,20 +102,77 @@ std::error_code read_past_the_reset(loop_thread& l, block_device& dev, std::uint
     return ec;
 }
 
-// After a reset: `times` reads of block `lba` on `l`. How many failed, and whether the last one
-// returned what write_pattern wrote there.
-struct read_back_result {
-    int failures = 0;
-    bool matches = false;
-};
-read_back_result read_back(loop_thread& l, block_device& dev, std::uint64_t lba, int times) {
-    read_back_result out;
-    dma_buffer buf(512), want(512);
-    for (int i = 0; i < times; ++i)
-        if (l.run<std::error_code>([&] { return read_block(dev, lba, buf); })) ++out.failures;
+bool holds_pattern(const dma_buffer& buf, std::uint64_t lba) {
+    dma_buffer want(512);
     pattern(want.data(), 512, lba, 1);
-    out.matches = same(buf.data(), want.data(), 512);
-    return out;
+    return same(buf.data(), want.data(), 512);
+}
+
+// After a reset: one read of block `lba` gets past it and returns what write_pattern wrote there.
+void expect_read_past_the_reset(loop_thread& l, block_device& dev, std::uint64_t lba) {
+    dma_buffer buf(512);
+    std::error_code ec = read_past_the_reset(l, dev, lba, buf);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(holds_pattern(buf, lba));
+}
+
+// After a reset: `times` reads of block `lba` on `l` all succeed, the last with the right data.
+void expect_reads_back(loop_thread& l, block_device& dev, std::uint64_t lba, int times) {
+    dma_buffer buf(512);
+    int failures = 0;
+    for (int i = 0; i < times; ++i)
+        if (l.run<std::error_code>([&] { return read_block(dev, lba, buf); })) ++failures;
+    EXPECT_EQ(failures, 0);
+    EXPECT_TRUE(holds_pattern(buf, lba));
+}
+
+// What a group of verifying readers saw (shared by readers on several loops).
+struct reader_counts {
+    std::atomic<bool> stop{false};
+    std::atomic<int> mismatches{0}, ok{0}, lost{0}, other{0}, done{0};
+};
+
+// Reader `i` walks blocks of [0, 64) (block (n * stride + i * spread) % 64 on its n-th read) until
+// told to stop, checking each against write_pattern's data; a read lost in a reset (aborted or
+// timed out) is allowed and counted apart. A buffer is poisoned first: a read that moved no data
+// shows.
+struct reader_walk {
+    std::uint64_t stride, spread;
+    std::chrono::microseconds stagger{0};  // reader i starts after i * stagger
+};
+task<void> verifying_reader(block_device& dev, int i, reader_walk walk, reader_counts& c) {
+    dma_buffer buf(512), want(512);
+    if (walk.stagger.count() > 0) co_await loop::current()->sleep_for(walk.stagger * i);
+    for (std::uint64_t n = 0; !c.stop.load(); ++n) {
+        const std::uint64_t k =
+            (n * walk.stride + static_cast<std::uint64_t>(i) * walk.spread) % 64;
+        std::memset(buf.data(), 0xee, 512);
+        const auto ec = co_await dev.read(k * 512, buf.span());
+        if (!ec) {
+            pattern(want.data(), 512, k, 1);
+            if (!same(buf.data(), want.data(), 512)) ++c.mismatches;
+            ++c.ok;
+        } else if (ec == make_error_code(errc::aborted) || ec == make_error_code(errc::timeout)) {
+            ++c.lost;
+        } else {
+            ++c.other;
+        }
+    }
+    ++c.done;
+}
+
+void start_readers(loop_thread& lt, block_device& dev, int n, reader_walk walk, reader_counts& c) {
+    lt.l.post([&lt, &dev, n, walk, &c] {
+        for (int i = 0; i < n; ++i) lt.l.spawn(verifying_reader(dev, i, walk, c));
+    });
+}
+
+// Waits (up to 3 s, for a loaded host) until `more` reads have succeeded since the call; returns
+// how many did.
+int reads_ok_since_now(reader_counts& c, int more) {
+    const int at_start = c.ok.load();
+    eventually([&] { return c.ok.load() - at_start >= more; }, 3s);
+    return c.ok.load() - at_start;
 }
 
 task<bool> drain_dev(block_device& dev) {
@@ -138,70 +197,37 @@ TEST(DriverSimReset, ReadsInFlightOnAnotherLoopNeverCompleteWithStaleCompletions
         o.shadow_doorbells = round % 2 == 0;  // both doorbell paths
         sim_device s(cfg, o);
         ASSERT_TRUE(s.dev) << s.why;
-        std::atomic<bool> stop{false};
-        std::atomic<int> mismatches{0}, ok{0}, failed{0}, other_errors{0};
+        reader_counts reads;
         int ok_after_reset = 0;
         {
             loop_thread b(1);
             ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 64); })));
-            std::atomic<int> readers_done{0};
-            b.l.post([&] {
-                for (int i = 0; i < 8; ++i)
-                    b.l.spawn([](block_device& dev, int i, std::atomic<bool>& stop,
-                                 std::atomic<int>& mismatches, std::atomic<int>& ok,
-                                 std::atomic<int>& failed, std::atomic<int>& other,
-                                 std::atomic<int>& done) -> task<void> {
-                        dma_buffer buf(512), want(512);
-                        // Staggered: the reads' completions are spread over the disable window.
-                        co_await loop::current()->sleep_for(std::chrono::microseconds(700 * i));
-                        for (std::uint64_t n = 0; !stop.load(); ++n) {
-                            const std::uint64_t k =
-                                (n * 7 + static_cast<std::uint64_t>(i) * 13) % 64;
-                            std::memset(buf.data(), 0xee,
-                                        512);  // poison: a read that moved no data shows
-                            const auto ec = co_await dev.read(k * 512, buf.span());
-                            if (!ec) {
-                                pattern(want.data(), 512, k, 1);
-                                if (!same(buf.data(), want.data(), 512)) ++mismatches;
-                                ++ok;
-                            } else if (ec == make_error_code(errc::aborted) ||
-                                       ec == make_error_code(errc::timeout)) {
-                                ++failed;  // lost in the reset: allowed
-                            } else {
-                                ++other;
-                            }
-                        }
-                        ++done;
-                    }(*s.dev, i, stop, mismatches, ok, failed, other_errors, readers_done));
-            });
+            // Staggered: the reads' completions are spread over the disable window.
+            start_readers(b, *s.dev, 8, {.stride = 7, .spread = 13, .stagger = 700us}, reads);
             std::this_thread::sleep_for(9ms);  // reads in flight in the device
             std::string why;
             controller& c = ctrl_of(*s.dev);
             EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
-            const int ok_at_reset = ok.load();
             // The queue is re-created and reads go on: 50 more at 5 ms per read and 8 readers
-            // take about 30 ms; a wedged queue never gets there (3 s allows for a loaded host).
-            const auto t_reset = clock_type::now();
-            while (ok.load() - ok_at_reset < 50 && clock_type::now() - t_reset < 3s)
-                std::this_thread::sleep_for(1ms);
-            ok_after_reset = ok.load() - ok_at_reset;
-            stop = true;
+            // take about 30 ms; a wedged queue never gets there.
+            ok_after_reset = reads_ok_since_now(reads, 50);
+            reads.stop = true;
             const auto t_stop = clock_type::now();
-            while (readers_done.load() < 8) std::this_thread::sleep_for(1ms);
+            while (reads.done.load() < 8) std::this_thread::sleep_for(1ms);
             EXPECT_LT(clock_type::now() - t_stop, 500ms)
                 << "round " << round << ": reads hung after the reset";
             EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
         }
-        EXPECT_EQ(mismatches.load(), 0)
+        EXPECT_EQ(reads.mismatches.load(), 0)
             << "round " << round << ": a successful read returned data it never read";
-        EXPECT_EQ(other_errors.load(), 0) << "round " << round;
+        EXPECT_EQ(reads.other.load(), 0) << "round " << round;
         const auto st = s.ctrl->stats();
         EXPECT_EQ(st.invalid_doorbell_writes, 0u)
             << "round " << round << ": " << s.ctrl->last_diagnostic();
         EXPECT_EQ(st.dma_lifetime_violations, 0u) << s.ctrl->last_diagnostic();
         EXPECT_GE(ok_after_reset, 50) << "round " << round << ": reads must go on after the reset";
-        total_ok += ok.load();
-        total_failed += failed.load();
+        total_ok += reads.ok.load();
+        total_failed += reads.lost.load();
     }
     RecordProperty("reads_ok", std::to_string(total_ok));
     RecordProperty("reads_lost_in_reset", std::to_string(total_failed));
@@ -217,20 +243,14 @@ struct blocked_loop {
     void block(loop& l) {
         l.post([this] {
             blocked = true;
-            const auto t0 = clock_type::now();
-            while (!release.load() && clock_type::now() - t0 < 10s)
-                std::this_thread::sleep_for(1ms);
+            eventually([this] { return release.load(); });
         });
-        const auto t0 = clock_type::now();
-        while (!blocked.load() && clock_type::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+        eventually([this] { return blocked.load(); }, 5s);
     }
 };
 
 bool wait_enabling(sim_device& s) {
-    const auto t0 = clock_type::now();
-    while (!s.ctrl->stats().enabling && clock_type::now() - t0 < 5s)
-        std::this_thread::sleep_for(1ms);
-    return s.ctrl->stats().enabling;
+    return eventually([&] { return s.ctrl->stats().enabling; }, 5s);
 }
 
 // Bug 2: a loop that recovered while the reset was half done copied its doorbells while Doorbell
@@ -260,9 +280,7 @@ TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorb
     std::error_code ec = read_past_the_reset(b, *s.dev, 1, buf);
     resetter.join();
     EXPECT_FALSE(ec) << ec.message() << " (the queue's doorbells do not reach the controller)";
-    dma_buffer want(512);
-    pattern(want.data(), 512, 1, 1);
-    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    EXPECT_TRUE(holds_pattern(buf, 1));
     for (int i = 0; i < 4; ++i)
         EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 2, buf); }));
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
@@ -308,9 +326,7 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     EXPECT_FALSE(ec) << ec.message();
     // The queue keeps working: it was not mistaken for a stale one (which costs its in-flight
     // I/O and a reset of its own).
-    const auto back = read_back(b, *s.dev, 2, 8);
-    EXPECT_EQ(back.failures, 0);
-    EXPECT_TRUE(back.matches);
+    expect_reads_back(b, *s.dev, 2, 8);
     EXPECT_EQ(s.stats().resets, 2u) << "a healthy queue was taken for a stale one and reset again";
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
@@ -335,12 +351,10 @@ TEST(DriverSimReset, QueueFirstCreatedDuringAResetBelongsToTheNewGeneration) {
         std::this_thread::sleep_for(1ms);
     ASSERT_TRUE(s.ctrl->stats().disabling);
     loop_thread b(2);  // its first I/O creates its queue, behind the reset
-    dma_buffer buf(512), want(512);
+    dma_buffer buf(512);
     EXPECT_FALSE(b.run<std::error_code>([&] { return read_block(*s.dev, 3, buf); }));
     resetter.join();
-    const auto back = read_back(b, *s.dev, 3, 8);
-    EXPECT_EQ(back.failures, 0);
-    EXPECT_TRUE(back.matches);
+    expect_reads_back(b, *s.dev, 3, 8);
     EXPECT_EQ(s.stats().resets, 1u) << "the new queue was taken for a stale one and reset again";
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
@@ -392,9 +406,7 @@ TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
     ASSERT_TRUE(read_done.load());
     EXPECT_TRUE(!read_ec || read_ec == make_error_code(errc::aborted)) << read_ec.message();
     EXPECT_EQ(c.counters().quiesce_timeouts.load(), 0u);
-    const auto back = read_back(b, *s.dev, 3, 4);
-    EXPECT_EQ(back.failures, 0);
-    EXPECT_TRUE(back.matches);
+    expect_reads_back(b, *s.dev, 3, 4);
     EXPECT_EQ(s.ctrl->stats().invalid_doorbell_writes, 0u)
         << "B rang a doorbell of the re-enabled controller: " << s.ctrl->last_diagnostic();
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
@@ -465,11 +477,7 @@ TEST(DriverSimReset, FatalStatusWhileTheResetEnablesIsResetAgain) {
     s.ctrl->set_fatal();
     resetter.join();
     EXPECT_FALSE(c.broken());
-    dma_buffer buf(512), want(512);
-    std::error_code ec = read_past_the_reset(b, *s.dev, 3, buf);
-    EXPECT_FALSE(ec) << ec.message();
-    pattern(want.data(), 512, 3, 1);
-    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    expect_read_past_the_reset(b, *s.dev, 3);
     EXPECT_TRUE(b.run<bool>([&] { return drain_dev(*s.dev); }));
 }
 
@@ -498,11 +506,7 @@ TEST(DriverSimReset, QueueWhoseReCreationFailsIsResetAgainAndRecovers) {
     controller& c = ctrl_of(*s.dev);
     const auto resets_before = s.ctrl->stats().resets;
     reset_in_background(c).join();
-    dma_buffer buf(512), want(512);
-    std::error_code ec = read_past_the_reset(b, *s.dev, 3, buf);
-    EXPECT_FALSE(ec) << ec.message();
-    pattern(want.data(), 512, 3, 1);
-    EXPECT_TRUE(same(buf.data(), want.data(), 512));
+    expect_read_past_the_reset(b, *s.dev, 3);
     // The background reset, then one more per failed re-creation.
     EXPECT_EQ(s.ctrl->stats().resets - resets_before, io_queue::max_recreate_attempts);
     EXPECT_FALSE(c.broken());
@@ -552,52 +556,21 @@ TEST(DriverSimReset, ResetOfALiveControllerDeletesItsIoQueuesBeforeDisabling) {
         o.shadow_doorbells = round == 0;
         sim_device s(cfg, o);
         ASSERT_TRUE(s.dev) << s.why;
-        std::atomic<bool> stop{false};
-        std::atomic<int> mismatches{0}, ok{0}, lost{0}, other{0}, done{0};
+        reader_counts reads;
         sim::controller_stats at_reset;  // right after the reset
         {
             loop_thread a(1), b(2);
             ASSERT_FALSE((a.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 64); })));
-            for (loop_thread* lt : {&a, &b}) {
-                lt->l.post([&, lt] {
-                    for (int i = 0; i < 8; ++i)
-                        lt->l.spawn([](block_device& dev, int i, std::atomic<bool>& stop,
-                                       std::atomic<int>& mismatches, std::atomic<int>& ok,
-                                       std::atomic<int>& lost, std::atomic<int>& other,
-                                       std::atomic<int>& done) -> task<void> {
-                            dma_buffer buf(512), want(512);
-                            for (std::uint64_t n = 0; !stop.load(); ++n) {
-                                const std::uint64_t k =
-                                    (n * 5 + static_cast<std::uint64_t>(i) * 11) % 64;
-                                std::memset(buf.data(), 0xee, 512);
-                                const auto ec = co_await dev.read(k * 512, buf.span());
-                                if (!ec) {
-                                    pattern(want.data(), 512, k, 1);
-                                    if (!same(buf.data(), want.data(), 512)) ++mismatches;
-                                    ++ok;
-                                } else if (ec == make_error_code(errc::aborted) ||
-                                           ec == make_error_code(errc::timeout)) {
-                                    ++lost;
-                                } else {
-                                    ++other;
-                                }
-                            }
-                            ++done;
-                        }(*s.dev, i, stop, mismatches, ok, lost, other, done));
-                });
-            }
+            for (loop_thread* lt : {&a, &b})
+                start_readers(*lt, *s.dev, 8, {.stride = 5, .spread = 11}, reads);
             std::this_thread::sleep_for(30ms);  // 16 reads in the device
             controller& c = ctrl_of(*s.dev);
             std::string why;
             EXPECT_EQ(c.reset(c.generation(), why), 0) << why;
             at_reset = s.ctrl->stats();
-            const int ok_at_reset = ok.load();
-            const auto t_reset = clock_type::now();
-            while (ok.load() - ok_at_reset < 50 && clock_type::now() - t_reset < 3s)
-                std::this_thread::sleep_for(1ms);
-            EXPECT_GE(ok.load() - ok_at_reset, 50) << "round " << round << ": I/O must go on";
-            stop = true;
-            while (done.load() < 16) std::this_thread::sleep_for(1ms);
+            EXPECT_GE(reads_ok_since_now(reads, 50), 50) << "round " << round << ": I/O must go on";
+            reads.stop = true;
+            while (reads.done.load() < 16) std::this_thread::sleep_for(1ms);
             EXPECT_EQ(c.counters().resets_deleting_queues.load(), 1u);
             EXPECT_EQ(c.counters().queues_deleted_by_reset.load(), 2u);
             EXPECT_TRUE(a.run<bool>([&] { return drain_dev(*s.dev); }));
@@ -610,10 +583,11 @@ TEST(DriverSimReset, ResetOfALiveControllerDeletesItsIoQueuesBeforeDisabling) {
             << s.ctrl->last_diagnostic();
         EXPECT_EQ(st.disables_with_io_in_flight, 0u)
             << "round " << round << ": CC.EN=0 while the controller held I/O commands";
-        EXPECT_EQ(mismatches.load(), 0) << "round " << round;
-        EXPECT_EQ(other.load(), 0) << "round " << round << ": only aborted/timeout may fail";
-        EXPECT_GT(lost.load(), 0) << "round " << round << ": the reset caught no read in flight ("
-                                  << ok.load() << " ok)";
+        EXPECT_EQ(reads.mismatches.load(), 0) << "round " << round;
+        EXPECT_EQ(reads.other.load(), 0) << "round " << round << ": only aborted/timeout may fail";
+        EXPECT_GT(reads.lost.load(), 0)
+            << "round " << round << ": the reset caught no read in flight (" << reads.ok.load()
+            << " ok)";
         EXPECT_EQ(st.invalid_doorbell_writes, 0u) << s.ctrl->last_diagnostic();
         EXPECT_EQ(st.dma_lifetime_violations, 0u) << s.ctrl->last_diagnostic();
     }
