@@ -175,6 +175,25 @@ int reads_ok_since_now(reader_counts& c, int more) {
     return c.ok.load() - at_start;
 }
 
+// What most reset tests start from: a hostile device and loop B (core 1), which writes the test
+// pattern to blocks [0, n) with wrote(n). B stops before the device closes.
+struct reset_rig {
+    sim_device s;
+    loop_thread b{1};
+    reset_rig(const sim::controller_config& cfg, std::chrono::milliseconds io_timeout,
+              bool shadow_doorbells = true)
+        : s(cfg, options(io_timeout, shadow_doorbells)) {}
+    bool wrote(std::uint64_t n) {
+        return s.dev && !b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, n); });
+    }
+    static nvme_options options(std::chrono::milliseconds io_timeout, bool shadow_doorbells) {
+        nvme_options o;
+        o.io_timeout = io_timeout;
+        o.shadow_doorbells = shadow_doorbells;
+        return o;
+    }
+};
+
 task<bool> drain_dev(block_device& dev) {
     co_await dev.drain();
     co_return true;
@@ -259,15 +278,12 @@ bool wait_enabling(sim_device& s) {
 TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorbells) {
     auto cfg = hostile_config();
     cfg.enable_delay = 400ms;
-    nvme_options o;
-    o.io_timeout = 400ms;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    ASSERT_TRUE(s.stats().shadow_doorbells);
-    loop_thread b(1);
-    dma_buffer buf(512);
-    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 4); })));
+    reset_rig r(cfg, 400ms);
+    ASSERT_TRUE(r.wrote(4)) << r.s.why;
+    auto& [s, b] = r;
     controller& c = ctrl_of(*s.dev);
+    ASSERT_TRUE(s.stats().shadow_doorbells);
+    dma_buffer buf(512);
     blocked_loop stuck;
     stuck.block(b.l);  // B is busy: it will not acknowledge the reset
     std::thread resetter = reset_in_background(c);
@@ -296,14 +312,11 @@ TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorb
 TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     auto cfg = hostile_config();
     cfg.enable_delay = 300ms;
-    nvme_options o;
-    o.io_timeout = 2s;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    loop_thread b(1);
-    dma_buffer buf(512);
-    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 4); })));
+    reset_rig r(cfg, 2s);
+    ASSERT_TRUE(r.wrote(4)) << r.s.why;
+    auto& [s, b] = r;
     controller& c = ctrl_of(*s.dev);
+    dma_buffer buf(512);
     blocked_loop stuck;
     stuck.block(b.l);
     const std::uint32_t g0 = c.generation();
@@ -370,13 +383,10 @@ TEST(DriverSimReset, QueueFirstCreatedDuringAResetBelongsToTheNewGeneration) {
 TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
     auto cfg = hostile_config();
     cfg.disable_delay = 10ms;
-    nvme_options o;
-    o.io_timeout = 2s;
-    o.shadow_doorbells = false;  // every doorbell is an MMIO write the controller sees
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    loop_thread b(1);
-    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    // every doorbell is an MMIO write the controller sees
+    reset_rig r(cfg, 2s, /*shadow_doorbells=*/false);
+    ASSERT_TRUE(r.wrote(8)) << r.s.why;
+    auto& [s, b] = r;
     controller& c = ctrl_of(*s.dev);
     std::atomic<bool> release{false}, blocked{false}, read_done{false};
     std::error_code read_ec;
@@ -418,12 +428,9 @@ TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
 TEST(DriverSimReset, QueueSendingAnAbortDoesNotHoldUpAReset) {
     auto cfg = hostile_config();
     cfg.disable_delay = 400ms;
-    nvme_options o;
-    o.io_timeout = 100ms;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    loop_thread b(1);
-    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    reset_rig r(cfg, 100ms);
+    ASSERT_TRUE(r.wrote(8)) << r.s.why;
+    auto& [s, b] = r;
     controller& c = ctrl_of(*s.dev);
     sim::fault late;
     late.what = sim::fault::kind::late_completion;
@@ -465,12 +472,9 @@ TEST(DriverSimReset, QueueSendingAnAbortDoesNotHoldUpAReset) {
 TEST(DriverSimReset, FatalStatusWhileTheResetEnablesIsResetAgain) {
     auto cfg = hostile_config();
     cfg.enable_delay = 200ms;
-    nvme_options o;
-    o.io_timeout = 2s;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    loop_thread b(1);
-    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    reset_rig r(cfg, 2s);
+    ASSERT_TRUE(r.wrote(8)) << r.s.why;
+    auto& [s, b] = r;
     controller& c = ctrl_of(*s.dev);
     std::thread resetter = reset_in_background(c);
     ASSERT_TRUE(wait_enabling(s));
@@ -495,13 +499,9 @@ void fail_create_sq(sim::simulated_controller& ctrl, std::uint32_t count) {
 // reset again and the re-creation retried, at most io_queue::max_recreate_attempts times in all.
 // Two failed re-creations: the third succeeds and the loop's I/O goes on with the right data.
 TEST(DriverSimReset, QueueWhoseReCreationFailsIsResetAgainAndRecovers) {
-    auto cfg = hostile_config();
-    nvme_options o;
-    o.io_timeout = 2s;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    loop_thread b(1);
-    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    reset_rig r(hostile_config(), 2s);
+    ASSERT_TRUE(r.wrote(8)) << r.s.why;
+    auto& [s, b] = r;
     fail_create_sq(*s.ctrl, io_queue::max_recreate_attempts - 1);
     controller& c = ctrl_of(*s.dev);
     const auto resets_before = s.ctrl->stats().resets;
@@ -517,13 +517,9 @@ TEST(DriverSimReset, QueueWhoseReCreationFailsIsResetAgainAndRecovers) {
 // A controller that fails every re-creation: the loop gives up after max_recreate_attempts
 // (bounded, no reset storm) and its I/O fails with "controller fatal" instead of hanging.
 TEST(DriverSimReset, QueueWhoseReCreationAlwaysFailsGivesUpAfterTheBoundedAttempts) {
-    auto cfg = hostile_config();
-    nvme_options o;
-    o.io_timeout = 2s;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    loop_thread b(1);
-    ASSERT_FALSE((b.run<std::error_code>([&] { return write_pattern(*s.dev, 0, 8); })));
+    reset_rig r(hostile_config(), 2s);
+    ASSERT_TRUE(r.wrote(8)) << r.s.why;
+    auto& [s, b] = r;
     fail_create_sq(*s.ctrl, 1000);
     controller& c = ctrl_of(*s.dev);
     const auto resets_before = s.ctrl->stats().resets;
