@@ -18,7 +18,7 @@ bool parse_sim_config(const std::string& target, const std::map<std::string, std
     }
     device_uri uri{"sim", target, params};
     std::uint64_t size = 0, lba = 0, count = 0, mdts = 0, latency = 0, host_page = 0, mqes = 0;
-    std::uint64_t dstrd = 0, max_queues = 0;
+    std::uint64_t dstrd = 0, max_queues = 0, bad_lba = 0, bad_blocks = 0;
     bool dbbc = true, inline_mode = false, vwc = true;
     if (!backends::param_size(uri, "size", 1ull << 30, size, why) ||
         !backends::param_uint(uri, "lba", 512, 512, 4096, lba, why) ||
@@ -31,7 +31,10 @@ bool parse_sim_config(const std::string& target, const std::map<std::string, std
         !backends::param_uint(uri, "max_queues", 64, 1, 1024, max_queues, why) ||
         !backends::param_bool(uri, "dbbc", true, dbbc, why) ||
         !backends::param_bool(uri, "vwc", true, vwc, why) ||
-        !backends::param_bool(uri, "inline", false, inline_mode, why))
+        !backends::param_bool(uri, "inline", false, inline_mode, why) ||
+        !backends::param_uint(uri, "bad_lba", 0, 0, std::uint64_t{1} << 48, bad_lba, why) ||
+        !backends::param_uint(uri, "bad_blocks", params.count("bad_lba") ? 1 : 0, 0,
+                              std::uint64_t{1} << 48, bad_blocks, why))
         return false;
     if (lba != 512 && lba != 4096) {
         why = "sim: parameter lba='" + params.at("lba") + "' must be 512 or 4096";
@@ -57,6 +60,8 @@ bool parse_sim_config(const std::string& target, const std::map<std::string, std
     cfg.dbbc = dbbc;
     cfg.volatile_write_cache = vwc;
     cfg.inline_mode = inline_mode;
+    cfg.bad_lba = bad_lba;
+    cfg.bad_blocks = bad_blocks;
     out = std::move(cfg);
     return true;
 }

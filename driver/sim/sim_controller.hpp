@@ -74,6 +74,11 @@ struct controller_config {
     std::uint8_t dmrl = 0;
     std::uint32_t rtd3e_us = 0;
     std::chrono::nanoseconds shutdown_delay{0};
+    // Bad media: a Read or Write touching blocks [bad_lba, bad_lba + bad_blocks) of any namespace
+    // fails with Unrecovered Read Error / Write Fault (SCT 2h), every time, as a worn-out or
+    // damaged region of a real SSD does (and QEMU's blkdebug). bad_blocks 0: none.
+    std::uint64_t bad_lba = 0;
+    std::uint64_t bad_blocks = 0;
 };
 
 // Faults the test can arm. Matching is on (admin?, opcode); `skip` matching commands pass first.

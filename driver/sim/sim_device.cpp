@@ -13,9 +13,9 @@ namespace convme::sim {
 namespace {
 // Keys read by the sim model; the driver reads nvme_option_keys (dbbc in both: the model
 // advertises Doorbell Buffer Config, the driver uses it).
-constexpr std::string_view sim_keys[] = {"size",       "lba",       "namespaces", "mdts",
-                                         "latency_us", "host_page", "mqes",       "dstrd",
-                                         "max_queues", "vwc",       "inline"};
+constexpr std::string_view sim_keys[] = {
+    "size",  "lba",        "namespaces", "mdts",   "latency_us", "host_page", "mqes",
+    "dstrd", "max_queues", "vwc",        "inline", "bad_lba",    "bad_blocks"};
 }  // namespace
 
 bool check_sim_target(device_uri& uri, std::string& why) {

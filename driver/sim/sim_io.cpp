@@ -32,6 +32,11 @@ std::uint16_t simulated_controller::impl::execute_io(const nvme::sqe& cmd) {
         std::uint16_t zs = 0;
         if (!zoned_write_check(n, cmd.opcode, slba, nlb, zs)) return zs;
     }
+    if (cfg.bad_blocks != 0 && (cmd.opcode == read || cmd.opcode == write) &&
+        slba < cfg.bad_lba + cfg.bad_blocks && cfg.bad_lba < slba + nlb)
+        return nvme::make_status(nvme::sct::media, cmd.opcode == read
+                                                       ? nvme::sc::unrecovered_read_error
+                                                       : nvme::sc::write_fault);
     std::uint64_t offset = n.base + (slba << n.lba_shift);
     std::size_t bytes = static_cast<std::size_t>(nlb << n.lba_shift);
 

@@ -137,6 +137,34 @@ TEST(SimBackend, BadUrisNameTheProblem) {
     expect_error("sim:disk", "disk");
     expect_error("sim:file=/nonexistent-dir/a/b.img?size=1M", "/nonexistent-dir/a/b.img");
     expect_error("sim:mem?size=1M&ns=2&inline=1", "");  // namespace 2 does not exist
+    expect_error("sim:mem?bad_lba=-1", "bad_lba");
+    expect_error("sim:mem?bad_lba=8&bad_blocks=many", "bad_blocks");
+}
+
+// bad_lba/bad_blocks: reads and writes touching the bad region fail with the NVMe media errors,
+// every time; the blocks around it keep working.
+TEST(SimBackend, BadBlocksFailWithMediaErrorsEveryTime) {
+    for (const char* uri : {"sim:mem?size=1M&inline=1&bad_lba=16&bad_blocks=8",
+                            "sim:mem?size=1M&bad_lba=16&bad_blocks=8"}) {
+        auto dev = open_ok(uri);
+        if (!dev) continue;
+        loop l;
+        l.run_until_complete([](block_device& dev) -> task<void> {
+            dma_buffer buf(8192);
+            const std::error_code read_error = make_nvme_error(0x281);         // SCT 2h, SC 81h
+            const std::error_code write_fault = make_nvme_error(0x280);        // SCT 2h, SC 80h
+            EXPECT_FALSE(co_await dev.write(0, std::span(buf.data(), 4096)));  // blocks 0-7
+            EXPECT_FALSE(co_await dev.read(24 * 512, std::span(buf.data(), 4096)));  // 24-31
+            for (int attempt = 0; attempt < 2; ++attempt) {
+                EXPECT_EQ(co_await dev.read(16 * 512, std::span(buf.data(), 512)), read_error);
+                // 8 KiB from block 8 reaches into the bad region by its second half.
+                EXPECT_EQ(co_await dev.read(8 * 512, buf.span()), read_error);
+                EXPECT_EQ(co_await dev.write(23 * 512, std::span(buf.data(), 512)), write_fault);
+            }
+            EXPECT_FALSE(co_await dev.read(15 * 512, std::span(buf.data(), 512)));
+            co_await dev.drain();
+        }(*dev));
+    }
 }
 
 }  // namespace
