@@ -190,6 +190,29 @@ static void test_timeout(void) {
     convme_close(d);
 }
 
+/* A media error: -EIO, and the text names the NVMe status and the failed request. */
+static void test_media_error(void) {
+    printf("-- media error (sim bad blocks 8-15)\n");
+    convme_dev* d;
+    convme_queue* q;
+    int rc = convme_open("sim:mem?size=8M&bad_lba=8&bad_blocks=8", &d);
+    CHECK(rc == 0 && convme_queue_open(d, &q) == 0, "open: %s", convme_strerror(rc));
+    if (rc) return;
+    char* buf = convme_dma_alloc(8192);
+    CHECK(convme_write(q, buf, 0, 4096) == 0, "blocks 0-7 are good");
+    rc = convme_read(q, buf, 4096, 4096);
+    CHECK(rc == -EIO && strstr(convme_strerror(rc), "Unrecovered Read Error") != NULL &&
+              strstr(convme_strerror(rc), "read of 4096 bytes") != NULL,
+          "read of bad blocks: %d '%s'", rc, convme_strerror(rc));
+    rc = convme_write(q, buf, 2048, 4096);
+    CHECK(rc == -EIO && strstr(convme_strerror(rc), "Write Fault") != NULL, "write: %d '%s'", rc,
+          convme_strerror(rc));
+    CHECK(convme_read(q, buf, 8192, 8192) == 0, "blocks 16-31 are good");
+    convme_queue_close(q);
+    convme_dma_free(buf);
+    convme_close(d);
+}
+
 /* More queues over a device's life than there are core ids: every one gets its own queue pair (the
  * driver's state is per loop, a closed queue's core id is free again). */
 static void test_many_queues(void) {
@@ -306,6 +329,7 @@ int main(void) {
     test_errors();
     test_sim();
     test_timeout();
+    test_media_error();
     test_many_queues();
     test_threads("sim:mem?size=64M");
     test_uring();

@@ -152,6 +152,23 @@ static void test_timeout(void) {
     unvme_close(ns);
 }
 
+/* A media error reaches the program as the NVMe status UNVMe returns: (SCT << 8) | SC. */
+static void test_media_error(void) {
+    printf("-- media error (sim bad blocks 8-15)\n");
+    const unvme_ns_t* ns = unvme_openq("sim:mem?size=8M&bad_lba=8&bad_blocks=8", 1, 16);
+    CHECK(ns != NULL, "open");
+    if (!ns) return;
+    void* buf = unvme_alloc(ns, 8192);
+    CHECK(unvme_write(ns, 0, buf, 0, 8) == 0, "blocks 0-7 are good");
+    CHECK(unvme_read(ns, 0, buf, 8, 8) == 0x0281, "read of bad blocks: Unrecovered Read Error");
+    CHECK(unvme_write(ns, 0, buf, 4, 8) == 0x0280, "write reaching bad blocks: Write Fault");
+    unvme_iod_t iod = unvme_aread(ns, 0, buf, 12, 1);
+    CHECK(iod != NULL && unvme_apoll(iod, UNVME_TIMEOUT) == 0x0281, "aread + apoll: the status");
+    CHECK(unvme_read(ns, 0, buf, 16, 16) == 0, "blocks 16-31 are good");
+    unvme_free(ns, buf);
+    unvme_close(ns);
+}
+
 struct targ {
     const unvme_ns_t* ns;
     int qid, errors;
@@ -236,6 +253,7 @@ int main(void) {
     test_open_errors();
     test_basic();
     test_timeout();
+    test_media_error();
     test_threads();
     test_uring();
     printf("unvme_test: %d failure(s)\n", failures);
