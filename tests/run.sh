@@ -6,6 +6,8 @@
 #   perf     the instruction-count guard (bench/callgrind_guard.sh, callgrind, deterministic) on the
 #            gcc build: fails when a main I/O path costs > 5 % above bench/callgrind_baseline.txt
 #   asan     gcc Debug with AddressSanitizer + UndefinedBehaviorSanitizer
+#   tsan     gcc with ThreadSanitizer: the core, sim, NVMe driver, open and null tests (several
+#            loops, the device thread, resets and cross-core posts; about 7 minutes)
 #   clang    clang, warnings as errors
 #   aarch64  cross-compiled with g++-aarch64-linux-gnu, tests run under qemu-user
 #   lab      the QEMU VFIO lab (ctest -L vfio-lab): the driver against QEMU's NVMe, 3 guests
@@ -13,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-STAGES=${CONVME_STAGES:-gcc perf asan clang aarch64 lab}
+STAGES=${CONVME_STAGES:-gcc perf asan tsan clang aarch64 lab}
 JOBS=${JOBS:-$(nproc)}
 export CTEST_PARALLEL_LEVEL=${CTEST_PARALLEL_LEVEL:-$JOBS}
 export GTEST_COLOR=no
@@ -78,6 +80,7 @@ for stage in $STAGES; do
     gcc) run_stage gcc ci -LE vfio-lab ;;
     perf) run_guard_stage ;;
     asan) run_stage asan asan -LE 'vfio-lab|integration|install' ;;
+    tsan) run_stage tsan tsan ;;
     clang) run_stage clang clang -LE vfio-lab ;;
     aarch64)
       tests/lab/setup-aarch64-deps.sh >"$log_dir/aarch64-deps.log" 2>&1 || { echo "aarch64 deps failed:"; tail -20 "$log_dir/aarch64-deps.log"; }

@@ -80,15 +80,17 @@ void io_queue::dump_stuck(std::uint16_t first_cid) noexcept {
         static_cast<unsigned long long>(qc.cq_db.shadow_skips),
         static_cast<unsigned long long>(io_counters_.doorbell_kicks), quiet_ticks_,
         static_cast<unsigned long long>(io_counters_.aborts_sent));
-    // The CQ entries at and after the head: what the controller posted (or left) there.
+    // The CQ entries at and after the head: what the controller posted (or left) there. The
+    // controller may be writing them right now (the queue is stuck, not stopped): device loads.
     const nvme::cqe* cqr = qp_.cq_ring();
     for (std::uint32_t k = 0; k < 4; ++k) {
         const std::uint32_t i = (qp_.cq_head() + k) % qp_.depth();
         const nvme::cqe& e = cqr[i];
+        const unsigned status = device_load<std::uint16_t>(&e.status);
         out.line("cq[%u]: cid %u status 0x%x (phase %u) sqhd %u sqid %u", i,
-                 static_cast<unsigned>(e.cid), static_cast<unsigned>(e.status),
-                 static_cast<unsigned>(e.status & 1u), static_cast<unsigned>(e.sqhd),
-                 static_cast<unsigned>(e.sqid));
+                 static_cast<unsigned>(device_load<std::uint16_t>(&e.cid)), status, status & 1u,
+                 static_cast<unsigned>(device_load<std::uint16_t>(&e.sqhd)),
+                 static_cast<unsigned>(device_load<std::uint16_t>(&e.sqid)));
     }
     // Every command in flight, with the SQ entries that carry its cid (the newest entry with a
     // cid is the one in flight; older ones are earlier uses of the id).

@@ -667,11 +667,16 @@ bool simulated_controller::impl::post(std::uint16_t cqid, bool refresh_shadow) {
         const completion c = cq.ready.front();
         cq.ready.pop_front();
         nvme::cqe* e = &cq.ring[cq.tail];
-        e->dw0 = c.dw0;
-        e->dw1 = 0;
-        e->sqhd = static_cast<std::uint16_t>(reported_sq_head(sqs[c.sqid], c.sqid));
-        e->sqid = c.sqid;
-        e->cid = c.cid;
+        // Field by field, as DMA writes land: the host may be reading an entry it does not own
+        // yet (its timeout diagnostics dump the entries at the head).
+        auto dma_write = [](auto& field, auto v) {
+            std::atomic_ref(field).store(v, std::memory_order_relaxed);
+        };
+        dma_write(e->dw0, c.dw0);
+        dma_write(e->dw1, std::uint32_t{0});
+        dma_write(e->sqhd, static_cast<std::uint16_t>(reported_sq_head(sqs[c.sqid], c.sqid)));
+        dma_write(e->sqid, c.sqid);
+        dma_write(e->cid, c.cid);
         // The phase tag is written last: once the host sees it, the rest of the entry is valid.
         std::atomic_ref<std::uint16_t>(e->status).store(
             static_cast<std::uint16_t>(c.status | (cq.phase ? 1 : 0)), std::memory_order_release);
