@@ -25,6 +25,9 @@ SERVER=()
 wait_port() { for _ in $(seq 200); do redis-cli -p $PORT PING >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process
+# Whole machine: "busy idle" ticks over all CPUs (idle and iowait count as idle).
+machine_ticks() { awk '$1=="cpu" {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
+now() { date +%s.%N; }
 load_args() { [ "$1" = rand ] && echo "-r 1000000" || true; }
 
 start() {  # $1 = config; sets PID (started from this shell, so that `wait` works)
@@ -48,14 +51,20 @@ for round in $(seq "$ROUNDS"); do
             wait_port || { echo "$cfg did not start:"; cat "$WORK/log"; exit 1; }
             before=$(load1)
             s0=$(cpu_ticks "$PID")
+            m0=$(machine_ticks)
+            w0=$(now)
             # shellcheck disable=SC2046
             /usr/bin/time -f "%U %S" -o "$WORK/ctime" "${CLIENT[@]}" redis-benchmark -p $PORT "${COMMON[@]}" \
                 $(load_args "$load") --csv 2>/dev/null | tail -n +2 | tr -d '"' >"$WORK/run"
             after=$(load1)
+            wall=$(awk -v a="$w0" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')
+            # CPU-s the whole machine spent busy and idle during the run (all processes)
+            read -r mb mi <<<"$(awk -v a="$m0" -v b="$(machine_ticks)" -v t="$(getconf CLK_TCK)" \
+                'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.2f %.2f", (y[1] - x[1]) / t, (y[2] - x[2]) / t}')"
             scpu=$(awk -v a="$s0" -v b="$(cpu_ticks "$PID")" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / t}')
             ccpu=$(awk '{printf "%.2f", $1 + $2}' "$WORK/ctime")
             awk -F, -v c="$cfg" -v r="$round" -v l="$load" -v b="$before" -v a="$after" -v s="$scpu" -v k="$ccpu" \
-                '{print c, l, r, $1, $2, b, a, s, k}' "$WORK/run" | tee -a "$WORK/results" >&2
+                -v w="$wall" -v mb="$mb" -v mi="$mi" '{print c, l, r, $1, $2, b, a, s, k, w, mb, mi}' "$WORK/run" | tee -a "$WORK/results" >&2
             kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
         done
     done
@@ -88,6 +97,7 @@ for load in "${LOADS[@]}"; do
 done
 echo
 echo "every run (requests/s; 1-minute load average before -> after; CPU seconds the server and"
-echo "redis-benchmark used in that run, SET and GET together):"
+echo "redis-benchmark used in that run, SET and GET together; wall seconds of the run and the CPU"
+echo "seconds the whole machine was busy and idle in it, all processes):"
 sort -k1,1 -k2,2 -k4,4 -k3,3n "$WORK/results" |
-    awk '{printf "  %-13s %-4s round %s %s %8s  load %s -> %s  cpu server %s client %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
+    awk '{printf "  %-13s %-4s round %s %s %8s  load %s -> %s  cpu server %s client %s  wall %s machine busy %s idle %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'

@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
                    "batches per shard written but not yet durable, at most (1 = no pipelining)")
         ->capture_default_str()
         ->check(CLI::Range(1u, 64u));
+    app.add_option("--recovery-read-ahead", opts.store.shard.scan_read_ahead,
+                   "recovery: 1 MiB log reads in flight per shard beyond the one being replayed "
+                   "(0 = one at a time)")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 64u));
     // A loop without work polls a while before it sleeps, which saves a wake-up when more work
     // comes soon, but only while it has a CPU of its own: when the loops and their clients share
     // the CPUs, every microsecond polled is taken from the thread that would bring that work.

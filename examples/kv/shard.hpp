@@ -28,6 +28,7 @@
 #include "index.hpp"
 #include "io_buffer.hpp"
 #include "record.hpp"
+#include "scan_reader.hpp"
 
 namespace kv {
 
@@ -52,6 +53,10 @@ struct shard_options {
     // 1 = write, flush, acknowledge, then the next batch. More lets the next batches' writes
     // overlap a flush.
     unsigned batches_in_flight = 4;
+    // Recovery reads a half in chunks of this size, with this many further chunk reads in
+    // flight while one is replayed (0: one read at a time, each waited for).
+    std::size_t scan_chunk_bytes = 1u << 20;
+    unsigned scan_read_ahead = 3;
 };
 
 struct shard_stats {
@@ -204,6 +209,11 @@ class shard {
     convme::task<std::error_code> read_headers(half_header (&h)[2], bool (&valid)[2]);
     convme::task<std::error_code> scan_half(std::uint8_t half, std::uint64_t base_epoch,
                                             std::uint64_t& end);
+    convme::task<std::error_code> replay_half(scan_reader& reader, std::uint8_t half,
+                                              std::uint64_t base_epoch, std::uint64_t& end,
+                                              std::string& reason);
+    // Before a replayed put: grow the index once for the rest of the half instead of doubling.
+    void presize_index(std::uint64_t scanned, std::uint64_t left);
     void apply(const record_view& r, std::uint8_t half, std::size_t bytes, std::int64_t now);
 
     convme::block_device& dev_;
@@ -220,6 +230,7 @@ class shard {
     std::uint64_t seq_ = 1;
     std::uint64_t max_epoch_seen_ = 0;
     std::uint64_t max_seq_seen_ = 0;
+    std::uint64_t scanned_bytes_ = 0;  // log bytes replayed by this start in halves done already
 
     io_buffer open_;
     std::uint32_t open_records_ = 0;
