@@ -3,16 +3,17 @@
 // event it saw there (a submission or a completion) before it sleeps on the queue's interrupt.
 //
 // spin_us=N fixes the window at N. spin_us=auto (the default) derives it from what this queue
-// observes: the idle wait from one event to the next completion. Two running estimates (EWMA,
-// weight 1/8, about the last 8 waits): the mean of the waits a spin up to the cap would have
-// caught, and the share of waits that were that short. The window is 4 x that mean, clamped to
-// [floor, cap]: a steady device is waited for by spinning, as poll does, with room for 4x jitter
-// (sleeping costs an interrupt plus a wake-up, which under load costs more than the spin). A
-// stall (a wait past the cap) does not stretch the window, it only lowers the share; when fewer
-// than half of the waits are catchable (a device that takes milliseconds, or one that stopped
-// answering) spinning is wasted, so the window falls to the floor and the loop sleeps nearly at
-// once. Waits measured across a sleep include the wake-up, which only errs towards spinning
-// longer next time.
+// observes: the idle wait from one event to the next completion. Two running estimates: a
+// decaying peak of the waits a spin up to the cap would have caught (a new wait above it raises
+// it at once, each wait lowers it by 1/16), and the share of waits that were that short (EWMA,
+// weight 1/8). The window is twice the peak, clamped to [floor, cap]: a steady device is waited
+// for by spinning, as poll does; a peak rather than a mean, because waits come in mixes (at QD32
+// short gaps inside a burst of completions, then the long gap to the next burst: the window must
+// cover the long one). A stall (a wait past the cap) does not stretch the window, it only lowers
+// the share; when fewer than half of the waits are catchable (a device that takes milliseconds,
+// or one that stopped answering) spinning is wasted, so the window falls to the floor and the
+// loop sleeps nearly at once. Waits measured across a sleep include the wake-up, which only errs
+// towards spinning longer next time.
 //
 // Only the hybrid path (io_queue::prepare_to_block, called just before a sleep) touches this;
 // poll mode never does.
@@ -29,8 +30,9 @@ class spin_window {
     using ns = std::chrono::nanoseconds;
     static constexpr std::chrono::microseconds default_floor{50};
     static constexpr std::chrono::microseconds default_cap{1000};
-    static constexpr std::int64_t factor = 4;
-    static constexpr int ewma_shift = 3;  // weight 1/8: about the last 8 waits
+    static constexpr std::int64_t factor = 2;   // window = factor x peak
+    static constexpr int peak_decay_shift = 4;  // the peak loses 1/16 per wait
+    static constexpr int share_shift = 3;       // the share: EWMA weight 1/8
 
     // Adaptive within [floor, cap]. It starts where the old fixed window was (100 us).
     static spin_window adaptive(ns floor = default_floor, ns cap = default_cap) noexcept {
@@ -38,7 +40,7 @@ class spin_window {
         w.adaptive_ = true;
         w.floor_ = floor;
         w.cap_ = std::max(cap, floor);
-        w.mean_ns_ = ns(std::chrono::microseconds(100)).count() / factor;
+        w.peak_ns_ = ns(std::chrono::microseconds(100)).count() / factor;
         w.share_ = share_one;
         w.window_ = w.compute();
         return w;
@@ -53,14 +55,16 @@ class spin_window {
     void observe(ns wait) noexcept {
         if (!adaptive_) return;
         const bool catchable = wait <= cap_;
-        share_ += ((catchable ? share_one : 0) - share_) >> ewma_shift;
-        if (catchable)
-            mean_ns_ += (std::max<std::int64_t>(wait.count(), 0) - mean_ns_) >> ewma_shift;
+        share_ += ((catchable ? share_one : 0) - share_) >> share_shift;
+        if (catchable) {
+            peak_ns_ -= peak_ns_ >> peak_decay_shift;
+            peak_ns_ = std::max<std::int64_t>(peak_ns_, wait.count());
+        }
         window_ = compute();
     }
 
     ns window() const noexcept { return window_; }
-    ns mean() const noexcept { return ns(mean_ns_); }
+    ns peak() const noexcept { return ns(peak_ns_); }
     // Share of recent waits no longer than the cap, in 1/65536.
     std::int64_t catchable_share() const noexcept { return share_; }
     bool is_adaptive() const noexcept { return adaptive_; }
@@ -72,12 +76,12 @@ class spin_window {
   private:
     ns compute() const noexcept {
         if (share_ < share_one / 2) return floor_;  // most waits outlast any spin: sleep
-        return std::clamp(ns(mean_ns_ * factor), floor_, cap_);
+        return std::clamp(ns(peak_ns_ * factor), floor_, cap_);
     }
 
     bool adaptive_ = false;
     ns floor_{0}, cap_{0};
-    std::int64_t mean_ns_ = 0;  // of the waits no longer than cap_
+    std::int64_t peak_ns_ = 0;  // of the waits no longer than cap_, decaying
     std::int64_t share_ = 0;    // of the waits no longer than cap_, in 1/share_one
     ns window_{0};              // cached: prepare_to_block() reads it on every spinning iteration
 };

@@ -25,16 +25,15 @@ spin_window fed(std::chrono::nanoseconds wait, int n) {
     return w;
 }
 
-TEST(SpinWindow, SteadyWaitsGiveFourTimesTheWait) {
+TEST(SpinWindow, SteadyWaitsGiveTwiceTheWait) {
     const spin_window w = fed(100us, 64);
-    EXPECT_GE(w.window(), 399us);
-    EXPECT_LE(w.window(), 400us);
+    EXPECT_EQ(w.window(), 200us);
     EXPECT_EQ(spin_window::adaptive().window(), 100us);  // before any sample: the old fixed value
 }
 
 TEST(SpinWindow, ClampedToFloorAndCap) {
     EXPECT_EQ(fed(5us, 64).window(), spin_window::default_floor);
-    EXPECT_EQ(fed(300us, 64).window(), spin_window::default_cap);
+    EXPECT_EQ(fed(600us, 64).window(), spin_window::default_cap);
     spin_window w = spin_window::adaptive(50us, 400us);
     for (int i = 0; i < 64; ++i) w.observe(300us);
     EXPECT_EQ(w.window(), 400us);
@@ -46,15 +45,26 @@ TEST(SpinWindow, ADeviceSlowerThanTheCapIsSleptOnAtOnce) {
 }
 
 TEST(SpinWindow, AStallDoesNotStretchTheWindowButManyMakeItSleep) {
-    spin_window w = fed(50us, 64);
-    const auto near_200us = [&] { return w.window() > 199us && w.window() <= 200us; };
-    EXPECT_TRUE(near_200us()) << w.window().count();
+    spin_window w = fed(100us, 64);
     w.observe(10s);  // past the cap: only the share of catchable waits drops (by 1/8)
-    EXPECT_TRUE(near_200us()) << w.window().count();
+    EXPECT_EQ(w.window(), 200us);
     for (int i = 0; i < 8; ++i) w.observe(10s);  // the device stopped answering
     EXPECT_EQ(w.window(), spin_window::default_floor);
-    for (int i = 0; i < 8; ++i) w.observe(50us);  // and answers again
-    EXPECT_TRUE(near_200us()) << w.window().count();
+    for (int i = 0; i < 8; ++i) w.observe(100us);  // and answers again
+    EXPECT_EQ(w.window(), 200us);
+}
+
+// QD32 under QEMU: bursts of completions a few us apart, then a long gap to the next burst. The
+// window covers the long gap (a mean would not: 7 waits of 5 us and one of 400 us average 54 us).
+TEST(SpinWindow, MixedWaitsAreCoveredByThePeak) {
+    spin_window w = spin_window::adaptive();
+    for (int burst = 0; burst < 16; ++burst) {
+        for (int i = 0; i < 7; ++i) w.observe(5us);
+        w.observe(400us);
+        EXPECT_GE(w.window(), 2 * 400us * 15 / 16 * 15 / 16) << "burst " << burst;
+    }
+    for (int i = 0; i < 64; ++i) w.observe(5us);  // the long gaps are gone: it decays
+    EXPECT_EQ(w.window(), spin_window::default_floor);
 }
 
 TEST(SpinWindow, FixedIgnoresWhatItSees) {
@@ -149,7 +159,7 @@ TEST(DriverHybridWindow, ASteadyLatencyLongerThanTheOldWindowIsSpunThrough) {
     EXPECT_EQ(r.errors, 0);
     // A few while it learns, a few for a device thread the machine descheduled past the window.
     EXPECT_LE(r.sleeps, 40u);
-    EXPECT_GE(r.window_us, 1200u);  // 4 x (300 us and more)
+    EXPECT_GE(r.window_us, 600u);  // 2 x (300 us and more)
     RecordProperty("fixed_sleeps", std::to_string(before.sleeps));
     RecordProperty("auto_sleeps", std::to_string(r.sleeps));
 }
@@ -237,7 +247,7 @@ TEST(DriverHybridWindow, SeveralLoopsEachSpinThroughASteadyLatency) {
     const auto st = s.stats();
     // 300 reads; lenient for two spinning loops and the device thread on a loaded 2-CPU host.
     EXPECT_LE(st.irq_sleeps, 100u);
-    EXPECT_GE(window_us.load(), 1200u);
+    EXPECT_GE(window_us.load(), 600u);
     RecordProperty("sleeps", std::to_string(st.irq_sleeps));
 }
 
