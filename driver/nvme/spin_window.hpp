@@ -5,7 +5,7 @@
 // spin_us=N fixes the window at N. spin_us=auto (the default) derives it from what this queue
 // observes: the idle wait from one event to the next completion. Two running estimates: a
 // decaying peak of the waits a spin up to the cap would have caught (a new wait above it raises
-// it at once, each wait lowers it by 1/16), and the share of waits that were that short (EWMA,
+// it at once, each wait lowers it by 1/256), and the share of waits that were that short (EWMA,
 // weight 1/8). The window is twice the peak, clamped to [floor, cap]: a steady device is waited
 // for by spinning, as poll does; a peak rather than a mean, because waits come in mixes (at QD32
 // short gaps inside a burst of completions, then the long gap to the next burst: the window must
@@ -30,9 +30,11 @@ class spin_window {
     using ns = std::chrono::nanoseconds;
     static constexpr std::chrono::microseconds default_floor{50};
     static constexpr std::chrono::microseconds default_cap{1000};
-    static constexpr std::int64_t factor = 2;   // window = factor x peak
-    static constexpr int peak_decay_shift = 4;  // the peak loses 1/16 per wait
-    static constexpr int share_shift = 3;       // the share: EWMA weight 1/8
+    static constexpr std::int64_t factor = 2;  // window = factor x peak
+    // The peak loses 1/256 per wait: slow enough to outlast a burst of 32+ short waits (15/16 per
+    // wait left 13 % of it after one QD32 burst in lab run 2, and the loop slept once per burst).
+    static constexpr int peak_decay_shift = 8;
+    static constexpr int share_shift = 3;  // the share: EWMA weight 1/8
 
     // Adaptive within [floor, cap]. It starts where the old fixed window was (100 us).
     static spin_window adaptive(ns floor = default_floor, ns cap = default_cap) noexcept {
