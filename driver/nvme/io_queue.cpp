@@ -19,6 +19,9 @@ io_queue::io_queue(controller& ctrl, dma_mapper& mapper, const io_queue_params& 
       owner_(owner),
       owner_id_(owner.unique_id()),
       dev_(ctrl.dev()),
+      spin_(params.hybrid_spin_auto
+                ? spin_window::adaptive(spin_window::default_floor, params.hybrid_spin_max)
+                : spin_window::fixed(params.hybrid_spin)),
       epoch_(std::chrono::steady_clock::now()) {}
 
 io_queue::~io_queue() {

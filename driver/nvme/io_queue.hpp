@@ -43,6 +43,7 @@
 #include "driver/nvme/dma_mapper.hpp"
 #include "driver/nvme/prp.hpp"
 #include "driver/nvme/queue_pair.hpp"
+#include "driver/nvme/spin_window.hpp"
 #include "driver/nvme/translation_cache.hpp"
 
 namespace convme::driver {
@@ -60,7 +61,11 @@ struct io_queue_params {
     std::uint32_t max_dsm_range_blocks = 0xffffffffu;  // DMRSL, else the 32-bit range length
     std::uint32_t max_dsm_ranges = 256;                // DMRL
     completion_mode mode = completion_mode::poll;  // interrupt/hybrid: the CQ signals vector qid
+    // hybrid: the spin window (spin_window.hpp), adaptive within [floor, hybrid_spin_max] or
+    // fixed at hybrid_spin.
+    bool hybrid_spin_auto = true;
     std::chrono::microseconds hybrid_spin{100};
+    std::chrono::microseconds hybrid_spin_max{1000};
 };
 
 struct io_queue_counters {
@@ -109,6 +114,7 @@ class io_queue final : public poller {
 
     bool irq() const noexcept { return irq_; }
     std::uint64_t irq_sleeps() const noexcept { return irq_sleeps_; }
+    const spin_window& hybrid_window() const noexcept { return spin_; }
 
     // recover()'s re-creations after a reset, each after one more reset when the last failed.
     static constexpr unsigned max_recreate_attempts = 3;
@@ -154,6 +160,8 @@ class io_queue final : public poller {
 
     // interrupt / hybrid: bind vector qid_ to the owner loop's eventfd (io_queue_irq.cpp).
     int setup_irq(std::string& why) noexcept;
+    // hybrid: true while the spin window since the last event seen here is still open.
+    bool keep_spinning() noexcept;
     // create()'s last step: Create I/O CQ + SQ, then completion notification where the device has
     // it.
     int create_on_controller(std::string& why);
@@ -200,9 +208,12 @@ class io_queue final : public poller {
     queue_link link_;
     bool notified_ = false;  // the device wakes owner_ when it posts to our CQ
     bool irq_ = false;       // ... through MSI-X vector qid_ bound to owner_.notify_fd()
-    std::uint64_t spin_seen_ =
-        ~std::uint64_t(0);  // hybrid: submitted+completed when the spin began
+    // hybrid (io_queue_irq.cpp): submitted+completed and completed when prepare_to_block() last
+    // saw them change, and when; the window those waits feed.
+    std::uint64_t spin_seen_ = ~std::uint64_t(0);
+    std::uint64_t spin_completed_ = 0;
     std::chrono::steady_clock::time_point spin_start_{};
+    spin_window spin_;
     std::uint64_t irq_sleeps_ = 0;
     std::error_code failed_{};  // set: the queue is unusable, every request fails with this
 

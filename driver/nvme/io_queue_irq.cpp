@@ -62,21 +62,30 @@ bool io_queue::prepare_to_block() {
     if (in_flight_) health_tick();
     if (!deferred_.empty() || qp_.cq_ready() || qp_.sq_pending())
         return false;  // work is already here
-    if (p_.mode == completion_mode::hybrid && p_.hybrid_spin.count() > 0) {
-        // Spin for hybrid_spin after the last submission or completion: a fast device answers
-        // within the window and the loop never pays for an interrupt and a wake-up.
-        const auto& c = qp_.counters();
-        const std::uint64_t seen = c.submitted + c.completed;
-        const auto now = std::chrono::steady_clock::now();
-        if (seen != spin_seen_) {
-            spin_seen_ = seen;
-            spin_start_ = now;
-            return false;
-        }
-        if (now - spin_start_ < p_.hybrid_spin) return false;
-    }
+    if (p_.mode == completion_mode::hybrid && keep_spinning()) return false;
     ++irq_sleeps_;
     return true;
+}
+
+// hybrid: spin for spin_.window() after the last submission or completion seen here, so that a
+// device answering within the window never costs an interrupt and a wake-up. Each wait that ends
+// with a completion is one sample for the adaptive window: it runs from the first idle moment
+// after the previous event to the moment the completion was seen (the wake-up included if the
+// loop slept), which is the time a spin would have had to cover.
+bool io_queue::keep_spinning() noexcept {
+    const auto& c = qp_.counters();
+    const std::uint64_t seen = c.submitted + c.completed;
+    if (seen == spin_seen_) {
+        if (spin_.window().count() <= 0) return false;
+        return std::chrono::steady_clock::now() - spin_start_ < spin_.window();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (c.completed != spin_completed_ && spin_seen_ != ~std::uint64_t(0))
+        spin_.observe(now - spin_start_);
+    spin_seen_ = seen;
+    spin_completed_ = c.completed;
+    spin_start_ = now;
+    return spin_.window().count() > 0;
 }
 
 }  // namespace convme::driver

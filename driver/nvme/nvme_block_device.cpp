@@ -61,23 +61,44 @@ const char* completion_mode_name(completion_mode m) noexcept {
     return "poll";
 }
 
+namespace {
+// spin_us=auto (an adaptive window, spin_window.hpp) or a fixed window in microseconds.
+bool parse_spin_us(const device_uri& uri, nvme_options& o, std::string& why) {
+    if (const auto it = uri.params.find("spin_us");
+        it != uri.params.end() && it->second == "auto") {
+        o.hybrid_spin_auto = true;
+        return true;
+    }
+    std::uint64_t spin;
+    if (!backends::param_uint(uri, "spin_us", static_cast<std::uint64_t>(o.hybrid_spin.count()), 0,
+                              1'000'000, spin, why)) {
+        why += " (or spin_us=auto)";
+        return false;
+    }
+    if (uri.params.count("spin_us") != 0) o.hybrid_spin_auto = false;
+    o.hybrid_spin = std::chrono::microseconds(spin);
+    return true;
+}
+}  // namespace
+
 bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& why) {
     using backends::param_bool;
     using backends::param_uint;
     nvme_options o = out;
-    std::uint64_t ns, qd, queues, timeout, spin, thr, thr_us;
+    std::uint64_t ns, qd, queues, timeout, spin_max, thr, thr_us;
     std::string mode;
     if (!backends::param_choice(uri, "completion", {"poll", "interrupt", "hybrid"},
                                 completion_mode_name(o.completion), mode, why) ||
-        !param_uint(uri, "spin_us", static_cast<std::uint64_t>(o.hybrid_spin.count()), 0, 1'000'000,
-                    spin, why) ||
+        !parse_spin_us(uri, o, why) ||
+        !param_uint(uri, "spin_max_us", static_cast<std::uint64_t>(o.hybrid_spin_max.count()), 50,
+                    1'000'000, spin_max, why) ||
         !param_uint(uri, "irq_coalesce", o.coalesce_threshold, 0, 256, thr, why) ||
         !param_uint(uri, "irq_coalesce_us", o.coalesce_time_us, 0, 25500, thr_us, why))
         return false;
     o.completion = mode == "interrupt" ? completion_mode::interrupt
                    : mode == "hybrid"  ? completion_mode::hybrid
                                        : completion_mode::poll;
-    o.hybrid_spin = std::chrono::microseconds(spin);
+    o.hybrid_spin_max = std::chrono::microseconds(spin_max);
     o.coalesce_threshold = static_cast<std::uint32_t>(thr);
     o.coalesce_time_us = static_cast<std::uint32_t>(thr_us);
     if (!param_uint(uri, "ns", o.nsid, 1, 0xfffffffeu, ns, why) ||

@@ -21,8 +21,9 @@ namespace convme::driver {
 //   poll       the loop spins while I/O is in flight (lowest latency, one busy core per loop);
 //              a device that can wake the loop anyway (the threaded simulator) still does;
 //   interrupt  the CQ signals an MSI-X vector bound to the loop's eventfd; the loop sleeps;
-//   hybrid     spin up to hybrid_spin after the last submission/completion, then sleep as
-//   interrupt.
+//   hybrid     spin for a window after the last submission/completion, then sleep as
+//              interrupt; the window adapts to the queue's observed completion waits
+//              (spin_us=auto, the default; driver/nvme/spin_window.hpp) or is fixed (spin_us=N).
 enum class completion_mode : std::uint8_t { poll, interrupt, hybrid };
 const char* completion_mode_name(completion_mode m) noexcept;
 
@@ -34,9 +35,11 @@ struct nvme_options {
     std::chrono::milliseconds io_timeout{5000};  // per command, then Abort, then reset
     std::chrono::milliseconds admin_timeout{5000};
     completion_mode completion = completion_mode::poll;
-    std::chrono::microseconds hybrid_spin{100};  // spin_us=
-    std::uint32_t coalesce_threshold = 0;        // irq_coalesce= entries (1..256); 0: leave off
-    std::uint32_t coalesce_time_us = 100;        // irq_coalesce_us= (100 us units, up to 25500)
+    bool hybrid_spin_auto = true;                     // spin_us=auto (default)
+    std::chrono::microseconds hybrid_spin{100};       // spin_us=N: a fixed window (0: no spin)
+    std::chrono::microseconds hybrid_spin_max{1000};  // spin_max_us=: auto's cap
+    std::uint32_t coalesce_threshold = 0;  // irq_coalesce= entries (1..256); 0: leave off
+    std::uint32_t coalesce_time_us = 100;  // irq_coalesce_us= (100 us units, up to 25500)
 };
 
 // Brings the controller up (reset, admin queue, identify, queues feature) and returns the block
@@ -48,8 +51,8 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
 // The URI keys of nvme_options, common to sim: and vfio: URIs. Each provider rejects keys that
 // are neither its own nor these.
 inline constexpr std::string_view nvme_option_keys[] = {
-    "ns",         "qd",      "queues",       "dbbc",           "timeout_ms",
-    "completion", "spin_us", "irq_coalesce", "irq_coalesce_us"};
+    "ns",         "qd",      "queues",      "dbbc",         "timeout_ms",
+    "completion", "spin_us", "spin_max_us", "irq_coalesce", "irq_coalesce_us"};
 
 // Reads nvme_option_keys from `uri` (other keys are the caller's). Returns false and fills why on
 // a malformed value.

@@ -189,11 +189,23 @@ int nvme_device::plan_queues(std::uint32_t lba_shift, std::uint64_t& max_transfe
     }
     params_.timeout = o.io_timeout;
     params_.mode = o.completion;
+    params_.hybrid_spin_auto = o.hybrid_spin_auto;
     params_.hybrid_spin = o.hybrid_spin;
+    params_.hybrid_spin_max = o.hybrid_spin_max;
 
     max_transfer_out = max_transfer;
     return 0;
 }
+
+namespace {
+// hybrid's window for device_info.name: "spin auto 50..1000us" or "spin 100us".
+std::string spin_note(const nvme_options& o) {
+    if (!o.hybrid_spin_auto) return "spin " + std::to_string(o.hybrid_spin.count()) + "us";
+    const std::chrono::microseconds floor = spin_window::default_floor;
+    return "spin auto " + std::to_string(floor.count()) + ".." +
+           std::to_string(std::max(o.hybrid_spin_max, floor).count()) + "us";
+}
+}  // namespace
 
 // Completion mode, how queues map to loops, and device_info.
 int nvme_device::describe(const nvme::identify_namespace& id, std::uint32_t lba_shift,
@@ -216,8 +228,7 @@ int nvme_device::describe(const nvme::identify_namespace& id, std::uint32_t lba_
             irq_note += " for " + std::to_string(queues) + " queues";
             queues = vectors - 1;
         }
-        if (o.completion == completion_mode::hybrid)
-            irq_note += ", spin " + std::to_string(o.hybrid_spin.count()) + "us";
+        if (o.completion == completion_mode::hybrid) irq_note += ", " + spin_note(o);
     }
     if (!c.coalescing().empty()) irq_note += ", " + c.coalescing();
     if (o.completion != completion_mode::poll)
@@ -501,7 +512,8 @@ task<void> nvme_device::drain() {
 
 nvme_driver_stats nvme_device::stats() const noexcept {
     nvme_driver_stats s;
-    channels_.for_each([&s](const nvme_channel& ch) {
+    const bool hybrid = ctrl_->options().completion == completion_mode::hybrid;
+    channels_.for_each([&s, hybrid](const nvme_channel& ch) {
         const io_queue* q = ch.live_.load(std::memory_order_acquire);
         if (!q) return;
         const auto& c = q->counters();
@@ -513,6 +525,12 @@ nvme_driver_stats nvme_device::stats() const noexcept {
         s.timeouts += q->io_counters().timeouts;
         s.doorbell_kicks += q->io_counters().doorbell_kicks;
         s.irq_sleeps += q->irq_sleeps();
+        if (hybrid) {
+            const auto w =
+                std::chrono::duration_cast<std::chrono::microseconds>(q->hybrid_window().window());
+            s.hybrid_window_us =
+                std::max(s.hybrid_window_us, static_cast<std::uint32_t>(w.count()));
+        }
         if (q->irq()) ++s.irq_queues;
         ++s.io_queues;
     });

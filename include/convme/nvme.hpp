@@ -34,6 +34,8 @@ struct nvme_driver_stats {
     std::uint64_t forwarded = 0;    // requests of loops without a queue, run on another loop's
     std::uint64_t irq_sleeps =
         0;  // sleeps on a queue's interrupt (interrupt/hybrid), drained queues included
+    // hybrid: the spin window now in force, largest over the live queues (spin_us=auto adapts it)
+    std::uint32_t hybrid_window_us = 0;
 };
 
 // False if `dev` is not an NVMe (sim or VFIO) device.

@@ -25,9 +25,11 @@ sim::controller_config threaded(std::chrono::nanoseconds latency, std::uint32_t 
     return c;
 }
 
+// hybrid with a fixed window of `spin` (spin_us=N).
 nvme_options mode(completion_mode m, std::chrono::microseconds spin = 100us) {
     nvme_options o;
     o.completion = m;
+    o.hybrid_spin_auto = false;
     o.hybrid_spin = spin;
     return o;
 }
@@ -164,13 +166,22 @@ TEST(DriverIrq, UriKeys) {
     device_uri u;
     u.scheme = "sim";
     u.target = "mem";
-    u.params = {{"completion", "hybrid"}, {"spin_us", "30"}, {"irq_coalesce", "4"}};
     nvme_options o;
     std::string why;
+    EXPECT_TRUE(o.hybrid_spin_auto);  // spin_us=auto is the default
+    u.params = {{"completion", "hybrid"}, {"spin_us", "30"}, {"irq_coalesce", "4"}};
     ASSERT_TRUE(parse_nvme_options(u, o, why)) << why;
     EXPECT_EQ(o.completion, completion_mode::hybrid);
+    EXPECT_FALSE(o.hybrid_spin_auto);
     EXPECT_EQ(o.hybrid_spin, 30us);
     EXPECT_EQ(o.coalesce_threshold, 4u);
+    u.params = {{"spin_us", "auto"}, {"spin_max_us", "400"}};
+    ASSERT_TRUE(parse_nvme_options(u, o, why)) << why;
+    EXPECT_TRUE(o.hybrid_spin_auto);
+    EXPECT_EQ(o.hybrid_spin_max, 400us);
+    u.params = {{"spin_us", "often"}};
+    EXPECT_FALSE(parse_nvme_options(u, o, why));
+    EXPECT_NE(why.find("spin_us=auto"), std::string::npos) << why;
     u.params = {{"completion", "irq"}};
     EXPECT_FALSE(parse_nvme_options(u, o, why));
     EXPECT_NE(why.find("completion"), std::string::npos) << why;

@@ -530,6 +530,12 @@ std::uint64_t irq_sleeps_of(const block_device& dev) {
     return convme::driver::get_nvme_stats(dev, st) ? st.irq_sleeps : 0;
 }
 
+// hybrid's spin window at the end of a run (spin_us=auto adapts it; 0 for other modes).
+unsigned hybrid_window_of(const block_device& dev) {
+    convme::driver::nvme_driver_stats st{};
+    return convme::driver::get_nvme_stats(dev, st) ? st.hybrid_window_us : 0;
+}
+
 task<int> run_bench(std::string uri, int qd, long count, std::string label, unsigned loops) {
     auto dev = open_or_report(uri);
     if (!dev) co_return 1;
@@ -558,6 +564,7 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label, unsi
     std::uint64_t irqs = 0;
     const std::string irq_cpus = interrupt_delta(irq0, nvme_interrupts(), irqs);
     const std::uint64_t sleeps = irq_sleeps_of(*dev) - sleeps0;
+    const unsigned window_us = hybrid_window_of(*dev);
     const int loop0_cpu = ::sched_getcpu();  // where loop 0 ran (the kernel may move it)
     // irq_affinity=loop's outcome now that every loop created its queue.
     if (std::string note = convme::driver::nvme_irq_affinity(*dev); !note.empty())
@@ -575,11 +582,11 @@ task<int> run_bench(std::string uri, int qd, long count, std::string label, unsi
     std::printf(
         "BENCH label=%s qd=%d loops=%u count=%ld errors=%d iops=%.0f median_us=%.1f p99_us=%.1f "
         "cpu_us_per_io=%.2f cpu_pct=%.0f irqs=%llu irqs_per_io=%.3f sleeps_per_io=%.3f "
-        "irqs_per_cpu=%s loop0_cpu=%d uri=%s\n",
+        "irqs_per_cpu=%s loop0_cpu=%d spin_window_us=%u uri=%s\n",
         label.c_str(), qd, loops, count, errors, total / secs, median_us, p99_us, cpu / total * 1e6,
         cpu / secs * 100.0, static_cast<unsigned long long>(irqs),
         static_cast<double>(irqs) / total, static_cast<double>(sleeps) / total, irq_cpus.c_str(),
-        loop0_cpu, uri.c_str());
+        loop0_cpu, window_us, uri.c_str());
     co_return errors ? 1 : 0;
 }
 
