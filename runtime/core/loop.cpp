@@ -306,8 +306,8 @@ void loop::add_timer(std::chrono::steady_clock::time_point when, std::coroutine_
 
 void loop::post(std::function<void()> fn) {
     auto& I = *impl_;
-    // Flag and wake-up under the lock: run_posts_now() takes it before running anything, so the loop
-    // cannot run `fn`, and then end, while this call still touches it.
+    // Flag and wake-up under the lock: run_posts_now() takes it before running anything, so the
+    // loop cannot run `fn`, and then end, while this call still touches it.
     std::lock_guard lk(I.post_mu);
     I.posts.push_back(std::move(fn));
     I.attention.fetch_or(impl::posts_bit, std::memory_order_seq_cst);
