@@ -155,7 +155,8 @@ int io_queue::create_on_controller(std::string& why) {
     // then sleep instead of spinning on the CPU the device thread needs.
     notified_ = dev_.set_completion_notify(
         qid_, [](void* l) { static_cast<loop*>(l)->wake(); }, &owner_);
-    health_poll_mask_ = notified_ ? 0 : 255;
+    health_polls_ = notified_ ? 1 : 256;
+    polls_to_health_ = health_polls_;
     return 0;
 }
 
@@ -416,8 +417,10 @@ bool io_queue::poll() {
         run_deferred();
         progress = true;
     }
-    if ((++polls_ & health_poll_mask_) == 0 && in_flight_) [[unlikely]]
-        health_tick();
+    if (--polls_to_health_ == 0) [[unlikely]] {
+        polls_to_health_ = health_polls_;
+        if (in_flight_) health_tick();
+    }
     return progress;
 }
 

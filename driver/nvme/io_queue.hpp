@@ -224,10 +224,12 @@ class io_queue final : public poller {
 
     // Timeouts without a clock read per I/O: commands are stamped with the scan epoch, which
     // advances once per health scan (at most every health_interval_ ms, checked every 256 polls).
-    std::uint32_t polls_ = 0;
-    // Polls between health scans - 1. 255 when the loop polls nonstop; 0 when the loop may sleep
+    // Polls between health checks: 256 when the loop polls nonstop; 1 when the loop may sleep
     // with I/O in flight (notified_), so that a wake-up every health interval is enough.
-    std::uint32_t health_poll_mask_ = 255;
+    std::uint32_t health_polls_ = 256;
+    // Polls left until the next check: a countdown is one decrement and test per poll (a counter
+    // and mask were a load, add, store and masked test).
+    std::uint32_t polls_to_health_ = 256;
     std::uint32_t scan_epoch_ = 0;
     std::uint32_t timeout_epochs_ = 1;
     std::uint32_t last_health_ = 0;

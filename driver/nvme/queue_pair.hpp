@@ -75,10 +75,12 @@ class queue_pair {
     // One doorbell for everything committed since the last ring.
     bool sq_pending() const noexcept { return sq_tail_ != sq_rung_; }
     void ring_sq() noexcept {
-        if (sq_tail_ == sq_rung_) return;
-        sq_rung_ = sq_tail_;
+        // The tail in a local: the barrier (a compiler fence at least) would make it a reload.
+        const std::uint32_t tail = sq_tail_;
+        if (tail == sq_rung_) return;
+        sq_rung_ = tail;
         barrier_before_doorbell();
-        sq_db_.write(static_cast<std::uint16_t>(sq_tail_), counters_.sq_db);
+        sq_db_.write(static_cast<std::uint16_t>(tail), counters_.sq_db);
     }
 
     // Reap up to `budget` CQEs, calling on_cqe(const nvme::cqe&) with a copy of each, then write

@@ -109,7 +109,11 @@ struct loop::impl {
     std::atomic<bool> stop{false};
     std::atomic<bool> sleeping{false};
     std::atomic<bool> wake_pending{false};
-    std::atomic<bool> has_posts{false};
+    // What the iteration's common path checks with one load: posts_bit, post() queued a function
+    // (set by any thread, cleared by the loop when it takes them); timers_bit, the heap holds a
+    // timer (loop thread only, but read-modify-write since other threads set posts_bit).
+    static constexpr std::uint32_t posts_bit = 1, timers_bit = 2;
+    std::atomic<std::uint32_t> attention{0};
     std::mutex post_mu;
     std::vector<std::function<void()>> posts;
     std::vector<std::function<void()>> posts_running;
@@ -119,14 +123,18 @@ struct loop::impl {
     std::atomic<std::uint64_t> iterations{0}, resumed{0}, polls_with_work{0}, sleeps{0},
         messages{0};
 
-    bool run_posts() {
-        if (!has_posts.load(std::memory_order_relaxed)) [[likely]]
-            return false;
-        return run_posts_now();
+    // Due timers and posted functions, out of line: the iteration's common path (attention == 0)
+    // saves nothing for them. True if either made progress.
+    [[gnu::noinline]] bool run_timers_and_posts(detail::ready_queue& ready) {
+        bool progress = false;
+        if (!timers.empty() && fire_timers(ready)) progress = true;
+        // Load first: no locked read-modify-write per iteration while only a timer is armed.
+        if ((attention.load(std::memory_order_relaxed) & posts_bit) && run_posts_now())
+            progress = true;
+        return progress;
     }
-    // Out of line: the iteration's common path (no posts, no timers) saves nothing for it.
-    [[gnu::noinline]] bool run_posts_now() {
-        if (!has_posts.exchange(false, std::memory_order_acquire)) return false;
+    bool run_posts_now() {
+        if (!(attention.fetch_and(~posts_bit, std::memory_order_acquire) & posts_bit)) return false;
         {
             std::lock_guard lk(post_mu);
             posts_running.swap(posts);
@@ -153,9 +161,12 @@ struct loop::impl {
     }
 
     // Moves due timers' handles to the ready queue; true if any was.
-    [[gnu::noinline]] bool fire_timers(detail::ready_queue& ready) {
+    bool fire_timers(detail::ready_queue& ready) {
         const auto now = std::chrono::steady_clock::now();
-        return timers.pop_due(now, [&](std::coroutine_handle<> h) { ready.push(h); }) != 0;
+        const bool fired =
+            timers.pop_due(now, [&](std::coroutine_handle<> h) { ready.push(h); }) != 0;
+        if (timers.empty()) attention.fetch_and(~timers_bit, std::memory_order_relaxed);
+        return fired;
     }
 
     // How long the loop may block: nanoseconds::max() with nothing in flight, zero if an
@@ -180,7 +191,9 @@ struct loop::impl {
         return ok;
     }
 
-    bool posts_pending() const noexcept { return has_posts.load(std::memory_order_acquire); }
+    bool posts_pending() const noexcept {
+        return (attention.load(std::memory_order_acquire) & posts_bit) != 0;
+    }
 
     void compact_pollers() {
         if (!pollers_dirty) return;
@@ -288,15 +301,16 @@ void loop::remove_poller(poller* p) {
 
 void loop::add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h) {
     impl_->timers.add(when, h);
+    impl_->attention.fetch_or(impl::timers_bit, std::memory_order_relaxed);
 }
 
 void loop::post(std::function<void()> fn) {
     auto& I = *impl_;
-    // Flag and wake-up under the lock: run_posts() takes it before running anything, so the loop
-    // cannot run `fn`, and then end, while this call still touches it.
+    // Flag and wake-up under the lock: run_posts_now() takes it before running anything, so the
+    // loop cannot run `fn`, and then end, while this call still touches it.
     std::lock_guard lk(I.post_mu);
     I.posts.push_back(std::move(fn));
-    I.has_posts.store(true, std::memory_order_seq_cst);
+    I.attention.fetch_or(impl::posts_bit, std::memory_order_seq_cst);
     wake();
 }
 
@@ -328,8 +342,8 @@ bool loop::stop_requested() const noexcept {
     bump(I.iterations);
     bool progress = false;
 
-    if (!I.timers.empty() && I.fire_timers(ready_)) progress = true;
-    if (I.run_posts()) progress = true;
+    if (I.attention.load(std::memory_order_relaxed) != 0) [[unlikely]]
+        progress = I.run_timers_and_posts(ready_);
 
     // Bounded batch: handles scheduled while this batch runs wait for the next iteration, so a
     // yielding coroutine cannot starve timers and pollers.

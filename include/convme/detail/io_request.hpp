@@ -27,7 +27,9 @@ struct io_request {
     // ---- Backend state, owned by the backend holding the request (packed beside `op`).
     std::uint8_t stage = 0;         // a backend's step (io_uring write_zeroes: 1 = punch a hole)
     bool issue_done = false;        // every command of the request is issued (or issuing stopped)
+    std::uint8_t reserved_ = 0;     // unused: named so that the first 8 bytes are one store
     std::uint16_t outstanding = 0;  // commands of the request on the device, not completed yet
+    std::uint16_t reserved2_ = 0;   // (the compiler merges member stores, not padding)
     // ---- The operation.
     std::uint64_t offset = 0;
     std::uint64_t length = 0;
