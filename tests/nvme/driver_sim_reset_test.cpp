@@ -176,7 +176,8 @@ int reads_ok_since_now(reader_counts& c, int more) {
 }
 
 // What most reset tests start from: a hostile device and loop B (core 1), which writes the test
-// pattern to blocks [0, n) with wrote(n). B stops before the device closes.
+// pattern to blocks [0, n) with wrote(n). B stops before the device closes. Tests take references
+// to s and b (not a structured binding: clang 14 cannot capture one in a lambda).
 struct reset_rig {
     sim_device s;
     loop_thread b{1};
@@ -280,7 +281,8 @@ TEST(DriverSimReset, QueueRecoveringDuringAResetUsesTheNewGenerationsShadowDoorb
     cfg.enable_delay = 400ms;
     reset_rig r(cfg, 400ms);
     ASSERT_TRUE(r.wrote(4)) << r.s.why;
-    auto& [s, b] = r;
+    sim_device& s = r.s;
+    loop_thread& b = r.b;
     controller& c = ctrl_of(*s.dev);
     ASSERT_TRUE(s.stats().shadow_doorbells);
     dma_buffer buf(512);
@@ -314,7 +316,8 @@ TEST(DriverSimReset, QueueCreatedAfterASecondResetIsNotMistakenForStale) {
     cfg.enable_delay = 300ms;
     reset_rig r(cfg, 2s);
     ASSERT_TRUE(r.wrote(4)) << r.s.why;
-    auto& [s, b] = r;
+    sim_device& s = r.s;
+    loop_thread& b = r.b;
     controller& c = ctrl_of(*s.dev);
     dma_buffer buf(512);
     blocked_loop stuck;
@@ -386,7 +389,8 @@ TEST(DriverSimReset, ResetWaitsForABusyLoopBeforeReenabling) {
     // every doorbell is an MMIO write the controller sees
     reset_rig r(cfg, 2s, /*shadow_doorbells=*/false);
     ASSERT_TRUE(r.wrote(8)) << r.s.why;
-    auto& [s, b] = r;
+    sim_device& s = r.s;
+    loop_thread& b = r.b;
     controller& c = ctrl_of(*s.dev);
     std::atomic<bool> release{false}, blocked{false}, read_done{false};
     std::error_code read_ec;
@@ -430,7 +434,8 @@ TEST(DriverSimReset, QueueSendingAnAbortDoesNotHoldUpAReset) {
     cfg.disable_delay = 400ms;
     reset_rig r(cfg, 100ms);
     ASSERT_TRUE(r.wrote(8)) << r.s.why;
-    auto& [s, b] = r;
+    sim_device& s = r.s;
+    loop_thread& b = r.b;
     controller& c = ctrl_of(*s.dev);
     sim::fault late;
     late.what = sim::fault::kind::late_completion;
@@ -474,7 +479,8 @@ TEST(DriverSimReset, FatalStatusWhileTheResetEnablesIsResetAgain) {
     cfg.enable_delay = 200ms;
     reset_rig r(cfg, 2s);
     ASSERT_TRUE(r.wrote(8)) << r.s.why;
-    auto& [s, b] = r;
+    sim_device& s = r.s;
+    loop_thread& b = r.b;
     controller& c = ctrl_of(*s.dev);
     std::thread resetter = reset_in_background(c);
     ASSERT_TRUE(wait_enabling(s));
@@ -501,7 +507,8 @@ void fail_create_sq(sim::simulated_controller& ctrl, std::uint32_t count) {
 TEST(DriverSimReset, QueueWhoseReCreationFailsIsResetAgainAndRecovers) {
     reset_rig r(hostile_config(), 2s);
     ASSERT_TRUE(r.wrote(8)) << r.s.why;
-    auto& [s, b] = r;
+    sim_device& s = r.s;
+    loop_thread& b = r.b;
     fail_create_sq(*s.ctrl, io_queue::max_recreate_attempts - 1);
     controller& c = ctrl_of(*s.dev);
     const auto resets_before = s.ctrl->stats().resets;
@@ -519,7 +526,8 @@ TEST(DriverSimReset, QueueWhoseReCreationFailsIsResetAgainAndRecovers) {
 TEST(DriverSimReset, QueueWhoseReCreationAlwaysFailsGivesUpAfterTheBoundedAttempts) {
     reset_rig r(hostile_config(), 2s);
     ASSERT_TRUE(r.wrote(8)) << r.s.why;
-    auto& [s, b] = r;
+    sim_device& s = r.s;
+    loop_thread& b = r.b;
     fail_create_sq(*s.ctrl, 1000);
     controller& c = ctrl_of(*s.dev);
     const auto resets_before = s.ctrl->stats().resets;
