@@ -144,7 +144,7 @@ task<void> worker(block_device& dev, point_state& s, std::span<std::byte> buf) {
 // One awaitable built in place (a conditional expression would build it in a temporary and copy
 // it into the frame; `std::error_code ec;` before an if constexpr would construct a category).
 template <bool Write>
-io_awaitable read_or_write(block_device& dev, std::uint64_t off, std::span<std::byte> buf) {
+io_awaitable read_or_write(block_device& dev, std::uint64_t off, const std::span<std::byte>& buf) {
     if constexpr (Write)
         return dev.write(off, buf);
     else

@@ -60,6 +60,8 @@ class [[nodiscard]] io_awaitable {
 
   private:
     friend struct throwing;
+    // req_.status = dev_->validate(req_), out of line: the inline path keeps no register for it.
+    void validate_full() noexcept;
     block_device* dev_;
     io_request req_;
 };
@@ -80,8 +82,8 @@ class block_device {
 
     const device_info& info() const noexcept { return info_; }
 
-    io_awaitable read(std::uint64_t offset, std::span<std::byte> buf) noexcept;
-    io_awaitable write(std::uint64_t offset, std::span<const std::byte> buf) noexcept;
+    io_awaitable read(std::uint64_t offset, const std::span<std::byte>& buf) noexcept;
+    io_awaitable write(std::uint64_t offset, const std::span<const std::byte>& buf) noexcept;
     io_awaitable flush() noexcept;
     io_awaitable write_zeroes(std::uint64_t offset, std::uint64_t length) noexcept;
     io_awaitable trim(std::uint64_t offset, std::uint64_t length) noexcept;
@@ -129,36 +131,43 @@ inline io_awaitable::io_awaitable(block_device* dev, io_request req) noexcept
 
 inline io_awaitable::io_awaitable(block_device* dev, io_op op, std::uint64_t offset,
                                   std::uint64_t length, std::byte* data) noexcept
-    : dev_(dev) {
-    req_.op = op;
-    req_.offset = offset;
-    req_.length = length;
-    req_.data = data;
+    // The status is "no error" as a value 0 the compiler can see (no_error's category, the same
+    // error_code as a copy of it): await_ready() then needs no test after the inline check.
+    : dev_(dev),
+      req_{.op = op,
+           .offset = offset,
+           .length = length,
+           .data = data,
+           .status = std::error_code(0, detail::no_error.category())} {
     if (op == io_op::read || op == io_op::write) {
         if (!dev->rw_fast_ok(req_)) [[unlikely]]
-            req_.status = dev->validate(req_);
+            validate_full();
     } else {
-        req_.status = dev->validate(req_);
+        validate_full();
     }
 }
 
 inline bool io_awaitable::await_suspend(std::coroutine_handle<> h) noexcept {
-    req_.waiter = h;
-    req_.owner = loop::current();
-    if (!req_.owner) [[unlikely]] {
+    // owner and waiter stored apart (owner before the test, waiter after it): stored together,
+    // gcc packs the two into one vector store, which costs more instructions than two stores.
+    loop* const l = loop::current();
+    req_.owner = l;
+    if (!l) [[unlikely]] {
         req_.status = errc::unsupported;
         return false;
     }
+    req_.waiter = h;
     dev_->submit(req_);
     return true;
 }
 
-inline io_awaitable block_device::read(std::uint64_t offset, std::span<std::byte> buf) noexcept {
+inline io_awaitable block_device::read(std::uint64_t offset,
+                                       const std::span<std::byte>& buf) noexcept {
     return io_awaitable(this, io_op::read, offset, buf.size(), buf.data());
 }
 
 inline io_awaitable block_device::write(std::uint64_t offset,
-                                        std::span<const std::byte> buf) noexcept {
+                                        const std::span<const std::byte>& buf) noexcept {
     // The request type is shared with reads; a write never stores through this pointer.
     return io_awaitable(this, io_op::write, offset, buf.size(), const_cast<std::byte*>(buf.data()));
 }

@@ -51,6 +51,10 @@ std::error_code block_device::validate(const io_request& r) const noexcept {
     return {};
 }
 
+void io_awaitable::validate_full() noexcept {
+    req_.status = dev_->validate(req_);
+}
+
 // read() and write() are inline in the header; the other verbs are rare enough to stay here.
 io_awaitable block_device::flush() noexcept {
     return io_awaitable(this, io_op::flush, 0, 0, nullptr);

@@ -30,12 +30,14 @@ struct io_request {
     std::uint8_t reserved_ = 0;     // unused: named so that the first 8 bytes are one store
     std::uint16_t outstanding = 0;  // commands of the request on the device, not completed yet
     std::uint16_t reserved2_ = 0;   // (the compiler merges member stores, not padding)
-    // ---- The operation.
+    // ---- The operation. (offset, length and data alternate with waiter and owner, which are
+    // null until await_suspend(): stored side by side, gcc packs offset and length into one
+    // vector store, which costs more instructions than two stores.)
     std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-    std::byte* data = nullptr;  // null for flush / write_zeroes / trim
     std::coroutine_handle<> waiter{};
-    loop* owner = nullptr;  // loop that submitted it; completion resumes there
+    std::uint64_t length = 0;
+    loop* owner = nullptr;      // loop that submitted it; completion resumes there
+    std::byte* data = nullptr;  // null for flush / write_zeroes / trim
     std::error_code status = detail::no_error;
     // ---- Backend state.
     io_request* next = nullptr;  // link in one request_fifo / request_stack at a time
