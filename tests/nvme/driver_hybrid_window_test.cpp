@@ -77,14 +77,6 @@ TEST(SpinWindow, FixedIgnoresWhatItSees) {
     EXPECT_FALSE(w.is_adaptive());
 }
 
-sim::controller_config threaded(std::chrono::nanoseconds latency, std::uint32_t queues = 8) {
-    auto c = inline_config();
-    c.inline_mode = false;
-    c.latency = latency;
-    c.max_io_queues = queues;
-    return c;
-}
-
 nvme_options hybrid_auto(std::chrono::microseconds cap = spin_window::default_cap) {
     nvme_options o;
     o.completion = completion_mode::hybrid;
@@ -148,13 +140,13 @@ qd1_run run_qd1(sim_device& s, int n) {
 // 300 us per command, three times the old fixed window: with it the loop slept on every I/O;
 // the adaptive window learns the wait within a few I/Os and spins through the rest.
 TEST(DriverHybridWindow, ASteadyLatencyLongerThanTheOldWindowIsSpunThrough) {
-    sim_device fixed(threaded(300us), hybrid_fixed(100us));
+    sim_device fixed(threaded_config(300us), hybrid_fixed(100us));
     ASSERT_TRUE(fixed.dev) << fixed.why;
     const qd1_run before = run_qd1(fixed, 200);
     EXPECT_EQ(before.errors, 0);
     EXPECT_GE(before.sleeps, 180u);  // nearly every one of the 200 reads
 
-    sim_device s(threaded(300us), hybrid_auto(steady_cap));
+    sim_device s(threaded_config(300us), hybrid_auto(steady_cap));
     ASSERT_TRUE(s.dev) << s.why;
     EXPECT_NE(s.dev->info().name.find("spin auto 50..50000us"), std::string::npos)
         << s.dev->info().name;
@@ -170,7 +162,7 @@ TEST(DriverHybridWindow, ASteadyLatencyLongerThanTheOldWindowIsSpunThrough) {
 // A device that takes 5 ms per command (past the 1 ms cap): the window drops to its floor, so
 // the loop sleeps almost at once and uses a small share of a core, like interrupt mode.
 TEST(DriverHybridWindow, ADeviceSlowerThanTheCapIsSleptOn) {
-    sim_device s(threaded(5ms), hybrid_auto());
+    sim_device s(threaded_config(5ms), hybrid_auto());
     ASSERT_TRUE(s.dev) << s.why;
     const qd1_run r = run_qd1(s, 40);
     EXPECT_EQ(r.errors, 0);
@@ -184,7 +176,7 @@ TEST(DriverHybridWindow, ADeviceSlowerThanTheCapIsSleptOn) {
 // out the window, then sleeps on the interrupt (waking only for the health scan), and the read
 // still completes through the vector.
 TEST(DriverHybridWindow, SleepsAfterTheCapWhenTheDeviceStopsCompleting) {
-    sim_device s(threaded(300us), hybrid_auto());
+    sim_device s(threaded_config(300us), hybrid_auto());
     ASSERT_TRUE(s.dev) << s.why;
     loop l;
     int errors = 0;
@@ -223,7 +215,7 @@ TEST(DriverHybridWindow, SleepsAfterTheCapWhenTheDeviceStopsCompleting) {
 TEST(DriverHybridWindow, SeveralLoopsEachSpinThroughASteadyLatency) {
     constexpr unsigned loops = 2;
     constexpr int n = 150;
-    sim_device s(threaded(300us, loops), hybrid_auto(steady_cap));
+    sim_device s(threaded_config(300us, loops), hybrid_auto(steady_cap));
     ASSERT_TRUE(s.dev) << s.why;
     std::vector<std::unique_ptr<loop>> ls;
     for (unsigned i = 0; i < loops; ++i)

@@ -17,14 +17,6 @@ namespace {
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
-sim::controller_config threaded(std::chrono::nanoseconds latency, std::uint32_t queues = 8) {
-    auto c = inline_config();
-    c.inline_mode = false;
-    c.latency = latency;
-    c.max_io_queues = queues;
-    return c;
-}
-
 // hybrid with a fixed window of `spin` (spin_us=N).
 nvme_options mode(completion_mode m, std::chrono::microseconds spin = 100us) {
     nvme_options o;
@@ -65,7 +57,7 @@ task<void> qd1(block_device& dev, std::uint64_t lba0, int n, qd1_result& out, bo
 }
 
 TEST(DriverIrq, InterruptModeSleepsWhileIoIsInFlightAndTheVectorWakesTheLoop) {
-    sim_device s(threaded(2ms), mode(completion_mode::interrupt));
+    sim_device s(threaded_config(2ms), mode(completion_mode::interrupt));
     ASSERT_TRUE(s.dev) << s.why;
     EXPECT_NE(s.dev->info().name.find("[completion=interrupt, msix 9 vectors]"), std::string::npos)
         << s.dev->info().name;
@@ -86,7 +78,7 @@ TEST(DriverIrq, InterruptModeSleepsWhileIoIsInFlightAndTheVectorWakesTheLoop) {
 // ended by the backstop (one health interval, 100 ms here), so it shows as a slow I/O.
 TEST(DriverIrq, NoCompletionIsLostBetweenTheLastPollAndTheSleep) {
     for (auto m : {completion_mode::interrupt, completion_mode::hybrid}) {
-        sim_device s(threaded(0ns), mode(m, 5us));
+        sim_device s(threaded_config(0ns), mode(m, 5us));
         ASSERT_TRUE(s.dev) << s.why;
         loop l;
         qd1_result r;
@@ -112,7 +104,7 @@ TEST(DriverIrq, NoCompletionIsLostBetweenTheLastPollAndTheSleep) {
 
 TEST(DriverIrq, HybridSpinsThroughFastCompletionsInsteadOfSleeping) {
     // 1 s spin window: every completion of a zero-latency device arrives inside it.
-    sim_device s(threaded(0ns), mode(completion_mode::hybrid, 1s));
+    sim_device s(threaded_config(0ns), mode(completion_mode::hybrid, 1s));
     ASSERT_TRUE(s.dev) << s.why;
     EXPECT_NE(s.dev->info().name.find("completion=hybrid"), std::string::npos);
     loop l;
@@ -126,7 +118,7 @@ TEST(DriverIrq, HybridSpinsThroughFastCompletionsInsteadOfSleeping) {
 TEST(DriverIrq, TimeoutsStillFireWhileTheLoopSleeps) {
     // The model never completes a command that takes 30 s; io_timeout 200 ms must still Abort it
     // (the loop wakes every health interval even with no interrupt coming).
-    auto cfg = threaded(30s);
+    auto cfg = threaded_config(30s);
     auto o = mode(completion_mode::interrupt);
     o.io_timeout = 200ms;
     sim_device s(cfg, o);
@@ -156,7 +148,7 @@ TEST(DriverIrq, InterruptCoalescingIsSetAndReported) {
     auto o = mode(completion_mode::interrupt);
     o.coalesce_threshold = 8;
     o.coalesce_time_us = 200;
-    sim_device s(threaded(0ns), o);
+    sim_device s(threaded_config(0ns), o);
     ASSERT_TRUE(s.dev) << s.why;
     EXPECT_NE(s.dev->info().name.find("coalescing thr=8 time=200us"), std::string::npos)
         << s.dev->info().name;
@@ -191,7 +183,7 @@ TEST(DriverIrq, UriKeys) {
 // max_queues, QEMU's max_ioqpairs). Each loop writes and verifies its own region; the loops
 // without a queue forward to the one that has it, and every I/O succeeds.
 void many_loops(completion_mode m, std::uint32_t queues) {
-    sim_device s(threaded(0ns, queues), mode(m));
+    sim_device s(threaded_config(0ns, queues), mode(m));
     ASSERT_TRUE(s.dev) << s.why;
     EXPECT_NE(s.dev->info().name.find("[io queues " + std::to_string(queues) + ":"),
               std::string::npos)

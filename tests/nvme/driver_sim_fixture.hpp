@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <convme/backend.hpp>
 #include <convme/block_device.hpp>
 #include <convme/dma_buffer.hpp>
@@ -28,6 +29,17 @@ inline sim::controller_config inline_config(std::uint64_t size = 16ull << 20,
     c.namespaces.push_back(sim::namespace_config{size, lba});
     c.inline_mode = true;
     c.max_io_queues = 8;
+    return c;
+}
+
+// The controller on its own device thread (as hardware runs beside the loops), each I/O completion
+// posted `latency` after the fetch.
+inline sim::controller_config threaded_config(std::chrono::nanoseconds latency,
+                                              std::uint32_t queues = 8) {
+    auto c = inline_config();
+    c.inline_mode = false;
+    c.latency = latency;
+    c.max_io_queues = queues;
     return c;
 }
 
