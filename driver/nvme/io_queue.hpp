@@ -66,6 +66,7 @@ struct io_queue_params {
     bool hybrid_spin_auto = true;
     std::chrono::microseconds hybrid_spin{100};
     std::chrono::microseconds hybrid_spin_max{1000};
+    bool irq_mask_awake = false;  // irq_mask=awake and the device can mask (io_queue_irq.cpp)
 };
 
 struct io_queue_counters {
@@ -162,6 +163,8 @@ class io_queue final : public poller {
     int setup_irq(std::string& why) noexcept;
     // hybrid: true while the spin window since the last event seen here is still open.
     bool keep_spinning() noexcept;
+    // irq_mask=awake: mask vector qid_ while the loop stays awake, unmask before it sleeps.
+    void set_irq_masked(bool masked) noexcept;
     // create()'s last step: Create I/O CQ + SQ, then completion notification where the device has
     // it.
     int create_on_controller(std::string& why);
@@ -215,6 +218,7 @@ class io_queue final : public poller {
     std::chrono::steady_clock::time_point spin_start_{};
     spin_window spin_;
     std::uint64_t irq_sleeps_ = 0;
+    bool irq_masked_ = false;   // irq_mask=awake: vector qid_ is masked now (the loop is awake)
     std::error_code failed_{};  // set: the queue is unusable, every request fails with this
 
     request_fifo pending_;   // waiting for a command id or SQ room, in submission order

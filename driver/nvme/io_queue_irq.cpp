@@ -16,11 +16,28 @@
 //     lands before the loop's ppoll, the count is non-zero and ppoll returns at once; if after, it
 //     wakes the ppoll. If the read after some earlier sleep cleared it, that read is followed by a
 //     poll that sees the CQE (the +1 came after the CQE was written). Either way it is reaped.
-// Unlike io_uring's CQ-eventfd toggle there is nothing to arm: the vector stays enabled all the
-// time (vfio-pci offers no cheap per-vector MSI-X mask, and INTMS/INTMC are not for MSI-X), so
-// there is no arm-then-recheck window at all. The price is at most one spurious wake-up per
-// sleep for signals that arrived while the loop was awake (the count is stale, ppoll returns, the
-// read clears it). The cq_ready() peek below only saves a sleep that would return at once.
+// With irq_mask=off the vector stays enabled all the time, so there is no arm-then-recheck
+// window at all; the price is an interrupt for every completion, also those a spinning or busy
+// loop reaps itself (under QEMU TCG each one costs the spinning vCPU), and at most one spurious
+// wake-up per sleep for signals that arrived while the loop was awake (the count is stale,
+// ppoll returns, the read clears it).
+//
+// irq_mask=awake (the default where pci_device::mask_irq works: the MSI-X table's Mask bit,
+// written through the BAR mapping, msix_capability.hpp; INTMS/INTMC are not for MSI-X): the
+// vector is masked whenever prepare_to_block() lets the loop stay awake, and unmasked only when
+// it lets the loop sleep. Still lossless, by the MSI-X rule that a message due while its vector
+// is masked sets the Pending bit and is sent on unmask:
+//  4. A CQE the loop has not reaped when it unmasks: its signal was either sent (vector unmasked
+//     then, the +1 is in the count as in 3) or is Pending and is sent by the unmask; a CQE
+//     posted after the unmask signals as usual. So a sleep that follows the unmask is woken.
+//  5. The loop sleeps with this queue's I/O in flight only through prepare_to_block() returning
+//     true, and that return comes after the unmask; with nothing in flight no signal is needed,
+//     and the first I/O after it is reaped by polls that end in prepare_to_block() again.
+// The cq_ready() peek after the unmask only saves a sleep that would return at once. What it
+// costs: two register writes per sleep, none per I/O, and one spurious wake-up when a
+// completion reaped while masked left the Pending bit set. The loop only asks after it was idle
+// for loop_options::spin_before_sleep_in_flight (5 us), so completions faster than that still
+// raise their interrupt until the first such wait masks the vector.
 // Interrupt coalescing (FID 08h) delays a signal by at most its aggregation time, never drops it.
 // Backstop: max_block_in_flight() bounds every sleep to one health interval, so timeouts (Abort,
 // reset) are still detected when a completion never comes; the scan runs here, before each sleep.
@@ -52,6 +69,8 @@ int io_queue::setup_irq(std::string& why) noexcept {
         return rc;
     }
     dev_.steer_irq_to_caller(qid_);  // irq_affinity=loop: the vector to this loop's CPU
+    if (p_.irq_mask_awake) dev_.mask_irq(qid_, false);  // a known state (a reset may leave it)
+    irq_masked_ = false;
     irq_ = true;
     notified_ = true;  // max_block_in_flight(): the loop may sleep while I/O is in flight
     return 0;
@@ -60,11 +79,23 @@ int io_queue::setup_irq(std::string& why) noexcept {
 bool io_queue::prepare_to_block() {
     if (!irq_) return true;  // a device with its own notification (threaded sim): as before
     if (in_flight_) health_tick();
-    if (!deferred_.empty() || qp_.cq_ready() || qp_.sq_pending())
-        return false;  // work is already here
-    if (p_.mode == completion_mode::hybrid && keep_spinning()) return false;
+    if (!deferred_.empty() || qp_.cq_ready() || qp_.sq_pending() ||
+        (p_.mode == completion_mode::hybrid && keep_spinning())) {
+        set_irq_masked(true);  // awake: work is already here, or hybrid spins on
+        return false;
+    }
+    if (irq_masked_) {
+        set_irq_masked(false);  // then look again (4. above)
+        if (qp_.cq_ready()) return false;
+    }
     ++irq_sleeps_;
     return true;
+}
+
+void io_queue::set_irq_masked(bool masked) noexcept {
+    if (!p_.irq_mask_awake || irq_masked_ == masked) return;
+    dev_.mask_irq(qid_, masked);
+    irq_masked_ = masked;
 }
 
 // hybrid: spin for spin_.window() after the last submission or completion seen here, so that a

@@ -86,9 +86,11 @@ bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& w
     using backends::param_uint;
     nvme_options o = out;
     std::uint64_t ns, qd, queues, timeout, spin_max, thr, thr_us;
-    std::string mode;
+    std::string mode, mask;
     if (!backends::param_choice(uri, "completion", {"poll", "interrupt", "hybrid"},
                                 completion_mode_name(o.completion), mode, why) ||
+        !backends::param_choice(uri, "irq_mask", {"awake", "off"},
+                                o.irq_mask_awake ? "awake" : "off", mask, why) ||
         !parse_spin_us(uri, o, why) ||
         !param_uint(uri, "spin_max_us", static_cast<std::uint64_t>(o.hybrid_spin_max.count()), 50,
                     1'000'000, spin_max, why) ||
@@ -98,6 +100,7 @@ bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& w
     o.completion = mode == "interrupt" ? completion_mode::interrupt
                    : mode == "hybrid"  ? completion_mode::hybrid
                                        : completion_mode::poll;
+    o.irq_mask_awake = mask == "awake";
     o.hybrid_spin_max = std::chrono::microseconds(spin_max);
     o.coalesce_threshold = static_cast<std::uint32_t>(thr);
     o.coalesce_time_us = static_cast<std::uint32_t>(thr_us);

@@ -40,6 +40,9 @@ struct nvme_options {
     std::chrono::microseconds hybrid_spin_max{1000};  // spin_max_us=: auto's cap
     std::uint32_t coalesce_threshold = 0;  // irq_coalesce= entries (1..256); 0: leave off
     std::uint32_t coalesce_time_us = 100;  // irq_coalesce_us= (100 us units, up to 25500)
+    // irq_mask=awake (default): each queue's vector is masked while its loop is awake and
+    // unmasked just before the loop sleeps (pci_device::mask_irq); off: always unmasked.
+    bool irq_mask_awake = true;
 };
 
 // Brings the controller up (reset, admin queue, identify, queues feature) and returns the block
@@ -52,7 +55,8 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
 // are neither its own nor these.
 inline constexpr std::string_view nvme_option_keys[] = {
     "ns",         "qd",      "queues",      "dbbc",         "timeout_ms",
-    "completion", "spin_us", "spin_max_us", "irq_coalesce", "irq_coalesce_us"};
+    "completion", "spin_us", "spin_max_us", "irq_coalesce", "irq_coalesce_us",
+    "irq_mask"};
 
 // Reads nvme_option_keys from `uri` (other keys are the caller's). Returns false and fills why on
 // a malformed value.

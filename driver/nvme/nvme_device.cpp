@@ -192,6 +192,7 @@ int nvme_device::plan_queues(std::uint32_t lba_shift, std::uint64_t& max_transfe
     params_.hybrid_spin_auto = o.hybrid_spin_auto;
     params_.hybrid_spin = o.hybrid_spin;
     params_.hybrid_spin_max = o.hybrid_spin_max;
+    params_.irq_mask_awake = o.irq_mask_awake && c.dev().irq_mask_unavailable().empty();
 
     max_transfer_out = max_transfer;
     return 0;
@@ -229,6 +230,12 @@ int nvme_device::describe(const nvme::identify_namespace& id, std::uint32_t lba_
             queues = vectors - 1;
         }
         if (o.completion == completion_mode::hybrid) irq_note += ", " + spin_note(o);
+        if (!o.irq_mask_awake)
+            irq_note += ", irq mask off";
+        else if (std::string no = c.dev().irq_mask_unavailable(); no.empty())
+            irq_note += ", irq masked while awake";
+        else
+            irq_note += ", irq mask unavailable: " + no;
     }
     if (!c.coalescing().empty()) irq_note += ", " + c.coalescing();
     if (o.completion != completion_mode::poll)

@@ -103,6 +103,21 @@ class pci_device {
         return -95;  // EOPNOTSUPP
     }
 
+    // Per-vector masking (irq_mask=awake): the driver masks its queue's vector while the owning
+    // loop is awake and unmasks it just before that loop sleeps, so a loop that spins (hybrid) or
+    // is busy takes no interrupt it does not need. Lossless by PCI MSI-X rules: a message the
+    // function has to send while its vector is masked sets the vector's Pending bit and is sent
+    // as soon as the vector is unmasked. irq_mask_unavailable(): "" when mask_irq works on this
+    // function's vectors, else why not (the vector then stays unmasked all the time).
+    virtual std::string irq_mask_unavailable() const {
+        return "this device cannot mask its vectors";
+    }
+    // Sets or clears the mask bit of vector `vector` (bound with bind_irq_eventfd). Cheap: one
+    // register write, no system call.
+    virtual void mask_irq(std::uint16_t vector, bool masked) noexcept {
+        (void)vector, (void)masked;
+    }
+
     // Interrupt affinity (vfio: irq_affinity=loop): called on the owning loop's thread after
     // bind_irq_eventfd, asks the host to deliver vector `vector` to the CPU that thread is pinned
     // to. Best effort, never fails the queue: the outcome is in irq_affinity_note().

@@ -104,6 +104,8 @@ simulated_controller::impl::impl(controller_config c)
     cqs.resize(cfg.max_io_queues + 1);
     notifiers.resize(cfg.max_io_queues + 1);
     irq_efd.assign(cfg.max_io_queues + 1, -1);
+    irq_masked.assign(irq_efd.size(), 0);
+    irq_pending.assign(irq_efd.size(), 0);
     write_cache = cfg.volatile_write_cache;
 }
 
@@ -780,9 +782,37 @@ void simulated_controller::impl::notify_completions() {
         if (!cq.ien || cq.irq_seen == cq.posted || cq.iv >= irq_efd.size() || irq_efd[cq.iv] < 0)
             continue;
         cq.irq_seen = cq.posted;
-        const std::uint64_t one = 1;
-        (void)!::write(irq_efd[cq.iv], &one, sizeof one);
+        signal_vector(cq.iv);
     }
+}
+
+void simulated_controller::impl::unmask_vector(std::uint16_t v) {
+    if (cfg.complete_at_unmask && irq_masked[v] && ready && !fatal) {
+        (void)process();  // fetch what the doorbells announced (the device thread may doze)
+        for (delayed_cmd& d : delayed) {
+            const std::uint16_t cq = d.sqid < sqs.size() ? sqs[d.sqid].cqid : 0;
+            if (d.sqid != 0 && cq < cqs.size() && cqs[cq].ien && cqs[cq].iv == v) {
+                d.due = clock_type::now();  // one command: the race needs only one
+                break;
+            }
+        }
+        (void)run_delayed();
+        notify_completions();  // still masked: Pending
+    }
+    irq_masked[v] = 0;
+    if (irq_pending[v] && irq_efd[v] >= 0) signal_vector(v);
+}
+
+void simulated_controller::impl::signal_vector(std::uint16_t v) {
+    if (irq_masked[v]) {
+        ++st.interrupts_held;
+        irq_pending[v] = 1;
+        return;
+    }
+    irq_pending[v] = 0;
+    ++st.interrupts;
+    const std::uint64_t one = 1;
+    (void)!::write(irq_efd[v], &one, sizeof one);
 }
 
 bool simulated_controller::impl::process_locked(clock_type::time_point& next_due) {

@@ -66,6 +66,11 @@ struct controller_config {
     // the MMIO write for its next tail, which waits for the next MMIO doorbell write (the shape of
     // QEMU 7.2's missing CQ EventIdx update, on an SQ). 0: never.
     std::uint32_t forget_eventidx_every = 0;
+    // When the host unmasks an MSI-X vector, first post the completion of one command of that
+    // vector's queues still held for its latency, while the vector is still masked: a completion
+    // landing the instant before the unmask, whose signal only the Pending bit carries (and that
+    // the host's last look at the CQ did not see).
+    bool complete_at_unmask = false;
     // Identify Controller limits (0: not reported): WZSL / DMRSL / DMRL of the NVM command set
     // specific Identify Controller (CNS 06h), RTD3E (us) of Identify Controller. Commands beyond
     // WZSL/DMRSL/DMRL fail with Invalid Field; a shutdown takes `shutdown_delay`.
@@ -115,8 +120,10 @@ struct controller_stats {
     std::uint64_t aborts = 0;  // Abort commands received
     std::uint64_t bytes_read = 0, bytes_written = 0;
     std::uint64_t max_sq_occupancy = 0;
-    std::uint64_t device_sleeps = 0;  // times the device thread blocked while idle
-    bool device_dozing = false;       // snapshot: the device thread is (about to be) asleep
+    std::uint64_t device_sleeps = 0;    // times the device thread blocked while idle
+    std::uint64_t interrupts = 0;       // MSI-X signals sent (eventfd writes)
+    std::uint64_t interrupts_held = 0;  // signals due while their vector was masked (Pending)
+    bool device_dozing = false;         // snapshot: the device thread is (about to be) asleep
     std::uint64_t invalid_doorbell_writes = 0;  // doorbell writes to absent queues / bad values
     // The host freed DMA memory (alloc_dma) under a live queue or a command the device still
     // holds, or unmapped an I/O buffer a held command points at: a real device would now corrupt

@@ -134,7 +134,12 @@ struct simulated_controller::impl {
     std::vector<cq_state> cqs;
     std::vector<cq_notifier> notifiers;  // index = cqid; only armed with a device thread
     std::vector<int> irq_efd;  // index = MSI-X vector (max_queues + 1 of them): eventfd or -1
-    std::uint32_t irq_coalescing = 0;  // Set Features FID 08h value (stored, not modelled)
+    // MSI-X Vector Control Mask and Pending bits, per vector: a signal due while masked sets
+    // Pending and is sent on unmask (pci_device::mask_irq), as the PCI spec has it.
+    std::vector<std::uint8_t> irq_masked, irq_pending;
+    void signal_vector(std::uint16_t v);  // under mu: the eventfd write, or Pending if masked
+    void unmask_vector(std::uint16_t v);  // under mu: clear Mask, send what is Pending
+    std::uint32_t irq_coalescing = 0;     // Set Features FID 08h value (stored, not modelled)
     std::vector<std::uint16_t> live_sqs, live_cqs;
     std::deque<delayed_cmd> delayed;
     std::vector<std::pair<std::uint16_t, std::uint16_t>> abort_on_fetch;  // (sqid, cid)

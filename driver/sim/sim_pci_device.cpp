@@ -92,7 +92,20 @@ class sim_pci_device final : public driver::pci_device {
         }
         std::lock_guard lock(m_->mu);  // the device thread signals under mu
         m_->irq_efd[vector] = efd;
+        m_->irq_masked[vector] = 0;  // as vfio-pci's request_irq leaves a bound vector
+        m_->irq_pending[vector] = 0;
         return 0;
+    }
+    std::string irq_mask_unavailable() const override {
+        return m_->cfg.inline_mode ? irq_unavailable() : std::string();
+    }
+    void mask_irq(std::uint16_t vector, bool masked) noexcept override {
+        if (m_->cfg.inline_mode || vector >= m_->irq_efd.size()) return;
+        std::lock_guard lock(m_->mu);
+        if (masked)
+            m_->irq_masked[vector] = 1;
+        else
+            m_->unmask_vector(vector);
     }
 
     int alloc_dma(std::size_t size, std::size_t align, driver::dma_region& out) noexcept override {

@@ -237,8 +237,45 @@ int vfio_pci_device::setup_regions(std::string& why) {
         msix_why_ = "VFIO cannot signal MSI-X of " + bdf_ + " through an eventfd";
     } else {
         msix_count_ = std::min<unsigned>(irq.count, 2048);
+        locate_msix_table();
     }
     return 0;
+}
+
+void vfio_pci_device::locate_msix_table() {
+    std::uint8_t config[256];
+    if (int rc = config_read(0, config, sizeof config); rc != 0) {
+        msix_mask_why_ = "reading the config space of " + bdf_ + ": " + std::strerror(-rc);
+        return;
+    }
+    std::string why;
+    const auto cap = find_msix_capability(config, why);
+    if (!cap) {
+        msix_mask_why_ = bdf_ + ": " + why;
+    } else if (cap->table_bar != 0) {
+        msix_mask_why_ = "the MSI-X table of " + bdf_ + " is in BAR" +
+                         std::to_string(cap->table_bar) + "; only BAR0 is mapped";
+    } else if (!bar_) {
+        msix_mask_why_ = "BAR0 of " + bdf_ +
+                         " is not mmapped (the kernel refused it; Linux >= 4.16 maps the MSI-X "
+                         "table too), and vfio-pci drops read/write access to the table";
+    } else if (msix_control_offset(*cap, static_cast<std::uint16_t>(msix_count_ - 1)) + 4 >
+               bar_size_) {
+        msix_mask_why_ = "the MSI-X table of " + bdf_ + " (" + std::to_string(cap->table_size) +
+                         " vectors at " + hex(cap->table_offset) + ") runs past BAR0 (" +
+                         std::to_string(bar_size_) + " bytes)";
+    } else {
+        msix_control_ = bar_ + msix_control_offset(*cap, 0) / 4;
+        msix_control_value_.assign(msix_count_, 0);
+        msix_mask_why_.clear();
+    }
+}
+
+void vfio_pci_device::mask_irq(std::uint16_t vector, bool masked) noexcept {
+    if (!msix_control_ || vector >= msix_count_) return;
+    // A posted MMIO write: the function sends what became pending while masked once it sees
+    // the bit clear, so nothing waits for this write to land.
+    msix_control_[vector * 4u] = msix_control_value_[vector] | (masked ? msix_mask_bit : 0u);
 }
 
 int vfio_pci_device::set_irqs(std::uint32_t start, std::uint32_t count, const int* fds) noexcept {
@@ -276,11 +313,13 @@ int vfio_pci_device::bind_irq_eventfd(std::uint16_t vector, int efd) noexcept {
                             " MSI-X vectors of " + bdf_ + "): " + std::strerror(-rc) +
                             " (interrupt remapping / MSI isolation missing? see convme doctor)");
             msix_enabled_ = true;
+            remember_control(vector);
             return 0;
         }
         if (int rc = set_irqs(vector, 1, &efd); rc != 0)
             return fail(rc, "VFIO_DEVICE_SET_IRQS (MSI-X vector " + std::to_string(vector) +
                                 " of " + bdf_ + "): " + std::strerror(-rc));
+        remember_control(vector);
         return 0;
     } catch (const std::bad_alloc&) {
         return fail(-ENOMEM, "bind_irq_eventfd: out of memory");

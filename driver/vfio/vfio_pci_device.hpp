@@ -10,11 +10,13 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <vector>
 
 #include "driver/nvme/pci_device.hpp"
 #include "driver/vfio/dma_map_table.hpp"
 #include "driver/vfio/dma_memory.hpp"
 #include "driver/vfio/iova_allocator.hpp"
+#include "driver/vfio/msix_capability.hpp"
 #include "driver/vfio/unique_fd.hpp"
 #include "driver/vfio/vfio_container.hpp"
 #include "driver/vfio/vfio_group.hpp"
@@ -65,6 +67,9 @@ class vfio_pci_device final : public pci_device {
     // irq_affinity=loop (irq_affinity.hpp): /proc/irq/N/smp_affinity_list of the vector's IRQ.
     void steer_irq_to_caller(std::uint16_t vector) noexcept override;
     std::string irq_affinity_note() const override;
+    // irq_mask=awake (msix_capability.hpp): the Mask bit in the MSI-X table, through bar_.
+    std::string irq_mask_unavailable() const override { return msix_mask_why_; }
+    void mask_irq(std::uint16_t vector, bool masked) noexcept override;
 
     bool noiommu() const noexcept { return container_.kind() == iommu_kind::noiommu; }
     // PCI config space access (offset within the 256/4096-byte config region).
@@ -82,6 +87,13 @@ class vfio_pci_device final : public pci_device {
     int locate_group(const vfio_open_options& opts, group_location& out, std::string& why);
     int attach_group(const vfio_open_options& opts, const group_location& where, std::string& why);
     int setup_regions(std::string& why);
+    void locate_msix_table();  // sets msix_control_ or msix_mask_why_
+    // After SET_IRQS bound `vector` (the kernel unmasked it): its Vector Control word, whose
+    // other bits mask_irq() must write back unchanged.
+    void remember_control(std::uint16_t vector) noexcept {
+        if (msix_control_ && vector < msix_control_value_.size())
+            msix_control_value_[vector] = msix_control_[vector * 4u] & ~msix_mask_bit;
+    }
     int fail(int err, std::string why) noexcept;
     // IOVA for a locked block: allocate + MAP_DMA (IOMMU), or physical address (no-IOMMU).
     int map_block_iommu(std::uintptr_t start, std::size_t length, std::size_t align,
@@ -103,6 +115,11 @@ class vfio_pci_device final : public pci_device {
 
     unsigned msix_count_ = 0;  // vectors of the MSI-X capability (GET_IRQ_INFO)
     std::string msix_why_;     // why there are none
+    // Vector V's Vector Control word is msix_control_[V * 4] (null: masking unavailable, and
+    // msix_mask_why_ says why); msix_control_value_[V] its value read at bind, Mask bit clear.
+    volatile std::uint32_t* msix_control_ = nullptr;
+    std::string msix_mask_why_ = "no MSI-X vectors";
+    std::vector<std::uint32_t> msix_control_value_;
     mutable std::mutex irq_mu_;
     bool msix_enabled_ = false;  // SET_IRQS enabled the vectors (all at once: Linux < 6.5
                                  // cannot add vectors to an enabled MSI-X block)
