@@ -7,7 +7,7 @@
 # per triple the median over rounds (and the IOPS min..max as the noise), then for pairs of paths
 # the per-round ratios (median, min, max), then the idle rows. BENCH_TITLE replaces the first
 # line; BENCH_PAIRS ("a/b c/d") picks the ratio pairs (default: every convme-* label against
-# kernel-nvme, hybrid and interrupt against poll, every *-coal, *-spin1s, *-spin100, *-irqloop and *-irqoff label
+# kernel-nvme, hybrid and interrupt against poll, every *-coal, *-spin1s, *-spin100, *-irqloop, *-irqoff and *-maskoff label
 # against the same label without the suffix, and *-spin1s and *-spin100 against poll).
 set -euo pipefail
 LOG=$1
@@ -74,8 +74,8 @@ tr -d '\r' < "$LOG" | awk -v title="${BENCH_TITLE:-}" -v pairs="${BENCH_PAIRS:-}
       for (l = 1; l <= nl; l++)
         if (labels[l] != "kernel-nvme" && ("kernel-nvme" in seenl)) pl[++np] = labels[l] "/kernel-nvme"
       for (l = 1; l <= nl; l++)
-        if (labels[l] ~ /-(coal|spin1s|spin100|irqloop|irqoff)$/) {
-          base = labels[l]; sub(/-(coal|spin1s|spin100|irqloop|irqoff)$/, "", base); if (base in seenl) pl[++np] = labels[l] "/" base
+        if (labels[l] ~ /-(coal|spin1s|spin100|irqloop|irqoff|maskoff)$/) {
+          base = labels[l]; sub(/-(coal|spin1s|spin100|irqloop|irqoff|maskoff)$/, "", base); if (base in seenl) pl[++np] = labels[l] "/" base
           if (labels[l] ~ /-spin(1s|100)$/ && ("convme-poll" in seenl)) pl[++np] = labels[l] "/convme-poll"
         }
       if ("convme-poll" in seenl) {
