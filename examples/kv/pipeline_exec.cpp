@@ -27,6 +27,13 @@ convme::task<std::error_code> run_forwarded(command_context& ctx, std::vector<re
 convme::task<void> execute_pipeline(command_context& ctx, std::vector<request>& reqs) {
     const unsigned here = current_core();
     const unsigned cores = ctx.st().cores();
+    if (cores == 1) {  // nothing to forward: skip the routing (a table lookup and a key hash)
+        for (auto& r : reqs) {
+            if (ctx.quit) break;
+            co_await execute(ctx, r.args, r.reply);
+        }
+        co_return;
+    }
     std::vector<std::vector<request*>> batches(cores);
     auto flush = [&]() -> convme::task<void> {
         for (unsigned c = 0; c < cores; ++c) {

@@ -109,8 +109,10 @@ class shard {
     std::error_code claim_room(std::size_t record_bytes, room kind, claim& c);
     void release(claim& c) noexcept;
 
+    // `owned_key`, if given, holds the key's bytes (key.key views it) and may be moved into the
+    // index, which saves a copy; the caller must not use it (nor key) afterwards.
     write_result put(const hashed_key& key, std::string value, std::int64_t expire_at,
-                     claim* c = nullptr);
+                     claim* c = nullptr, std::string* owned_key = nullptr);
     write_result put(std::string_view key, std::string value, std::int64_t expire_at,
                      claim* c = nullptr) {
         return put(hashed_key(key), std::move(value), expire_at, c);
