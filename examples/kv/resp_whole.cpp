@@ -8,40 +8,41 @@
 namespace kv::resp {
 
 namespace {
-// A count of at most 9 digits at in[pos] ended by a CR with one more byte after it (the byte
-// Redis skips unread); pos ends after both. False for anything parse_int64 might read otherwise.
-bool plain_count(std::string_view in, std::size_t& pos, std::size_t& out) noexcept {
-    const std::size_t start = pos;
+// A count of at most 9 digits at p, ended by a CR with one more byte after it (the byte Redis
+// skips unread): p ends after both. Null for anything parse_int64 might read otherwise (sign,
+// leading zero, no digit) or that has not arrived: the state machine then decides.
+inline const char* plain_count(const char* p, const char* end, std::size_t& out) noexcept {
+    const char* const first = p;
     std::size_t v = 0;
-    while (pos < in.size() && in[pos] >= '0' && in[pos] <= '9' && pos - start < 9)
-        v = v * 10 + static_cast<std::size_t>(in[pos++] - '0');
-    const std::size_t digits = pos - start;
-    if (digits == 0 || (in[start] == '0' && digits > 1)) return false;
-    if (pos + 1 >= in.size() || in[pos] != '\r') return false;
-    pos += 2;
+    unsigned d;
+    while (p != end && (d = static_cast<unsigned char>(*p) - unsigned{'0'}) <= 9 && p - first < 9) {
+        v = v * 10 + d;
+        ++p;
+    }
+    if (p == first || (*first == '0' && p - first > 1) || end - p < 2 || *p != '\r') return nullptr;
     out = v;
-    return true;
+    return p + 2;
 }
 }  // namespace
 
 std::size_t parser::parse_whole(std::string_view in) {
-    std::size_t pos = 1, n = 0;  // in[0] == '*'
-    if (!plain_count(in, pos, n) || n == 0 || n > limits_.max_args) return 0;
+    const char* const begin = in.data();
+    const char* const end = begin + in.size();
+    std::size_t n = 0;
+    const char* p = plain_count(begin + 1, end, n);  // in[0] == '*'
+    if (p == nullptr || n == 0 || n > limits_.max_args) return 0;
     for (std::size_t i = 0; i < n; ++i) {
         std::size_t len = 0;
-        if (pos >= in.size() || in[pos] != '$') break;
-        ++pos;
-        if (!plain_count(in, pos, len) || len > limits_.max_bulk || in.size() - pos < len + 2)
-            break;
-        args_.emplace_back(in.data() + pos, len);
-        pos += len + 2;  // the two bytes after a payload are skipped unread, as Redis does
-    }
-    if (args_.size() != n) {
-        args_.clear();
-        return 0;
+        if (p == end || *p != '$' || (p = plain_count(p + 1, end, len)) == nullptr ||
+            len > limits_.max_bulk || static_cast<std::size_t>(end - p) < len + 2) {
+            args_.clear();
+            return 0;
+        }
+        args_.emplace_back(p, len);
+        p += len + 2;  // the two bytes after a payload are skipped unread, as Redis does
     }
     state_ = state::done;
-    return pos;
+    return static_cast<std::size_t>(p - begin);
 }
 
 }  // namespace kv::resp
