@@ -33,6 +33,15 @@ void shard::drop_entry(index_map::iterator it) {
     index_.erase(it);
 }
 
+void shard::prefetch(std::uint64_t key_hash) const noexcept {
+    // libstdc++ picks bucket hash % bucket_count(); were that to differ, this would only fetch
+    // the wrong line. begin(n) reads the bucket and the node before it, independent loads across
+    // a pipeline's keys.
+    const std::size_t n = static_cast<std::size_t>(key_hash) % index_.bucket_count();
+    auto it = index_.begin(n);
+    if (it != index_.end(n)) __builtin_prefetch(&*it);
+}
+
 entry* shard::find(const hashed_key& key, std::int64_t now) {
     auto it = index_.find(key);
     if (it == index_.end()) return nullptr;
