@@ -168,10 +168,10 @@ TEST(RespParser, WholeCommandFastPathMatchesTheStateMachine) {
     const std::vector<std::string> cases{
         "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$3\r\nxxx\r\n",
         "*1\r\n$0\r\n\r\n",
-        "*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",      // leading zero: parse_int64 refuses it
+        "*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",  // leading zero: parse_int64 refuses it
         "*02\r\n$3\r\nGET\r\n$1\r\nk\r\n",
-        "*2\r\n$3\rXGET\r\n$1\r\nk\rY",         // the byte after a CR is skipped unread
-        "*2\r\n$3\r\nGET\r\n$1\r\nkZZ",         // payload followed by anything two bytes long
+        "*2\r\n$3\rXGET\r\n$1\r\nk\rY",  // the byte after a CR is skipped unread
+        "*2\r\n$3\r\nGET\r\n$1\r\nkZZ",  // payload followed by anything two bytes long
         "*2\r\n$3\r\nGET\r\n+1\r\nk\r\n",
         "*1\r\n$-1\r\n",
         "*1\r\n$+1\r\nk\r\n",
@@ -180,7 +180,7 @@ TEST(RespParser, WholeCommandFastPathMatchesTheStateMachine) {
         "*1048577\r\n",
         "*1048576\r\n$1\r\na\r\n",
         "*1\r\n$1234567890\r\n",
-        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n",       // incomplete
+        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n",  // incomplete
         "*0\r\n*1\r\n$4\r\nPING\r\n",
         "*-1\r\n*1\r\n$4\r\nPING\r\nPING\r\n*1\r\n$4\r\nPING\r\n",
     };
