@@ -75,11 +75,15 @@ const bool kHaveCrc32Hw = __builtin_cpu_supports("sse4.2");
 }  // namespace
 
 std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc) noexcept {
+#ifdef KV_CRC32C_HW
+    if (kHaveCrc32Hw) return ~crc32c_hw(static_cast<const unsigned char*>(data), len, ~crc);
+#endif
+    return crc32c_software(data, len, crc);
+}
+
+std::uint32_t crc32c_software(const void* data, std::size_t len, std::uint32_t crc) noexcept {
     const auto* p = static_cast<const unsigned char*>(data);
     std::uint32_t c = ~crc;
-#ifdef KV_CRC32C_HW
-    if (kHaveCrc32Hw) return ~crc32c_hw(p, len, c);
-#endif
     while (len >= 8) {
         std::uint64_t w = load_le64(p) ^ c;
         c = kTables[7][w & 0xFF] ^ kTables[6][(w >> 8) & 0xFF] ^ kTables[5][(w >> 16) & 0xFF] ^

@@ -42,7 +42,7 @@ struct set_request {
 
 // The shared core of SET/SETNX/SETEX, run on the key's shard.
 convme::task<void> do_set(command_context& ctx, std::string& key, std::string& value,
-                          const set_request& rq, std::string& out) {
+                          set_request rq, std::string& out) {
     const hashed_key hk(key);  // hashed once for the shard and its index
     const unsigned s = ctx.st().shard_of(hk);
     auto ticket = co_await on_shard(ctx.st(), s, [&](shard& sh) -> std::uint64_t {
@@ -60,7 +60,7 @@ convme::task<void> do_set(command_context& ctx, std::string& key, std::string& v
             return sh.read_ticket(e);
         }
         const std::int64_t exp = rq.keepttl && e ? e->expire_at : rq.expire_at;
-        auto r = sh.put(hk, std::move(value), exp);
+        auto r = sh.put(hk, std::move(value), exp, nullptr, &key);
         if (r.ec) {
             if (rq.get) out.clear();  // never reached with partial output: GET reply replaced below
             storage_error(out, r.ec);
@@ -70,6 +70,14 @@ convme::task<void> do_set(command_context& ctx, std::string& key, std::string& v
         return r.ticket;
     });
     ctx.depends_on(s, ticket);
+}
+
+// SET ... GET: the reply is built in a scratch string, so that a storage error (found after the
+// old value was written out) replaces it; `out` may hold a whole EXEC reply.
+convme::task<void> set_and_get(command_context& ctx, args_t& a, set_request rq, std::string& out) {
+    std::string reply;
+    co_await do_set(ctx, a[1], a[2], rq, reply);
+    out += reply;
 }
 }  // namespace
 
@@ -87,6 +95,7 @@ convme::task<void> get(command_context& ctx, args_t& a, std::string& out) {
     ctx.depends_on(s, ticket);
 }
 
+// Not a coroutine: it returns do_set's task (no frame of its own per SET).
 convme::task<void> set(command_context& ctx, args_t& a, std::string& out) {
     // Options are checked first, the expiry number after (as Redis does). An option may repeat;
     // the last expiry wins. NX/XX and the expiry kinds exclude each other.
@@ -122,17 +131,15 @@ convme::task<void> set(command_context& ctx, args_t& a, std::string& out) {
             expire_arg = &a[++i];
         } else {
             resp::error(out, "ERR syntax error");
-            co_return;
+            return done();
         }
     }
     if (expire_arg != nullptr &&
         !to_expire_at(*expire_arg, kind == px || kind == pxat, kind == exat || kind == pxat, "set",
                       rq.expire_at, out))
-        co_return;
-    // A GET reply built before a storage error must not stay in the buffer: build into a scratch.
-    std::string reply;
-    co_await do_set(ctx, a[1], a[2], rq, reply);
-    out += reply;
+        return done();
+    if (rq.get) return set_and_get(ctx, a, rq, out);
+    return do_set(ctx, a[1], a[2], rq, out);  // no GET: an error reply is all it writes
 }
 
 convme::task<void> setnx(command_context& ctx, args_t& a, std::string& out) {

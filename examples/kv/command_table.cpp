@@ -62,8 +62,9 @@ const spec* lookup(std::string_view name) noexcept {
     for (std::size_t i = 0; i < name.size(); ++i)
         low[i] = static_cast<char>((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
     std::string_view key(low, name.size());
-    for (const auto& s : kTable)
-        if (s.name == key && s.fn != nullptr) return &s;
+    for (const auto& s : kTable)  // first byte before memcmp: most names differ there
+        if (s.name.size() == key.size() && s.name[0] == low[0] && s.name == key && s.fn != nullptr)
+            return &s;
     return nullptr;
 }
 
@@ -101,7 +102,6 @@ void wrong_arity(std::string& out, const spec& s) {
     resp::error(out, "ERR wrong number of arguments for '" + std::string(s.name) + "' command");
 }
 
-// A task with nothing left to do (the reply was written already).
 convme::task<void> done() {
     co_return;
 }

@@ -47,6 +47,8 @@ void queue_in_transaction(command_context& ctx, const spec* s, args_t& a, std::s
 void unknown_command(std::string& out, const args_t& a);
 bool arity_ok(const spec& s, std::size_t argc) noexcept;
 void wrong_arity(std::string& out, const spec& s);
+// A task with nothing left to do, for handlers that answered without waiting.
+convme::task<void> done();
 
 // Handlers (command_strings.cpp, command_keys.cpp, command_server.cpp).
 convme::task<void> get(command_context&, args_t&, std::string&);

@@ -43,7 +43,7 @@ namespace {
 constexpr std::size_t kMaxBatch = 64;
 
 convme::task<void> serve(core_server& cs, asio::ip::tcp::socket& sock) {
-    auto rbuf = std::make_unique<char[]>(kReadSize);
+    auto rbuf = std::make_unique_for_overwrite<char[]>(kReadSize);  // not zeroed: 64 KiB a client
     std::string carry;  // bytes of an incomplete header line kept for the next read
     std::string out;
     resp::parser parser;

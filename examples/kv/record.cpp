@@ -1,26 +1,33 @@
 // SPDX-License-Identifier: MIT
 #include "record.hpp"
 
+#include <bit>
 #include <cstring>
 
 #include "checksum.hpp"
 
 namespace kv {
 
+// One store or load each (the byte loops were not merged by the compiler); little-endian on the
+// device whatever the host.
 void store_le32(std::byte* p, std::uint32_t v) noexcept {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
+    std::memcpy(p, &v, 4);
 }
 void store_le64(std::byte* p, std::uint64_t v) noexcept {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+    std::memcpy(p, &v, 8);
 }
 std::uint32_t load_le32(const std::byte* p) noexcept {
-    std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint32_t>(p[i]);
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
     return v;
 }
 std::uint64_t load_le64(const std::byte* p) noexcept {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
     return v;
 }
 
@@ -32,8 +39,7 @@ std::size_t encode_record(const record_view& r, std::byte* out) noexcept {
     store_le64(out + 24, static_cast<std::uint64_t>(r.expire_at));
     store_le32(out + 32, static_cast<std::uint32_t>(r.key.size()));
     store_le32(out + 36, static_cast<std::uint32_t>(r.value.size()));
-    std::memset(out + 40, 0, 8);
-    out[40] = static_cast<std::byte>(r.type);
+    store_le64(out + 40, static_cast<std::uint8_t>(r.type));  // type, then 7 zero bytes
     if (!r.key.empty()) std::memcpy(out + kRecordHeaderSize, r.key.data(), r.key.size());
     if (!r.value.empty())
         std::memcpy(out + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());

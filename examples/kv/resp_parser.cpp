@@ -255,6 +255,7 @@ std::optional<parse_result> parser::skip_bulk_crlf(std::string_view in, std::siz
 
 parse_result parser::feed(std::string_view input) {
     std::size_t pos = 0;
+    if (state_ == state::start && !input.empty() && input[0] == '*') pos = parse_whole(input);
     for (;;) {
         const std::string_view in = input.substr(pos);
         std::optional<parse_result> r;

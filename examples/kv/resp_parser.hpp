@@ -48,6 +48,9 @@ class parser {
     enum class state { start, bulk_header, bulk_body, bulk_crlf, done };
     parse_result fail(std::string msg, std::size_t consumed);
     parse_result parse_inline(std::string_view input);
+    // A whole, plainly formed multibulk command at the start of `in` (resp_whole.cpp): the bytes
+    // it used, or 0 (nothing consumed) to leave it to the state machine.
+    std::size_t parse_whole(std::string_view in);
     // feed()'s steps (resp_parser.cpp).
     std::optional<parse_result> header_end(std::string_view in, std::size_t pos,
                                            const char* too_big, std::size_t& eol);

@@ -33,6 +33,15 @@ void shard::drop_entry(index_map::iterator it) {
     index_.erase(it);
 }
 
+void shard::prefetch(std::uint64_t key_hash) const noexcept {
+    // libstdc++ picks bucket hash % bucket_count(); were that to differ, this would only fetch
+    // the wrong line. begin(n) reads the bucket and the node before it, independent loads across
+    // a pipeline's keys.
+    const std::size_t n = static_cast<std::size_t>(key_hash) % index_.bucket_count();
+    auto it = index_.begin(n);
+    if (it != index_.end(n)) __builtin_prefetch(&*it);
+}
+
 entry* shard::find(const hashed_key& key, std::int64_t now) {
     auto it = index_.find(key);
     if (it == index_.end()) return nullptr;
@@ -179,20 +188,21 @@ shard::write_result shard::append(record_type type, std::string_view key, std::s
 }
 
 shard::write_result shard::put(const hashed_key& hk, std::string value, std::int64_t expire_at,
-                               claim* c) {
+                               claim* c, std::string* owned_key) {
     const std::string_view key = hk.key;
     auto res = append(record_type::put, key, value, expire_at, c);
     if (res.ec) return res;
+    const std::size_t key_size = key.size();  // `key` may dangle once owned_key is moved
     auto it = index_.find(hk);
     if (it == index_.end())
-        it = index_.emplace(std::string(key), entry{}).first;
+        it = index_.emplace(owned_key ? std::move(*owned_key) : std::string(key), entry{}).first;
     else
         live_half_[it->second.half] -= it->second.record_bytes;
     entry& e = it->second;
     e.value = std::move(value);
     e.expire_at = expire_at;
     e.ticket = res.ticket;
-    e.record_bytes = static_cast<std::uint32_t>(record_size(key.size(), e.value.size()));
+    e.record_bytes = static_cast<std::uint32_t>(record_size(key_size, e.value.size()));
     e.half = cur_half_;
     live_half_[e.half] += e.record_bytes;
     return res;

@@ -89,6 +89,10 @@ class shard {
     // Live entry for `key`, or nullptr (expired entries are dropped here).
     entry* find(const hashed_key& key, std::int64_t now);
     entry* find(std::string_view key, std::int64_t now) { return find(hashed_key(key), now); }
+    // Start loading the index's first node for `key_hash` into the cache; changes nothing. A
+    // pipeline's keys are mostly cold: their misses overlap when all are started before any
+    // command runs, instead of each stalling its own lookup.
+    void prefetch(std::uint64_t key_hash) const noexcept;
     std::size_t size() const noexcept { return index_.size(); }
     const index_map& index() const noexcept { return index_; }
 
@@ -109,8 +113,10 @@ class shard {
     std::error_code claim_room(std::size_t record_bytes, room kind, claim& c);
     void release(claim& c) noexcept;
 
+    // `owned_key`, if given, holds the key's bytes (key.key views it) and may be moved into the
+    // index, which saves a copy; the caller must not use it (nor key) afterwards.
     write_result put(const hashed_key& key, std::string value, std::int64_t expire_at,
-                     claim* c = nullptr);
+                     claim* c = nullptr, std::string* owned_key = nullptr);
     write_result put(std::string_view key, std::string value, std::int64_t expire_at,
                      claim* c = nullptr) {
         return put(hashed_key(key), std::move(value), expire_at, c);

@@ -61,6 +61,26 @@ TEST(Checksum, Crc32cOfEveryTailLength) {
     for (const auto& [n, crc] : golden) EXPECT_EQ(kv::crc32c(s.data(), n), crc) << n;
 }
 
+// The software path on its own (on an SSE4.2 host crc32c() never runs it), and both paths
+// against each other over every length, alignment and a few seeds.
+TEST(Checksum, SoftwareCrc32cMatchesKnownVectorsAndTheDefaultPath) {
+    EXPECT_EQ(kv::crc32c_software("123456789", 9), 0xE3069283u);
+    EXPECT_EQ(kv::crc32c_software("", 0), 0u);
+    const std::vector<unsigned char> zeros(32, 0);
+    EXPECT_EQ(kv::crc32c_software(zeros.data(), zeros.size()), 0x8A9136AAu);  // RFC 3720 B.4
+    const std::vector<unsigned char> ones(32, 0xFF);
+    EXPECT_EQ(kv::crc32c_software(ones.data(), ones.size()), 0x62A8AB43u);  // RFC 3720 B.4
+    std::string s(600, '\0');
+    for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>(i * 131 + 7);
+    for (std::size_t off = 0; off < 8; ++off)
+        for (std::size_t n = 0; n + off <= 300; ++n)
+            for (std::uint32_t seed : {0u, 1u, 0xE3069283u}) {
+                ASSERT_EQ(kv::crc32c_software(s.data() + off, n, seed),
+                          kv::crc32c(s.data() + off, n, seed))
+                    << "offset " << off << " length " << n << " seed " << seed;
+            }
+}
+
 TEST(Record, EncodeDecodeRoundTrip) {
     kv::record_view r;
     r.type = kv::record_type::put;

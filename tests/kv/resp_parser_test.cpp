@@ -160,3 +160,50 @@ TEST(RespWriter, EncodesReplies) {
         EXPECT_EQ(out, std::string(want, sizeof(want) - 1));
     }
 }
+
+// The fast path for whole commands (resp_whole.cpp) must decide exactly as the state machine:
+// fed in one piece a command takes the fast path when it can; fed a byte at a time, its header is
+// consumed before the rest arrives, so only the state machine runs.
+TEST(RespParser, WholeCommandFastPathMatchesTheStateMachine) {
+    const std::vector<std::string> cases{
+        "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$3\r\nxxx\r\n",
+        "*1\r\n$0\r\n\r\n",
+        "*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",  // leading zero: parse_int64 refuses it
+        "*02\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+        "*2\r\n$3\rXGET\r\n$1\r\nk\rY",  // the byte after a CR is skipped unread
+        "*2\r\n$3\r\nGET\r\n$1\r\nkZZ",  // payload followed by anything two bytes long
+        "*2\r\n$3\r\nGET\r\n+1\r\nk\r\n",
+        "*1\r\n$-1\r\n",
+        "*1\r\n$+1\r\nk\r\n",
+        "*1\r\n$1 \r\nk\r\n",
+        "*1\r\n$536870913\r\n",
+        "*1048577\r\n",
+        "*1048576\r\n$1\r\na\r\n",
+        "*1\r\n$1234567890\r\n",
+        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n",  // incomplete
+        "*0\r\n*1\r\n$4\r\nPING\r\n",
+        "*-1\r\n*1\r\n$4\r\nPING\r\nPING\r\n*1\r\n$4\r\nPING\r\n",
+    };
+    for (const auto& in : cases) {
+        auto whole = run(in, in.size());
+        auto bytewise = run(in, 1);
+        EXPECT_EQ(whole.commands, bytewise.commands) << in;
+        EXPECT_EQ(whole.error, bytewise.error) << in;
+    }
+    // Random corruptions of a pipeline (fixed seed): the same commands and errors both ways.
+    const std::string base =
+        "*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$3\r\nabc\r\n*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n"
+        "*1\r\n$4\r\nPING\r\n";
+    const std::string alphabet = "*$\r\n0123456789-+ a";
+    std::uint32_t seed = 12345;
+    auto rnd = [&seed] { return (seed = seed * 1103515245u + 12345u) >> 8; };
+    for (int i = 0; i < 3000; ++i) {
+        std::string in = base;
+        for (int k = 0, m = 1 + static_cast<int>(rnd() % 3); k < m; ++k)
+            in[rnd() % in.size()] = alphabet[rnd() % alphabet.size()];
+        auto whole = run(in, in.size());
+        auto bytewise = run(in, 1);
+        ASSERT_EQ(whole.commands, bytewise.commands) << in;
+        ASSERT_EQ(whole.error, bytewise.error) << in;
+    }
+}
