@@ -150,7 +150,12 @@ int io_queue::create_on_controller(std::string& why) {
     qp_.sq_doorbell() = made.sq_db;
     qp_.cq_doorbell() = made.cq_db;
     created_ = true;
-    if (irq_) return 0;  // the health scan runs in prepare_to_block(), before each sleep
+    if (irq_) {
+        // The health scan runs in prepare_to_block(), before each sleep. hybrid masks its vector
+        // in every poll (a register write only when it was unmasked, i.e. after a sleep).
+        health_polls_ = polls_to_health_ = p_.mode == completion_mode::hybrid ? 1 : 256;
+        return 0;
+    }
     // Completion "interrupts" where the device has them (the threaded simulator): the loop can
     // then sleep instead of spinning on the CPU the device thread needs.
     notified_ = dev_.set_completion_notify(
@@ -419,7 +424,10 @@ bool io_queue::poll() {
     }
     if (--polls_to_health_ == 0) [[unlikely]] {
         polls_to_health_ = health_polls_;
-        if (in_flight_) health_tick();
+        if (irq_)
+            set_irq_masked(true);  // the loop is awake (io_queue_irq.cpp); health: before sleeps
+        else if (in_flight_)
+            health_tick();
     }
     return progress;
 }

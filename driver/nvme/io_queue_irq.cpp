@@ -24,8 +24,10 @@
 //
 // irq_mask=awake (the default where pci_device::mask_irq works: the MSI-X table's Mask bit,
 // written through the BAR mapping, msix_capability.hpp; INTMS/INTMC are not for MSI-X): the
-// vector is masked whenever prepare_to_block() lets the loop stay awake, and unmasked only when
-// it lets the loop sleep. Still lossless, by the MSI-X rule that a message due while its vector
+// vector is masked whenever prepare_to_block() lets the loop stay awake (hybrid: also in the
+// first poll after a wake-up, io_queue::reap_and_progress(), so that a loop that reaps and
+// resubmits before it ever idles takes no interrupt either), and unmasked only when it lets the
+// loop sleep. Still lossless, by the MSI-X rule that a message due while its vector
 // is masked sets the Pending bit and is sent on unmask:
 //  4. A CQE the loop has not reaped when it unmasks: its signal was either sent (vector unmasked
 //     then, the +1 is in the count as in 3) or is Pending and is sent by the unmask; a CQE
@@ -35,9 +37,7 @@
 //     and the first I/O after it is reaped by polls that end in prepare_to_block() again.
 // The cq_ready() peek after the unmask only saves a sleep that would return at once. What it
 // costs: two register writes per sleep, none per I/O, and one spurious wake-up when a
-// completion reaped while masked left the Pending bit set. The loop only asks after it was idle
-// for loop_options::spin_before_sleep_in_flight (5 us), so completions faster than that still
-// raise their interrupt until the first such wait masks the vector.
+// completion reaped while masked left the Pending bit set.
 // Interrupt coalescing (FID 08h) delays a signal by at most its aggregation time, never drops it.
 // Backstop: max_block_in_flight() bounds every sleep to one health interval, so timeouts (Abort,
 // reset) are still detected when a completion never comes; the scan runs here, before each sleep.
