@@ -57,6 +57,12 @@ class loop {
     // Ready queue (call from this loop's thread only). push() only allocates when the queue
     // doubles; running out of memory there is fatal anyway.
     void schedule(std::coroutine_handle<> h) noexcept { ready_.push(h); }
+    // For a backend's completion walk that knows its count: schedules the `n` (at least 1)
+    // handles `next()` returns, in order, with one full test of the ready queue for all of them.
+    template <typename F>
+    void schedule_n(std::size_t n, F&& next) {
+        ready_.push_n(n, next);
+    }
     // Start a detached task on this loop. Its frame is freed when it finishes; an exception
     // escaping it is reported on stderr and terminates the program (a detached task has no one
     // to rethrow to).

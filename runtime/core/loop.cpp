@@ -88,17 +88,15 @@ struct pin_scope {
 }  // namespace
 
 struct loop::impl {
-    // A registered poller, with what the loop does after a poll() of it that did work: flush its
-    // submissions again, unless it does not batch or flushes them itself
-    // (poller::flushes_in_poll()). Read from the entry, not the poller, which may have removed
-    // (and destroyed) itself while polled.
-    struct poller_entry {
-        poller* p;
-        bool flush_after_poll;
-    };
     loop_options opts;
     detail::timer_heap timers;
-    std::vector<poller_entry> pollers;
+    // The registered pollers (null: removed while polling), and beside each, in a parallel array
+    // read only after a poll that did work, whether the loop then flushes its submissions again
+    // (it batches and does not flush in poll(): poller::flushes_in_poll()). Read from the array,
+    // not the poller, which may have removed (and destroyed) itself while polled. Plain pointers,
+    // 8 bytes an entry: one load per poller in the iteration's poll pass.
+    std::vector<poller*> pollers;
+    std::vector<unsigned char> flush_after_poll;
     std::vector<poller*>
         flushers;  // the pollers that batch submissions (poller::batches_submissions())
     std::vector<pollfd> wait_fds;  // what sleep() waits on (reused)
@@ -155,8 +153,8 @@ struct loop::impl {
     void count_messages(std::uint64_t n) noexcept { bump(messages, n); }
 
     bool any_in_flight() const noexcept {
-        for (const poller_entry& e : pollers)
-            if (e.p && e.p->in_flight() != 0) return true;
+        for (poller* p : pollers)
+            if (p && p->in_flight() != 0) return true;
         return false;
     }
 
@@ -173,8 +171,7 @@ struct loop::impl {
     // in-flight operation's device cannot wake the loop, else the smallest limit asked for.
     std::chrono::nanoseconds block_limit() const noexcept {
         auto limit = std::chrono::nanoseconds::max();
-        for (const poller_entry& e : pollers) {
-            poller* p = e.p;
+        for (poller* p : pollers) {
             if (!p || p->in_flight() == 0) continue;
             limit = std::min<std::chrono::nanoseconds>(limit, p->max_block_in_flight());
             if (limit.count() <= 0) return std::chrono::nanoseconds{0};
@@ -186,8 +183,8 @@ struct loop::impl {
     // completion waiting (polling again is then cheaper than a sleep that returns at once).
     bool prepare_to_block() {
         bool ok = true;
-        for (const poller_entry& e : pollers)
-            if (e.p && e.p->in_flight() != 0 && !e.p->prepare_to_block()) ok = false;
+        for (poller* p : pollers)
+            if (p && p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
         return ok;
     }
 
@@ -197,7 +194,14 @@ struct loop::impl {
 
     void compact_pollers() {
         if (!pollers_dirty) return;
-        std::erase_if(pollers, [](const poller_entry& e) { return e.p == nullptr; });
+        std::size_t kept = 0;  // both arrays, in step
+        for (std::size_t i = 0; i < pollers.size(); ++i) {
+            if (!pollers[i]) continue;
+            pollers[kept] = pollers[i];
+            flush_after_poll[kept++] = flush_after_poll[i];
+        }
+        pollers.resize(kept);
+        flush_after_poll.resize(kept);
         std::erase(flushers, nullptr);
         pollers_dirty = false;
     }
@@ -224,8 +228,8 @@ struct loop::impl {
         }
         // The eventfd, then every poller's wait_fd() (see poller::wait_fd).
         wait_fds.assign(1, pollfd{efd, POLLIN, 0});
-        for (const poller_entry& e : pollers)
-            if (e.p && e.p->wait_fd() >= 0) wait_fds.push_back(pollfd{e.p->wait_fd(), POLLIN, 0});
+        for (poller* p : pollers)
+            if (p && p->wait_fd() >= 0) wait_fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
         bump(sleeps);
         const int ready = ::ppoll(wait_fds.data(), wait_fds.size(), timeout, nullptr);
         sleeping.store(false, std::memory_order_relaxed);
@@ -259,6 +263,7 @@ loop::~loop() {
         I.spawned.destroy_all();
     }
     I.pollers.clear();
+    I.flush_after_poll.clear();
     I.flushers.clear();
     if (I.efd >= 0) ::close(I.efd);
 }
@@ -271,22 +276,21 @@ void loop::spawn(task<void> t) {
 
 void loop::add_poller(poller* p) {
     if (!p) return;
-    impl_->pollers.push_back({p, p->batches_submissions() && !p->flushes_in_poll()});
-    if (p->batches_submissions()) {
-        try {
-            impl_->flushers.push_back(p);
-        } catch (...) {
-            impl_->pollers.pop_back();
-            throw;
-        }
-    }
+    auto& I = *impl_;
+    // Room first, so that a failed allocation leaves the three lists in step.
+    I.pollers.reserve(I.pollers.size() + 1);
+    I.flush_after_poll.reserve(I.flush_after_poll.size() + 1);
+    if (p->batches_submissions()) I.flushers.reserve(I.flushers.size() + 1);
+    I.pollers.push_back(p);
+    I.flush_after_poll.push_back(p->batches_submissions() && !p->flushes_in_poll());
+    if (p->batches_submissions()) I.flushers.push_back(p);
 }
 
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
-    for (auto& e : I.pollers) {
-        if (e.p == p) {
-            e.p = nullptr;
+    for (auto& slot : I.pollers) {
+        if (slot == p) {
+            slot = nullptr;
             I.pollers_dirty = true;
         }
     }
@@ -366,12 +370,12 @@ bool loop::stop_requested() const noexcept {
         if (poller* p = I.flushers[i]) p->flush_submissions();
     }
     for (std::size_t i = 0, n = I.pollers.size(); i < n; ++i) {
-        const impl::poller_entry e = I.pollers[i];
-        if (e.p && e.p->poll()) {
+        poller* const p = I.pollers[i];
+        if (p && p->poll()) {
             bump(I.polls_with_work);
             progress = true;
             // Unless it removed itself while polled.
-            if (e.flush_after_poll && I.pollers[i].p == e.p) e.p->flush_submissions();
+            if (I.flush_after_poll[i] && I.pollers[i] == p) p->flush_submissions();
         }
     }
     I.polling = false;

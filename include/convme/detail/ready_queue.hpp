@@ -28,6 +28,21 @@ class ready_queue {
             grow();
         buf_[tail_++ & mask_] = h;
     }
+    // Pushes the `n` (at least 1) handles that `next()` returns, in order (a completion walk that
+    // knows its count): one full test for all of them, and the ring in locals while they are
+    // stored.
+    template <typename F>
+    void push_n(std::size_t n, F&& next) {
+        while (limit_ - tail_ < n) [[unlikely]] grow();
+        std::coroutine_handle<>* const buf = buf_.get();
+        const std::size_t mask = mask_;
+        std::size_t t = tail_;
+        const std::size_t end = t + n;
+        do {
+            buf[t & mask] = next();
+        } while (++t != end);
+        tail_ = t;
+    }
     std::coroutine_handle<> pop() noexcept {
         ++limit_;
         return buf_[head_++ & mask_];
