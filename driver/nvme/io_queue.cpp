@@ -424,10 +424,7 @@ bool io_queue::poll() {
     }
     if (--polls_to_health_ == 0) [[unlikely]] {
         polls_to_health_ = health_polls_;
-        if (irq_)
-            set_irq_masked(true);  // the loop is awake (io_queue_irq.cpp); health: before sleeps
-        else if (in_flight_)
-            health_tick();
+        if (in_flight_) health_poll();
     }
     return progress;
 }
@@ -458,6 +455,13 @@ void io_queue::on_cqe(const nvme::cqe& c) noexcept {
 }
 
 // ------------------------------------------------------------------------------- errors
+
+void io_queue::health_poll() noexcept {
+    if (irq_)
+        set_irq_masked(true);  // the loop is awake (io_queue_irq.cpp); health: before sleeps
+    else
+        health_tick();
+}
 
 void io_queue::health_tick() noexcept {
     const std::uint32_t now = now_ms();

@@ -171,6 +171,9 @@ class io_queue final : public poller {
     int irq_vector() const noexcept { return irq_ ? static_cast<int>(qid_) : -1; }
 
     void health_tick() noexcept;
+    // Every health_polls_ polls with I/O in flight: health_tick(), or in interrupt/hybrid mode
+    // (whose scan runs before each sleep) the mask of the vector while the loop is awake.
+    void health_poll() noexcept;
     // A command timed out: what the host believes about this queue, on stderr (io_queue_diag.cpp).
     void dump_stuck(std::uint16_t first_cid) noexcept;
     void kick_if_quiet() noexcept;
