@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "driver/nvme/admin_commands.hpp"
+#include "driver/nvme/hex_string.hpp"
 
 namespace convme::driver {
 
@@ -17,12 +18,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 constexpr std::uint32_t all_ones = 0xffffffffu;
-
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 // Spin politely while waiting for the controller: the simulated one may need our CPU.
 void backoff(unsigned iteration) noexcept {

@@ -152,7 +152,8 @@ int io_queue::create_on_controller(std::string& why) {
     created_ = true;
     if (irq_) {
         // The health scan runs in prepare_to_block(), before each sleep. hybrid masks its vector
-        // in every poll (a register write only when it was unmasked, i.e. after a sleep).
+        // in every poll with I/O in flight (health_poll(): a register write only when it was
+        // unmasked, i.e. after a sleep).
         health_polls_ = polls_to_health_ = p_.mode == completion_mode::hybrid ? 1 : 256;
         return 0;
     }

@@ -25,7 +25,7 @@
 // irq_mask=awake (the default where pci_device::mask_irq works: the MSI-X table's Mask bit,
 // written through the BAR mapping, msix_capability.hpp; INTMS/INTMC are not for MSI-X): the
 // vector is masked whenever prepare_to_block() lets the loop stay awake (hybrid: also in the
-// first poll after a wake-up, io_queue::reap_and_progress(), so that a loop that reaps and
+// first poll after a wake-up, io_queue::health_poll(), so that a loop that reaps and
 // resubmits before it ever idles takes no interrupt either), and unmasked only when it lets the
 // loop sleep. Still lossless, by the MSI-X rule that a message due while its vector
 // is masked sets the Pending bit and is sent on unmask:

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "driver/nvme/hex_string.hpp"
+
 namespace convme::sim {
 namespace {
 std::size_t round_up(std::size_t v, std::size_t a) {
@@ -16,12 +18,7 @@ std::size_t round_up(std::size_t v, std::size_t a) {
 bool is_pow2(std::size_t v) {
     return v != 0 && (v & (v - 1)) == 0;
 }
-
-std::string hex(std::uint64_t v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
+using driver::hex;
 }  // namespace
 
 iova_space::iova_space(std::size_t host_page) : page_(host_page) {}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "driver/vfio/msix_capability.hpp"
 
+#include "driver/nvme/hex_string.hpp"
+
 namespace convme::driver::vfio {
 
 namespace {
@@ -13,10 +15,6 @@ std::uint16_t le16(std::span<const std::uint8_t> c, std::size_t at) {
 }
 std::uint32_t le32(std::span<const std::uint8_t> c, std::size_t at) {
     return std::uint32_t(le16(c, at)) | (std::uint32_t(le16(c, at + 2)) << 16);
-}
-std::string hex8(unsigned v) {
-    static const char d[] = "0123456789abcdef";
-    return std::string("0x") + d[(v >> 4) & 15] + d[v & 15];
 }
 }  // namespace
 
@@ -34,7 +32,7 @@ std::optional<msix_capability> find_msix_capability(std::span<const std::uint8_t
     // 48 capabilities of 4 bytes fill 0x40..0xff: more hops than that is a loop.
     for (int hops = 0; at != 0; ++hops) {
         if (at < header_end || hops >= 48) {
-            why = "malformed capability list (pointer " + hex8(at) + " after " +
+            why = "malformed capability list (pointer " + hex(at) + " after " +
                   std::to_string(hops) + " capabilities)";
             return std::nullopt;
         }

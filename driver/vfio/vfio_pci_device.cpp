@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "driver/nvme/hex_string.hpp"
 #include "driver/vfio/bind_commands.hpp"
 #include "driver/vfio/irq_affinity.hpp"
 #include "driver/vfio/sysfs.hpp"
@@ -53,12 +54,6 @@ void warn_noiommu_once(const std::string& bdf) {
                  "* The kernel is tainted. Use only on a machine you are prepared to lose.\n"
                  "****************************************************************************\n\n",
                  bdf.c_str());
-}
-
-std::string hex(std::uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-    return b;
 }
 
 }  // namespace

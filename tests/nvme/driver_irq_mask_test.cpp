@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "driver_sim_fixture.hpp"
-#include "runtime/core/device_uri.hpp"
+#include "forwarding_pci_device.hpp"
 
 namespace convme::driver::testing {
 namespace {
@@ -161,34 +161,12 @@ TEST(DriverIrqMask, NoWakeUpIsLostInInterruptModeWithThreeLoops) {
 
 TEST(DriverIrqMask, DeviceThatCannotMaskKeepsItsVectorsUnmaskedAndSaysWhy) {
     // The simulator can mask; a device that cannot (pci_device's default) must still serve I/O.
-    struct no_mask_device final : pci_device {
-        std::unique_ptr<pci_device> inner;
-        explicit no_mask_device(std::unique_ptr<pci_device> d) : inner(std::move(d)) {}
-        std::string name() const override { return inner->name(); }
-        const char* kind() const noexcept override { return inner->kind(); }
-        volatile std::uint32_t* bar0() noexcept override { return inner->bar0(); }
-        std::size_t bar0_size() const noexcept override { return inner->bar0_size(); }
-        std::uint32_t read32(std::uint32_t o) noexcept override { return inner->read32(o); }
-        void write32(std::uint32_t o, std::uint32_t v) noexcept override { inner->write32(o, v); }
-        int alloc_dma(std::size_t s, std::size_t a, dma_region& r) noexcept override {
-            return inner->alloc_dma(s, a, r);
+    struct no_mask_device final : forwarding_pci_device {
+        using forwarding_pci_device::forwarding_pci_device;
+        std::string irq_mask_unavailable() const override {
+            return pci_device::irq_mask_unavailable();
         }
-        void free_dma(dma_region& r) noexcept override { inner->free_dma(r); }
-        int map_dma(void* p, std::size_t n) noexcept override { return inner->map_dma(p, n); }
-        int unmap_dma(void* p, std::size_t n) noexcept override { return inner->unmap_dma(p, n); }
-        int translate(const void* p, std::uint64_t& i) const noexcept override {
-            return inner->translate(p, i);
-        }
-        std::size_t host_page_size() const noexcept override { return inner->host_page_size(); }
-        int enable_bus_master() noexcept override { return inner->enable_bus_master(); }
-        int function_reset() noexcept override { return inner->function_reset(); }
-        unsigned irq_vectors() const noexcept override { return inner->irq_vectors(); }
-        int bind_irq_eventfd(std::uint16_t v, int efd) noexcept override {
-            return inner->bind_irq_eventfd(v, efd);
-        }
-        void loop_attached(loop& l) override { inner->loop_attached(l); }
-        void loop_detached(loop& l) noexcept override { inner->loop_detached(l); }
-        void step() noexcept override { inner->step(); }
+        void mask_irq(std::uint16_t v, bool m) noexcept override { pci_device::mask_irq(v, m); }
     };
     auto ctrl = std::make_shared<sim::simulated_controller>(threaded_config(0ns));
     std::error_code ec;
@@ -206,25 +184,6 @@ TEST(DriverIrqMask, DeviceThatCannotMaskKeepsItsVectorsUnmaskedAndSaysWhy) {
     EXPECT_EQ(t.ok.load(), 100);
     EXPECT_EQ(t.bad.load(), 0);
     EXPECT_EQ(ctrl->stats().interrupts_held, 0u);
-}
-
-TEST(DriverIrqMask, UriKey) {
-    device_uri u;
-    u.scheme = "sim";
-    u.target = "mem";
-    nvme_options o;
-    std::string why;
-    EXPECT_TRUE(o.irq_mask_awake);  // the default
-    u.params = {{"irq_mask", "off"}};
-    ASSERT_TRUE(parse_nvme_options(u, o, why)) << why;
-    EXPECT_FALSE(o.irq_mask_awake);
-    u.params = {{"irq_mask", "awake"}};
-    ASSERT_TRUE(parse_nvme_options(u, o, why)) << why;
-    EXPECT_TRUE(o.irq_mask_awake);
-    u.params = {{"irq_mask", "sometimes"}};
-    EXPECT_FALSE(parse_nvme_options(u, o, why));
-    EXPECT_NE(why.find("irq_mask"), std::string::npos) << why;
-    EXPECT_NE(why.find("awake"), std::string::npos) << why;
 }
 
 }  // namespace
