@@ -163,6 +163,8 @@ class io_queue final : public poller {
     int setup_irq(std::string& why) noexcept;
     // hybrid: true while the spin window since the last event seen here is still open.
     bool keep_spinning() noexcept;
+    // A submission, completion or work seen since keep_spinning() last looked.
+    bool spin_event_pending() const noexcept;
     // irq_mask=awake: mask vector qid_ while the loop stays awake, unmask before it sleeps.
     void set_irq_masked(bool masked) noexcept;
     // create()'s last step: Create I/O CQ + SQ, then completion notification where the device has
@@ -217,6 +219,10 @@ class io_queue final : public poller {
     // hybrid (io_queue_irq.cpp): submitted+completed and completed when prepare_to_block() last
     // saw them change, and when; the window those waits feed.
     std::uint64_t spin_seen_ = ~std::uint64_t(0);
+    // prepare_to_block() calls left before hybrid's spin reads the clock again (io_queue_irq.cpp).
+    static constexpr std::uint32_t spin_clock_stride = 16;
+    static constexpr std::chrono::microseconds spin_stride_min_window{20};
+    std::uint32_t spin_checks_left_ = 0;
     std::uint64_t spin_completed_ = 0;
     std::chrono::steady_clock::time_point spin_start_{};
     spin_window spin_;

@@ -145,6 +145,31 @@ TEST(DriverIrq, TimeoutsStillFireWhileTheLoopSleeps) {
     EXPECT_GE(s.stats().timeouts + s.stats().aborts_sent, 1u);
 }
 
+TEST(DriverIrq, TimeoutsStillFireWhileHybridSpins) {
+    // hybrid reads the clock (and scans for timeouts) only every few spin turns; a 2 s window
+    // with a command the model never completes must still Abort it at io_timeout, while the loop
+    // is still spinning (no sleep), not after the window.
+    auto cfg = threaded_config(30s);
+    auto o = mode(completion_mode::hybrid);
+    o.hybrid_spin_auto = false;
+    o.hybrid_spin = 2s;
+    o.io_timeout = 200ms;
+    sim_device s(cfg, o);
+    ASSERT_TRUE(s.dev) << s.why;
+    loop l;
+    dma_buffer b(4096);
+    std::error_code ec;
+    const auto t0 = clock_type::now();
+    l.spawn([](block_device& d, dma_buffer& b, std::error_code& ec) -> task<void> {
+        ec = co_await d.read(0, b.span());
+        loop::current()->stop();
+    }(*s.dev, b, ec));
+    l.run();
+    EXPECT_TRUE(ec);
+    EXPECT_LT(clock_type::now() - t0, 1500ms);
+    EXPECT_GE(s.stats().timeouts + s.stats().aborts_sent, 1u);
+}
+
 TEST(DriverIrq, InterruptModeNeedsVectors) {
     sim_device s(inline_config(), mode(completion_mode::hybrid));
     EXPECT_FALSE(s.dev);

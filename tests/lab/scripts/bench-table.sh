@@ -50,11 +50,14 @@ tr -d '\r' < "$LOG" | awk -v title="${BENCH_TITLE:-}" -v pairs="${BENCH_PAIRS:-}
     ipct[key] = ipct[key] " " v["cpu_pct"]; imed[key] = imed[key] " " v["median_us"]
   }
   /^=== host:/ { host = substr($0, 5) }
+  /^=== clocksource:/ { clocksrc = $3 }
+  /^BENCH / && ("clock_ns" in v) { clock_all = clock_all " " v["clock_ns"] }
   END {
     if (!n) { print "no BENCH lines in the log" > "/dev/stderr"; exit 1 }
     if (title == "") title = "4 KiB random reads, QEMU TCG guest, emulated NVMe (raw sparse file), all rows from one boot."
     print title
     if (host != "") print "Host " substr(host, 7) " (TCG timings move with host load)."
+    if (clocksrc != "") print "Guest clocksource " clocksrc (clock_all != "" ? ", one clock read " median(clock_all) " ns (median)" : "") "."
     print ""
     printf "| QD | loops | path | rounds | I/Os per loop | IOPS (median) | IOPS min..max | p50 us | p99 us |%s%s\n", has_cpu ? " CPU us per I/O |" : "", has_irq ? " interrupts per I/O | sleeps per I/O |" : ""
     printf "|---:|---:|---|---:|---:|---:|---:|---:|---:|%s%s\n", has_cpu ? "---:|" : "", has_irq ? "---:|---:|" : ""
