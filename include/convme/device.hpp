@@ -10,7 +10,7 @@
 //                                             sqpoll/iopoll rings always poll.
 //         [&create_fill=sparse|zero]          zero: the space create_size adds is written with
 //                                             zeros at open (not a hole), so writes overwrite
-//                                             allocated blocks (no allocation when writing/flushing)
+//                                             allocated blocks (no allocation on write/flush)
 //         [&lock=1]                           lock=1 (default): an exclusive flock() on the file
 //         while
 //                                             open, waiting up to 10 s for another holder (a killed
