@@ -29,11 +29,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, 256u));
     app.add_flag("--pin", opts.pin_threads, "pin each loop thread to a CPU");
     app.add_option("--dir,-d", dir, "data directory for the default device")->capture_default_str();
-    app.add_option(
-        "--device", opts.device_uri,
-        "convme device URI (default: uring:<dir>/kv.log?create_size=256M&wait=block; e.g. "
-        "sim:file=/tmp/kv.sim?size=1G, "
-        "vfio:0000:01:00.0)");
+    app.add_option("--device", opts.device_uri,
+                   "convme device URI (default: "
+                   "uring:<dir>/kv.log?create_size=256M&create_fill=zero&wait=block; e.g. "
+                   "sim:file=/tmp/kv.sim?size=1G, "
+                   "vfio:0000:01:00.0)");
     app.add_option("--shards", opts.store.shards,
                    "shards when creating a new store (default: one per core)");
     app.add_option(
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
         // wait=block: a loop whose only I/O in flight is a flush (milliseconds on a file) sleeps
         // until the ring signals its completion instead of polling the ring all that time.
         opts.device_uri = "uring:" + std::filesystem::absolute(dir).string() +
-                          "/kv.log?create_size=256M&wait=block";
+                          "/kv.log?create_size=256M&create_fill=zero&wait=block";
     }
     return kv::run_server(opts);
 }

@@ -8,6 +8,9 @@
 //                                             briefly, then sleeps until the ring signals a
 //                                             completion on its eventfd (far less CPU per I/O).
 //                                             sqpoll/iopoll rings always poll.
+//         [&create_fill=sparse|zero]          zero: the space create_size adds is written with
+//                                             zeros at open (not a hole), so writes overwrite
+//                                             allocated blocks (no allocation on write/flush)
 //         [&lock=1]                           lock=1 (default): an exclusive flock() on the file
 //         while
 //                                             open, waiting up to 10 s for another holder (a killed

@@ -20,6 +20,11 @@ struct file_open_options {
     // killed process: waiting for it keeps their late writes from landing on top of ours.
     bool exclusive = true;
     std::chrono::milliseconds lock_wait{10000};  // how long to wait for another holder
+    // create_fill=zero: the bytes create_size adds to a regular file are written with zeros (and
+    // made durable) instead of left as a hole, so later writes overwrite allocated blocks: no
+    // block allocation on the write path (ext4 then completes O_DIRECT writes without an io-wq
+    // worker) and a flush has no metadata to commit.
+    bool fill_zero = false;
 };
 
 class file_target {

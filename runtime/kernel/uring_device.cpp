@@ -99,6 +99,7 @@ namespace {
 struct uring_params {
     bool direct = true, sqpoll = false, iopoll = false, fallback = true, lock = true;
     std::uint64_t create_size = 0;
+    std::string create_fill;  // "sparse" (a hole, the default) or "zero" (written zeros)
     std::string wait;
     uring_config cfg;
 };
@@ -106,7 +107,7 @@ struct uring_params {
 bool parse_uring_params(const device_uri& uri, uring_params& p, std::string& why) {
     if (!check_known_params(uri,
                             {"direct", "sqpoll", "iopoll", "entries", "create_size", "fallback",
-                             "fixed_buffers", "fixed_files", "wait", "lock"},
+                             "fixed_buffers", "fixed_files", "wait", "lock", "create_fill"},
                             why))
         return false;
     std::uint64_t entries = 256;
@@ -119,7 +120,8 @@ bool parse_uring_params(const device_uri& uri, uring_params& p, std::string& why
         !param_bool(uri, "fixed_files", true, p.cfg.fixed_files, why) ||
         !param_uint(uri, "entries", 256, 1, 32768, entries, why) ||
         !param_size(uri, "create_size", 0, p.create_size, why) ||
-        !param_choice(uri, "wait", {"block", "poll"}, "poll", p.wait, why))
+        !param_choice(uri, "wait", {"block", "poll"}, "poll", p.wait, why) ||
+        !param_choice(uri, "create_fill", {"sparse", "zero"}, "sparse", p.create_fill, why))
         return false;
     p.cfg.entries = static_cast<unsigned>(entries);
     return true;
@@ -181,8 +183,12 @@ std::unique_ptr<block_device> make_uring_device(const device_uri& uri, std::erro
         return fail(errno_code(rc));
     }
     auto target = std::make_unique<file_target>();
-    if (int rc =
-            open_file_target("uring", uri.target, {p.direct, p.create_size, p.lock}, *target, why);
+    if (int rc = open_file_target("uring", uri.target,
+                                  {.direct = p.direct,
+                                   .create_size = p.create_size,
+                                   .exclusive = p.lock,
+                                   .fill_zero = p.create_fill == "zero"},
+                                  *target, why);
         rc < 0)
         return fail(errno_code(rc));
     std::string notes;

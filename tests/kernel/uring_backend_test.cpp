@@ -3,6 +3,7 @@
 // transfers, the O_DIRECT fallback and per-core rings under a runtime.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,6 +63,56 @@ task<std::error_code> concurrent_roundtrip(block_device& dev, dma_buffer& w, dma
                           r.subspan(static_cast<std::size_t>(i) * blk, blk), rc));
     co_await wait_count(rc, n);
     co_return wc.first ? wc.first : rc.first;
+}
+
+TEST_F(Uring, CreateFillZeroAllocatesTheNewSpaceAndIsReported) {
+    const std::string path = dir.file("dev.img");
+    {
+        auto dev = open("create_size=1M");  // the default: a hole
+        ASSERT_TRUE(dev);
+        EXPECT_EQ(dev->info().name.find("create_fill"), std::string::npos) << dev->info().name;
+    }
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 1 << 20);
+    EXPECT_LT(st.st_blocks * 512, 1 << 20);  // sparse
+    {
+        // Extends 1M -> 3M with written zeros (also from an unaligned end, made below).
+        auto dev = open("create_size=3M&create_fill=zero");
+        ASSERT_TRUE(dev);
+        EXPECT_NE(dev->info().name.find("create_fill=zero"), std::string::npos) << dev->info().name;
+        EXPECT_EQ(dev->info().capacity, 3u << 20);
+        auto body = [&]() -> task<void> {
+            dma_buffer buf(4096);
+            fill_pattern(buf.span(), 7);
+            EXPECT_FALSE(co_await dev->write(2u << 20, buf.span()));
+            dma_buffer back(4096);
+            EXPECT_FALSE(co_await dev->read(2u << 20, back.span()));
+            EXPECT_EQ(std::memcmp(buf.data(), back.data(), 4096), 0);
+            EXPECT_FALSE(co_await dev->read((2u << 20) + 4096, back.span()));
+            EXPECT_EQ(back.span()[0], std::byte{0});
+            EXPECT_EQ(back.span()[4095], std::byte{0});
+            co_await dev->drain();
+        };
+        convme::testing::run_on_fresh_loop(body());
+    }
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 3 << 20);
+    EXPECT_GE(st.st_blocks * 512, 2 << 20);  // the added 2M are allocated, not a hole
+    ASSERT_EQ(::truncate(path.c_str(), (3 << 20) + 100), 0);  // an unaligned end
+    {
+        auto dev = open("create_size=4M&create_fill=zero");
+        ASSERT_TRUE(dev);
+        EXPECT_EQ(dev->info().capacity, 4u << 20);
+    }
+    std::error_code ec;
+    std::string why;
+    EXPECT_EQ(open_device("uring:" + path + "?create_size=4M&create_fill=yes", ec, why), nullptr);
+    EXPECT_EQ(ec, make_error_code(errc::bad_uri));
+    EXPECT_NE(why.find("create_fill='yes' must be one of sparse, zero"), std::string::npos) << why;
+    EXPECT_EQ(open_device("threadpool:" + path + "?create_fill=zero", ec, why), nullptr);
+    EXPECT_EQ(ec, make_error_code(errc::bad_uri));
+    EXPECT_NE(why.find("create_fill"), std::string::npos) << why;
 }
 
 TEST_F(Uring, DmaBuffersUseFixedBuffersAndPlainSpansDoNot) {
