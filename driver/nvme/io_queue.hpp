@@ -163,8 +163,10 @@ class io_queue final : public poller {
     int setup_irq(std::string& why) noexcept;
     // hybrid: true while the spin window since the last event seen here is still open.
     bool keep_spinning() noexcept;
-    // A submission, completion or work seen since keep_spinning() last looked.
-    bool spin_event_pending() const noexcept;
+    // Submissions + completions so far: hybrid's spin restarts when this moves.
+    std::uint64_t spin_events() const noexcept {
+        return qp_.counters().submitted + qp_.counters().completed;
+    }
     // irq_mask=awake: mask vector qid_ while the loop stays awake, unmask before it sleeps.
     void set_irq_masked(bool masked) noexcept;
     // create()'s last step: Create I/O CQ + SQ, then completion notification where the device has

@@ -84,7 +84,8 @@ bool io_queue::prepare_to_block() {
     // slowed hybrid's QD1 to 0.7-0.9x poll's. The vector is already masked on this path.
     // A window shorter than spin_stride_min_window reads it every turn: the stride's overshoot
     // (15 turns) would be a real part of it.
-    if (p_.mode == completion_mode::hybrid && spin_checks_left_ != 0 && !spin_event_pending()) {
+    if (p_.mode == completion_mode::hybrid && spin_checks_left_ != 0 &&
+        spin_events() == spin_seen_) {
         --spin_checks_left_;
         return false;
     }
@@ -115,15 +116,9 @@ void io_queue::set_irq_masked(bool masked) noexcept {
 // with a completion is one sample for the adaptive window: it runs from the first idle moment
 // after the previous event to the moment the completion was seen (the wake-up included if the
 // loop slept), which is the time a spin would have had to cover.
-bool io_queue::spin_event_pending() const noexcept {
-    const auto& c = qp_.counters();
-    return c.submitted + c.completed != spin_seen_ || !deferred_.empty() || qp_.cq_ready() ||
-           qp_.sq_pending();
-}
-
 bool io_queue::keep_spinning() noexcept {
     const auto& c = qp_.counters();
-    const std::uint64_t seen = c.submitted + c.completed;
+    const std::uint64_t seen = spin_events();
     if (seen == spin_seen_) {
         if (spin_.window().count() <= 0) return false;
         return std::chrono::steady_clock::now() - spin_start_ < spin_.window();

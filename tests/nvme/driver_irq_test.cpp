@@ -123,51 +123,53 @@ TEST(DriverIrq, HybridSpinsThroughFastCompletionsInsteadOfSleeping) {
     EXPECT_LE(s.stats().irq_sleeps, 40u);  // 400 I/Os; a few for a descheduled device thread
 }
 
-TEST(DriverIrq, TimeoutsStillFireWhileTheLoopSleeps) {
-    // The model never completes a command that takes 30 s; io_timeout 200 ms must still Abort it
-    // (the loop wakes every health interval even with no interrupt coming).
-    auto cfg = threaded_config(30s);
-    auto o = mode(completion_mode::interrupt);
+// One read of a command the model never completes (30 s), with io_timeout 200 ms: the error it
+// ends with, how long it took, and whether the driver timed it out or sent an Abort.
+struct stuck_read {
+    std::error_code ec;
+    clock_type::duration took{};
+    std::uint64_t timeouts_and_aborts = 0;
+};
+
+stuck_read read_that_never_completes(nvme_options o) {
     o.io_timeout = 200ms;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
+    sim_device s(threaded_config(30s), o);
+    EXPECT_TRUE(s.dev) << s.why;
+    stuck_read r;
+    if (!s.dev) return r;
     loop l;
     dma_buffer b(4096);
-    std::error_code ec;
     const auto t0 = clock_type::now();
     l.spawn([](block_device& d, dma_buffer& b, std::error_code& ec) -> task<void> {
         ec = co_await d.read(0, b.span());
         loop::current()->stop();
-    }(*s.dev, b, ec));
+    }(*s.dev, b, r.ec));
     l.run();
-    EXPECT_TRUE(ec);
-    EXPECT_LT(clock_type::now() - t0, 20s);
-    EXPECT_GE(s.stats().timeouts + s.stats().aborts_sent, 1u);
+    r.took = clock_type::now() - t0;
+    r.timeouts_and_aborts = s.stats().timeouts + s.stats().aborts_sent;
+    return r;
+}
+
+TEST(DriverIrq, TimeoutsStillFireWhileTheLoopSleeps) {
+    // io_timeout must still Abort it (the loop wakes every health interval even with no
+    // interrupt coming).
+    const stuck_read r = read_that_never_completes(mode(completion_mode::interrupt));
+    EXPECT_TRUE(r.ec);
+    EXPECT_LT(r.took, 20s);
+    EXPECT_GE(r.timeouts_and_aborts, 1u);
 }
 
 TEST(DriverIrq, TimeoutsStillFireWhileHybridSpins) {
-    // hybrid reads the clock (and scans for timeouts) only every few spin turns; a 2 s window
-    // with a command the model never completes must still Abort it at io_timeout, while the loop
-    // is still spinning (no sleep), not after the window.
-    auto cfg = threaded_config(30s);
+    // hybrid reads the clock (and scans for timeouts) only every few spin turns; with a 2 s
+    // window the Abort must still come at io_timeout, while the loop is still spinning (no
+    // sleep), not after the window.
     auto o = mode(completion_mode::hybrid);
     o.hybrid_spin_auto = false;
     o.hybrid_spin = 2s;
-    o.io_timeout = 200ms;
-    sim_device s(cfg, o);
-    ASSERT_TRUE(s.dev) << s.why;
-    loop l;
-    dma_buffer b(4096);
-    std::error_code ec;
-    const auto t0 = clock_type::now();
-    l.spawn([](block_device& d, dma_buffer& b, std::error_code& ec) -> task<void> {
-        ec = co_await d.read(0, b.span());
-        loop::current()->stop();
-    }(*s.dev, b, ec));
-    l.run();
-    EXPECT_TRUE(ec);
-    EXPECT_LT(clock_type::now() - t0, 1500ms);
-    EXPECT_GE(s.stats().timeouts + s.stats().aborts_sent, 1u);
+    const stuck_read r = read_that_never_completes(o);
+    EXPECT_TRUE(r.ec);
+    EXPECT_LT(r.took, 1500ms);
+    EXPECT_GE(r.timeouts_and_aborts, 1u);
 }
 
 TEST(DriverIrq, InterruptModeNeedsVectors) {
