@@ -2,9 +2,13 @@
 // make_nvme_block_device / parse_nvme_options: the entry points sim: and vfio: URIs use.
 #include "driver/nvme/nvme_block_device.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <convme/error.hpp>
 #include <convme/nvme.hpp>
+#include <cstring>
 
 #include "driver/nvme/controller.hpp"
 #include "driver/nvme/nvme_device.hpp"
@@ -12,9 +16,27 @@
 
 namespace convme::driver {
 
+namespace {
+// "" when vector 1 (the first I/O queue's) can be routed to an eventfd, else why not. Routing it
+// is what the first interrupt-driven queue does; VFIO enables MSI-X here (the vector is unrouted
+// again at once, MSI-X stays enabled for the queues).
+std::string interrupts_unusable(pci_device& dev) {
+    if (dev.irq_vectors() < 2) return dev.irq_unavailable();
+    const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) return std::string("eventfd: ") + std::strerror(errno);
+    std::string why;
+    if (dev.bind_irq_eventfd(1, efd) != 0)
+        why = dev.last_error();
+    else
+        (void)dev.bind_irq_eventfd(1, -1);
+    ::close(efd);
+    return why;
+}
+}  // namespace
+
 std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device> dev,
-                                                     const nvme_options& options,
-                                                     std::error_code& ec, std::string& why) {
+                                                     const nvme_options& asked, std::error_code& ec,
+                                                     std::string& why) {
     if (!dev) {
         ec = make_error_code(std::errc::invalid_argument);
         why = "nvme: no PCI device given";
@@ -22,6 +44,15 @@ std::unique_ptr<block_device> make_nvme_block_device(std::unique_ptr<pci_device>
     }
     const std::string name = dev->name();
     try {
+        nvme_options options = asked;
+        if (options.completion != completion_mode::poll && options.completion_by_default) {
+            if (std::string no = interrupts_unusable(*dev); !no.empty()) {
+                options.completion_fallback =
+                    std::string(completion_mode_name(options.completion)) +
+                    ", the default, needs MSI-X interrupts: " + no;
+                options.completion = completion_mode::poll;
+            }
+        }
         auto ctrl = std::make_unique<controller>(std::move(dev), options);
         if (int rc = ctrl->bring_up(why); rc != 0) {
             ec = result_code(rc);
@@ -100,6 +131,7 @@ bool parse_nvme_options(const device_uri& uri, nvme_options& out, std::string& w
     o.completion = mode == "interrupt" ? completion_mode::interrupt
                    : mode == "hybrid"  ? completion_mode::hybrid
                                        : completion_mode::poll;
+    o.completion_by_default = uri.params.count("completion") == 0;
     o.irq_mask_awake = mask == "awake";
     o.hybrid_spin_max = std::chrono::microseconds(spin_max);
     o.coalesce_threshold = static_cast<std::uint32_t>(thr);

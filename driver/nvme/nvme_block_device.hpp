@@ -35,6 +35,12 @@ struct nvme_options {
     std::chrono::milliseconds io_timeout{5000};  // per command, then Abort, then reset
     std::chrono::milliseconds admin_timeout{5000};
     completion_mode completion = completion_mode::poll;
+    // completion= was not given: `completion` is the provider's default (vfio: hybrid), and the
+    // open falls back to poll where the function's interrupts cannot be set up (no MSI-X, or
+    // VFIO refuses them); completion_fallback then says why and device_info shows it. A mode
+    // asked for by name is never replaced: the open fails instead.
+    bool completion_by_default = false;
+    std::string completion_fallback;
     bool hybrid_spin_auto = true;                     // spin_us=auto (default)
     std::chrono::microseconds hybrid_spin{100};       // spin_us=N: a fixed window (0: no spin)
     std::chrono::microseconds hybrid_spin_max{1000};  // spin_max_us=: auto's cap

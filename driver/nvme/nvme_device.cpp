@@ -217,6 +217,7 @@ int nvme_device::describe(const nvme::identify_namespace& id, std::uint32_t lba_
     const unsigned vectors = c.dev().irq_vectors();
     std::uint32_t queues = c.io_queues_granted();
     std::string irq_note;
+    if (!o.completion_fallback.empty()) irq_note = " (" + o.completion_fallback + ")";
     if (o.completion != completion_mode::poll) {
         if (vectors < 2) {
             why = std::string("completion=") + completion_mode_name(o.completion) +

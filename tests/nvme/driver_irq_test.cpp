@@ -179,6 +179,43 @@ TEST(DriverIrq, InterruptModeNeedsVectors) {
     EXPECT_NE(s.why.find("inline"), std::string::npos) << s.why;
 }
 
+// The provider's default mode (vfio: hybrid) on a function without usable interrupts: the open
+// falls back to poll, says why in device_info, and I/O works. Asked for by name it fails (above).
+TEST(DriverIrq, DefaultModeFallsBackToPollWithoutVectorsAndSaysWhy) {
+    auto o = mode(completion_mode::hybrid);
+    o.completion_by_default = true;
+    sim_device s(inline_config(), o);
+    ASSERT_TRUE(s.dev) << s.why;
+    const std::string& name = s.dev->info().name;
+    EXPECT_NE(name.find("[completion=poll (hybrid, the default, needs MSI-X interrupts: sim "
+                        "inline mode"),
+              std::string::npos)
+        << name;
+    loop l;
+    qd1_result r;
+    l.spawn(qd1(*s.dev, 0, 8, r));
+    l.run();
+    EXPECT_EQ(r.ok, 8);
+    EXPECT_EQ(r.bad, 0);
+    EXPECT_EQ(s.stats().irq_sleeps, 0u);
+}
+
+// With vectors, the default mode is kept: the probe routes vector 1 and unroutes it again.
+TEST(DriverIrq, DefaultModeKeepsHybridWhereVectorsWork) {
+    auto o = mode(completion_mode::hybrid);
+    o.completion_by_default = true;
+    sim_device s(threaded_config(0ns), o);
+    ASSERT_TRUE(s.dev) << s.why;
+    EXPECT_NE(s.dev->info().name.find("[completion=hybrid, msix"), std::string::npos)
+        << s.dev->info().name;
+    loop l;
+    qd1_result r;
+    l.spawn(qd1(*s.dev, 0, 8, r));
+    l.run();
+    EXPECT_EQ(r.ok, 8);
+    EXPECT_EQ(r.bad, 0);
+}
+
 TEST(DriverIrq, InterruptCoalescingIsSetAndReported) {
     auto o = mode(completion_mode::interrupt);
     o.coalesce_threshold = 8;
@@ -196,6 +233,10 @@ TEST(DriverIrq, UriKeys) {
     nvme_options o;
     std::string why;
     EXPECT_TRUE(o.hybrid_spin_auto);  // spin_us=auto is the default
+    u.params = {};
+    ASSERT_TRUE(parse_nvme_options(u, o, why)) << why;
+    EXPECT_TRUE(o.completion_by_default);  // sim's default (poll) came from the caller
+    EXPECT_EQ(o.completion, completion_mode::poll);
     u.params = {{"completion", "hybrid"}, {"spin_us", "30"}, {"irq_coalesce", "4"}};
     ASSERT_TRUE(parse_nvme_options(u, o, why)) << why;
     EXPECT_EQ(o.completion, completion_mode::hybrid);

@@ -59,6 +59,21 @@ TEST(VfioUri, ParsesBdfModeRootAndNvmeOptions) {
     EXPECT_EQ(o.proc_root, "/tmp/fake/proc");
 }
 
+// vfio's default completion mode is hybrid, marked as a default (the open falls back to poll
+// where interrupts cannot be set up); a mode given by name is not a default.
+TEST(VfioUri, CompletionDefaultsToHybridMarkedAsDefault) {
+    vfio_uri_options o;
+    std::string why;
+    ASSERT_TRUE(parse_vfio_uri(vfio_test_uri("01:00.0"), o, why)) << why;
+    EXPECT_EQ(o.nvme.completion, driver::completion_mode::hybrid);
+    EXPECT_TRUE(o.nvme.completion_by_default);
+    for (const char* m : {"poll", "interrupt", "hybrid"}) {
+        ASSERT_TRUE(parse_vfio_uri(vfio_test_uri("01:00.0", {{"completion", m}}), o, why)) << why;
+        EXPECT_STREQ(driver::completion_mode_name(o.nvme.completion), m);
+        EXPECT_FALSE(o.nvme.completion_by_default) << m;
+    }
+}
+
 TEST(VfioUri, RejectsMalformedParts) {
     vfio_uri_options o;
     std::string why;
