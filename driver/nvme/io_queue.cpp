@@ -399,7 +399,51 @@ bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept
     return recycle;
 }
 
+// The fast path: a poll that finds no completion, or exactly one that completes a request with
+// success on a queue with nothing else to do, with a mapped CQ doorbell and room in the ready
+// queue. It decides before it consumes anything, so a poll it does not take runs poll_general()
+// from the same state; what it does is what poll_general() would do for that poll (the entry, its
+// command id and slot, the waiter, the CQ head and its doorbell with the same barriers, the health
+// countdown). It makes no call except the tail call to poll_general(): no saved registers.
 bool io_queue::poll() {
+    if (ctrl_.generation() != generation_ || failed_) [[unlikely]]
+        return poll_general();
+    std::uint16_t status;
+    const nvme::cqe* const e = qp_.head_if_posted(status);
+    if (!e) {
+        // Nothing reaped: poll_general() would only run deferred requests and the health check.
+        if (!deferred_.empty() || polls_to_health_ == 1) [[unlikely]]
+            return poll_general();
+        --polls_to_health_;
+        return false;
+    }
+    // More than one entry (a deep queue): the walk, decided first so that such a poll pays the
+    // least for the test.
+    if (qp_.next_posted()) return poll_general();
+    const std::uint16_t cid = e->cid;
+    if (cid >= cids_.total()) [[unlikely]]
+        return poll_general();
+    slot& s = slots_[cid];
+    io_request* const r = s.req;
+    // An error, a flag, a part of a split request, or anything for after the reap
+    // (pending requests, deferred ones, a health check, an SQ doorbell): the general path.
+    if (!r || ((status & 0xfffeu) | s.flags) != 0 || r->outstanding != 1 || !r->issue_done ||
+        !pending_.empty() || !deferred_.empty() || polls_to_health_ == 1 || qp_.sq_pending() ||
+        !qp_.cq_doorbell().direct())
+        return poll_general();
+    // The waiter first: it is the one step that can fail (a ready queue that would have to grow).
+    if (!r->owner->try_schedule(r->waiter)) [[unlikely]]
+        return poll_general();
+    s.req = nullptr;
+    cids_.push(cid);
+    r->outstanding = 0;
+    --in_flight_;
+    qp_.consume_head_direct();
+    --polls_to_health_;
+    return true;
+}
+
+bool io_queue::poll_general() noexcept {
     const bool work = reap_and_progress();
     // What this poll issued (requests that waited for a command id, or were re-issued after a
     // recovery) is rung here, as the loop's flush after a poll with work would

@@ -186,6 +186,10 @@ class io_queue final : public poller {
     bool unpark_unless_reset() noexcept;
     void fail_on_queue(std::error_code timed_out, std::error_code others) noexcept;
     void fail_everything(std::error_code ec) noexcept;
+    // poll() when its fast path (no completion, or exactly one plain one) does not apply: the
+    // CQ walk, recovery, pending and deferred requests, the health check. Out of line, so that the
+    // fast path saves no registers.
+    [[gnu::noinline]] bool poll_general() noexcept;
     // poll() without the SQ doorbell of what it issued.
     bool reap_and_progress() noexcept;
     // Completion of one CQE: in place in the ring with its status (poll()), or a copy (leftovers

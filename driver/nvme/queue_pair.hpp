@@ -143,6 +143,38 @@ class queue_pair {
         return n;
     }
 
+    // For a poll's fast path that takes exactly one entry (io_queue::poll): the entry at the
+    // head if the controller posted it, with its status in `status` and the barrier after the
+    // phase bit done; nullptr if not. Nothing is consumed.
+    [[gnu::always_inline]] const nvme::cqe* head_if_posted(std::uint16_t& status) const noexcept {
+        const nvme::cqe* const e = cq_ + cq_head_;
+        status = device_load<std::uint16_t>(&e->status);
+        if ((status & 1u) != phase_) return nullptr;
+        barrier_after_phase();  // nothing else of the entry is read before its phase bit
+        return e;
+    }
+    // Whether the entry after the head is posted as well (the fast path then leaves the poll to
+    // reap_in_place()). A peek: nothing is consumed.
+    [[gnu::always_inline]] bool next_posted() const noexcept {
+        const std::uint32_t next = cq_head_ + 1;
+        const bool wrap = next == depth_;
+        const nvme::cqe* const e = wrap ? cq_ : cq_ + next;
+        return (device_load<std::uint16_t>(&e->status) & 1u) == (wrap ? phase_ ^ 1u : phase_);
+    }
+    // Consume the head entry (head_if_posted() returned it, its callback ran) and write the CQ
+    // head doorbell: reap_in_place()'s end for one entry. The CQ doorbell must be direct().
+    [[gnu::always_inline]] void consume_head_direct() noexcept {
+        std::uint32_t head = cq_head_ + 1;
+        if (head == depth_) {
+            head = 0;
+            phase_ ^= 1u;
+        }
+        cq_head_ = head;
+        ++counters_.completed;
+        barrier_before_cq_doorbell();
+        cq_db_.write_direct(static_cast<std::uint16_t>(head), counters_.cq_db);
+    }
+
     // A completion is waiting at the head (a peek: nothing is consumed).
     bool cq_ready() const noexcept {
         return (device_load<std::uint16_t>(&cq_[cq_head_].status) & 1u) == phase_;

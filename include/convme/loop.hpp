@@ -57,6 +57,9 @@ class loop {
     // Ready queue (call from this loop's thread only). push() only allocates when the queue
     // doubles; running out of memory there is fatal anyway.
     void schedule(std::coroutine_handle<> h) noexcept { ready_.push(h); }
+    // schedule() when the ready queue has room without growing: a path that must make no call
+    // (a backend's poll fast path). False, and nothing scheduled, when it would have to grow.
+    bool try_schedule(std::coroutine_handle<> h) noexcept { return ready_.try_push(h); }
     // For a backend's completion walk that knows its count: schedules the `n` (at least 1)
     // handles `next()` returns, in order, with one full test of the ready queue for all of them.
     template <typename F>

@@ -28,6 +28,13 @@ class ready_queue {
             grow();
         buf_[tail_++ & mask_] = h;
     }
+    // push() if there is room without growing (no call); false, and nothing pushed, if not.
+    bool try_push(std::coroutine_handle<> h) noexcept {
+        if (tail_ == limit_) [[unlikely]]
+            return false;
+        buf_[tail_++ & mask_] = h;
+        return true;
+    }
     // Pushes the `n` (at least 1) handles that `next()` returns, in order (a completion walk that
     // knows its count): one full test for all of them, and the ring in locals while they are
     // stored.
