@@ -29,11 +29,12 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, 256u));
     app.add_flag("--pin", opts.pin_threads, "pin each loop thread to a CPU");
     app.add_option("--dir,-d", dir, "data directory for the default device")->capture_default_str();
-    app.add_option("--device", opts.device_uri,
-                   "convme device URI (default: "
-                   "uring:<dir>/kv.log?create_size=256M&create_fill=zero&wait=block; e.g. "
-                   "sim:file=/tmp/kv.sim?size=1G, "
-                   "vfio:0000:01:00.0)");
+    app.add_option(
+        "--device", opts.device_uri,
+        "convme device URI (default: "
+        "uring:<dir>/kv.log?create_size=256M&create_fill=zero&wait=block&sync=datasync; e.g. "
+        "sim:file=/tmp/kv.sim?size=1G, "
+        "vfio:0000:01:00.0)");
     app.add_option("--shards", opts.store.shards,
                    "shards when creating a new store (default: one per core)");
     app.add_option(
@@ -49,6 +50,10 @@ int main(int argc, char** argv) {
                    "batches per shard written but not yet durable, at most (1 = no pipelining)")
         ->capture_default_str()
         ->check(CLI::Range(1u, 64u));
+    app.add_option("--flushes-in-flight", opts.store.shard.flushes_in_flight,
+                   "flushes per shard in flight, at most (1 = a flush waits for the one before)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 16u));
     app.add_option("--recovery-read-ahead", opts.store.shard.scan_read_ahead,
                    "recovery: 1 MiB log reads in flight per shard beyond the one being replayed "
                    "(0 = one at a time)")
@@ -88,8 +93,10 @@ int main(int argc, char** argv) {
         }
         // wait=block: a loop whose only I/O in flight is a flush (milliseconds on a file) sleeps
         // until the ring signals its completion instead of polling the ring all that time.
+        // sync=datasync: the log's blocks are allocated (create_fill=zero) and its size fixed, so
+        // fdatasync makes the writes durable without a journal commit for the timestamps.
         opts.device_uri = "uring:" + std::filesystem::absolute(dir).string() +
-                          "/kv.log?create_size=256M&create_fill=zero&wait=block";
+                          "/kv.log?create_size=256M&create_fill=zero&wait=block&sync=datasync";
     }
     return kv::run_server(opts);
 }

@@ -53,6 +53,9 @@ struct shard_options {
     // 1 = write, flush, acknowledge, then the next batch. More lets the next batches' writes
     // overlap a flush.
     unsigned batches_in_flight = 4;
+    // Flushes in flight per shard, at most. With 1 a batch whose write completes while a flush
+    // runs waits for that flush and then its own; with more, its flush is issued at once.
+    unsigned flushes_in_flight = 1;
     // Recovery reads a half in chunks of this size, with this many further chunk reads in
     // flight while one is replayed (0: one read at a time, each waited for).
     std::size_t scan_chunk_bytes = 1u << 20;
@@ -246,7 +249,8 @@ class shard {
     std::uint64_t durable_ = 0;  // batches on the device
     commit_window window_;       // batches whose write was issued / completed
     unsigned io_in_flight_ = 0;  // batch writes and flushes not completed yet
-    bool flush_running_ = false;
+    unsigned flushes_running_ = 0;
+    std::uint64_t flush_covers_ = 0;  // batches the newest flush issued covers
     std::uint64_t epoch_ticket_ = 0;  // batch holding this run's epoch record (see window_full)
     std::size_t claimed_ = 0;         // room held by claims (see claim_room)
     flush_hub* hub_ = nullptr;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Shard: the pipelined group commit. The writer issues each sealed batch as a detached write while
 // earlier batches still wait for their flush (up to batches_in_flight not yet durable). Whenever
-// writes have completed since the last flush, one flush is issued (one at a time); when it
-// completes, every batch written before it was issued, up to the first batch still being
-// written, becomes durable. So the next batch's write overlaps the previous batch's flush.
+// writes have completed since the last flush was issued, a flush is issued (up to
+// flushes_in_flight at a time, one by default); when it completes, every batch written before it
+// was issued, up to the first batch still being written, becomes durable (flushes may complete
+// in any order: one covers at least what every flush issued before it covers). So the next
+// batch's write overlaps the previous batch's flush.
 //
 // Crash safety with batches landing out of order: a crash may leave batch N+1 on the device
 // without N. Nothing in N+1 was acknowledged (acks go in ticket order). Recovery stops at N's
@@ -92,7 +94,8 @@ void shard::on_shared_flush() {
 }
 
 void shard::maybe_flush() {
-    if (flush_running_ || failed_ || window_.written_through() <= durable_) return;
+    if (failed_ || window_.written_through() <= std::max(durable_, flush_covers_)) return;
+    if (flushes_running_ >= std::max(1u, opts_.flushes_in_flight)) return;
     if (hub_ != nullptr && !hub_->broken() && !closing_) {  // closing: the others may be gone
         apply_shared();
         if (window_.written_through() <= durable_) return;
@@ -100,8 +103,9 @@ void shard::maybe_flush() {
         // them: wait for it (on_shared_flush) instead of queueing a second one behind it.
         if (!marks_.empty() && hub_->issued() >= marks_.back().gen) return;
     }
-    flush_running_ = true;
+    ++flushes_running_;
     ++io_in_flight_;
+    flush_covers_ = window_.written_through();  // at least what the flush will cover
     home_->spawn(flush_written());
 }
 
@@ -111,7 +115,7 @@ convme::task<void> shard::flush_written() {
     const std::uint64_t covers = window_.written_through();
     const std::uint64_t gen = hub_ != nullptr ? hub_->begin() : 0;
     std::error_code ec = co_await dev_.flush();
-    flush_running_ = false;
+    --flushes_running_;
     if (ec) {
         if (hub_ != nullptr) hub_->failed(this);
         fail(ec);

@@ -92,7 +92,8 @@ shard::writer_step shard::next_writer_step() {
         if (open_.size() == 0) {
             if (!closing_) return writer_step::wait_for_work;
             // Batches that waited for another shard's flush get one of their own now.
-            if (!failed_ && !flush_running_ && durable_ < window_.written_through()) maybe_flush();
+            if (!failed_ && flushes_running_ == 0 && durable_ < window_.written_through())
+                maybe_flush();
             return io_in_flight_ > 0 ? writer_step::wait_for_io : writer_step::exit;
         }
         // The open batch keeps filling while the window is full, and also while a batch write is

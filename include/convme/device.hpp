@@ -11,6 +11,9 @@
 //         [&create_fill=sparse|zero]          zero: the space create_size adds is written with
 //                                             zeros at open (not a hole), so writes overwrite
 //                                             allocated blocks (no allocation on write/flush)
+//         [&sync=fsync|datasync]              what flush() runs: fsync (default) or fdatasync
+//                                             (data plus the metadata reading it needs, not
+//                                             timestamps; on allocated blocks just a cache flush)
 //         [&lock=1]                           lock=1 (default): an exclusive flock() on the file
 //         while
 //                                             open, waiting up to 10 s for another holder (a killed

@@ -171,8 +171,9 @@ void uring_channel::prepare_sqe(io_uring_sqe* sqe, ring& g, io_request& r) noexc
             break;
         }
         case io_op::flush:
-            io_uring_prep_fsync(sqe, fd, 0);
-            break;  // full fsync: data and metadata
+            // sync=fsync: data and all metadata; sync=datasync: data and what reading it needs
+            io_uring_prep_fsync(sqe, fd, cfg_.datasync ? IORING_FSYNC_DATASYNC : 0);
+            break;
         case io_op::write_zeroes:
             io_uring_prep_fallocate(sqe, fd, write_zeroes_mode(r.stage != 0), r.offset, r.length);
             break;

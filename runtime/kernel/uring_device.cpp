@@ -101,13 +101,14 @@ struct uring_params {
     std::uint64_t create_size = 0;
     std::string create_fill;  // "sparse" (a hole, the default) or "zero" (written zeros)
     std::string wait;
+    std::string sync;  // "fsync" (the default) or "datasync"
     uring_config cfg;
 };
 
 bool parse_uring_params(const device_uri& uri, uring_params& p, std::string& why) {
     if (!check_known_params(uri,
                             {"direct", "sqpoll", "iopoll", "entries", "create_size", "fallback",
-                             "fixed_buffers", "fixed_files", "wait", "lock", "create_fill"},
+                             "fixed_buffers", "fixed_files", "wait", "lock", "create_fill", "sync"},
                             why))
         return false;
     std::uint64_t entries = 256;
@@ -121,9 +122,11 @@ bool parse_uring_params(const device_uri& uri, uring_params& p, std::string& why
         !param_uint(uri, "entries", 256, 1, 32768, entries, why) ||
         !param_size(uri, "create_size", 0, p.create_size, why) ||
         !param_choice(uri, "wait", {"block", "poll"}, "poll", p.wait, why) ||
-        !param_choice(uri, "create_fill", {"sparse", "zero"}, "sparse", p.create_fill, why))
+        !param_choice(uri, "create_fill", {"sparse", "zero"}, "sparse", p.create_fill, why) ||
+        !param_choice(uri, "sync", {"fsync", "datasync"}, "fsync", p.sync, why))
         return false;
     p.cfg.entries = static_cast<unsigned>(entries);
+    p.cfg.datasync = p.sync == "datasync";
     return true;
 }
 

@@ -24,6 +24,9 @@ struct uring_config {
     // wait=block: the ring signals the loop's eventfd on completion, so the loop may sleep while
     // I/O is in flight. False (wait=poll, and always with sqpoll/iopoll): the loop spins.
     bool block_in_flight = true;
+    // sync=datasync: a flush is fdatasync (IORING_FSYNC_DATASYNC): the data and the metadata
+    // needed to read it back (size, allocation), not timestamps. False (sync=fsync): full fsync.
+    bool datasync = false;
 };
 
 // Sums over every loop's ring.

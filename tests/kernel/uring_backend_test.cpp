@@ -115,6 +115,35 @@ TEST_F(Uring, CreateFillZeroAllocatesTheNewSpaceAndIsReported) {
     EXPECT_NE(why.find("create_fill"), std::string::npos) << why;
 }
 
+TEST_F(Uring, SyncSelectsFsyncOrFdatasyncForFlush) {
+    {
+        auto dev = open("create_size=1M&create_fill=zero&sync=datasync");
+        ASSERT_TRUE(dev);
+        EXPECT_TRUE(as_uring(*dev).config().datasync);
+        auto body = [&]() -> task<void> {
+            dma_buffer buf(4096);
+            fill_pattern(buf.span(), 3);
+            EXPECT_FALSE(co_await dev->write(0, buf.span()));
+            EXPECT_FALSE(co_await dev->flush());  // fdatasync
+            dma_buffer back(4096);
+            EXPECT_FALSE(co_await dev->read(0, back.span()));
+            EXPECT_EQ(std::memcmp(buf.data(), back.data(), 4096), 0);
+            co_await dev->drain();
+        };
+        convme::testing::run_on_fresh_loop(body());
+    }
+    {
+        auto dev = open("create_size=1M");  // the default: a full fsync
+        ASSERT_TRUE(dev);
+        EXPECT_FALSE(as_uring(*dev).config().datasync);
+    }
+    std::error_code ec;
+    std::string why;
+    EXPECT_EQ(open_device("uring:" + dir.file("dev.img") + "?sync=always", ec, why), nullptr);
+    EXPECT_EQ(ec, make_error_code(errc::bad_uri));
+    EXPECT_NE(why.find("sync='always' must be one of fsync, datasync"), std::string::npos) << why;
+}
+
 TEST_F(Uring, DmaBuffersUseFixedBuffersAndPlainSpansDoNot) {
     auto dev = open("create_size=1M");
     ASSERT_TRUE(dev);

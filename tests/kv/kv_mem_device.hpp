@@ -64,6 +64,10 @@ class mem_device final : public convme::block_device {
     void release_flush(std::error_code ec = {}) {
         release(held_of(convme::io_op::flush).at(0), ec);
     }
+    // Complete the i-th held flush (in submission order), or fail it with `ec`.
+    void release_flush_at(std::size_t i, std::error_code ec = {}) {
+        release(held_of(convme::io_op::flush).at(i), ec);
+    }
 
     std::vector<std::byte> mem;
     long writes = 0;

@@ -151,6 +151,45 @@ TEST(ShardPipeline, AFlushIssuedBeforeAWriteCompletedDoesNotAcknowledgeIt) {
     finish(lp, *s, dev);
 }
 
+// flushes_in_flight = 2: a batch whose write completes while a flush runs gets its own flush at
+// once, and flushes may complete in any order: a later flush covers what an earlier one does, an
+// earlier one never covers a batch written after it was issued.
+TEST(ShardPipeline, OverlappingFlushesAcknowledgeOnlyWhatTheyCover) {
+    convme::loop lp;
+    mem_device dev(2u << 20);
+    kv::shard_options o = one_record_batches();
+    o.flushes_in_flight = 2;
+    auto s = open_held(lp, dev, o);
+    ASSERT_TRUE(s);
+    const auto t = put_batches(lp, *s, dev, {"a", "b", "c"});
+    const auto a = t[0], b = t[1], c = t[2];
+    std::vector<ack> acks;
+    for (auto x : t) watch(lp, *s, x, acks);
+
+    dev.release_write(0);  // a written: flush 1 (covers a)
+    ASSERT_TRUE(run_until(lp, [&] { return dev.held_flushes() == 1; }));
+    dev.release_write(0);  // b written while flush 1 runs: flush 2 (covers a, b) at once
+    ASSERT_TRUE(run_until(lp, [&] { return dev.held_flushes() == 2; }));
+    spin(lp);
+    EXPECT_EQ(dev.held_flushes(), 2u);  // no third flush: nothing new was written
+    EXPECT_TRUE(acks.empty());
+
+    dev.release_flush_at(0);  // flush 1 completes: a only, b was written after it was issued
+    ASSERT_TRUE(run_until(lp, [&] { return acks.size() == 1; }));
+    spin(lp);
+    EXPECT_EQ(acks, (std::vector<ack>{{a, kOk}}));
+
+    dev.release_write(0);  // c written: a third flush while flush 2 still runs
+    ASSERT_TRUE(run_until(lp, [&] { return dev.held_flushes() == 2; }));
+    dev.release_flush_at(1);  // flush 3 completes before flush 2: covers b and c
+    ASSERT_TRUE(run_until(lp, [&] { return acks.size() == 3; }));
+    EXPECT_EQ(acks, (std::vector<ack>{{a, kOk}, {b, kOk}, {c, kOk}}));
+    dev.release_flush_at(0);  // flush 2, late: nothing changes
+    spin(lp);
+    EXPECT_EQ(acks.size(), 3u);
+    finish(lp, *s, dev);
+}
+
 TEST(ShardPipeline, AFailedWriteFailsEveryLaterBatchAndNothingIsAcknowledgedAfterIt) {
     convme::loop lp;
     mem_device dev(2u << 20);
