@@ -24,6 +24,7 @@ namespace convme::driver {
 //   hybrid     spin for a window after the last submission/completion, then sleep as
 //              interrupt; the window adapts to the queue's observed completion waits
 //              (spin_us=auto, the default; driver/nvme/spin_window.hpp) or is fixed (spin_us=N).
+// Defaults: vfio: hybrid (falling back to poll where interrupts cannot be used), sim: poll.
 enum class completion_mode : std::uint8_t { poll, interrupt, hybrid };
 const char* completion_mode_name(completion_mode m) noexcept;
 
