@@ -168,7 +168,10 @@ TEST(DriverHybridWindow, ADeviceSlowerThanTheCapIsSleptOn) {
     EXPECT_EQ(r.errors, 0);
     EXPECT_GE(r.sleeps, 35u);
     EXPECT_EQ(r.window_us, 50u);
-    EXPECT_LT(r.cpu_share, 0.10) << "loop thread CPU share " << r.cpu_share;
+    // A loop that spun through the 5 ms would be near 1.0; natively this is 1-5 %. The bound
+    // leaves room for qemu-user (the aarch64 stage), where each wake-up's system calls are
+    // emulated: 10.6 % was seen there once.
+    EXPECT_LT(r.cpu_share, 0.25) << "loop thread CPU share " << r.cpu_share;
     RecordProperty("cpu_share_pct", std::to_string(r.cpu_share * 100));
 }
 
