@@ -56,6 +56,17 @@ task<void> qd1(block_device& dev, std::uint64_t lba0, int n, qd1_result& out, bo
     loop::current()->stop();
 }
 
+// qd1() for `n` pairs on block 0.. on a fresh loop, run to its end; the loop's sleeps in
+// `loop_sleeps` when given.
+qd1_result run_pairs(block_device& dev, int n, std::uint64_t* loop_sleeps = nullptr) {
+    loop l;
+    qd1_result r;
+    l.spawn(qd1(dev, 0, n, r));
+    l.run();
+    if (loop_sleeps) *loop_sleeps = l.statistics().sleeps;
+    return r;
+}
+
 TEST(DriverIrq, InterruptModeSleepsWhileIoIsInFlightAndTheVectorWakesTheLoop) {
     sim_device s(threaded_config(2ms), mode(completion_mode::interrupt));
     ASSERT_TRUE(s.dev) << s.why;
@@ -63,14 +74,12 @@ TEST(DriverIrq, InterruptModeSleepsWhileIoIsInFlightAndTheVectorWakesTheLoop) {
         s.dev->info().name.find("[completion=interrupt, msix 9 vectors, irq masked while awake]"),
         std::string::npos)
         << s.dev->info().name;
-    loop l;
-    qd1_result r;
-    l.spawn(qd1(*s.dev, 0, 20, r));
-    l.run();
+    std::uint64_t sleeps = 0;
+    const qd1_result r = run_pairs(*s.dev, 20, &sleeps);
     EXPECT_EQ(r.ok, 20);
     EXPECT_EQ(r.bad, 0);
     // 40 I/Os of 2 ms each: the loop slept on the vector's eventfd for (nearly) every one.
-    EXPECT_GE(l.statistics().sleeps, 30u);
+    EXPECT_GE(sleeps, 30u);
     const auto st = s.stats();
     EXPECT_GE(st.irq_sleeps, 30u);
 }
@@ -191,10 +200,7 @@ TEST(DriverIrq, DefaultModeFallsBackToPollWithoutVectorsAndSaysWhy) {
                         "inline mode"),
               std::string::npos)
         << name;
-    loop l;
-    qd1_result r;
-    l.spawn(qd1(*s.dev, 0, 8, r));
-    l.run();
+    const qd1_result r = run_pairs(*s.dev, 8);
     EXPECT_EQ(r.ok, 8);
     EXPECT_EQ(r.bad, 0);
     EXPECT_EQ(s.stats().irq_sleeps, 0u);
@@ -208,10 +214,7 @@ TEST(DriverIrq, DefaultModeKeepsHybridWhereVectorsWork) {
     ASSERT_TRUE(s.dev) << s.why;
     EXPECT_NE(s.dev->info().name.find("[completion=hybrid, msix"), std::string::npos)
         << s.dev->info().name;
-    loop l;
-    qd1_result r;
-    l.spawn(qd1(*s.dev, 0, 8, r));
-    l.run();
+    const qd1_result r = run_pairs(*s.dev, 8);
     EXPECT_EQ(r.ok, 8);
     EXPECT_EQ(r.bad, 0);
 }
