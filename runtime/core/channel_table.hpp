@@ -6,11 +6,11 @@
 // inherit its (possibly drained) state.
 //
 // Loops sharing a core id (two standalone loops built with the same core_id): each loop gets its
-// own channel, exactly as with distinct ids, on every backend. The slots indexed by core_id() are
-// only a lock-free fast path for one channel per core id, the first to be published there; a
-// loop whose slot is held by another loop's channel, or whose core id is beyond the slots, is
-// found by a locked search (correct, but a mutex per I/O: give each loop its own core id). A
-// channel gives up its slot when its loop drains, so a later loop with that core id gets it.
+// own channel, exactly as with distinct ids, on every backend. The slots indexed by core_id()
+// (modulo the 256 slots) are only a lock-free fast path for one channel per slot, the first to
+// be published there; a loop whose slot is held by another loop's channel is found by a locked
+// search (correct, but a mutex per I/O: give each loop its own core id below 256). A channel
+// gives up its slot when its loop drains, so a later loop with that core id gets it.
 //
 // A request that cannot be served (its channel cannot be made, the loop drained, no queue) fails
 // through fail_request() on every backend: the status is set and the waiter is made runnable on
@@ -25,10 +25,12 @@
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <convme/block_device.hpp>
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -59,12 +61,18 @@ class channel_table {
     static constexpr unsigned slot_count = 256;
 
     // The channel of loop `l` from its core's slot, or nullptr (none yet, or not in the slot).
+    // The slot holds the owner's loop id beside the channel: one compare finds it, and a free
+    // slot (id 0, which no loop has) needs no test of its own. The id is stored after the
+    // channel (release) and read before it (acquire), so a matching id comes with its channel.
     Channel* find_fast(loop* l) noexcept {
-        const unsigned core = l->core_id();
-        if (core >= slot_count) [[unlikely]]
-            return nullptr;
-        Channel* c = slots_[core].load(std::memory_order_acquire);
-        return c && c->owner_id() == l->unique_id() ? c : nullptr;
+        slot& s = slots_[slot_of(l->core_id())];
+        if (s.owner_id.load(std::memory_order_acquire) != l->unique_id()) return nullptr;
+        Channel* const c = s.channel.load(std::memory_order_relaxed);
+        // A slot with an id holds that loop's channel: telling the compiler lets the callers'
+        // `if (c)` go.
+        assert(c);
+        if (!c) __builtin_unreachable();
+        return c;
     }
 
     // The channel of loop `l`, or nullptr if it has none yet.
@@ -111,11 +119,11 @@ class channel_table {
 
     // Takes `c` out of its slot, if it is there: its loop's I/O takes the slow path from now on.
     void unpublish(Channel* c) noexcept {
-        const unsigned core = c->owner()->core_id();
-        if (core >= slot_count) return;
+        slot& s = slots_[slot_of(c->owner()->core_id())];
         std::lock_guard lock(mu_);
-        Channel* expected = c;
-        slots_[core].compare_exchange_strong(expected, nullptr, std::memory_order_relaxed);
+        if (s.channel.load(std::memory_order_relaxed) != c) return;
+        s.owner_id.store(0, std::memory_order_relaxed);
+        s.channel.store(nullptr, std::memory_order_relaxed);
     }
 
     // Hands `r` to its loop's channel, made by `make()` on the loop's first I/O. If the channel
@@ -172,7 +180,10 @@ class channel_table {
     // Frees every channel (after release_all(), when nothing uses them any more).
     void clear() {
         std::lock_guard lock(mu_);
-        for (auto& s : slots_) s.store(nullptr, std::memory_order_relaxed);
+        for (auto& s : slots_) {
+            s.owner_id.store(0, std::memory_order_relaxed);
+            s.channel.store(nullptr, std::memory_order_relaxed);
+        }
         all_.clear();
     }
 
@@ -215,17 +226,32 @@ class channel_table {
             return false;
     }();
 
-    void publish_locked(Channel* c) noexcept {
-        const unsigned core = c->owner()->core_id();
-        if (core >= slot_count) return;
-        Channel* cur = slots_[core].load(std::memory_order_relaxed);
-        // The slot is released at drain (unpublish); one still held by a channel of a destroyed
-        // loop at the same address (retired in create()) is taken over.
-        if (cur == nullptr || cur->owner() == c->owner())
-            slots_[core].store(c, std::memory_order_release);
+    // Core ids beyond the slots share them (id modulo 256, the low byte: no bound test); the
+    // owner id in the slot tells the loops apart.
+    static_assert(slot_count == 256);
+    static unsigned slot_of(unsigned core_id) noexcept {
+        return static_cast<std::uint8_t>(core_id);
     }
 
-    std::array<std::atomic<Channel*>, slot_count> slots_{};
+    void publish_locked(Channel* c) noexcept {
+        slot& s = slots_[slot_of(c->owner()->core_id())];
+        Channel* cur = s.channel.load(std::memory_order_relaxed);
+        // The slot is released at drain (unpublish); one still held by a channel of a destroyed
+        // loop at the same address (retired in create()) is taken over.
+        if (cur == nullptr || cur->owner() == c->owner()) {
+            s.channel.store(c, std::memory_order_relaxed);
+            s.owner_id.store(c->owner_id(), std::memory_order_release);
+        }
+    }
+
+    // owner_id is the loop id of `channel`'s loop, 0 for a free slot. Written under mu_; a slot
+    // holding a loop's id changes only on that loop's thread (publish, drain) or after the loop
+    // is gone (taken over above), so its reader never sees its id with another channel.
+    struct slot {
+        std::atomic<std::uint64_t> owner_id{0};
+        std::atomic<Channel*> channel{nullptr};
+    };
+    std::array<slot, slot_count> slots_{};
     mutable std::mutex mu_;
     std::vector<std::unique_ptr<Channel>> all_;
 };

@@ -8,7 +8,8 @@
 #include <convme/backend.hpp>
 #include <convme/error.hpp>
 #include <convme/loop.hpp>
-#include <utility>
+#include <coroutine>
+#include <cstddef>
 
 #include "runtime/core/channel_table.hpp"
 #include "runtime/core/uri_params.hpp"
@@ -20,38 +21,50 @@ namespace {
 // all of them.
 class null_channel final : public poller {
   public:
+    // In its table slot only while open (published on the first I/O, taken out at drain): a
+    // request found through the slot is queued with no open test.
+    static constexpr bool publish_when_ready = true;
+
     explicit null_channel(loop* owner) noexcept
         : poller(/*batches_submissions=*/false), owner_(owner), owner_id_(owner->unique_id()) {}
 
     loop* owner() const noexcept { return owner_; }
     std::uint64_t owner_id() const noexcept { return owner_id_; }
+    bool open() const noexcept { return open_; }
 
+    // Any state: the first I/O registers the poller, after drain() every I/O fails.
     void submit(io_request& r) noexcept {
         if (!open_) [[unlikely]] {
             submit_closed(r);
             return;
         }
-        queued_.push_back(r);
+        push(r);
+    }
+    // Open (found through the table slot): queue it. The list is walked by count, so the last
+    // request's `next` is never read and needs no store.
+    void push(io_request& r) noexcept {
+        *tail_ = &r;
+        tail_ = &r.next;
         ++in_flight_;
     }
 
     bool poll() override {
-        if (queued_.empty()) return false;
+        const std::size_t n = in_flight_;
+        if (n == 0) return false;
         // complete() only schedules the waiter, so nothing can queue more while this runs; taking
         // the list first keeps that true even if it could.
-        request_fifo done = queued_.take_all();
-        // Everything in flight (in_flight_ requests) is in `done` and completes now, on this
-        // channel's loop (the channel table gives a loop only its own channel, so r->owner ==
-        // owner_): what r->complete() does for each, with one ready-queue test for all.
-        io_request* r = done.front();
-        // At least one: queued_ was not empty.
-        owner_->schedule_n(std::exchange(in_flight_, 0), [&] {
-            assert(r && r->owner == owner_);
-            io_request* const cur = r;
+        io_request* r = head_;
+        tail_ = &head_;
+        in_flight_ = 0;
+        // Everything in flight (n requests from head_ on) completes now, on this channel's loop
+        // (the channel table gives a loop only its own channel, so r->owner == owner_): what
+        // r->complete() does for each, with one ready-queue test for all.
+        owner_->schedule_n(n, [&] {
+            assert(r->owner == owner_);
+            const std::coroutine_handle<> h = r->waiter;
             r = r->next;
-            return cur->waiter;
+            return h;
         });
-        assert(r == nullptr);
         return true;
     }
     std::size_t in_flight() const override { return in_flight_; }
@@ -90,7 +103,8 @@ class null_channel final : public poller {
 
     loop* owner_;
     std::uint64_t owner_id_;
-    request_fifo queued_;
+    io_request* head_ = nullptr;  // the first of in_flight_ requests linked by `next`
+    io_request** tail_ = &head_;  // where the next request's address goes
     std::size_t in_flight_ = 0;
     bool open_ = false;  // registered_ && !drained_: one test on the hot path
     bool registered_ = false;
@@ -112,7 +126,11 @@ class null_device final : public block_device {
     ~null_device() override { channels_.release_all(); }
 
     void submit(io_request& r) noexcept override {
-        channels_.submit(r, [&] { return std::make_unique<null_channel>(r.owner); });
+        if (null_channel* c = channels_.find_fast(r.owner)) [[likely]] {
+            c->push(r);  // in the slot only while open
+            return;
+        }
+        submit_slow(r);
     }
     task<void> drain() override {
         return channels_.drain_current(
@@ -120,6 +138,20 @@ class null_device final : public block_device {
     }
 
   private:
+    // The loop's first I/O (makes, registers and publishes its channel), I/O after drain(), and
+    // a loop whose slot another loop's channel holds.
+    [[gnu::noinline]] void submit_slow(io_request& r) noexcept {
+        auto make = [&r] { return std::make_unique<null_channel>(r.owner); };
+        null_channel* c = channels_.find_or_create(r.owner, make);
+        if (!c) {
+            backends::fail_request(r, errno_code(ENOMEM));
+            return;
+        }
+        const bool was_open = c->open();
+        c->submit(r);
+        if (!was_open && c->open()) channels_.publish(c);
+    }
+
     backends::channel_table<null_channel> channels_;
 };
 

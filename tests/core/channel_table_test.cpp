@@ -91,6 +91,22 @@ TEST(ChannelTable, LoopsSharingACoreIdGetAChannelEach) {
     EXPECT_EQ(t.find(&a), ca);
 }
 
+TEST(ChannelTable, CoreIdsBeyondTheSlotsShareThemModulo256) {
+    channel_table<test_channel> t;
+    loop a({.core_id = 300}), b({.core_id = 44}), c({.core_id = 1000});
+    auto ma = maker(a), mb = maker(b), mc = maker(c);
+    test_channel* ca = t.find_or_create(&a, ma);
+    test_channel* cb = t.find_or_create(&b, mb);
+    test_channel* cc = t.find_or_create(&c, mc);
+    EXPECT_EQ(t.find_fast(&a), ca);       // 300 % 256 = 44: the first one holds the slot
+    EXPECT_EQ(t.find_fast(&b), nullptr);  // the same slot: found by the locked search
+    EXPECT_EQ(t.find(&b), cb);
+    EXPECT_EQ(t.find_fast(&c), cc);  // 1000 % 256 = 232, free
+    a.run_until_complete(t.drain_current(maker(a)));
+    EXPECT_EQ(t.find_fast(&a), nullptr);
+    EXPECT_EQ(t.find_fast(&b), nullptr);  // a free slot is taken by the next channel published
+}
+
 TEST(ChannelTable, DrainGivesUpTheSlotAndRecordsALoopWithoutIo) {
     channel_table<test_channel> t;
     loop a({.core_id = 1}), b({.core_id = 1});
