@@ -66,6 +66,11 @@ class loop {
     void schedule_n(std::size_t n, F&& next) {
         ready_.push_n(n, next);
     }
+    // For a backend that keeps its completed waiters in an array: schedules the `n` handles at
+    // `h`, in order, with one full test and one copy into the ready queue.
+    void schedule_range(const std::coroutine_handle<>* h, std::size_t n) {
+        ready_.push_range(h, n);
+    }
     // Start a detached task on this loop. Its frame is freed when it finishes; an exception
     // escaping it is reported on stderr and terminates the program (a detached task has no one
     // to rethrow to).

@@ -2,6 +2,7 @@
 // null: backend (see null_device.hpp).
 #include "runtime/null/null_device.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cerrno>
@@ -10,6 +11,8 @@
 #include <convme/loop.hpp>
 #include <coroutine>
 #include <cstddef>
+#include <memory>
+#include <new>
 
 #include "runtime/core/channel_table.hpp"
 #include "runtime/core/uri_params.hpp"
@@ -17,16 +20,22 @@
 namespace convme::null_backend {
 namespace {
 
-// One loop's side: the requests it submitted since its last poll, oldest first. poll() completes
-// all of them.
+// One loop's side: the waiters of the requests it submitted since its last poll, oldest first,
+// in an array. poll() completes all of them: one copy into the loop's ready queue. (Nothing in
+// a request changes at completion: its status stays "no error".)
 class null_channel final : public poller {
   public:
     // In its table slot only while open (published on the first I/O, taken out at drain): a
     // request found through the slot is queued with no open test.
     static constexpr bool publish_when_ready = true;
 
-    explicit null_channel(loop* owner) noexcept
-        : poller(/*batches_submissions=*/false), owner_(owner), owner_id_(owner->unique_id()) {}
+    explicit null_channel(loop* owner)
+        : poller(/*batches_submissions=*/false),
+          owner_(owner),
+          owner_id_(owner->unique_id()),
+          waiters_(std::make_unique<std::coroutine_handle<>[]>(initial_capacity)),
+          end_(waiters_.get()),
+          limit_(waiters_.get() + initial_capacity) {}
 
     loop* owner() const noexcept { return owner_; }
     std::uint64_t owner_id() const noexcept { return owner_id_; }
@@ -40,34 +49,29 @@ class null_channel final : public poller {
         }
         push(r);
     }
-    // Open (found through the table slot): queue it. The list is walked by count, so the last
-    // request's `next` is never read and needs no store.
+    // Open (found through the table slot): queue its waiter.
     void push(io_request& r) noexcept {
-        *tail_ = &r;
-        tail_ = &r.next;
-        ++in_flight_;
+        // The channel table gives a loop only its own channel: poll() resumes it on its owner.
+        assert(r.owner == owner_);
+        if (end_ == limit_) [[unlikely]] {
+            push_grow(r);
+            return;
+        }
+        *end_++ = r.waiter;
     }
 
     bool poll() override {
-        const std::size_t n = in_flight_;
+        std::coroutine_handle<>* const first = waiters_.get();
+        const std::size_t n = in_flight();
         if (n == 0) return false;
-        // complete() only schedules the waiter, so nothing can queue more while this runs; taking
-        // the list first keeps that true even if it could.
-        io_request* r = head_;
-        tail_ = &head_;
-        in_flight_ = 0;
-        // Everything in flight (n requests from head_ on) completes now, on this channel's loop
-        // (the channel table gives a loop only its own channel, so r->owner == owner_): what
-        // r->complete() does for each, with one ready-queue test for all.
-        owner_->schedule_n(n, [&] {
-            assert(r->owner == owner_);
-            const std::coroutine_handle<> h = r->waiter;
-            r = r->next;
-            return h;
-        });
+        // Emptied before the copy, which resumes nothing: no request can be queued meanwhile.
+        end_ = first;
+        owner_->schedule_range(first, n);  // what r.complete() does for each, in order
         return true;
     }
-    std::size_t in_flight() const override { return in_flight_; }
+    std::size_t in_flight() const override {
+        return static_cast<std::size_t>(end_ - waiters_.get());
+    }
 
     // Owner thread, in_flight() == 0: unregister; later I/O gets errc::shutting_down.
     void close() noexcept {
@@ -100,13 +104,31 @@ class null_channel final : public poller {
         open_ = true;
         submit(r);
     }
+    // The array is full: double it (a request fails with ENOMEM if that cannot be allocated).
+    [[gnu::noinline]] void push_grow(io_request& r) noexcept {
+        const std::size_t n = in_flight();
+        const std::size_t capacity = static_cast<std::size_t>(limit_ - waiters_.get()) * 2;
+        std::unique_ptr<std::coroutine_handle<>[]> bigger(new (std::nothrow)
+                                                              std::coroutine_handle<>[capacity]);
+        if (!bigger) {
+            backends::fail_request(r, errno_code(ENOMEM));
+            return;
+        }
+        std::copy_n(waiters_.get(), n, bigger.get());
+        waiters_ = std::move(bigger);
+        end_ = waiters_.get() + n;
+        limit_ = waiters_.get() + capacity;
+        *end_++ = r.waiter;
+    }
+
+    static constexpr std::size_t initial_capacity = 64;
 
     loop* owner_;
     std::uint64_t owner_id_;
-    io_request* head_ = nullptr;  // the first of in_flight_ requests linked by `next`
-    io_request** tail_ = &head_;  // where the next request's address goes
-    std::size_t in_flight_ = 0;
-    bool open_ = false;  // registered_ && !drained_: one test on the hot path
+    std::unique_ptr<std::coroutine_handle<>[]> waiters_;  // [waiters_, end_): in flight
+    std::coroutine_handle<>* end_;
+    std::coroutine_handle<>* limit_;  // the array's end
+    bool open_ = false;               // registered_ && !drained_: one test on the hot path
     bool registered_ = false;
     bool drained_ = false;
 };

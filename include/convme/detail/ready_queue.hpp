@@ -5,6 +5,7 @@
 // loop itself so that loop::schedule() inlines to a bounds check and a store.
 #pragma once
 
+#include <algorithm>
 #include <coroutine>
 #include <cstddef>
 #include <memory>
@@ -50,6 +51,21 @@ class ready_queue {
         } while (++t != end);
         tail_ = t;
     }
+    // Pushes the `n` handles at `src`, in order (a backend's completions kept as an array): one
+    // test, then a store (one handle) or one copy instead of a masked store per handle. Growing
+    // and a copy across the ring's end are out of line, so the caller saves no registers.
+    void push_range(const std::coroutine_handle<>* src, std::size_t n) {
+        const std::size_t at = tail_ & mask_;
+        if (limit_ - tail_ < n || n > mask_ + 1 - at) [[unlikely]] {
+            push_range_slow(src, n);
+            return;
+        }
+        tail_ += n;
+        if (n == 1)
+            buf_[at] = *src;
+        else
+            std::copy_n(src, n, buf_.get() + at);
+    }
     std::coroutine_handle<> pop() noexcept {
         ++limit_;
         return buf_[head_++ & mask_];
@@ -60,6 +76,14 @@ class ready_queue {
     }
 
   private:
+    [[gnu::noinline]] void push_range_slow(const std::coroutine_handle<>* src, std::size_t n) {
+        while (limit_ - tail_ < n) grow();
+        const std::size_t at = tail_ & mask_;
+        const std::size_t run = std::min(n, mask_ + 1 - at);
+        std::copy_n(src, run, buf_.get() + at);
+        std::copy_n(src + run, n - run, buf_.get());
+        tail_ += n;
+    }
     [[gnu::noinline, gnu::cold]] void grow() {
         const std::size_t cap = mask_ + 1;
         std::unique_ptr<std::coroutine_handle<>[]> bigger(new std::coroutine_handle<>[cap * 2]);
