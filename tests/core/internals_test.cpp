@@ -110,6 +110,44 @@ TEST(ReadyQueue, FullExactlyAtCapacityAfterPopsAndClear) {
     EXPECT_TRUE(q.empty());
 }
 
+TEST(ReadyQueue, PushRangeKeepsOrderAcrossTheRingsEndAndGrowth) {
+    ready_queue q(8);
+    std::vector<int> markers(64);
+    auto handle_of = [&](int i) { return std::coroutine_handle<>::from_address(&markers[i]); };
+    std::vector<std::coroutine_handle<>> batch;
+    for (int i = 0; i < 64; ++i) batch.push_back(handle_of(i));
+    int expect = 0;
+    auto pop_all = [&] {
+        while (!q.empty()) ASSERT_EQ(q.pop(), handle_of(expect++ % 64));
+    };
+    q.push_range(batch.data(), 1);  // one handle: a store
+    q.push_range(batch.data() + 1, 4);
+    pop_all();
+    q.push_range(batch.data() + 5, 6);  // tail at 5 of 8: crosses the ring's end
+    EXPECT_EQ(q.size(), 6u);
+    pop_all();
+    q.push(handle_of(11));
+    q.push_range(batch.data() + 12, 20);  // grows twice a ring holding one handle
+    EXPECT_EQ(q.size(), 21u);
+    pop_all();
+    EXPECT_EQ(expect, 32);
+    q.push_range(batch.data() + 32, 32);  // a full ring's worth, across its end
+    pop_all();
+    EXPECT_EQ(expect, 64);
+}
+
+TEST(ReadyQueue, PushNGrowsARingThatIsNotFull) {
+    ready_queue q(4);
+    std::vector<int> markers(8);
+    auto handle_of = [&](int i) { return std::coroutine_handle<>::from_address(&markers[i]); };
+    q.push(handle_of(0));
+    int next = 1;
+    q.push_n(6, [&] { return handle_of(next++); });  // 1 queued, room for 3: grows
+    EXPECT_EQ(q.size(), 7u);
+    for (int i = 0; i < 7; ++i) ASSERT_EQ(q.pop(), handle_of(i));
+    EXPECT_TRUE(q.empty());
+}
+
 TEST(TimerHeap, PopsDueInDeadlineThenArmingOrder) {
     timer_heap h;
     std::vector<int> markers(5);

@@ -84,13 +84,15 @@ class ready_queue {
         std::copy_n(src + run, n - run, buf_.get());
         tail_ += n;
     }
+    // Doubles the ring, keeping the queued handles in order (push() grows a full ring; push_n()
+    // and push_range() may grow one that is not full).
     [[gnu::noinline, gnu::cold]] void grow() {
-        const std::size_t cap = mask_ + 1;
+        const std::size_t cap = mask_ + 1, size = tail_ - head_;
         std::unique_ptr<std::coroutine_handle<>[]> bigger(new std::coroutine_handle<>[cap * 2]);
-        for (std::size_t i = 0; i < cap; ++i) bigger[i] = buf_[(head_ + i) & mask_];
+        for (std::size_t i = 0; i < size; ++i) bigger[i] = buf_[(head_ + i) & mask_];
         buf_ = std::move(bigger);
         head_ = 0;
-        tail_ = cap;
+        tail_ = size;
         mask_ = cap * 2 - 1;
         limit_ = cap * 2;
     }
