@@ -61,7 +61,8 @@ class [[nodiscard]] io_awaitable {
   private:
     friend struct throwing;
     // req_.status = dev_->validate(req_), out of line: the inline path keeps no register for it.
-    void validate_full() noexcept;
+    // Cold: gcc then computes its argument (the awaitable's address) on the cold path only.
+    [[gnu::cold]] void validate_full() noexcept;
     block_device* dev_;
     io_request req_;
 };
