@@ -8,9 +8,9 @@
 //   null:?size=1G&lba=512      capacity (default 1G, a multiple of lba) and logical block size
 //                              (512..65536, a power of two; default 512)
 //
-// One channel per loop (a poller holding that loop's submitted requests in FIFO order), made on
-// the loop's first I/O. drain() waits for the loop's requests, then unregisters the channel;
-// later I/O from that loop fails with errc::shutting_down.
+// One channel per loop (a poller holding the waiters of that loop's submitted requests in FIFO
+// order), made on the loop's first I/O. drain() waits for the loop's requests, then unregisters the
+// channel; later I/O from that loop fails with errc::shutting_down.
 #pragma once
 
 #include <convme/block_device.hpp>
