@@ -85,23 +85,40 @@ struct pin_scope {
     }
 };
 
+// Stands in for a poller removed from the loop's lists until they are compacted: the passes call
+// it like any other (it does nothing), so they test no entry for null. One object at a fixed
+// address, never destroyed (a union member), so a loop that outlives static destruction can still
+// compact.
+struct removed_poller final : poller {
+    removed_poller() noexcept : poller(/*batches_submissions=*/false) {}
+    bool poll() override { return false; }
+};
+union removed_storage {
+    removed_poller p;
+    removed_storage() noexcept : p() {}
+    ~removed_storage() {}
+};
+removed_storage removed_storage_;
+inline poller* removed_entry() noexcept {
+    return &removed_storage_.p;
+}
+
 }  // namespace
 
 struct loop::impl {
     loop_options opts;
     detail::timer_heap timers;
-    // The registered pollers (null: removed while polling), and beside each, in a parallel array
-    // read only after a poll that did work, whether the loop then flushes its submissions again
-    // (it batches and does not flush in poll(): poller::flushes_in_poll()). Read from the array,
-    // not the poller, which may have removed (and destroyed) itself while polled. Plain pointers,
-    // 8 bytes an entry: one load per poller in the iteration's poll pass.
+    // The registered pollers (removed_entry(): removed, until compacted), and beside each, in a
+    // parallel array read only after a poll that did work, whether the loop then flushes its
+    // submissions again (it batches and does not flush in poll(): poller::flushes_in_poll()). Read
+    // from the array, not the poller, which may have removed (and destroyed) itself while polled.
+    // Plain pointers, 8 bytes an entry: one load per poller in the iteration's poll pass.
     std::vector<poller*> pollers;
     std::vector<unsigned char> flush_after_poll;
     std::vector<poller*>
         flushers;  // the pollers that batch submissions (poller::batches_submissions())
     std::vector<pollfd> wait_fds;  // what sleep() waits on (reused)
-    bool polling = false;
-    bool pollers_dirty = false;
+    bool pollers_dirty = false;    // an entry is removed_entry(): compact at the iteration's end
     int efd = -1;
 
     std::atomic<bool> stop{false};
@@ -152,9 +169,18 @@ struct loop::impl {
 
     void count_messages(std::uint64_t n) noexcept { bump(messages, n); }
 
+    // The flush after a poll with work of pollers[i], unless it removed itself while polled: its
+    // entry can then only be removed_entry() (nothing compacts the lists before the iteration's
+    // end), so the poll pass keeps neither the poller nor its index scaled in a register across
+    // the poll. Out of line: only pollers that batch and do not flush in poll() come here.
+    [[gnu::noinline]] void flush_after_work(std::size_t i) {
+        poller* const p = pollers[i];
+        if (p != removed_entry()) p->flush_submissions();
+    }
+
     bool any_in_flight() const noexcept {
         for (poller* p : pollers)
-            if (p && p->in_flight() != 0) return true;
+            if (p->in_flight() != 0) return true;
         return false;
     }
 
@@ -172,7 +198,7 @@ struct loop::impl {
     std::chrono::nanoseconds block_limit() const noexcept {
         auto limit = std::chrono::nanoseconds::max();
         for (poller* p : pollers) {
-            if (!p || p->in_flight() == 0) continue;
+            if (p->in_flight() == 0) continue;
             limit = std::min<std::chrono::nanoseconds>(limit, p->max_block_in_flight());
             if (limit.count() <= 0) return std::chrono::nanoseconds{0};
         }
@@ -184,7 +210,7 @@ struct loop::impl {
     bool prepare_to_block() {
         bool ok = true;
         for (poller* p : pollers)
-            if (p && p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
+            if (p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
         return ok;
     }
 
@@ -193,16 +219,21 @@ struct loop::impl {
     }
 
     void compact_pollers() {
-        if (!pollers_dirty) return;
+        if (pollers_dirty) [[unlikely]]
+            compact_pollers_now();
+    }
+    // Out of line: the iteration's registers and stack are then sized for its common path.
+    [[gnu::noinline]] void compact_pollers_now() {
+        poller* const removed = removed_entry();
         std::size_t kept = 0;  // both arrays, in step
         for (std::size_t i = 0; i < pollers.size(); ++i) {
-            if (!pollers[i]) continue;
+            if (pollers[i] == removed) continue;
             pollers[kept] = pollers[i];
             flush_after_poll[kept++] = flush_after_poll[i];
         }
         pollers.resize(kept);
         flush_after_poll.resize(kept);
-        std::erase(flushers, nullptr);
+        std::erase(flushers, removed);
         pollers_dirty = false;
     }
 
@@ -229,7 +260,7 @@ struct loop::impl {
         // The eventfd, then every poller's wait_fd() (see poller::wait_fd).
         wait_fds.assign(1, pollfd{efd, POLLIN, 0});
         for (poller* p : pollers)
-            if (p && p->wait_fd() >= 0) wait_fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
+            if (p->wait_fd() >= 0) wait_fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
         bump(sleeps);
         const int ready = ::ppoll(wait_fds.data(), wait_fds.size(), timeout, nullptr);
         sleeping.store(false, std::memory_order_relaxed);
@@ -286,21 +317,25 @@ void loop::add_poller(poller* p) {
     if (p->batches_submissions()) I.flushers.push_back(p);
 }
 
+// Called from code running on this loop (a poll, a flush, a coroutine), the entry stays, as
+// removed_entry(), until the iteration's end: the passes may be walking the lists. From anywhere
+// else the lists are compacted at once.
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
+    if (!p) return;
     for (auto& slot : I.pollers) {
         if (slot == p) {
-            slot = nullptr;
+            slot = removed_entry();
             I.pollers_dirty = true;
         }
     }
     for (auto& slot : I.flushers) {
         if (slot == p) {
-            slot = nullptr;
+            slot = removed_entry();
             I.pollers_dirty = true;
         }
     }
-    if (!I.polling) I.compact_pollers();
+    if (tl_current_loop != this) I.compact_pollers();
 }
 
 void loop::add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h) {
@@ -351,10 +386,12 @@ bool loop::stop_requested() const noexcept {
 
     // Bounded batch: handles scheduled while this batch runs wait for the next iteration, so a
     // yielding coroutine cannot starve timers and pollers.
-    if (const std::size_t n = ready_.size()) {
-        for (std::size_t i = 0; i < n; ++i) ready_.pop().resume();
+    // Counted before they run, and counted down: only the count stays live across the calls.
+    if (std::size_t n = ready_.size()) {
         bump(I.resumed, n);
         progress = true;
+        do ready_.pop().resume();
+        while (--n != 0);
     }
 
     // Flush what the batch submitted (one doorbell / io_uring_submit per batching poller) before
@@ -364,21 +401,15 @@ bool loop::stop_requested() const noexcept {
     // free command slot) is flushed right after that poll, unless the poller does it itself.
     // A poller added meanwhile (a message run by a poll may open a device's queue) is first
     // flushed and polled in the next iteration; the lists only grow while polling (removal
-    // leaves a null entry), so the sizes can be read once.
-    I.polling = true;
-    for (std::size_t i = 0, n = I.flushers.size(); i < n; ++i) {
-        if (poller* p = I.flushers[i]) p->flush_submissions();
-    }
+    // leaves removed_entry() in its place), so the sizes can be read once.
+    for (std::size_t i = 0, n = I.flushers.size(); i < n; ++i) I.flushers[i]->flush_submissions();
     for (std::size_t i = 0, n = I.pollers.size(); i < n; ++i) {
-        poller* const p = I.pollers[i];
-        if (p && p->poll()) {
+        if (I.pollers[i]->poll()) {
             bump(I.polls_with_work);
             progress = true;
-            // Unless it removed itself while polled.
-            if (I.flush_after_poll[i] && I.pollers[i] == p) p->flush_submissions();
+            if (I.flush_after_poll[i]) I.flush_after_work(i);
         }
     }
-    I.polling = false;
     I.compact_pollers();
     return progress;
 }
