@@ -343,7 +343,8 @@ bool io_queue::issue(io_request& r) noexcept {
             cids_.push(cid);
             break;
         }
-        slots_[cid] = slot{&r, scan_epoch_, 0};
+        const bool whole = unit == 0 && part == units;
+        slots_[cid] = slot{&r, scan_epoch_, whole ? std::uint8_t(0) : slot_part};
         qp_.commit();
         unit += part;
         ++outstanding;
@@ -426,11 +427,11 @@ bool io_queue::poll() {
         return poll_general();
     slot& s = slots_[cid];
     io_request* const r = s.req;
-    // A flag, a part of a split request, or anything for after the reap
-    // (pending requests, deferred ones, a health check, an SQ doorbell): the general path.
-    if (!r || s.flags != 0 || r->outstanding != 1 || !r->issue_done || !pending_.empty() ||
-        !deferred_.empty() || polls_to_health_ == 1 || qp_.sq_pending() ||
-        !qp_.cq_doorbell().direct())
+    // A flag (a part of a split request among them: flags 0 means the command carries its whole
+    // request), or anything for after the reap (pending requests, deferred ones, a health check,
+    // an SQ doorbell): the general path.
+    if (!r || s.flags != 0 || !pending_.empty() || !deferred_.empty() || polls_to_health_ == 1 ||
+        qp_.sq_pending() || !qp_.cq_doorbell().direct())
         return poll_general();
     // The waiter first: it is the one step that can fail (a ready queue that would have to grow).
     if (!r->owner->try_schedule(r->waiter)) [[unlikely]]

@@ -65,6 +65,15 @@ class queue_pair {
         sq_tail_ = sq_tail_ + 1 == depth_ ? 0 : sq_tail_ + 1;
         ++counters_.submitted;
     }
+    // next_sqe() and commit() in one, the tail read once: the entry at the tail, which the caller
+    // fills before the next ring_sq() publishes it (the stores into it would otherwise make the
+    // compiler read the tail again).
+    nvme::sqe* claim_sqe() noexcept {
+        const std::uint32_t t = sq_tail_;
+        sq_tail_ = t + 1 == depth_ ? 0 : t + 1;
+        ++counters_.submitted;
+        return &sq_[t];
+    }
     bool push(const nvme::sqe& e) noexcept {
         if (sq_free() == 0) return false;
         *next_sqe() = e;
