@@ -405,7 +405,8 @@ bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept
 // queue. It decides before it consumes anything, so a poll it does not take runs poll_general()
 // from the same state; what it does is what poll_general() would do for that poll (the entry, its
 // command id and slot, the waiter, the CQ head and its doorbell with the same barriers, the health
-// countdown). It makes no call except the tail call to poll_general(): no saved registers.
+// countdown; only the completed request's outstanding count is left as it was, see below). It
+// makes no call except the tail call to poll_general(): no saved registers.
 bool io_queue::poll() {
     if (ctrl_.generation() != generation_ || failed_) [[unlikely]]
         return poll_general();
@@ -438,7 +439,8 @@ bool io_queue::poll() {
         return poll_general();
     s.req = nullptr;
     cids_.push(cid);
-    r->outstanding = 0;
+    // r->outstanding stays 1: the request is its owner's again once scheduled, and a new
+    // submission sets it before anything reads it.
     --in_flight_;
     qp_.consume_head_direct(h);
     --polls_to_health_;

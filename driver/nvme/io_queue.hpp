@@ -304,7 +304,8 @@ class io_queue final : public poller {
     slot& s = slots_[cid];
     s.req = &r;
     s.stamp = scan_epoch_;
-    r.progress = blocks;
+    // No r.progress (blocks issued): only issue() reads it, for a request waiting in pending_,
+    // which a request issued here never is.
     r.outstanding = 1;
     r.issue_done = true;
     return true;
