@@ -117,8 +117,15 @@ struct loop::impl {
     std::vector<unsigned char> flush_after_poll;
     std::vector<poller*>
         flushers;  // the pollers that batch submissions (poller::batches_submissions())
+    // The two lists' sizes, kept beside them (sync_sizes() after every change): each pass reads
+    // one word instead of computing end - begin.
+    std::size_t pollers_size = 0, flushers_size = 0;
+    void sync_sizes() noexcept {
+        pollers_size = pollers.size();
+        flushers_size = flushers.size();
+    }
     std::vector<pollfd> wait_fds;  // what sleep() waits on (reused)
-    bool pollers_dirty = false;    // an entry is removed_entry(): compact at the iteration's end
+    bool pollers_dirty = false;    // an entry is removed_entry(): compact (see remove_poller())
     int efd = -1;
 
     std::atomic<bool> stop{false};
@@ -126,8 +133,10 @@ struct loop::impl {
     std::atomic<bool> wake_pending{false};
     // What the iteration's common path checks with one load: posts_bit, post() queued a function
     // (set by any thread, cleared by the loop when it takes them); timers_bit, the heap holds a
-    // timer (loop thread only, but read-modify-write since other threads set posts_bit).
-    static constexpr std::uint32_t posts_bit = 1, timers_bit = 2;
+    // timer; compact_bit, a poller removed from code running on the loop left removed_entry() in
+    // the lists (these two: loop thread only, but read-modify-write since other threads set
+    // posts_bit).
+    static constexpr std::uint32_t posts_bit = 1, timers_bit = 2, compact_bit = 4;
     std::atomic<std::uint32_t> attention{0};
     std::mutex post_mu;
     std::vector<std::function<void()>> posts;
@@ -139,8 +148,13 @@ struct loop::impl {
         messages{0};
 
     // Due timers and posted functions, out of line: the iteration's common path (attention == 0)
-    // saves nothing for them. True if either made progress.
+    // saves nothing for them. True if either made progress. First the compaction of the lists
+    // that a removal from the last iteration asked for (before this iteration's passes walk them).
     [[gnu::noinline]] bool run_timers_and_posts(detail::ready_queue& ready) {
+        if (attention.load(std::memory_order_relaxed) & compact_bit) {
+            attention.fetch_and(~compact_bit, std::memory_order_relaxed);
+            compact_pollers();
+        }
         bool progress = false;
         if (!timers.empty() && fire_timers(ready)) progress = true;
         // Load first: no locked read-modify-write per iteration while only a timer is armed.
@@ -234,6 +248,7 @@ struct loop::impl {
         pollers.resize(kept);
         flush_after_poll.resize(kept);
         std::erase(flushers, removed);
+        sync_sizes();
         pollers_dirty = false;
     }
 
@@ -296,6 +311,7 @@ loop::~loop() {
     I.pollers.clear();
     I.flush_after_poll.clear();
     I.flushers.clear();
+    I.sync_sizes();
     if (I.efd >= 0) ::close(I.efd);
 }
 
@@ -315,11 +331,12 @@ void loop::add_poller(poller* p) {
     I.pollers.push_back(p);
     I.flush_after_poll.push_back(p->batches_submissions() && !p->flushes_in_poll());
     if (p->batches_submissions()) I.flushers.push_back(p);
+    I.sync_sizes();
 }
 
 // Called from code running on this loop (a poll, a flush, a coroutine), the entry stays, as
-// removed_entry(), until the iteration's end: the passes may be walking the lists. From anywhere
-// else the lists are compacted at once.
+// removed_entry(), until the start of the next iteration (attention's compact_bit): the passes may
+// be walking the lists. From anywhere else the lists are compacted at once.
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
     if (!p) return;
@@ -335,7 +352,11 @@ void loop::remove_poller(poller* p) {
             I.pollers_dirty = true;
         }
     }
-    if (tl_current_loop != this) I.compact_pollers();
+    if (!I.pollers_dirty) return;
+    if (tl_current_loop != this)
+        I.compact_pollers();
+    else
+        I.attention.fetch_or(impl::compact_bit, std::memory_order_relaxed);
 }
 
 void loop::add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h) {
@@ -379,7 +400,9 @@ bool loop::stop_requested() const noexcept {
 [[gnu::always_inline]] inline bool loop::iterate() {
     auto& I = *impl_;
     bump(I.iterations);
-    bool progress = false;
+    // An integer, not a bool: set to a constant, gcc does not copy a poll()'s returned register
+    // into it (two moves per poll with work).
+    unsigned progress = 0;
 
     if (I.attention.load(std::memory_order_relaxed) != 0) [[unlikely]]
         progress = I.run_timers_and_posts(ready_);
@@ -389,7 +412,7 @@ bool loop::stop_requested() const noexcept {
     // Counted before they run, and counted down: only the count stays live across the calls.
     if (std::size_t n = ready_.size()) {
         bump(I.resumed, n);
-        progress = true;
+        progress = 1;
         do ready_.pop().resume();
         while (--n != 0);
     }
@@ -402,16 +425,15 @@ bool loop::stop_requested() const noexcept {
     // A poller added meanwhile (a message run by a poll may open a device's queue) is first
     // flushed and polled in the next iteration; the lists only grow while polling (removal
     // leaves removed_entry() in its place), so the sizes can be read once.
-    for (std::size_t i = 0, n = I.flushers.size(); i < n; ++i) I.flushers[i]->flush_submissions();
-    for (std::size_t i = 0, n = I.pollers.size(); i < n; ++i) {
+    for (std::size_t i = 0, n = I.flushers_size; i < n; ++i) I.flushers[i]->flush_submissions();
+    for (std::size_t i = 0, n = I.pollers_size; i < n; ++i) {
         if (I.pollers[i]->poll()) {
             bump(I.polls_with_work);
-            progress = true;
+            progress = 1;
             if (I.flush_after_poll[i]) I.flush_after_work(i);
         }
     }
-    I.compact_pollers();
-    return progress;
+    return progress != 0;
 }
 
 bool loop::run_once() {
