@@ -103,18 +103,38 @@ inline poller* removed_entry() noexcept {
     return &removed_storage_.p;
 }
 
+// In the poll list in the place of a poller that batches submissions but does not flush them in
+// its poll() (io_uring, the thread pool): polls it and, after a poll with work, flushes what that
+// poll submitted, as the loop used to do for it, so the poll pass tests nothing per poll. Owned by
+// the loop; remove_poller() clears `inner` (the poller may remove itself while polled) and the
+// compaction frees it.
+struct flush_after_poll final : poller {
+    explicit flush_after_poll(poller* p) noexcept
+        : poller(/*batches_submissions=*/false), inner(p) {}
+    bool poll() override {
+        if (!inner->poll()) return false;
+        if (inner) inner->flush_submissions();  // unless it removed itself while polled
+        return true;
+    }
+    std::size_t in_flight() const override { return inner ? inner->in_flight() : 0; }
+    std::chrono::microseconds max_block_in_flight() const override {
+        return inner ? inner->max_block_in_flight() : std::chrono::microseconds{0};
+    }
+    bool prepare_to_block() override { return inner ? inner->prepare_to_block() : true; }
+    int wait_fd() const override { return inner ? inner->wait_fd() : -1; }
+    poller* inner;
+};
+
 }  // namespace
 
 struct loop::impl {
     loop_options opts;
     detail::timer_heap timers;
-    // The registered pollers (removed_entry(): removed, until compacted), and beside each, in a
-    // parallel array read only after a poll that did work, whether the loop then flushes its
-    // submissions again (it batches and does not flush in poll(): poller::flushes_in_poll()). Read
-    // from the array, not the poller, which may have removed (and destroyed) itself while polled.
-    // Plain pointers, 8 bytes an entry: one load per poller in the iteration's poll pass.
+    // The registered pollers in registration order (removed_entry(): removed, until compacted; a
+    // flush_after_poll from `adapters` for a poller whose submissions the loop flushes after a poll
+    // with work). Plain pointers, 8 bytes an entry: one load per poller in the poll pass.
     std::vector<poller*> pollers;
-    std::vector<unsigned char> flush_after_poll;
+    std::vector<std::unique_ptr<flush_after_poll>> adapters;
     std::vector<poller*>
         flushers;  // the pollers that batch submissions (poller::batches_submissions())
     // The two lists' sizes, kept beside them (sync_sizes() after every change): each pass reads
@@ -183,15 +203,6 @@ struct loop::impl {
 
     void count_messages(std::uint64_t n) noexcept { bump(messages, n); }
 
-    // The flush after a poll with work of pollers[i], unless it removed itself while polled: its
-    // entry can then only be removed_entry() (nothing compacts the lists before the iteration's
-    // end), so the poll pass keeps neither the poller nor its index scaled in a register across
-    // the poll. Out of line: only pollers that batch and do not flush in poll() come here.
-    [[gnu::noinline]] void flush_after_work(std::size_t i) {
-        poller* const p = pollers[i];
-        if (p != removed_entry()) p->flush_submissions();
-    }
-
     bool any_in_flight() const noexcept {
         for (poller* p : pollers)
             if (p->in_flight() != 0) return true;
@@ -239,15 +250,9 @@ struct loop::impl {
     // Out of line: the iteration's registers and stack are then sized for its common path.
     [[gnu::noinline]] void compact_pollers_now() {
         poller* const removed = removed_entry();
-        std::size_t kept = 0;  // both arrays, in step
-        for (std::size_t i = 0; i < pollers.size(); ++i) {
-            if (pollers[i] == removed) continue;
-            pollers[kept] = pollers[i];
-            flush_after_poll[kept++] = flush_after_poll[i];
-        }
-        pollers.resize(kept);
-        flush_after_poll.resize(kept);
+        std::erase(pollers, removed);
         std::erase(flushers, removed);
+        std::erase_if(adapters, [](const auto& a) { return a->inner == nullptr; });
         sync_sizes();
         pollers_dirty = false;
     }
@@ -309,7 +314,7 @@ loop::~loop() {
         I.spawned.destroy_all();
     }
     I.pollers.clear();
-    I.flush_after_poll.clear();
+    I.adapters.clear();
     I.flushers.clear();
     I.sync_sizes();
     if (I.efd >= 0) ::close(I.efd);
@@ -324,13 +329,18 @@ void loop::spawn(task<void> t) {
 void loop::add_poller(poller* p) {
     if (!p) return;
     auto& I = *impl_;
-    // Room first, so that a failed allocation leaves the three lists in step.
+    // Room (and the adapter) first, so that a failed allocation leaves the lists in step.
+    const bool batches = p->batches_submissions();
+    std::unique_ptr<flush_after_poll> adapter;
+    if (batches && !p->flushes_in_poll()) {
+        I.adapters.reserve(I.adapters.size() + 1);
+        adapter = std::make_unique<flush_after_poll>(p);
+    }
     I.pollers.reserve(I.pollers.size() + 1);
-    I.flush_after_poll.reserve(I.flush_after_poll.size() + 1);
-    if (p->batches_submissions()) I.flushers.reserve(I.flushers.size() + 1);
-    I.pollers.push_back(p);
-    I.flush_after_poll.push_back(p->batches_submissions() && !p->flushes_in_poll());
-    if (p->batches_submissions()) I.flushers.push_back(p);
+    if (batches) I.flushers.reserve(I.flushers.size() + 1);
+    I.pollers.push_back(adapter ? adapter.get() : p);
+    if (adapter) I.adapters.push_back(std::move(adapter));
+    if (batches) I.flushers.push_back(p);
     I.sync_sizes();
 }
 
@@ -340,6 +350,13 @@ void loop::add_poller(poller* p) {
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
     if (!p) return;
+    for (auto& a : I.adapters) {
+        if (a->inner != p) continue;
+        for (auto& slot : I.pollers)
+            if (slot == a.get()) slot = removed_entry();
+        a->inner = nullptr;
+        I.pollers_dirty = true;
+    }
     for (auto& slot : I.pollers) {
         if (slot == p) {
             slot = removed_entry();
@@ -421,7 +438,8 @@ bool loop::stop_requested() const noexcept {
     // polling, so a device that completes quickly (an inline or idle controller, a fast SSD) has
     // the completion ready in this iteration's poll instead of the next one: at QD1 one loop
     // iteration per I/O instead of two. What a poll itself submitted (requests that waited for a
-    // free command slot) is flushed right after that poll, unless the poller does it itself.
+    // free command slot) is flushed right after that poll, unless the poller does it itself (the
+    // flush_after_poll in its place does it otherwise).
     // A poller added meanwhile (a message run by a poll may open a device's queue) is first
     // flushed and polled in the next iteration; the lists only grow while polling (removal
     // leaves removed_entry() in its place), so the sizes can be read once.
@@ -430,7 +448,6 @@ bool loop::stop_requested() const noexcept {
         if (I.pollers[i]->poll()) {
             bump(I.polls_with_work);
             progress = 1;
-            if (I.flush_after_poll[i]) I.flush_after_work(i);
         }
     }
     return progress != 0;
