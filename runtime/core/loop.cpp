@@ -86,9 +86,9 @@ struct pin_scope {
 };
 
 // Stands in for a poller removed from the loop's lists until they are compacted: the passes call
-// it like any other (it does nothing), so they test no entry for null. One object at a fixed
-// address, never destroyed (a union member), so a loop that outlives static destruction can still
-// compact.
+// it like any other (it does nothing), so they test no entry for null. One object, built on first
+// use (a loop built during another file's static initialization may remove a poller) and never
+// destroyed (a union member), so a loop that outlives static destruction can still compact.
 struct removed_poller final : poller {
     removed_poller() noexcept : poller(/*batches_submissions=*/false) {}
     bool poll() override { return false; }
@@ -98,9 +98,9 @@ union removed_storage {
     removed_storage() noexcept : p() {}
     ~removed_storage() {}
 };
-removed_storage removed_storage_;
-inline poller* removed_entry() noexcept {
-    return &removed_storage_.p;
+poller* removed_entry() noexcept {
+    static removed_storage storage;
+    return &storage.p;
 }
 
 // In the poll list in the place of a poller that batches submissions but does not flush them in
