@@ -78,9 +78,5 @@ template <typename T>
 inline T device_load_seq(const volatile T* p) noexcept {
     return std::atomic_ref<T>(*const_cast<T*>(p)).load(std::memory_order_seq_cst);
 }
-template <typename T>
-inline void device_store_seq(volatile T* p, T v) noexcept {
-    std::atomic_ref<T>(*const_cast<T*>(p)).store(v, std::memory_order_seq_cst);
-}
 
 }  // namespace convme::driver

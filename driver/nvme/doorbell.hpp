@@ -63,8 +63,10 @@ class doorbell {
     // before it (barrier_before_doorbell / barrier_before_cq_doorbell).
     void write(std::uint16_t value, doorbell_counters& c) noexcept {
         if (shadow_ && !publish_shadow(value, c)) return;
-        write_mmio(value);
+        // Counted first: the register write is the last step, a tail call when it goes through
+        // pci_device, so the caller keeps nothing in a saved register across it.
         ++c.mmio_writes;
+        write_mmio(value);
     }
     // The register is mapped (no call through pci_device::write32 to write it).
     bool direct() const noexcept { return mmio_ != nullptr; }
@@ -92,7 +94,10 @@ class doorbell {
     [[gnu::always_inline]] bool publish_shadow(std::uint16_t value, doorbell_counters& c) noexcept {
         const std::uint16_t old = last_;
         last_ = value;
-        device_store_seq<std::uint32_t>(shadow_, value);
+        // A release store, then the full barrier that orders it before the EventIdx load: a
+        // seq_cst store as well would only add a second full barrier (x86: an xchg, which also
+        // needs the value in a scratch register it clobbers).
+        device_store<std::uint32_t>(shadow_, value);
         barrier_full();  // shadow store visible before we look at EventIdx
         const auto event = static_cast<std::uint16_t>(device_load_seq<std::uint32_t>(event_idx_));
         if (!always_mmio_ && !doorbell_need_event(event, value, old)) {

@@ -343,7 +343,8 @@ bool io_queue::issue(io_request& r) noexcept {
             cids_.push(cid);
             break;
         }
-        slots_[cid] = slot{&r, scan_epoch_, 0};
+        const bool whole = unit == 0 && part == units;
+        slots_[cid] = slot{&r, scan_epoch_, whole ? std::uint8_t(0) : slot_part};
         qp_.commit();
         unit += part;
         ++outstanding;
@@ -404,13 +405,13 @@ bool io_queue::on_error_cqe(const nvme::cqe& c, slot& s, io_request& r) noexcept
 // queue. It decides before it consumes anything, so a poll it does not take runs poll_general()
 // from the same state; what it does is what poll_general() would do for that poll (the entry, its
 // command id and slot, the waiter, the CQ head and its doorbell with the same barriers, the health
-// countdown). It makes no call except the tail call to poll_general(): no saved registers.
+// countdown; only the completed request's outstanding count is left as it was, see below). It
+// makes no call except the tail call to poll_general(): no saved registers.
 bool io_queue::poll() {
     if (ctrl_.generation() != generation_ || failed_) [[unlikely]]
         return poll_general();
-    std::uint16_t status;
-    const nvme::cqe* const e = qp_.head_if_posted(status);
-    if (!e) {
+    queue_pair::posted_head h;
+    if (!qp_.head_if_posted(h)) {
         // Nothing reaped: poll_general() would only run deferred requests and the health check.
         if (!deferred_.empty() || polls_to_health_ == 1) [[unlikely]]
             return poll_general();
@@ -419,26 +420,29 @@ bool io_queue::poll() {
     }
     // More than one entry (a deep queue): the walk, decided first so that such a poll pays the
     // least for the test.
-    if (qp_.next_posted()) return poll_general();
-    const std::uint16_t cid = e->cid;
+    // An error (the status beyond the phase bit) too, tested now so that the status is not kept
+    // in a register.
+    if (queue_pair::after_posted(h) || (h.status & 0xfffeu) != 0) return poll_general();
+    const std::uint16_t cid = h.entry->cid;
     if (cid >= cids_.total()) [[unlikely]]
         return poll_general();
     slot& s = slots_[cid];
     io_request* const r = s.req;
-    // An error, a flag, a part of a split request, or anything for after the reap
-    // (pending requests, deferred ones, a health check, an SQ doorbell): the general path.
-    if (!r || ((status & 0xfffeu) | s.flags) != 0 || r->outstanding != 1 || !r->issue_done ||
-        !pending_.empty() || !deferred_.empty() || polls_to_health_ == 1 || qp_.sq_pending() ||
-        !qp_.cq_doorbell().direct())
+    // A flag (a part of a split request among them: flags 0 means the command carries its whole
+    // request), or anything for after the reap (pending requests, deferred ones, a health check,
+    // an SQ doorbell): the general path.
+    if (!r || s.flags != 0 || !pending_.empty() || !deferred_.empty() || polls_to_health_ == 1 ||
+        qp_.sq_pending() || !qp_.cq_doorbell().direct())
         return poll_general();
     // The waiter first: it is the one step that can fail (a ready queue that would have to grow).
     if (!r->owner->try_schedule(r->waiter)) [[unlikely]]
         return poll_general();
     s.req = nullptr;
     cids_.push(cid);
-    r->outstanding = 0;
+    // r->outstanding stays 1: the request is its owner's again once scheduled, and a new
+    // submission sets it before anything reads it.
     --in_flight_;
-    qp_.consume_head_direct();
+    qp_.consume_head_direct(h);
     --polls_to_health_;
     return true;
 }

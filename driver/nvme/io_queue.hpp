@@ -133,6 +133,11 @@ class io_queue final : public poller {
     static constexpr std::uint8_t slot_timed_out = 2;
     static constexpr std::uint8_t slot_raw =
         4;  // passthrough: io_request::context points at the cqe
+    // One command of a request that takes more than one (a part of a split, or issued after its
+    // first part): flags 0 therefore means the command carries its whole request (outstanding 1,
+    // issue_done), which is what poll()'s fast path needs to know. Its completion takes the
+    // walk's copying branch (on_error_cqe() clears the flag like the others).
+    static constexpr std::uint8_t slot_part = 8;
 
     // Per request: io_request::progress = blocks issued, outstanding = commands on the queue,
     // issue_done = no more commands will be issued; it completes when both say so.
@@ -284,7 +289,8 @@ class io_queue final : public poller {
         return false;
     const std::uint16_t cid = cids_.pop();
     const std::uint64_t slba = r.offset >> p_.lba_shift;
-    nvme::sqe& e = *qp_.next_sqe();
+    // The tail is advanced now; the entry is published by the next ring_sq().
+    nvme::sqe& e = *qp_.claim_sqe();
     std::memset(static_cast<void*>(&e), 0, sizeof e);
     e.opcode = r.op == io_op::read ? nvme::io_opcode::read : nvme::io_opcode::write;
     e.cid = cid;
@@ -294,12 +300,12 @@ class io_queue final : public poller {
     e.cdw11 = static_cast<std::uint32_t>(slba >> 32);
     e.cdw12 = static_cast<std::uint32_t>(blocks - 1);
     // flags stay as they are: a free slot's flags are 0 (every completion and fail_on_queue()
-    // clear them), and issue() writes the same 0.
+    // clear them), and issue() writes the same 0 for a command that carries its whole request.
     slot& s = slots_[cid];
     s.req = &r;
     s.stamp = scan_epoch_;
-    qp_.commit();
-    r.progress = blocks;
+    // No r.progress (blocks issued): only issue() reads it, for a request waiting in pending_,
+    // which a request issued here never is.
     r.outstanding = 1;
     r.issue_done = true;
     return true;

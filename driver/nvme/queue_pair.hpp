@@ -65,6 +65,15 @@ class queue_pair {
         sq_tail_ = sq_tail_ + 1 == depth_ ? 0 : sq_tail_ + 1;
         ++counters_.submitted;
     }
+    // next_sqe() and commit() in one, the tail read once: the entry at the tail, which the caller
+    // fills before the next ring_sq() publishes it (the stores into it would otherwise make the
+    // compiler read the tail again).
+    nvme::sqe* claim_sqe() noexcept {
+        const std::uint32_t t = sq_tail_;
+        sq_tail_ = t + 1 == depth_ ? 0 : t + 1;
+        ++counters_.submitted;
+        return &sq_[t];
+    }
     bool push(const nvme::sqe& e) noexcept {
         if (sq_free() == 0) return false;
         *next_sqe() = e;
@@ -143,36 +152,49 @@ class queue_pair {
         return n;
     }
 
-    // For a poll's fast path that takes exactly one entry (io_queue::poll): the entry at the
-    // head if the controller posted it, with its status in `status` and the barrier after the
-    // phase bit done; nullptr if not. Nothing is consumed.
-    [[gnu::always_inline]] const nvme::cqe* head_if_posted(std::uint16_t& status) const noexcept {
-        const nvme::cqe* const e = cq_ + cq_head_;
-        status = device_load<std::uint16_t>(&e->status);
-        if ((status & 1u) != phase_) return nullptr;
+    // For a poll's fast path that takes exactly one entry (io_queue::poll): the head entry and
+    // where the head goes after it. The ring position is read into locals before the phase bit,
+    // so the barrier after it (a compiler fence at least) reloads none of it.
+    struct posted_head {
+        const nvme::cqe* entry;  // the head entry, posted
+        const nvme::cqe* after;  // the entry after it
+        std::uint32_t next;      // the head after consuming it
+        std::uint32_t phase;     // the phase then
+        std::uint16_t status;    // entry's status, loaded with its phase bit
+    };
+    // True, with `h` filled and the barrier after the phase bit done, if the controller posted
+    // the entry at the head. Nothing is consumed.
+    [[gnu::always_inline]] bool head_if_posted(posted_head& h) const noexcept {
+        const nvme::cqe* const cq = cq_;
+        const std::uint32_t head = cq_head_, phase = phase_, depth = depth_;
+        const nvme::cqe* const e = cq + head;
+        const auto status = device_load<std::uint16_t>(&e->status);
+        if ((status & 1u) != phase) return false;
         barrier_after_phase();  // nothing else of the entry is read before its phase bit
-        return e;
+        const bool wrap = head + 1 == depth;
+        h.entry = e;
+        h.after = wrap ? cq : e + 1;
+        h.next = wrap ? 0 : head + 1;
+        h.phase = wrap ? phase ^ 1u : phase;
+        h.status = status;
+        return true;
     }
     // Whether the entry after the head is posted as well (the fast path then leaves the poll to
     // reap_in_place()). A peek: nothing is consumed.
-    [[gnu::always_inline]] bool next_posted() const noexcept {
-        const std::uint32_t next = cq_head_ + 1;
-        const bool wrap = next == depth_;
-        const nvme::cqe* const e = wrap ? cq_ : cq_ + next;
-        return (device_load<std::uint16_t>(&e->status) & 1u) == (wrap ? phase_ ^ 1u : phase_);
+    [[gnu::always_inline]] static bool after_posted(const posted_head& h) noexcept {
+        return (device_load<std::uint16_t>(&h.after->status) & 1u) == h.phase;
     }
     // Consume the head entry (head_if_posted() returned it, its callback ran) and write the CQ
     // head doorbell: reap_in_place()'s end for one entry. The CQ doorbell must be direct().
-    [[gnu::always_inline]] void consume_head_direct() noexcept {
-        std::uint32_t head = cq_head_ + 1;
-        if (head == depth_) {
-            head = 0;
+    // The phase flips where the head wraps to 0 (tested here rather than kept in a register
+    // across the caller's completion).
+    [[gnu::always_inline]] void consume_head_direct(const posted_head& h) noexcept {
+        cq_head_ = h.next;
+        if (h.next == 0) [[unlikely]]
             phase_ ^= 1u;
-        }
-        cq_head_ = head;
         ++counters_.completed;
         barrier_before_cq_doorbell();
-        cq_db_.write_direct(static_cast<std::uint16_t>(head), counters_.cq_db);
+        cq_db_.write_direct(static_cast<std::uint16_t>(h.next), counters_.cq_db);
     }
 
     // A completion is waiting at the head (a peek: nothing is consumed).

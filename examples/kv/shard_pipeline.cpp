@@ -52,11 +52,11 @@ convme::task<void> shard::batch_write(pending_op op) {
         stats_.bytes_written += op.buf.size();
         stats_.records_written += op.records;
         window_.written(op.ticket);
-        if (dev_.info().supports_flush) {
+        if (dev_.info().supports_flush && !dev_.info().writes_durable) {
             note_written();
             maybe_flush();
-        } else
-            mark_durable(window_.written_through());  // no volatile cache: written is durable
+        } else  // no volatile cache, or a write durable by itself (RWF_DSYNC): written is durable
+            mark_durable(window_.written_through());
         if (!closing_) maybe_start_compaction();
     }
     recycle_buffer(std::move(op.buf));

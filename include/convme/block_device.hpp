@@ -33,6 +33,10 @@ struct device_info {
         0;  // largest single command in bytes (bigger I/O is split); 0 = none
     std::uint32_t queue_depth = 0;  // per-core queue depth
     bool supports_flush = true;
+    // A completed write is already on stable storage (e.g. uring: sync=dsync, every write
+    // RWF_DSYNC): no flush is needed after a write for it to survive a power loss. flush() still
+    // works (it covers write_zeroes/trim too).
+    bool writes_durable = false;
     bool supports_write_zeroes = true;
     bool supports_trim = true;
 };

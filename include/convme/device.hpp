@@ -11,9 +11,11 @@
 //         [&create_fill=sparse|zero]          zero: the space create_size adds is written with
 //                                             zeros at open (not a hole), so writes overwrite
 //                                             allocated blocks (no allocation on write/flush)
-//         [&sync=fsync|datasync]              what flush() runs: fsync (default) or fdatasync
+//         [&sync=fsync|datasync|dsync]        what flush() runs: fsync (default) or fdatasync
 //                                             (data plus the metadata reading it needs, not
 //                                             timestamps; on allocated blocks just a cache flush)
+//                                             or dsync: every write RWF_DSYNC (durable when it
+//                                             completes; info().writes_durable), flush fdatasync
 //         [&lock=1]                           lock=1 (default): an exclusive flock() on the file
 //         while
 //                                             open, waiting up to 10 s for another holder (a killed

@@ -85,23 +85,67 @@ struct pin_scope {
     }
 };
 
+// Stands in for a poller removed from the loop's lists until they are compacted: the passes call
+// it like any other (it does nothing), so they test no entry for null. One object, built on first
+// use (a loop built during another file's static initialization may remove a poller) and never
+// destroyed (a union member), so a loop that outlives static destruction can still compact.
+struct removed_poller final : poller {
+    removed_poller() noexcept : poller(/*batches_submissions=*/false) {}
+    bool poll() override { return false; }
+};
+union removed_storage {
+    removed_poller p;
+    removed_storage() noexcept : p() {}
+    ~removed_storage() {}
+};
+poller* removed_entry() noexcept {
+    static removed_storage storage;
+    return &storage.p;
+}
+
+// In the poll list in the place of a poller that batches submissions but does not flush them in
+// its poll() (io_uring, the thread pool): polls it and, after a poll with work, flushes what that
+// poll submitted, as the loop used to do for it, so the poll pass tests nothing per poll. Owned by
+// the loop; remove_poller() clears `inner` (the poller may remove itself while polled) and the
+// compaction frees it.
+struct flush_after_poll final : poller {
+    explicit flush_after_poll(poller* p) noexcept
+        : poller(/*batches_submissions=*/false), inner(p) {}
+    bool poll() override {
+        if (!inner->poll()) return false;
+        if (inner) inner->flush_submissions();  // unless it removed itself while polled
+        return true;
+    }
+    std::size_t in_flight() const override { return inner ? inner->in_flight() : 0; }
+    std::chrono::microseconds max_block_in_flight() const override {
+        return inner ? inner->max_block_in_flight() : std::chrono::microseconds{0};
+    }
+    bool prepare_to_block() override { return inner ? inner->prepare_to_block() : true; }
+    int wait_fd() const override { return inner ? inner->wait_fd() : -1; }
+    poller* inner;
+};
+
 }  // namespace
 
 struct loop::impl {
     loop_options opts;
     detail::timer_heap timers;
-    // The registered pollers (null: removed while polling), and beside each, in a parallel array
-    // read only after a poll that did work, whether the loop then flushes its submissions again
-    // (it batches and does not flush in poll(): poller::flushes_in_poll()). Read from the array,
-    // not the poller, which may have removed (and destroyed) itself while polled. Plain pointers,
-    // 8 bytes an entry: one load per poller in the iteration's poll pass.
+    // The registered pollers in registration order (removed_entry(): removed, until compacted; a
+    // flush_after_poll from `adapters` for a poller whose submissions the loop flushes after a poll
+    // with work). Plain pointers, 8 bytes an entry: one load per poller in the poll pass.
     std::vector<poller*> pollers;
-    std::vector<unsigned char> flush_after_poll;
+    std::vector<std::unique_ptr<flush_after_poll>> adapters;
     std::vector<poller*>
         flushers;  // the pollers that batch submissions (poller::batches_submissions())
+    // The two lists' sizes, kept beside them (sync_sizes() after every change): each pass reads
+    // one word instead of computing end - begin.
+    std::size_t pollers_size = 0, flushers_size = 0;
+    void sync_sizes() noexcept {
+        pollers_size = pollers.size();
+        flushers_size = flushers.size();
+    }
     std::vector<pollfd> wait_fds;  // what sleep() waits on (reused)
-    bool polling = false;
-    bool pollers_dirty = false;
+    bool pollers_dirty = false;    // an entry is removed_entry(): compact (see remove_poller())
     int efd = -1;
 
     std::atomic<bool> stop{false};
@@ -109,8 +153,10 @@ struct loop::impl {
     std::atomic<bool> wake_pending{false};
     // What the iteration's common path checks with one load: posts_bit, post() queued a function
     // (set by any thread, cleared by the loop when it takes them); timers_bit, the heap holds a
-    // timer (loop thread only, but read-modify-write since other threads set posts_bit).
-    static constexpr std::uint32_t posts_bit = 1, timers_bit = 2;
+    // timer; compact_bit, a poller removed from code running on the loop left removed_entry() in
+    // the lists (these two: loop thread only, but read-modify-write since other threads set
+    // posts_bit).
+    static constexpr std::uint32_t posts_bit = 1, timers_bit = 2, compact_bit = 4;
     std::atomic<std::uint32_t> attention{0};
     std::mutex post_mu;
     std::vector<std::function<void()>> posts;
@@ -122,8 +168,13 @@ struct loop::impl {
         messages{0};
 
     // Due timers and posted functions, out of line: the iteration's common path (attention == 0)
-    // saves nothing for them. True if either made progress.
+    // saves nothing for them. True if either made progress. First the compaction of the lists
+    // that a removal from the last iteration asked for (before this iteration's passes walk them).
     [[gnu::noinline]] bool run_timers_and_posts(detail::ready_queue& ready) {
+        if (attention.load(std::memory_order_relaxed) & compact_bit) {
+            attention.fetch_and(~compact_bit, std::memory_order_relaxed);
+            compact_pollers();
+        }
         bool progress = false;
         if (!timers.empty() && fire_timers(ready)) progress = true;
         // Load first: no locked read-modify-write per iteration while only a timer is armed.
@@ -154,7 +205,7 @@ struct loop::impl {
 
     bool any_in_flight() const noexcept {
         for (poller* p : pollers)
-            if (p && p->in_flight() != 0) return true;
+            if (p->in_flight() != 0) return true;
         return false;
     }
 
@@ -172,7 +223,7 @@ struct loop::impl {
     std::chrono::nanoseconds block_limit() const noexcept {
         auto limit = std::chrono::nanoseconds::max();
         for (poller* p : pollers) {
-            if (!p || p->in_flight() == 0) continue;
+            if (p->in_flight() == 0) continue;
             limit = std::min<std::chrono::nanoseconds>(limit, p->max_block_in_flight());
             if (limit.count() <= 0) return std::chrono::nanoseconds{0};
         }
@@ -184,7 +235,7 @@ struct loop::impl {
     bool prepare_to_block() {
         bool ok = true;
         for (poller* p : pollers)
-            if (p && p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
+            if (p->in_flight() != 0 && !p->prepare_to_block()) ok = false;
         return ok;
     }
 
@@ -193,16 +244,16 @@ struct loop::impl {
     }
 
     void compact_pollers() {
-        if (!pollers_dirty) return;
-        std::size_t kept = 0;  // both arrays, in step
-        for (std::size_t i = 0; i < pollers.size(); ++i) {
-            if (!pollers[i]) continue;
-            pollers[kept] = pollers[i];
-            flush_after_poll[kept++] = flush_after_poll[i];
-        }
-        pollers.resize(kept);
-        flush_after_poll.resize(kept);
-        std::erase(flushers, nullptr);
+        if (pollers_dirty) [[unlikely]]
+            compact_pollers_now();
+    }
+    // Out of line: the iteration's registers and stack are then sized for its common path.
+    [[gnu::noinline]] void compact_pollers_now() {
+        poller* const removed = removed_entry();
+        std::erase(pollers, removed);
+        std::erase(flushers, removed);
+        std::erase_if(adapters, [](const auto& a) { return a->inner == nullptr; });
+        sync_sizes();
         pollers_dirty = false;
     }
 
@@ -229,7 +280,7 @@ struct loop::impl {
         // The eventfd, then every poller's wait_fd() (see poller::wait_fd).
         wait_fds.assign(1, pollfd{efd, POLLIN, 0});
         for (poller* p : pollers)
-            if (p && p->wait_fd() >= 0) wait_fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
+            if (p->wait_fd() >= 0) wait_fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
         bump(sleeps);
         const int ready = ::ppoll(wait_fds.data(), wait_fds.size(), timeout, nullptr);
         sleeping.store(false, std::memory_order_relaxed);
@@ -263,8 +314,9 @@ loop::~loop() {
         I.spawned.destroy_all();
     }
     I.pollers.clear();
-    I.flush_after_poll.clear();
+    I.adapters.clear();
     I.flushers.clear();
+    I.sync_sizes();
     if (I.efd >= 0) ::close(I.efd);
 }
 
@@ -277,30 +329,51 @@ void loop::spawn(task<void> t) {
 void loop::add_poller(poller* p) {
     if (!p) return;
     auto& I = *impl_;
-    // Room first, so that a failed allocation leaves the three lists in step.
+    // Room (and the adapter) first, so that a failed allocation leaves the lists in step.
+    const bool batches = p->batches_submissions();
+    std::unique_ptr<flush_after_poll> adapter;
+    if (batches && !p->flushes_in_poll()) {
+        I.adapters.reserve(I.adapters.size() + 1);
+        adapter = std::make_unique<flush_after_poll>(p);
+    }
     I.pollers.reserve(I.pollers.size() + 1);
-    I.flush_after_poll.reserve(I.flush_after_poll.size() + 1);
-    if (p->batches_submissions()) I.flushers.reserve(I.flushers.size() + 1);
-    I.pollers.push_back(p);
-    I.flush_after_poll.push_back(p->batches_submissions() && !p->flushes_in_poll());
-    if (p->batches_submissions()) I.flushers.push_back(p);
+    if (batches) I.flushers.reserve(I.flushers.size() + 1);
+    I.pollers.push_back(adapter ? adapter.get() : p);
+    if (adapter) I.adapters.push_back(std::move(adapter));
+    if (batches) I.flushers.push_back(p);
+    I.sync_sizes();
 }
 
+// Called from code running on this loop (a poll, a flush, a coroutine), the entry stays, as
+// removed_entry(), until the start of the next iteration (attention's compact_bit): the passes may
+// be walking the lists. From anywhere else the lists are compacted at once.
 void loop::remove_poller(poller* p) {
     auto& I = *impl_;
+    if (!p) return;
+    for (auto& a : I.adapters) {
+        if (a->inner != p) continue;
+        for (auto& slot : I.pollers)
+            if (slot == a.get()) slot = removed_entry();
+        a->inner = nullptr;
+        I.pollers_dirty = true;
+    }
     for (auto& slot : I.pollers) {
         if (slot == p) {
-            slot = nullptr;
+            slot = removed_entry();
             I.pollers_dirty = true;
         }
     }
     for (auto& slot : I.flushers) {
         if (slot == p) {
-            slot = nullptr;
+            slot = removed_entry();
             I.pollers_dirty = true;
         }
     }
-    if (!I.polling) I.compact_pollers();
+    if (!I.pollers_dirty) return;
+    if (tl_current_loop != this)
+        I.compact_pollers();
+    else
+        I.attention.fetch_or(impl::compact_bit, std::memory_order_relaxed);
 }
 
 void loop::add_timer(std::chrono::steady_clock::time_point when, std::coroutine_handle<> h) {
@@ -344,43 +417,40 @@ bool loop::stop_requested() const noexcept {
 [[gnu::always_inline]] inline bool loop::iterate() {
     auto& I = *impl_;
     bump(I.iterations);
-    bool progress = false;
+    // An integer, not a bool: set to a constant, gcc does not copy a poll()'s returned register
+    // into it (two moves per poll with work).
+    unsigned progress = 0;
 
     if (I.attention.load(std::memory_order_relaxed) != 0) [[unlikely]]
         progress = I.run_timers_and_posts(ready_);
 
     // Bounded batch: handles scheduled while this batch runs wait for the next iteration, so a
     // yielding coroutine cannot starve timers and pollers.
-    if (const std::size_t n = ready_.size()) {
-        for (std::size_t i = 0; i < n; ++i) ready_.pop().resume();
+    // Counted before they run, and counted down: only the count stays live across the calls.
+    if (std::size_t n = ready_.size()) {
         bump(I.resumed, n);
-        progress = true;
+        progress = 1;
+        do ready_.pop().resume();
+        while (--n != 0);
     }
 
     // Flush what the batch submitted (one doorbell / io_uring_submit per batching poller) before
     // polling, so a device that completes quickly (an inline or idle controller, a fast SSD) has
     // the completion ready in this iteration's poll instead of the next one: at QD1 one loop
     // iteration per I/O instead of two. What a poll itself submitted (requests that waited for a
-    // free command slot) is flushed right after that poll, unless the poller does it itself.
+    // free command slot) is flushed right after that poll, unless the poller does it itself (the
+    // flush_after_poll in its place does it otherwise).
     // A poller added meanwhile (a message run by a poll may open a device's queue) is first
     // flushed and polled in the next iteration; the lists only grow while polling (removal
-    // leaves a null entry), so the sizes can be read once.
-    I.polling = true;
-    for (std::size_t i = 0, n = I.flushers.size(); i < n; ++i) {
-        if (poller* p = I.flushers[i]) p->flush_submissions();
-    }
-    for (std::size_t i = 0, n = I.pollers.size(); i < n; ++i) {
-        poller* const p = I.pollers[i];
-        if (p && p->poll()) {
+    // leaves removed_entry() in its place), so the sizes can be read once.
+    for (std::size_t i = 0, n = I.flushers_size; i < n; ++i) I.flushers[i]->flush_submissions();
+    for (std::size_t i = 0, n = I.pollers_size; i < n; ++i) {
+        if (I.pollers[i]->poll()) {
             bump(I.polls_with_work);
-            progress = true;
-            // Unless it removed itself while polled.
-            if (I.flush_after_poll[i] && I.pollers[i] == p) p->flush_submissions();
+            progress = 1;
         }
     }
-    I.polling = false;
-    I.compact_pollers();
-    return progress;
+    return progress != 0;
 }
 
 bool loop::run_once() {

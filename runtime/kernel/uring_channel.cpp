@@ -168,6 +168,9 @@ void uring_channel::prepare_sqe(io_uring_sqe* sqe, ring& g, io_request& r) noexc
                     io_uring_prep_write(sqe, fd, p, len, off);
                 bump(plain_ios_);
             }
+            // sync=dsync: the write completes only when durable, as write + fdatasync would (the
+            // kernel syncs after the data, or uses FUA where that is enough).
+            if (r.op == io_op::write && cfg_.dsync_writes) sqe->rw_flags = RWF_DSYNC;
             break;
         }
         case io_op::flush:

@@ -21,6 +21,8 @@ uring_device::uring_device(std::unique_ptr<file_target> target, const uring_conf
     target_->describe("uring", info_);
     if (cfg_.sqpoll) info_.name.insert(info_.name.size() - 1, ", sqpoll");
     if (cfg_.iopoll) info_.name.insert(info_.name.size() - 1, ", iopoll");
+    if (cfg_.dsync_writes) info_.name.insert(info_.name.size() - 1, ", sync=dsync");
+    info_.writes_durable = cfg_.dsync_writes;
     if (!notes.empty()) info_.name += " [" + notes + "]";
     info_.queue_depth = cfg_.entries;
     info_.max_transfer = 0;  // the kernel splits large transfers itself
@@ -101,7 +103,7 @@ struct uring_params {
     std::uint64_t create_size = 0;
     std::string create_fill;  // "sparse" (a hole, the default) or "zero" (written zeros)
     std::string wait;
-    std::string sync;  // "fsync" (the default) or "datasync"
+    std::string sync;  // "fsync" (the default), "datasync" or "dsync"
     uring_config cfg;
 };
 
@@ -123,10 +125,11 @@ bool parse_uring_params(const device_uri& uri, uring_params& p, std::string& why
         !param_size(uri, "create_size", 0, p.create_size, why) ||
         !param_choice(uri, "wait", {"block", "poll"}, "poll", p.wait, why) ||
         !param_choice(uri, "create_fill", {"sparse", "zero"}, "sparse", p.create_fill, why) ||
-        !param_choice(uri, "sync", {"fsync", "datasync"}, "fsync", p.sync, why))
+        !param_choice(uri, "sync", {"fsync", "datasync", "dsync"}, "fsync", p.sync, why))
         return false;
     p.cfg.entries = static_cast<unsigned>(entries);
-    p.cfg.datasync = p.sync == "datasync";
+    p.cfg.dsync_writes = p.sync == "dsync";
+    p.cfg.datasync = p.sync == "datasync" || p.cfg.dsync_writes;
     return true;
 }
 

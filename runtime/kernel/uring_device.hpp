@@ -27,6 +27,9 @@ struct uring_config {
     // sync=datasync: a flush is fdatasync (IORING_FSYNC_DATASYNC): the data and the metadata
     // needed to read it back (size, allocation), not timestamps. False (sync=fsync): full fsync.
     bool datasync = false;
+    // sync=dsync: every write is RWF_DSYNC, so it completes only once it is durable (the kernel
+    // runs the fdatasync, or a FUA write, itself); flush() is fdatasync (datasync is set too).
+    bool dsync_writes = false;
 };
 
 // Sums over every loop's ring.

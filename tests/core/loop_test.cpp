@@ -226,6 +226,31 @@ TEST(Loop, PollerMayRemoveItselfWhilePolled) {
     EXPECT_EQ(other.polls, 2);
 }
 
+TEST(Loop, PollerRemovingItselfInAPollWithWorkIsNotFlushedAfterIt) {
+    loop l;
+    struct self_removing final : convme::poller {
+        loop* l = nullptr;
+        int polls = 0;
+        int flushes = 0;
+        bool poll() override {
+            ++polls;
+            l->remove_poller(this);
+            return true;
+        }
+        void flush_submissions() override { ++flushes; }
+    } p;
+    p.l = &l;
+    counting_poller other;
+    l.add_poller(&p);
+    l.add_poller(&other);
+    EXPECT_TRUE(l.run_once());
+    EXPECT_EQ(p.flushes, 1) << "the flush pass only, not the flush after its poll";
+    l.run_once();
+    EXPECT_EQ(p.polls, 1);
+    EXPECT_EQ(other.polls, 2);
+    EXPECT_EQ(l.statistics().polls_with_work, 1u);
+}
+
 TEST(Loop, InFlightIoBlocksShutdownUntilCompleted) {
     loop l({.core_id = 0, .pin_cpu = -1, .spin_before_sleep = 0us});
     counting_poller p;

@@ -141,7 +141,37 @@ TEST_F(Uring, SyncSelectsFsyncOrFdatasyncForFlush) {
     std::string why;
     EXPECT_EQ(open_device("uring:" + dir.file("dev.img") + "?sync=always", ec, why), nullptr);
     EXPECT_EQ(ec, make_error_code(errc::bad_uri));
-    EXPECT_NE(why.find("sync='always' must be one of fsync, datasync"), std::string::npos) << why;
+    EXPECT_NE(why.find("sync='always' must be one of fsync, datasync, dsync"), std::string::npos)
+        << why;
+}
+
+TEST_F(Uring, SyncDsyncMakesEveryWriteDurableAndSaysSo) {
+    {
+        auto dev = open("create_size=1M&create_fill=zero&sync=dsync");
+        ASSERT_TRUE(dev);
+        EXPECT_TRUE(as_uring(*dev).config().dsync_writes);
+        EXPECT_TRUE(as_uring(*dev).config().datasync);  // an explicit flush is fdatasync
+        EXPECT_TRUE(dev->info().writes_durable);
+        EXPECT_NE(dev->info().name.find("sync=dsync"), std::string::npos) << dev->info().name;
+        auto body = [&]() -> task<void> {
+            dma_buffer buf(8192);
+            fill_pattern(buf.span(), 5);
+            EXPECT_FALSE(co_await dev->write(0, buf.span()));  // an RWF_DSYNC write
+            EXPECT_FALSE(co_await dev->write(8192, buf.span().subspan(0, 4096)));  // plain span
+            EXPECT_FALSE(co_await dev->flush());                                   // still allowed
+            dma_buffer back(8192);
+            EXPECT_FALSE(co_await dev->read(0, back.span()));
+            EXPECT_EQ(std::memcmp(buf.data(), back.data(), 8192), 0);
+            co_await dev->drain();
+        };
+        convme::testing::run_on_fresh_loop(body());
+    }
+    for (const char* params : {"create_size=1M", "create_size=1M&sync=datasync"}) {
+        auto dev = open(params);
+        ASSERT_TRUE(dev);
+        EXPECT_FALSE(as_uring(*dev).config().dsync_writes) << params;
+        EXPECT_FALSE(dev->info().writes_durable) << params;  // a write needs a flush
+    }
 }
 
 TEST_F(Uring, DmaBuffersUseFixedBuffersAndPlainSpansDoNot) {

@@ -46,6 +46,7 @@ class mem_device final : public convme::block_device {
     convme::task<void> drain() override { co_return; }
 
     void set_flush_support(bool on) { info_.supports_flush = on; }
+    void set_writes_durable(bool on) { info_.writes_durable = on; }
 
     // Held requests of one kind, in submission order.
     std::vector<convme::io_request*> held_of(convme::io_op op) const {

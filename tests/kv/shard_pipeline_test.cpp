@@ -265,6 +265,27 @@ TEST(ShardPipeline, WithoutFlushSupportWriteCompletionIsDurabilityInTicketOrder)
     finish(lp, *s, dev);
 }
 
+TEST(ShardPipeline, DurableWritesAreAcknowledgedWithoutAFlushInTicketOrder) {
+    convme::loop lp;
+    mem_device dev(2u << 20);
+    dev.set_writes_durable(true);  // as uring sync=dsync: a completed write is durable
+    auto s = open_held(lp, dev);
+    ASSERT_TRUE(s);
+    const auto t = put_batches(lp, *s, dev, {"a", "b"});
+    const auto a = t[0], b = t[1];
+    std::vector<ack> acks;
+    watch(lp, *s, a, acks);
+    watch(lp, *s, b, acks);
+    dev.release_write(1);
+    spin(lp);
+    EXPECT_TRUE(acks.empty());  // b is durable, a is not written yet
+    dev.release_write(0);
+    ASSERT_TRUE(run_until(lp, [&] { return acks.size() == 2; }));
+    EXPECT_EQ(acks, (std::vector<ack>{{a, kOk}, {b, kOk}}));
+    EXPECT_EQ(dev.log.find('F'), std::string::npos) << dev.log;  // writes only, no flush
+    finish(lp, *s, dev);
+}
+
 TEST(ShardPipeline, DepthOneWritesFlushesAndAcknowledgesOneBatchAtATime) {
     convme::loop lp;
     mem_device dev(2u << 20);
