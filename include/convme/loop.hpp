@@ -60,12 +60,6 @@ class loop {
     // schedule() when the ready queue has room without growing: a path that must make no call
     // (a backend's poll fast path). False, and nothing scheduled, when it would have to grow.
     bool try_schedule(std::coroutine_handle<> h) noexcept { return ready_.try_push(h); }
-    // For a backend's completion walk that knows its count: schedules the `n` (at least 1)
-    // handles `next()` returns, in order, with one full test of the ready queue for all of them.
-    template <typename F>
-    void schedule_n(std::size_t n, F&& next) {
-        ready_.push_n(n, next);
-    }
     // For a backend that keeps its completed waiters in an array: schedules the `n` handles at
     // `h`, in order, with one full test and one copy into the ready queue.
     void schedule_range(const std::coroutine_handle<>* h, std::size_t n) {

@@ -136,18 +136,6 @@ TEST(ReadyQueue, PushRangeKeepsOrderAcrossTheRingsEndAndGrowth) {
     EXPECT_EQ(expect, 64);
 }
 
-TEST(ReadyQueue, PushNGrowsARingThatIsNotFull) {
-    ready_queue q(4);
-    std::vector<int> markers(8);
-    auto handle_of = [&](int i) { return std::coroutine_handle<>::from_address(&markers[i]); };
-    q.push(handle_of(0));
-    int next = 1;
-    q.push_n(6, [&] { return handle_of(next++); });  // 1 queued, room for 3: grows
-    EXPECT_EQ(q.size(), 7u);
-    for (int i = 0; i < 7; ++i) ASSERT_EQ(q.pop(), handle_of(i));
-    EXPECT_TRUE(q.empty());
-}
-
 TEST(TimerHeap, PopsDueInDeadlineThenArmingOrder) {
     timer_heap h;
     std::vector<int> markers(5);

@@ -36,21 +36,6 @@ class ready_queue {
         buf_[tail_++ & mask_] = h;
         return true;
     }
-    // Pushes the `n` (at least 1) handles that `next()` returns, in order (a completion walk that
-    // knows its count): one full test for all of them, and the ring in locals while they are
-    // stored.
-    template <typename F>
-    void push_n(std::size_t n, F&& next) {
-        while (limit_ - tail_ < n) [[unlikely]] grow();
-        std::coroutine_handle<>* const buf = buf_.get();
-        const std::size_t mask = mask_;
-        std::size_t t = tail_;
-        const std::size_t end = t + n;
-        do {
-            buf[t & mask] = next();
-        } while (++t != end);
-        tail_ = t;
-    }
     // Pushes the `n` handles at `src`, in order (a backend's completions kept as an array): one
     // test, then a store (one handle) or one copy instead of a masked store per handle. Growing
     // and a copy across the ring's end are out of line, so the caller saves no registers.
@@ -84,8 +69,8 @@ class ready_queue {
         std::copy_n(src + run, n - run, buf_.get());
         tail_ += n;
     }
-    // Doubles the ring, keeping the queued handles in order (push() grows a full ring; push_n()
-    // and push_range() may grow one that is not full).
+    // Doubles the ring, keeping the queued handles in order (push() grows a full ring,
+    // push_range() may grow one that is not full).
     [[gnu::noinline, gnu::cold]] void grow() {
         const std::size_t cap = mask_ + 1, size = tail_ - head_;
         std::unique_ptr<std::coroutine_handle<>[]> bigger(new std::coroutine_handle<>[cap * 2]);
