@@ -19,10 +19,10 @@ WORK=$(mktemp -d /tmp/kv-ab.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 TCK=$(getconf CLK_TCK)
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-busy() { awk '$1=="cpu" {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# shellcheck source=examples/kv/bench_probes.sh
+. "$(dirname "$0")/bench_probes.sh"  # wait_port, cpu_ticks, machine_ticks
+busy() { machine_ticks | cut -d' ' -f1; }
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
-wait_port() { for _ in $(seq 300); do redis-cli -p $PORT PING >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 
 echo "start $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for round in $(seq "$ROUNDS"); do
@@ -39,12 +39,12 @@ for round in $(seq "$ROUNDS"); do
                 "$bin" --port $PORT --cores 1 --dir "$WORK/d" ${flags//@DIR@/$WORK/d} >"$WORK/log" 2>&1 &
             fi
             pid=$!
-            wait_port || { echo "$name did not start:"; cat "$WORK/log"; kill $pid; exit 1; }
-            l0=$(cut -d' ' -f1 /proc/loadavg) t0=$(ticks $pid) b0=$(busy) c0=$(switches $pid)
+            wait_port 300 || { echo "$name did not start:"; cat "$WORK/log"; kill $pid; exit 1; }
+            l0=$(cut -d' ' -f1 /proc/loadavg) t0=$(cpu_ticks $pid) b0=$(busy) c0=$(switches $pid)
             args=(-n "$N" -c 50 -P 16 -t "${TESTS:-set,get}")
             [ "$load" = rand ] && args+=(-r 1000000)
             redis-benchmark -p $PORT "${args[@]}" --csv 2>/dev/null | tail -n +2 | tr -d '"' >"$WORK/run"
-            t1=$(ticks $pid) b1=$(busy) c1=$(switches $pid) l1=$(cut -d' ' -f1 /proc/loadavg)
+            t1=$(cpu_ticks $pid) b1=$(busy) c1=$(switches $pid) l1=$(cut -d' ' -f1 /proc/loadavg)
             awk -F, -v n="$name" -v l="$load" -v r="$round" -v s=$(((t1 - t0))) -v m=$(((b1 - b0))) \
                 -v c=$((c1 - c0)) -v k="$TCK" -v la="$l0 $l1" \
                 '{printf "%s %s %s %s %d server_cpu %.2f machine_cpu %.2f switches %d load %s\n", n, l, r, $1, $2, s / k, m / k, c, la}' \

@@ -22,11 +22,9 @@ CLIENT=()
 SERVER=()
 [ -n "${SERVER_CPUS:-}" ] && SERVER=(taskset -c "$SERVER_CPUS")
 
-wait_port() { for _ in $(seq 200); do redis-cli -p $PORT PING >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+# shellcheck source=examples/kv/bench_probes.sh
+. "$(dirname "$0")/bench_probes.sh"  # wait_port, cpu_ticks, machine_ticks
 load1() { cut -d' ' -f1 /proc/loadavg; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process
-# Whole machine: "busy idle" ticks over all CPUs (idle and iowait count as idle).
-machine_ticks() { awk '$1=="cpu" {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
 now() { date +%s.%N; }
 load_args() { [ "$1" = rand ] && echo "-r 1000000" || true; }
 
